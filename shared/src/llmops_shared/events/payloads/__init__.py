@@ -1,0 +1,1 @@
+"""The event payloads, one module per stream."""

@@ -1,0 +1,81 @@
+"""Payloads on ``llmops.serving``: consumed by serving (KServe)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from llmops_shared.config import Environment
+from llmops_shared.events.base import EventPayload
+from llmops_shared.events.fields import (
+    InferenceServiceName,
+    Name,
+    Reason,
+    ResourceId,
+    Route,
+    Uri,
+)
+from llmops_shared.events.names import Stream
+from llmops_shared.specs import DeploymentSpec
+
+
+class _EndpointEvent(EventPayload):
+    """Fields every serving event carries: which endpoint, under which name, where."""
+
+    stream: ClassVar[Stream] = Stream.SERVING
+    subject_description: ClassVar[str] = "data.endpoint_id"
+
+    endpoint_id: ResourceId = Field(description="Id of the serving endpoint.")
+    name: InferenceServiceName
+    environment: Environment = Field(description="Target environment: dev, stg or prod.")
+
+    def subject(self) -> str:
+        """The endpoint id."""
+        return self.endpoint_id
+
+
+class DeploymentRequested(_EndpointEvent):
+    """A model should be (re)deployed behind an endpoint.
+
+    The InferenceService is named ``name``, so a redelivered request updates the same resource.
+    With a canary rollout the new version takes ``spec.rollout.traffic_split.new`` percent of the
+    traffic until a DeploymentPromoted or DeploymentRolledBack event.
+    """
+
+    event_type: ClassVar[str] = "llmops.serving.deployment.requested.v1"
+
+    route: Route
+    model_id: ResourceId = Field(description="Catalog id of the model being served.")
+    spec: DeploymentSpec = Field(description="The validated DeploymentSpec.")
+    storage_uri: Uri | None = Field(
+        default=None, description="Where the model artifact is; null lets serving resolve it."
+    )
+    mlflow_run_id: Name | None = Field(
+        default=None, description="MLflow run that produced the model, when tracked."
+    )
+
+
+class DeploymentPromoted(_EndpointEvent):
+    """The canary version of an endpoint should take all of its traffic."""
+
+    event_type: ClassVar[str] = "llmops.serving.deployment.promoted.v1"
+
+
+class DeploymentRolledBack(_EndpointEvent):
+    """The endpoint should return all traffic to the previous version."""
+
+    event_type: ClassVar[str] = "llmops.serving.deployment.rolled_back.v1"
+
+    reason: Reason = Field(description="Why it was rolled back, for the status history.")
+
+
+class DeploymentDeleted(_EndpointEvent):
+    """Deletion of the endpoint was requested (and accepted by the gateway).
+
+    The past tense is the gateway's view: the endpoint no longer exists for clients. The
+    InferenceService is removed by the serving worker afterwards, which reports a status event
+    with phase ``Deleted`` once it is gone; until then the endpoint's status is not ``Deleted``.
+    """
+
+    event_type: ClassVar[str] = "llmops.serving.deployment.deleted.v1"
