@@ -48,7 +48,10 @@ def validate_with_rules(
         raise merge_into_validation_error(cls.__name__, exc, violations) from None
     if not isinstance(model, cls):  # pragma: no cover - pydantic always returns cls here
         raise TypeError(f"expected {cls.__name__}, got {type(model).__name__}")
-    violations = rules(model.model_dump())
+    # The input passed pydantic's checks, so the rules can read it as is; dumping the model
+    # again is only needed when the input was not a mapping (e.g. JSON text).
+    # (``dict`` is checked first: it is what JSON gives, and ABC checks cost on the hot path.)
+    violations = rules(data if isinstance(data, dict | Mapping) else model.model_dump())
     if violations:
         raise merge_into_validation_error(cls.__name__, None, violations)
     return model

@@ -35,17 +35,18 @@ def _get(data: Any, *path: str) -> Any:
     """``data[path[0]][path[1]]...`` or None when any step is missing or not a mapping."""
     current = data
     for key in path:
-        if not isinstance(current, Mapping):
+        if not isinstance(current, dict | Mapping):  # dict first: the common, fast case
             return None
         current = current.get(key)
     return current
 
 
+_JOB_TYPES: Final[Mapping[str, JobType]] = {job_type.value: job_type for job_type in JobType}
+
+
 def _job_type(data: Spec) -> JobType | None:
     value = data.get("job_type")
-    if isinstance(value, str) and value in JobType.__members__.values():
-        return JobType(value)
-    return None
+    return _JOB_TYPES.get(value) if isinstance(value, str) else None
 
 
 def _int(value: Any) -> int | None:
