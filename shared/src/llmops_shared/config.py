@@ -25,7 +25,9 @@ class ConsumerSettings(BaseModel):
     )
     janitor_interval_ms: int = Field(default=5_000, ge=10, description="how often to reclaim")
     max_deliveries: int = Field(
-        default=5, ge=1, description="deliveries after which an entry goes to the dead-letter stream"
+        default=5,
+        ge=1,
+        description="deliveries after which an entry goes to the dead-letter stream",
     )
     retry_attempts: int = Field(
         default=3, ge=1, description="in-process tries of a handler before leaving it pending"

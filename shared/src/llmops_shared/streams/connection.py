@@ -1,0 +1,38 @@
+"""Redis connections for the runtime: one place that decides client options.
+
+``decode_responses=False`` keeps entries as bytes, which pydantic parses without a copy, and
+``protocol=2`` pins reply shapes (redis-py 8 defaults to RESP3, whose XREAD replies are maps).
+"""
+
+from __future__ import annotations
+
+import redis
+import redis.asyncio as aioredis
+
+_OPTIONS: dict[str, object] = {
+    "decode_responses": False,
+    "protocol": 2,
+    "socket_connect_timeout": 5,
+    "health_check_interval": 30,
+    "retry_on_timeout": False,
+}
+
+
+def async_redis(url: str) -> aioredis.Redis:
+    """An asyncio client; connections are opened lazily, on first command."""
+    return aioredis.Redis.from_url(url, **_OPTIONS)  # type: ignore[arg-type]
+
+
+def sync_redis(url: str) -> redis.Redis:
+    """A blocking client, for code that runs in a worker thread (the outbox relay)."""
+    return redis.Redis.from_url(url, **_OPTIONS)
+
+
+def redact_url(url: str) -> str:
+    """``redis://user:***@host:port/db``: safe to log."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"

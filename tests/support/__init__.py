@@ -1,0 +1,1 @@
+"""Helpers shared by the test packages (events to publish, polling)."""
