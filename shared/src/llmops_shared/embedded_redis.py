@@ -48,6 +48,17 @@ def find_redis_server_binary() -> str:
     return str(bundled)
 
 
+def _port_is_free(port: int) -> bool:
+    """No server listens there (SO_REUSEADDR, as redis-server: TIME_WAIT does not count)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port() -> int:
     """A TCP port that was free a moment ago (the OS picks it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -100,7 +111,9 @@ class EmbeddedRedis:
         return args
 
     def start(self, timeout_s: float = 10.0) -> EmbeddedRedis:
-        """Start the server and wait until it answers PING."""
+        """Start the server and wait until *it* (not another server on the port) answers."""
+        if not _port_is_free(self.port):
+            raise EmbeddedRedisError(f"port {self.port} on 127.0.0.1 is already in use")
         self._process = subprocess.Popen(self._args(), stdout=subprocess.DEVNULL)
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.2)
         deadline = time.monotonic() + timeout_s
@@ -110,7 +123,7 @@ class EmbeddedRedis:
                     log = (self.data_dir / "redis.log").read_text(errors="replace")[-2000:]
                     raise EmbeddedRedisError(f"redis-server exited at start: {log}")
                 try:
-                    if client.ping():
+                    if client.info("server").get("process_id") == self._process.pid:
                         return self
                 except redis.exceptions.RedisError:
                     if time.monotonic() > deadline:

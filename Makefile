@@ -1,0 +1,45 @@
+# One entry point for humans and CI. Every target creates the environment it needs (uv sync).
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
+PYTEST_ARGS ?=
+
+.PHONY: help install test test-fast lint typecheck format schemas schemas-check bench run clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+
+install:  ## create .venv from uv.lock (installs uv from PyPI when missing)
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==0.13.9"
+	$(UV) sync --all-packages --frozen
+
+test: install lint typecheck schemas-check  ## the whole suite: lint, types, schema drift, all tests
+	$(UV) run --frozen pytest $(PYTEST_ARGS)
+
+test-fast: install  ## unit and contract tests only
+	$(UV) run --frozen pytest -m "unit or contract" $(PYTEST_ARGS)
+
+lint: install  ## ruff lint and format check
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+format: install  ## apply ruff fixes and formatting
+	$(UV) run --frozen ruff check --fix .
+	$(UV) run --frozen ruff format .
+
+typecheck: install  ## mypy (strict) over the shared library
+	$(UV) run --frozen mypy
+
+schemas: install  ## regenerate docs/events (JSON Schemas + AsyncAPI)
+	$(UV) run --frozen python -m llmops_shared.events.export
+
+schemas-check: install  ## fail when docs/events drifted from the code
+	$(UV) run --frozen python -m llmops_shared.events.export --check
+
+bench: install  ## streams benchmark; prints figures (see docs/benchmarks.md)
+	$(UV) run --frozen python bench/streams.py
+
+run: install  ## the local stack on embedded defaults (today: Redis with AOF on 127.0.0.1:6379)
+	$(UV) run --frozen llmops redis --port 6379
+
+clean:  ## remove the virtualenv and caches
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache
