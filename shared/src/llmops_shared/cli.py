@@ -98,7 +98,8 @@ def dead_letters(
     table = Table(title=key)
     for column in ("id", "group", "message", "deliveries", "cause", "reason"):
         table.add_column(column, overflow="fold")
-    for entry_id, fields in client.xrevrange(key, count=limit):
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = client.xrevrange(key, count=limit) or []  # type: ignore[assignment]
+    for entry_id, fields in entries:
         letter = DeadLetterEntry.from_fields(fields)
         table.add_row(
             _text(entry_id),
