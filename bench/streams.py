@@ -50,33 +50,12 @@ from llmops_shared.events import (
 )
 from llmops_shared.logging import configure_logging
 from llmops_shared.specs import TrainJobSpec
+from llmops_shared.specs.examples import SEED_TRAIN_JOB_SPEC
 from llmops_shared.streams import EVENT_FIELD, ConsumerRunner, StreamMetrics, async_redis
 from llmops_shared.worker import tune_garbage_collector
 
 GROUP = "bench"
-SEED_SPEC = {
-    "job_type": "SFT",
-    "model_family": "llama",
-    "base_model_ref": "llama-3-8b-pretrain-v1",
-    "dataset_ref": {
-        "name": "enterprise-instruction",
-        "version": "v1",
-        "type": "sft_pair",
-        "storage_uri": "s3://llm-datasets/enterprise-instruction/v1",
-    },
-    "hyperparams": {
-        "lr": 0.0001,
-        "batch_size": 4,
-        "num_epochs": 3,
-        "max_seq_len": 4096,
-        "precision": "bf16",
-    },
-    "method": "lora",
-    "resources": {"gpus": 2, "gpu_type": "A100", "nodes": 1},
-    "output": {"artifact_name": "llama-3-8b-sft-v1", "save_format": "hf"},
-    "use_gpu": True,
-}
-SPEC = TrainJobSpec.model_validate(SEED_SPEC)
+SPEC = TrainJobSpec.model_validate(SEED_TRAIN_JOB_SPEC)
 
 
 def training_event() -> Envelope:

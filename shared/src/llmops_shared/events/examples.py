@@ -16,6 +16,7 @@ from llmops_shared.events.codec import new_event
 from llmops_shared.events.envelope import Envelope
 from llmops_shared.events.payloads.status import STATUS_PAYLOADS, StatusEntity
 from llmops_shared.events.registry import EVENT_TYPES
+from llmops_shared.specs.examples import SEED_DEPLOYMENT_SPEC, SEED_TRAIN_JOB_SPEC
 
 EXAMPLE_TIME: Final = datetime(2025, 1, 27, 12, 0, 0, tzinfo=UTC)
 EXAMPLE_SOURCE: Final = "gateway"
@@ -27,46 +28,6 @@ ENDPOINT_ID: Final = "5d0e8f2a-1c4b-4f7e-8a3d-9b2c6e1f0a47"
 MODEL_ID: Final = "a3c1e5f7-2b4d-4e6f-8a0c-1e3f5a7b9c2d"
 DATASET_ID: Final = "c7e9a1b3-5d7f-4a2c-9e4b-6d8f0a2c4e6a"
 DATASET_VERSION_ID: Final = "e2f4a6c8-0b1d-4c3e-8f5a-7b9d1e3f5a70"
-
-SEED_TRAIN_JOB_SPEC: Final[dict[str, Any]] = {
-    "job_type": "SFT",
-    "model_family": "llama",
-    "base_model_ref": "llama-3-8b-pretrain-v1",
-    "dataset_ref": {
-        "name": "enterprise-instruction",
-        "version": "v1",
-        "type": "sft_pair",
-        "storage_uri": "s3://llm-datasets/enterprise-instruction/v1",
-    },
-    "hyperparams": {
-        "lr": 0.0001,
-        "batch_size": 4,
-        "num_epochs": 3,
-        "max_seq_len": 4096,
-        "precision": "bf16",
-    },
-    "method": "lora",
-    "resources": {"gpus": 2, "gpu_type": "A100", "nodes": 1},
-    "output": {"artifact_name": "llama-3-8b-sft-v1", "save_format": "hf"},
-    "use_gpu": True,
-}
-"""The TrainJobSpec of the seed's quickstart (section 5.1)."""
-
-SEED_DEPLOYMENT_SPEC: Final[dict[str, Any]] = {
-    "model_ref": "llama-3-8b-sft-v1",
-    "model_family": "llama",
-    "job_type": "SFT",
-    "serve_target": "GENERATION",
-    "resources": {"gpus": 2, "gpu_memory_gb": 80},
-    "runtime": {
-        "max_concurrent_requests": 256,
-        "max_input_tokens": 4096,
-        "max_output_tokens": 1024,
-    },
-    "rollout": {"strategy": "canary", "traffic_split": {"old": 90, "new": 10}},
-    "use_gpu": True,
-}
-"""The DeploymentSpec of the seed's quickstart (section 5.2)."""
 
 _ENDPOINT: Final[dict[str, Any]] = {
     "endpoint_id": ENDPOINT_ID,
