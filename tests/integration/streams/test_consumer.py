@@ -16,6 +16,7 @@ from llmops_shared.events import Envelope, Event, Stream, encode_event
 from llmops_shared.streams import (
     EVENT_FIELD,
     ConsumerRunner,
+    DependencyUnavailableError,
     NonRetryableError,
     Publisher,
     StreamMetrics,
@@ -282,6 +283,36 @@ async def test_a_poison_event_lands_in_the_dlq_after_max_deliveries(harness: Har
     assert recorder.seen == [good.id]  # the poison event never blocked the good one
     assert await harness.pending() == 0
     assert harness.metric("llmops_events_dead_lettered_total", cause="max_deliveries") == 1
+
+
+async def test_a_dependency_outage_delays_events_without_dead_lettering_them(
+    harness: Harness,
+) -> None:
+    outage_calls = 3 * FAST.max_deliveries * FAST.retry_attempts  # far past the DLQ limit
+    calls = 0
+
+    async def mlflow_down_for_a_while(event: Event) -> list[Envelope]:
+        nonlocal calls
+        calls += 1
+        if calls <= outage_calls:
+            raise DependencyUnavailableError("mlflow: connection refused")
+        return [status_for(event)]
+
+    sent = [cancel_event() for _ in range(3)]
+    await harness.publisher.publish_many(sent)
+    async with harness.running(harness.runner(mlflow_down_for_a_while)):
+
+        async def all_reported() -> bool:
+            return len(await read_events(harness.redis, harness.status)) == 3
+
+        await wait_until(all_reported, timeout_s=30)
+
+    assert await harness.dead_letters() == []
+    statuses = await read_events(harness.redis, harness.status)
+    assert [s.payload.subject() for s in statuses] == [e.id for e in sent]  # order kept
+    assert calls == outage_calls + 3  # the batch-mates waited instead of failing in turn
+    assert harness.metric("llmops_dependency_outages_total") >= 1
+    assert await harness.pending() == 0
 
 
 async def test_own_pending_entries_are_replayed_at_start(harness: Harness) -> None:

@@ -35,6 +35,10 @@ class AttemptLog:
             count, _ = await pipe.execute()
         return int(count)
 
+    async def undo_attempt(self, message_id: bytes) -> None:
+        """Take back an attempt that failed for a reason outside the event (an outage)."""
+        await self._redis.hincrby(self._key, _attempts_field(message_id), -1)
+
     async def record_error(self, message_id: bytes, error: str) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:
             pipe.hset(self._key, _error_field(message_id), error)

@@ -18,6 +18,10 @@ For one stream and consumer group it
 5. every ``janitor_interval_ms`` reclaims entries idle longer than ``claim_idle_ms`` from dead or
    stuck consumers (XAUTOCLAIM) and refreshes the lag and pending gauges;
 6. on NOGROUP (Redis lost the group) recreates it, counts it and logs an alert;
+   when a handler raises :class:`DependencyUnavailableError` (MLflow, the cluster... is down)
+   the entry stays pending *without* counting as an attempt, the rest of the batch is left
+   pending too, and the consumer pauses with a growing backoff before replaying them: an outage
+   of a dependency never fills the dead-letter stream;
 7. stops between batches when ``stop`` is set: a batch in progress is finished and committed.
 
 Handlers are plain async functions ``(event) -> status events``; services bind their ports with
@@ -44,7 +48,7 @@ from llmops_shared.logging import event_log_context, get_logger
 from llmops_shared.streams.attempts import AttemptLog
 from llmops_shared.streams.commit import BatchCommitter, Completed, idempotency_key
 from llmops_shared.streams.dead_letters import DeadLetter, move_to_dead_letters
-from llmops_shared.streams.errors import describe, is_retryable
+from llmops_shared.streams.errors import DependencyUnavailableError, describe, is_retryable
 from llmops_shared.streams.metrics import StreamMetrics
 from llmops_shared.streams.publisher import EVENT_FIELD, TRANSIENT_REDIS_ERRORS, stream_key
 
@@ -52,7 +56,8 @@ Handler = Callable[[Event], Awaitable[Sequence[Envelope] | None]]
 Decoder = Callable[..., Event]
 
 _MAX_OUTAGE_BACKOFF_S = 5.0
-_COMMIT_MAX_DELAY_S = 0.1  # a slow batch still commits what is done at least this often
+_COMMIT_MAX_DELAY_S = 0.1
+_MAX_DEPENDENCY_BACKOFF_S = 30.0  # a slow batch still commits what is done at least this often
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,7 @@ class ConsumerRunner:
             output_maxlen=output_maxlen,
             namespace=namespace,
         )
+        self._outage_backoff_s = 0.0  # > 0 while a dependency is down
         self._attempts = AttemptLog(redis, key=f"{namespace}llmops:attempts:{stream}:{group}")
         self._log = get_logger(__name__).bind(stream=self.stream, group=group, consumer=consumer)
 
@@ -132,6 +138,10 @@ class ConsumerRunner:
                 if time.monotonic() >= next_janitor_at:
                     await self.janitor_tick()
                     next_janitor_at = time.monotonic() + self._settings.janitor_interval_ms / 1000
+                if self._outage_backoff_s:
+                    await self._pause_for_outage(stop)
+                    replay_own_pending = True
+                    continue
                 entries = await self._read_new()
                 if entries:
                     await self._process(entries)
@@ -187,6 +197,8 @@ class ConsumerRunner:
             last = raw[-1][0]
             replayed += len(raw)
             await self._process(await self._with_delivery_counts(raw))
+            if self._outage_backoff_s:
+                break
         if replayed:
             self._log.info("own_pending_replayed", entries=replayed)
 
@@ -209,7 +221,7 @@ class ConsumerRunner:
             if claimed:
                 self._log.info("entries_reclaimed", count=len(claimed))
                 await self._process(await self._with_delivery_counts(claimed))
-            if next_start in (b"0-0", "0-0"):
+            if next_start in (b"0-0", "0-0") or self._outage_backoff_s:
                 break
             start = next_start
         await self._refresh_gauges()
@@ -271,8 +283,11 @@ class ConsumerRunner:
             if isinstance(outcome, Completed):
                 completed.append(outcome)
                 first_done_at = first_done_at or time.monotonic()
+                self._outage_backoff_s = 0.0
             elif isinstance(outcome, DeadLetter):
                 dead.append(outcome)
+            elif self._outage_backoff_s:
+                break  # the rest of the batch stays pending until the dependency is back
             overdue = first_done_at and time.monotonic() - first_done_at > _COMMIT_MAX_DELAY_S
             if entry.redelivered or overdue:
                 await self._flush(completed, dead)
@@ -340,6 +355,9 @@ class ConsumerRunner:
         if not is_retryable(exc):
             self._log.error("event_rejected", error=describe(exc))
             return _rejected(entry, raw, describe(exc), type(exc).__name__)
+        if isinstance(exc, DependencyUnavailableError):
+            await self._dependency_down(entry, exc)
+            return None
         if attempts >= self._settings.max_deliveries:
             reason = f"gave up after {attempts} deliveries: {describe(exc)}"
             return DeadLetter(
@@ -353,6 +371,23 @@ class ConsumerRunner:
         self._log.warning("handler_failed_left_pending", error=describe(exc), attempts=attempts)
         await self._attempts.record_error(entry.message_id, describe(exc))
         return None
+
+    async def _dependency_down(self, entry: _Entry, exc: DependencyUnavailableError) -> None:
+        """Not the event's fault: keep it pending, do not count the attempt, pause the loop."""
+        if entry.redelivered:
+            await self._attempts.undo_attempt(entry.message_id)
+        await self._attempts.record_error(entry.message_id, describe(exc))
+        self._outage_backoff_s = min(
+            max(self._outage_backoff_s * 2, self._settings.retry_initial_backoff_s),
+            _MAX_DEPENDENCY_BACKOFF_S,
+        )
+        self._metrics.dependency_outages.inc()
+        self._log.warning(
+            "dependency_unavailable", error=describe(exc), pause_s=self._outage_backoff_s
+        )
+
+    async def _pause_for_outage(self, stop: asyncio.Event) -> None:
+        await _sleep_unless(stop, self._outage_backoff_s)
 
     async def _poison_letter(self, entry: _Entry) -> DeadLetter:
         """Handled ``max_deliveries`` times already without finishing: the worker died in it."""

@@ -12,6 +12,15 @@ class NonRetryableError(Exception):
     """
 
 
+class DependencyUnavailableError(Exception):
+    """Raise from a handler when the system it drives is down (MLflow, the cluster, the Hub).
+
+    Retryable, but not the event's fault: the runtime keeps the entry pending without counting
+    the attempt towards ``max_deliveries`` and pauses the consumer with a growing backoff, so an
+    outage delays events instead of dead-lettering them.
+    """
+
+
 def is_retryable(exc: BaseException) -> bool:
     """Transient unless the error says the input itself is wrong.
 

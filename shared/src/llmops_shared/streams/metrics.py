@@ -64,10 +64,12 @@ class StreamMetrics:
             labels,
             registry=registry,
         )
-        self.published = Counter(
-            "llmops_events_published", "Events appended to a stream", ("stream",),
+        self.dependency_outages = Counter(
+            "llmops_dependency_outages",
+            "Handler calls that found a dependency down (the entry stays pending, uncounted)",
+            labels,
             registry=registry,
-        )  # fmt: skip
+        )
 
     def bind(self, stream: str, group: str) -> BoundStreamMetrics:
         return BoundStreamMetrics(
@@ -85,6 +87,7 @@ class StreamMetrics:
             pending=self.pending.labels(stream=stream, group=group),
             handler_seconds=self.handler_seconds.labels(stream=stream, group=group),
             group_recreated=self.group_recreated.labels(stream=stream, group=group),
+            dependency_outages=self.dependency_outages.labels(stream=stream, group=group),
         )
 
 
@@ -102,3 +105,4 @@ class BoundStreamMetrics:
     pending: Gauge
     handler_seconds: Histogram
     group_recreated: Counter
+    dependency_outages: Counter
