@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: help install test test-fast lint typecheck format schemas schemas-check bench run clean
+.PHONY: help install test test-fast lint typecheck format schemas schemas-check bench bench-gateway up run clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -38,8 +38,13 @@ schemas-check: install  ## fail when docs/events drifted from the code
 bench: install  ## streams benchmark; prints figures (see docs/benchmarks.md)
 	$(UV) run --frozen python bench/streams.py
 
-run: install  ## the local stack on embedded defaults (today: Redis with AOF on 127.0.0.1:6379)
-	$(UV) run --frozen llmops redis --port 6379
+up: install  ## the whole local stack (Redis, MLflow, gateway, workers); Ctrl-C stops it
+	$(UV) run --frozen llmops up
+
+bench-gateway: install  ## gateway benchmark on the real local stack (see docs/benchmarks.md)
+	$(UV) run --frozen python bench/gateway.py
+
+run: up  ## alias of up
 
 clean:  ## remove the virtualenv and caches
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache

@@ -1,8 +1,4 @@
-"""``llmops``: operator commands around the event spine.
-
-    llmops redis                 run a local redis-server (the local stack's default Redis)
-    llmops streams               streams, groups, lag, pending and dead letters at a glance
-    llmops dlq STREAM            the dead letters of a stream, newest first
+"""Operator commands around the event spine: a local Redis, stream status, dead letters.
 
 Every command reads ``REDIS_URL`` (and ``STREAM_NAMESPACE``) like the services do.
 """
@@ -23,7 +19,6 @@ from llmops_shared.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 from llmops_shared.events import DeadLetterEntry, Stream, dead_letter_stream
 from llmops_shared.streams import redact_url, sync_redis
 
-app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 console = Console()
 
 
@@ -34,7 +29,6 @@ def _client(settings: ServiceSettings) -> redis.Redis:
     return sync_redis(settings.redis_url.get_secret_value())
 
 
-@app.command("redis")
 def run_redis(
     port: Annotated[int, typer.Option(help="TCP port on 127.0.0.1")] = 6379,
     appendonly: Annotated[bool, typer.Option(help="persist with AOF")] = True,
@@ -58,7 +52,6 @@ def run_redis(
         server.close()
 
 
-@app.command("streams")
 def streams_status() -> None:
     """Length, consumer groups (lag, pending) and dead letters of every contract stream."""
     settings = ServiceSettings()
@@ -86,7 +79,6 @@ def streams_status() -> None:
     console.print(table)
 
 
-@app.command("dlq")
 def dead_letters(
     stream: Annotated[str, typer.Argument(help="contract stream, e.g. llmops.training")],
     limit: Annotated[int, typer.Option(help="how many, newest first")] = 20,

@@ -1,0 +1,192 @@
+"""Gateway benchmark: submissions/s and the time from POST to the MLflow run existing.
+
+    uv run python bench/gateway.py [--jobs 300] [--concurrency 8]
+
+Starts the real local stack (``llmops up``: private Redis, MLflow on SQLite, gateway, tracking
+worker) in a temporary directory, registers the seed's base model, then POSTs the seed's SFT
+job ``--jobs`` times from ``--concurrency`` concurrent clients. It measures:
+
+* **POST latency** and **submissions/s** (validation, SQL transaction with the outbox row);
+* **POST -> MLflow run**: from sending the POST to the tracking worker's status event for the
+  job's run (the run exists in MLflow before that event is written), read from ``llmops.status``;
+* the **raw Redis ceiling** in the same run: one client XADDing the same request's event.
+
+It prints a Markdown table for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis as redis_sync
+import yaml
+
+from llmops_shared.embedded_redis import EmbeddedRedis, free_port
+from llmops_shared.events import Stream, decode_event
+from llmops_shared.streams import EVENT_FIELD
+
+EXAMPLE = Path(__file__).parents[1] / "examples" / "sft-train-job.yaml"
+API = "/llm-ops/v1"
+
+
+def start_stack(data_dir: Path, redis_url: str) -> tuple[subprocess.Popen[bytes], str]:
+    port, mlflow_port = free_port(), free_port()
+    env = {**os.environ, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING"}
+    env.pop("DATABASE_URL", None)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    log = (data_dir / "stack.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llmops_shared.cli", "up", "--data-dir", str(data_dir),
+         "--gateway-port", str(port), "--mlflow-port", str(mlflow_port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"llmops up exited: see {data_dir / 'stack.log'}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise SystemExit("the stack did not become ready in 180 s")
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, int(len(ordered) * share) - 1)]
+
+
+def watch_runs(redis_url: str, expected: int, seen: dict[str, float], timeout_s: float) -> None:
+    """Record when each job's experiment-run status event arrives (blocking; run in a thread)."""
+    client = redis_sync.Redis.from_url(redis_url)
+    last = "$"
+    deadline = time.monotonic() + timeout_s
+    while len(seen) < expected and time.monotonic() < deadline:
+        reply = client.xread({str(Stream.STATUS): last}, count=500, block=500)
+        now = time.perf_counter()
+        for _, entries in reply or []:
+            for entry_id, fields in entries:
+                last = entry_id
+                event = decode_event(fields[EVENT_FIELD])
+                details: dict[str, Any] = getattr(event.payload, "details", {})
+                job_id = details.get("job_id")
+                if event.payload.entity == "experiment_run" and job_id and job_id not in seen:
+                    seen[job_id] = now
+
+
+async def submit_all(
+    url: str, api_key: str, jobs: int, concurrency: int
+) -> tuple[list[float], dict[str, float], float]:
+    body = yaml.safe_load(EXAMPLE.read_text())
+    latencies: list[float] = []
+    sent_at: dict[str, float] = {}
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(jobs):
+        queue.put_nowait(i)
+    headers = {"Authorization": f"Bearer {api_key}"}
+
+    async def client_loop(http: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            queue.get_nowait()
+            started = time.perf_counter()
+            response = await http.post(f"{API}/training/jobs", json=body, headers=headers)
+            latencies.append(time.perf_counter() - started)
+            response.raise_for_status()
+            sent_at[response.json()["id"]] = started
+
+    async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+        started = time.perf_counter()
+        await asyncio.gather(*(client_loop(http) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return latencies, sent_at, elapsed
+
+
+def raw_xadd_rate(redis_url: str, count: int = 5_000) -> float:
+    client = redis_sync.Redis.from_url(redis_url)
+    payload = EXAMPLE.read_text().encode() * 2  # about the size of a submitted event
+    started = time.perf_counter()
+    for _ in range(count):
+        client.xadd("bench.raw", {"event": payload})
+    elapsed = time.perf_counter() - started
+    client.delete("bench.raw")
+    return count / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=8)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="llmops-bench-") as tmp, EmbeddedRedis() as redis:
+        data_dir = Path(tmp)
+        process, url = start_stack(data_dir, redis.url)
+        try:
+            api_key = (data_dir / "api-key").read_text().strip()
+            httpx.post(
+                f"{url}{API}/catalog/models",
+                json={"name": "llama-3-8b-pretrain-v1", "family": "llama",
+                      "max_position_embeddings": 8192},
+                headers={"Authorization": f"Bearer {api_key}"},
+            ).raise_for_status()  # fmt: skip
+            arrived: dict[str, float] = {}
+            watcher = threading.Thread(
+                target=watch_runs, args=(redis.url, args.jobs, arrived, 600.0), daemon=True
+            )
+            watcher.start()
+            latencies, sent_at, elapsed = asyncio.run(
+                submit_all(url, api_key, args.jobs, args.concurrency)
+            )
+            watcher.join()
+            raw = raw_xadd_rate(redis.url)
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=60)
+
+    to_run = [arrived[job] - sent_at[job] for job in sent_at if job in arrived]
+    ms = [latency * 1000 for latency in latencies]
+    rows = [
+        ("submissions/s (POST /training/jobs)", f"{args.jobs / elapsed:,.0f}"),
+        ("POST latency p50 / p99, ms", f"{statistics.median(ms):.1f} / {percentile(ms, 0.99):.1f}"),
+    ]
+    if to_run:
+        run_ms = [value * 1000 for value in to_run]
+        span = max(arrived.values()) - min(sent_at.values())
+        rows += [
+            (
+                f"POST -> MLflow run, p50 / p99 / max, ms ({len(to_run)} runs)",
+                f"{statistics.median(run_ms):.0f} / {percentile(run_ms, 0.99):.0f} / "
+                f"{max(run_ms):.0f}",
+            ),
+            ("MLflow runs created/s (tracking worker)", f"{len(to_run) / span:,.1f}"),
+        ]
+    rows.append(("raw Redis ceiling: one client's XADD/s, same run", f"{raw:,.0f}"))
+    print(
+        f"# gateway benchmark: {platform.node()}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} cores, {args.jobs} jobs, {args.concurrency} concurrent clients"
+    )
+    print()
+    print("| measure | value |")
+    print("| --- | --- |")
+    for measure, value in rows:
+        print(f"| {measure} | {value} |")
+
+
+if __name__ == "__main__":
+    main()

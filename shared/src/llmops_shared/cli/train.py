@@ -1,0 +1,128 @@
+"""``llmops train`` and ``llmops models``: the gateway's API from the terminal."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+
+from llmops_shared.client import GatewayClient, GatewayError
+from llmops_shared.stack import api_key_path
+
+train_app = typer.Typer(help="Submit and follow training jobs.", no_args_is_help=True)
+models_app = typer.Typer(help="Catalog models.", no_args_is_help=True)
+console = Console()
+
+GatewayUrl = Annotated[str, typer.Option(envvar="LLMOPS_GATEWAY_URL", help="gateway base URL")]
+ApiKey = Annotated[
+    str | None,
+    typer.Option(envvar="LLMOPS_API_KEY", help="API key (default: .llmops/api-key)"),
+]
+_TERMINAL = {"Succeeded", "Failed", "Cancelled"}
+
+
+def _client(gateway: str, api_key: str | None) -> GatewayClient:
+    if api_key is None:
+        path = api_key_path(Path(os.environ.get("LLMOPS_DATA_DIR", ".llmops")))
+        api_key = path.read_text().strip() if path.exists() else None
+    return GatewayClient(gateway, api_key=api_key)
+
+
+def _refused(exc: GatewayError) -> typer.Exit:
+    console.print(f"[bold red]refused ({exc.status_code})[/bold red]")
+    for line in exc.messages():
+        console.print(f"  - {line}")
+    return typer.Exit(1)
+
+
+def request_body(document: Any) -> dict[str, Any]:
+    """A YAML file holds either the whole request body or just the TrainJobSpec."""
+    if not isinstance(document, dict):
+        raise typer.BadParameter("the YAML file must hold a mapping")
+    if "trainJobSpec" in document:
+        return document
+    spec = document
+    return {"jobType": str(spec.get("job_type", "")).lower() or None, "trainJobSpec": spec}
+
+
+@models_app.command("add")
+def add_model(
+    name: Annotated[str, typer.Argument(help="catalog name, e.g. llama-3-8b-pretrain-v1")],
+    family: Annotated[str, typer.Option(help="llama | mistral | gemma | bert")],
+    max_position_embeddings: Annotated[int, typer.Option(help="the model's context length")],
+    gateway: GatewayUrl = "http://127.0.0.1:8000",
+    api_key: ApiKey = None,
+) -> None:
+    """Register a model in the catalog by hand."""
+    body = {"name": name, "family": family, "max_position_embeddings": max_position_embeddings}
+    with _client(gateway, api_key) as client:
+        try:
+            model = client.add_model(body)
+        except GatewayError as exc:
+            raise _refused(exc) from exc
+    console.print(f"model [bold]{name}[/bold] registered: {model.get('id')}")
+
+
+@train_app.command("submit")
+def submit(
+    spec_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="YAML file")],
+    watch: Annotated[bool, typer.Option(help="follow the job's status live")] = False,
+    timeout: Annotated[float, typer.Option(help="stop watching after this many seconds")] = 600,
+    gateway: GatewayUrl = "http://127.0.0.1:8000",
+    api_key: ApiKey = None,
+) -> None:
+    """Submit a training job from SPEC_FILE (the request body, or only its trainJobSpec)."""
+    body = request_body(yaml.safe_load(spec_file.read_text()))
+    with _client(gateway, api_key) as client:
+        try:
+            job = client.submit_training_job(body)
+        except GatewayError as exc:
+            raise _refused(exc) from exc
+        console.print(f"job [bold]{job['id']}[/bold] accepted: {job.get('status')}")
+        if watch:
+            _watch(client, job["id"], timeout)
+
+
+@train_app.command("status")
+def status(
+    job_id: str,
+    gateway: GatewayUrl = "http://127.0.0.1:8000",
+    api_key: ApiKey = None,
+) -> None:
+    """Show a job and its experiment run."""
+    with _client(gateway, api_key) as client:
+        try:
+            _print_state(client.training_job(job_id), client.experiment_run(job_id))
+        except GatewayError as exc:
+            raise _refused(exc) from exc
+
+
+def _watch(client: GatewayClient, job_id: str, timeout_s: float) -> None:
+    """Print every change of the job and its run until the job ends or the time is up."""
+    last: tuple[Any, ...] = ()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        job = client.training_job(job_id)
+        run = client.experiment_run(job_id)
+        state = (job.get("status"), run and run.get("status"), run and run.get("runId"))
+        if state != last:
+            _print_state(job, run)
+            last = state
+        if job.get("status") in _TERMINAL:
+            return
+        time.sleep(1.0)
+    console.print("[yellow]stopped watching (timeout); the job goes on[/yellow]")
+
+
+def _print_state(job: dict[str, Any], run: dict[str, Any] | None) -> None:
+    line = f"job {job.get('id')}: [bold]{job.get('status')}[/bold]"
+    if run:
+        line += f" | run {run.get('runId')} ({run.get('backend')}): {run.get('status')}"
+        if run.get("trackingUrl"):
+            line += f" {run['trackingUrl']}"
+    console.print(line)

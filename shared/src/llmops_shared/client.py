@@ -1,0 +1,92 @@
+"""A small client of the gateway's REST API, for the CLI, the benchmarks and scripts.
+
+It speaks only HTTP (httpx); nothing here knows the gateway's internals.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+API_PREFIX = "/llm-ops/v1"
+
+
+class GatewayError(Exception):
+    """The gateway refused a request; ``detail`` is its JSON error body."""
+
+    def __init__(self, status_code: int, detail: Any) -> None:
+        super().__init__(f"HTTP {status_code}: {detail}")
+        self.status_code = status_code
+        self.detail = detail
+
+    def messages(self) -> list[str]:
+        """One line per error, ``loc: msg`` for validation errors."""
+        if isinstance(self.detail, list):
+            lines = []
+            for error in self.detail:
+                if isinstance(error, dict):
+                    loc = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+                    lines.append(f"{loc}: {error.get('msg')}" if loc else str(error.get("msg")))
+                else:
+                    lines.append(str(error))
+            return lines
+        return [str(self.detail)]
+
+
+class GatewayClient:
+    """Blocking client; use as a context manager to close the connection pool."""
+
+    def __init__(self, base_url: str, *, api_key: str | None = None, timeout_s: float = 10.0):
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout_s)
+
+    def add_model(self, model: dict[str, Any]) -> dict[str, Any]:
+        return self._json("POST", "/catalog/models", json=model)
+
+    def submit_training_job(
+        self, body: dict[str, Any], *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        return self._json("POST", "/training/jobs", json=body, headers=headers)
+
+    def training_job(self, job_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/training/jobs/{job_id}")
+
+    def cancel_training_job(self, job_id: str) -> dict[str, Any]:
+        return self._json("POST", f"/training/jobs/{job_id}/cancel")
+
+    def experiment_run(self, job_id: str) -> dict[str, Any] | None:
+        """The job's experiment run, or None while tracking has not reported one."""
+        try:
+            return self._json("GET", f"/training/jobs/{job_id}/experiment-run")
+        except GatewayError as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = self._http.request(method, API_PREFIX + path, **kwargs)
+        if response.status_code >= 400:
+            try:
+                detail = response.json().get("detail", response.text)
+            except ValueError:
+                detail = response.text
+            raise GatewayError(response.status_code, detail)
+        body: dict[str, Any] = response.json()
+        return body
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> GatewayClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,0 +1,242 @@
+"""The local stack: every process of the platform on one machine, from one command.
+
+``llmops up`` starts, each as its own process with its output prefixed by its name:
+
+* Redis: ``REDIS_URL`` when set, else a private ``redis-server`` with AOF under the data dir;
+* an MLflow server on SQLite (lean settings: one worker, no job execution) unless
+  ``MLFLOW_TRACKING_URI`` is set or experiment tracking is disabled;
+* the gateway and every worker service that is installed and runnable (``python -m
+  llmops_<name>``); skeleton services without a ``__main__`` are skipped.
+
+It writes a fresh API key to ``<data dir>/api-key`` (the CLI reads it), waits until the gateway
+answers ``/readyz``, and on Ctrl-C (or SIGTERM) stops everything in reverse order: SIGTERM, a
+grace period, then SIGKILL. If one process dies, the stack stops and says which.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.markup import escape
+
+from llmops_shared.embedded_redis import EmbeddedRedis, free_port
+
+WORKERS = ("tracking", "serving", "workflow", "registry", "versioning", "github-sync")
+_COLORS = ("cyan", "magenta", "green", "yellow", "blue", "red", "bright_cyan", "bright_magenta")
+_GRACE_S = 15.0
+
+
+@dataclass
+class StackOptions:
+    """What ``llmops up`` was asked for; defaults are the embedded local setup."""
+
+    data_dir: Path = Path(".llmops")
+    gateway_port: int = 8000
+    mlflow_port: int = 5000
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    @property
+    def tracking_enabled(self) -> bool:
+        return self.environ.get("EXPERIMENT_TRACKING_ENABLED", "true").lower() not in {
+            "0",
+            "false",
+            "no",
+        }
+
+
+@dataclass
+class _Process:
+    name: str
+    process: asyncio.subprocess.Process
+    pump: asyncio.Task[None]
+
+
+def runnable_services() -> list[str]:
+    """The services installed with a ``__main__`` (the gateway first)."""
+    found = []
+    for name in ("gateway", *WORKERS):
+        module = f"llmops_{name.replace('-', '_')}.__main__"
+        try:
+            if importlib.util.find_spec(module) is not None:
+                found.append(name)
+        except ModuleNotFoundError:
+            continue
+    return found
+
+
+def api_key_path(data_dir: Path) -> Path:
+    return data_dir / "api-key"
+
+
+class Stack:
+    """Start, watch and stop the local processes."""
+
+    def __init__(self, options: StackOptions, console: Console | None = None) -> None:
+        self.options = options
+        self.console = console or Console()
+        self._processes: list[_Process] = []
+        self._redis: EmbeddedRedis | None = None
+        self.env: dict[str, str] = dict(options.environ)
+
+    async def run(self, stop: asyncio.Event) -> int:
+        """Run until ``stop`` or a process dies; returns the exit code for the command."""
+        try:
+            await self._start_all()
+            self.console.print(
+                f"[bold green]ready[/bold green]: gateway http://127.0.0.1:"
+                f"{self.options.gateway_port}/docs  (API key in "
+                f"{api_key_path(self.options.data_dir)}; Ctrl-C stops everything)"
+            )
+            return await self._watch(stop)
+        finally:
+            await self._stop_all()
+
+    # ------------------------------------------------------------------ start
+
+    async def _start_all(self) -> None:
+        data = self.options.data_dir.resolve()
+        data.mkdir(parents=True, exist_ok=True)
+        self._prepare_redis(data)
+        self._prepare_api_key(data)
+        services = runnable_services()
+        if "tracking" in services and self.options.tracking_enabled:
+            await self._start_mlflow(data)
+        self.env.setdefault("DATABASE_URL", f"sqlite:///{data / 'gateway.db'}")
+        self.env.setdefault("LLMOPS_DATA_DIR", str(data))
+        for index, name in enumerate(services):
+            env = {**self.env, "HEALTH_PORT": str(free_port())}
+            if name == "gateway":
+                env["PORT"] = str(self.options.gateway_port)
+            await self._spawn(name, [sys.executable, "-m", f"llmops_{name.replace('-', '_')}"],
+                              env, _COLORS[index % len(_COLORS)])  # fmt: skip
+        if "gateway" in services:
+            await self._wait_http(f"http://127.0.0.1:{self.options.gateway_port}/readyz", "gateway")
+
+    def _prepare_redis(self, data: Path) -> None:
+        if self.env.get("REDIS_URL"):
+            self.console.print("[dim]redis: using REDIS_URL[/dim]")
+            return
+        redis_dir = data / "redis"
+        redis_dir.mkdir(exist_ok=True)
+        self._redis = EmbeddedRedis(data_dir=redis_dir, appendonly=True, appendfsync="everysec")
+        self._redis.start()
+        self.env["REDIS_URL"] = self._redis.url
+        self.console.print(
+            f"[dim]redis: private redis-server on {self._redis.url} (data in {redis_dir})[/dim]"
+        )
+
+    def _prepare_api_key(self, data: Path) -> None:
+        if self.env.get("API_KEYS"):
+            return
+        key = secrets.token_urlsafe(24)
+        path = api_key_path(data)
+        path.write_text(key + "\n")
+        path.chmod(0o600)
+        self.env["API_KEYS"] = key
+
+    async def _start_mlflow(self, data: Path) -> None:
+        if self.env.get("MLFLOW_TRACKING_URI"):
+            self.console.print("[dim]mlflow: using MLFLOW_TRACKING_URI[/dim]")
+            return
+        store = data / "mlflow"
+        (store / "artifacts").mkdir(parents=True, exist_ok=True)
+        port = self.options.mlflow_port
+        command = [
+            sys.executable, "-m", "mlflow", "server",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}",
+            "--artifacts-destination", str(store / "artifacts"),
+        ]  # fmt: skip
+        env = {**self.env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        await self._spawn("mlflow", command, env, "white")
+        uri = f"http://127.0.0.1:{port}"
+        await self._wait_http(f"{uri}/health", "mlflow", timeout_s=120)
+        self.env["MLFLOW_TRACKING_URI"] = uri
+
+    async def _spawn(self, name: str, command: list[str], env: dict[str, str], color: str) -> None:
+        process = await asyncio.create_subprocess_exec(
+            *command,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches us only; we stop children in order
+        )
+        assert process.stdout is not None
+        pump = asyncio.create_task(self._pump(name, process.stdout, color))
+        self._processes.append(_Process(name, process, pump))
+
+    async def _pump(self, name: str, stream: asyncio.StreamReader, color: str) -> None:
+        prefix = f"[{color}]{name:>11} |[/{color}] "
+        while line := await stream.readline():
+            text = line.decode(errors="replace").rstrip()
+            self.console.print(f"{prefix}{escape(text)}", highlight=False)
+
+    async def _wait_http(self, url: str, name: str, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        async with httpx.AsyncClient(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                self._raise_if_any_died()
+                try:
+                    if (await client.get(url)).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.25)
+        raise StackError(f"{name} did not become ready at {url} within {timeout_s:.0f}s")
+
+    # ------------------------------------------------------------------ watch and stop
+
+    async def _watch(self, stop: asyncio.Event) -> int:
+        while not stop.is_set():
+            died = self._dead()
+            if died:
+                self.console.print(
+                    f"[bold red]{died.name} exited with code {died.process.returncode}; "
+                    "stopping the stack[/bold red]"
+                )
+                return 1
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=0.5)
+            except TimeoutError:
+                continue
+        return 0
+
+    def _dead(self) -> _Process | None:
+        return next((p for p in self._processes if p.process.returncode is not None), None)
+
+    def _raise_if_any_died(self) -> None:
+        died = self._dead()
+        if died:
+            raise StackError(f"{died.name} exited with code {died.process.returncode} at start")
+
+    async def _stop_all(self) -> None:
+        for entry in reversed(self._processes):  # workers first, MLflow last
+            if entry.process.returncode is None:
+                entry.process.send_signal(signal.SIGTERM)
+        for entry in reversed(self._processes):
+            try:
+                await asyncio.wait_for(entry.process.wait(), timeout=_GRACE_S)
+            except TimeoutError:
+                self.console.print(f"[red]{entry.name} ignored SIGTERM; killing it[/red]")
+                entry.process.kill()
+                await entry.process.wait()
+            await entry.pump
+        if self._redis is not None:
+            self._redis.close()  # its data dir is ours (under the data dir): kept
+        self.console.print("[dim]stack stopped[/dim]")
+
+
+class StackError(RuntimeError):
+    """A process of the stack failed to start."""
