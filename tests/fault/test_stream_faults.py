@@ -25,6 +25,7 @@ from llmops_shared.config import ConsumerSettings
 from llmops_shared.embedded_redis import EmbeddedRedis
 from llmops_shared.events import Envelope, Event, Stream, decode_event
 from llmops_shared.streams import EVENT_FIELD, ConsumerRunner, Publisher, StreamMetrics, async_redis
+
 from support.streams import cancel_event, status_for
 
 pytestmark = pytest.mark.fault

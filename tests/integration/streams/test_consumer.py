@@ -21,6 +21,7 @@ from llmops_shared.streams import (
     Publisher,
     StreamMetrics,
 )
+
 from support.streams import cancel_event, read_events, status_for, wait_until
 
 pytestmark = pytest.mark.integration

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from llmops_shared.events import Stream, decode_event
 from llmops_shared.streams import EVENT_FIELD, OutboxRelay, add_to_outbox, outbox_table
+
 from support.streams import cancel_event
 
 pytestmark = pytest.mark.integration

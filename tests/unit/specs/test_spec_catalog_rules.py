@@ -16,6 +16,7 @@ from llmops_shared.specs import (
     check_deployment_against_model,
     check_train_job_against_catalog,
 )
+
 from unit.specs.specs_seed_examples import (
     PRETRAIN_CHANGES,
     SEED_DEPLOYMENT_SPEC,

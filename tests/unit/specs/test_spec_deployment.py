@@ -20,6 +20,7 @@ from llmops_shared.specs import (
     deployment_rule_violations,
     deployment_spec_violations,
 )
+
 from unit.specs.specs_seed_examples import (
     DELETE,
     EMBEDDING_DEPLOYMENT_CHANGES,

@@ -17,6 +17,7 @@ from llmops_shared.specs import (
     supported_families,
     violations_to_validation_error,
 )
+
 from unit.specs.specs_seed_examples import SEED_DEPLOYMENT_SPEC, SEED_TRAIN_JOB_SPEC, train_spec
 
 pytestmark = pytest.mark.unit

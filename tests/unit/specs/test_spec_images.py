@@ -18,6 +18,7 @@ from llmops_shared.specs import (
     select_serve_image,
     select_train_image,
 )
+
 from unit.specs.specs_seed_examples import (
     EMBEDDING_DEPLOYMENT_CHANGES,
     SEED_DEPLOYMENT_SPEC,

@@ -20,6 +20,7 @@ from llmops_shared.specs import (
     train_job_rule_violations,
     train_job_spec_violations,
 )
+
 from unit.specs.specs_seed_examples import (
     DELETE,
     EMBEDDING_TRAIN_CHANGES,

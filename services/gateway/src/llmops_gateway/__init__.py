@@ -1,5 +1,3 @@
-"""The gateway service: the REST API (FastAPI), its database and the outbox relay.
-
-A skeleton until its issue lands: the package, its settings and its dependencies are in the
-workspace so the lock and the layout are settled once.
+"""The gateway service: the REST API (FastAPI), its database, the outbox relay and the status
+consumer that folds worker reports into the read model. Entry point: :func:`app.create_app`.
 """

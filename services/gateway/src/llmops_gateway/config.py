@@ -1,9 +1,68 @@
 """Settings of the gateway service (environment and `.env`), on top of the shared base."""
 
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
+
 from llmops_shared.config import ServiceSettings
 
 
 class GatewaySettings(ServiceSettings):
-    """Everything the gateway service reads from its environment."""
+    """Everything the gateway service reads from its environment.
+
+    ``API_KEYS`` is a comma-separated list (a JSON list works too); an empty list with
+    ``AUTH_DISABLED`` unset makes :func:`llmops_gateway.app.create_app` refuse to build the app,
+    so a gateway is never exposed without authentication by accident.
+    """
 
     service_name: str = "gateway"
+    host: str = Field(default="127.0.0.1", description="Address the REST API binds to.")
+    port: int = Field(default=8000, ge=0, le=65535, description="Port of the REST API.")
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Bearer keys accepted on mutating endpoints (comma-separated).",
+    )
+    auth_disabled: bool = Field(
+        default=False, description="Accept mutating requests without a key (local use only)."
+    )
+    data_dir: Path = Field(
+        default=Path(".llmops"),
+        description="Where the SQLite file lives when DATABASE_URL is unset.",
+    )
+    db_auto_migrate: bool = Field(
+        default=True, description="Run the Alembic migrations to head at start-up."
+    )
+    mlflow_tracking_uri: str | None = Field(
+        default=None, description="MLflow server whose REST API gives live run metrics."
+    )
+    mlflow_timeout_s: float = Field(default=2.0, gt=0, description="Timeout of MLflow calls.")
+    relay_poll_interval_s: float = Field(
+        default=0.5, gt=0, description="How often the outbox relay looks for unpublished rows."
+    )
+    relay_batch_size: int = Field(default=500, ge=1)
+    consume_status: bool = Field(
+        default=True, description="Fold llmops.status into the read model in this process."
+    )
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        """``"k1,k2"`` or ``'["k1","k2"]'`` from the environment, a list from code."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                parsed: object = json.loads(text)
+                return parsed
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    def sqlalchemy_url(self) -> str:
+        """DATABASE_URL, else a SQLite file under ``data_dir`` (created on demand)."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{self.data_dir / 'gateway.db'}"

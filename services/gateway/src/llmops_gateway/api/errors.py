@@ -1,0 +1,41 @@
+"""Domain errors and infrastructure failures as ``{"detail": ...}`` JSON responses.
+
+Bad input is always a 4xx (FastAPI's own 422 for validation); the database being down is a 503
+so clients retry, not a 500 that reads like a bug.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request, status
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+
+from llmops_gateway.domain.errors import ConflictError, NotFoundError
+from llmops_shared.logging import get_logger
+from llmops_shared.streams.errors import describe
+
+_log = get_logger(__name__)
+
+
+async def _not_found(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
+
+
+async def _conflict(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
+
+
+async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    _log.error("database_unavailable", error=describe(exc))
+    return JSONResponse(
+        {"detail": "database unavailable, retry later"},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": "1"},
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the mappings on ``app``."""
+    app.add_exception_handler(NotFoundError, _not_found)
+    app.add_exception_handler(ConflictError, _conflict)
+    app.add_exception_handler(OperationalError, _database_unavailable)

@@ -1,0 +1,36 @@
+"""``GET /llm-ops/v1/health``: a summary of the service and its dependencies for humans.
+
+Probes use ``/healthz`` and ``/readyz`` at the root (the shared health app); this endpoint
+gives the same checks under the API prefix, plus the outbox backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from llmops_gateway.api.deps import State
+from llmops_gateway.api.schemas import API_PREFIX
+from llmops_shared.health import ReadinessCheck, run_checks
+
+router = APIRouter(prefix=API_PREFIX, tags=["health"])
+
+
+@router.get("/health", summary="Service, database and Redis summary")
+async def health(request: Request, state: State) -> JSONResponse:
+    checks: dict[str, ReadinessCheck] = request.app.state.readiness
+    results = await run_checks(checks)
+    ok = all(result["ok"] for result in results.values())
+    body: dict[str, Any] = {
+        "service": state.settings.service_name,
+        "status": "ok" if ok else "degraded",
+        "environment": state.settings.environment,
+        "checks": results,
+        "backgroundTasks": {task.get_name(): not task.done() for task in state.tasks},
+    }
+    if state.relay is not None and results.get("db", {}).get("ok"):
+        body["outboxPending"] = await asyncio.to_thread(state.relay.pending_count)
+    return JSONResponse(body, status_code=200 if ok else 503)

@@ -1,0 +1,192 @@
+"""Request and response bodies: camelCase on the wire (as in the seed), snake_case in Python.
+
+The TrainJobSpec itself keeps the seed's snake_case field names; it is the shared model, so its
+schema rules run while FastAPI parses the body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from llmops_gateway.db.models import CatalogModel, ExperimentRun, TrainingJob
+from llmops_shared.specs import SPEC_RULE_ERROR_TYPE, TrainJobSpec, get_family
+
+API_PREFIX = "/llm-ops/v1"
+
+
+class CamelModel(BaseModel):
+    """camelCase aliases; snake_case names are accepted on input too."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, validate_by_name=True, validate_by_alias=True, extra="forbid"
+    )
+
+
+# --- training -------------------------------------------------------------------------------
+
+
+class TrainingJobRequest(CamelModel):
+    """``POST /training/jobs`` (seed section 5.1)."""
+
+    model_id: str | None = Field(
+        default=None, max_length=256, description="The platform's own model id, if any."
+    )
+    dataset_id: str | None = Field(
+        default=None, max_length=256, description="The platform's own dataset id, if any."
+    )
+    job_type: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="The platform's free-form job label, e.g. 'finetune'.",
+    )
+    train_job_spec: TrainJobSpec = Field(description="The TrainJobSpec (seed section 4.1).")
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the canonical JSON body: what an Idempotency-Key is bound to."""
+        body = self.model_dump(mode="json", by_alias=True)
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class CancelRequest(CamelModel):
+    """``POST /training/jobs/{id}/cancel`` (the body is optional)."""
+
+    reason: str = Field(default="cancelled by user", min_length=1, max_length=2000)
+
+
+class TrainingJobOut(CamelModel):
+    """A training job as clients see it."""
+
+    id: str
+    model_id: str | None
+    dataset_id: str | None
+    job_type: str | None
+    status: str
+    reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    correlation_id: str | None
+    train_job_spec: dict[str, Any] = Field(description="The spec as stored at submission.")
+    status_url: str
+    experiment_run_url: str
+
+    @classmethod
+    def of(cls, job: TrainingJob) -> TrainingJobOut:
+        url = f"{API_PREFIX}/training/jobs/{job.id}"
+        return cls(
+            id=job.id,
+            model_id=job.model_id,
+            dataset_id=job.dataset_id,
+            job_type=job.job_type,
+            status=job.status,
+            reason=job.reason,
+            created_at=job.created_at,
+            updated_at=job.updated_at,
+            correlation_id=job.correlation_id,
+            train_job_spec=job.spec,
+            status_url=url,
+            experiment_run_url=f"{url}/experiment-run",
+        )
+
+
+class TrainingJobList(CamelModel):
+    items: list[TrainingJobOut]
+    limit: int
+    offset: int
+
+
+class ExperimentRunOut(CamelModel):
+    """The tracking run of a job; ``metrics`` are live from MLflow when it is the backend."""
+
+    job_id: str
+    run_id: str
+    experiment_id: str | None
+    experiment_name: str | None
+    backend: str = Field(description="mlflow or builtin.")
+    status: str
+    reason: str | None
+    tracking_url: str | None
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    metrics_error: str | None = Field(
+        default=None, description="Why metrics are missing (e.g. MLflow unreachable)."
+    )
+    updated_at: datetime
+
+    @classmethod
+    def of(
+        cls, run: ExperimentRun, metrics: dict[str, Any], metrics_error: str | None
+    ) -> ExperimentRunOut:
+        return cls(
+            job_id=run.job_id,
+            run_id=run.run_id,
+            experiment_id=run.experiment_id,
+            experiment_name=run.experiment_name,
+            backend=run.backend,
+            status=run.status,
+            reason=run.reason,
+            tracking_url=run.tracking_url if run.backend == "mlflow" else None,
+            params=run.params,
+            metrics=metrics,
+            metrics_error=metrics_error,
+            updated_at=run.updated_at,
+        )
+
+
+# --- catalog --------------------------------------------------------------------------------
+
+
+class CatalogModelRequest(CamelModel):
+    """``POST /catalog/models``: a manual catalog entry."""
+
+    name: str = Field(min_length=1, max_length=256, pattern=r"^\S+$")
+    family: str = Field(description="A whitelisted model family (llama, mistral, gemma, bert).")
+    max_position_embeddings: int = Field(gt=0, le=10_000_000)
+    hf_architecture: str | None = Field(default=None, min_length=1, max_length=256)
+
+    @field_validator("family")
+    @classmethod
+    def _whitelisted(cls, value: str) -> str:
+        if get_family(value) is None:
+            raise PydanticCustomError(
+                SPEC_RULE_ERROR_TYPE,
+                "Model family '{family}' is not supported",
+                {"family": value, "rule": "model_family_supported"},
+            )
+        return value
+
+
+class CatalogModelOut(CamelModel):
+    id: str
+    name: str
+    family: str
+    max_position_embeddings: int
+    hf_architecture: str | None
+    source: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, model: CatalogModel) -> CatalogModelOut:
+        return cls(
+            id=model.id,
+            name=model.name,
+            family=model.family,
+            max_position_embeddings=model.max_position_embeddings,
+            hf_architecture=model.hf_architecture,
+            source=model.source,
+            created_at=model.created_at,
+        )
+
+
+class CatalogModelList(CamelModel):
+    items: list[CatalogModelOut]
+    limit: int
+    offset: int

@@ -1,0 +1,1 @@
+"""The gateway's database: models, engine and sessions, migrations runner, queries."""

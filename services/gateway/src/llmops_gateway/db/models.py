@@ -1,0 +1,262 @@
+"""The gateway's tables: the read model of the platform, the outbox and the consumer's ledger.
+
+The Alembic migrations under ``llmops_gateway/migrations`` create exactly these tables; a test
+compares the two (autogenerate must find no difference), so change both together.
+
+Conventions, chosen so that SQLite and PostgreSQL behave alike:
+
+* ids are strings (UUIDs minted by the gateway, or external ids such as MLflow run ids);
+* timestamps are timezone-aware and always UTC (:class:`UtcDateTime` restores the zone SQLite
+  drops);
+* defaults are set in Python, not as server defaults, so the migrations stay dialect-neutral;
+* every status-bearing row keeps the ``seq`` of the last status report applied to it, which is
+  how stale or redelivered reports are ignored (see :mod:`llmops_gateway.domain.status`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from llmops_shared.streams import outbox_table
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+"""Named constraints: migrations can drop or alter them by name on every database."""
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that always returns aware UTC datetimes.
+
+    SQLite stores no zone, so values come back naive; they were written as UTC, so the zone is
+    put back on read. Naive values are refused on write rather than guessed.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: the gateway stores aware UTC datetimes only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    """Now, in UTC (the one clock every row uses)."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the naming convention."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON}
+
+
+class Timestamped:
+    """``created_at`` / ``updated_at`` columns."""
+
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# --- the gateway's own entities -----------------------------------------------------------
+
+
+class TrainingJob(Timestamped, Base):
+    """A submitted training job and its latest known status."""
+
+    __tablename__ = "training_jobs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    model_id: Mapped[str | None] = mapped_column(String(256))
+    dataset_id: Mapped[str | None] = mapped_column(String(256))
+    job_type: Mapped[str | None] = mapped_column(String(64))
+    spec: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    status_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    correlation_id: Mapped[str | None] = mapped_column(String(256))
+    idempotency_key: Mapped[str | None] = mapped_column(String(256), unique=True)
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class CatalogModel(Base):
+    """A model the platform knows: a base model to fine-tune, or a trained one."""
+
+    __tablename__ = "catalog_models"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256), unique=True)
+    family: Mapped[str] = mapped_column(String(64))
+    max_position_embeddings: Mapped[int] = mapped_column(Integer)
+    hf_architecture: Mapped[str | None] = mapped_column(String(256))
+    source: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CatalogDataset(Base):
+    """A dataset the platform knows (its versions are in ``dataset_versions``)."""
+
+    __tablename__ = "catalog_datasets"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256), unique=True)
+    type: Mapped[str | None] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProcessedEvent(Base):
+    """Event ids the status consumer has applied: the SQL half of exactly-once effects.
+
+    The streams runtime also remembers processed ids in Redis, but that mark is written after
+    the SQL commit; this row is written *in* the commit, so a crash between the two cannot apply
+    an event twice.
+    """
+
+    __tablename__ = "processed_events"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    consumer: Mapped[str] = mapped_column(String(128))
+    event_type: Mapped[str] = mapped_column(String(256))
+    processed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- the seed's integration tables (section 3.2) -------------------------------------------
+
+
+class ExperimentRun(Timestamped, Base):
+    """The tracking run of a training job (MLflow or the built-in tracker), one per job."""
+
+    __tablename__ = "experiment_runs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(64), unique=True)
+    run_id: Mapped[str] = mapped_column(String(256), index=True)
+    experiment_id: Mapped[str | None] = mapped_column(String(256))
+    experiment_name: Mapped[str | None] = mapped_column(String(256))
+    backend: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    tracking_url: Mapped[str | None] = mapped_column(String(2048))
+    params: Mapped[dict[str, Any]]
+    tags: Mapped[dict[str, Any]]
+    metrics: Mapped[dict[str, Any]]
+    seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class ServingDeployment(Timestamped, Base):
+    """A serving endpoint (KServe InferenceService or the built-in Deployment)."""
+
+    __tablename__ = "serving_deployments"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    endpoint_name: Mapped[str] = mapped_column(String(63), unique=True)
+    model_ref: Mapped[str] = mapped_column(String(256))
+    framework: Mapped[str] = mapped_column(String(32))
+    spec: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    serve_url: Mapped[str | None] = mapped_column(String(2048))
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class WorkflowPipeline(Timestamped, Base):
+    """An orchestrated pipeline run (Argo Workflow or built-in Jobs) for a training job."""
+
+    __tablename__ = "workflow_pipelines"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    workflow_name: Mapped[str] = mapped_column(String(253))
+    system: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any]]
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class RegistryModel(Timestamped, Base):
+    """A link between a catalog model and an external registry (Hugging Face Hub...)."""
+
+    __tablename__ = "registry_models"
+    __table_args__ = (UniqueConstraint("registry_kind", "repo_id", "revision"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    catalog_model_id: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("catalog_models.id", ondelete="SET NULL")
+    )
+    registry_kind: Mapped[str] = mapped_column(String(32))  # huggingface, manual...
+    repo_id: Mapped[str] = mapped_column(String(256))
+    revision: Mapped[str | None] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class DatasetVersion(Timestamped, Base):
+    """A pinned version of a catalog dataset (a DVC tag, or a content-hash manifest)."""
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (UniqueConstraint("dataset_id", "version"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("catalog_datasets.id", ondelete="CASCADE")
+    )
+    version: Mapped[str] = mapped_column(String(128))
+    storage_uri: Mapped[str | None] = mapped_column(String(2048))
+    system: Mapped[str] = mapped_column(String(32))
+    revision: Mapped[str | None] = mapped_column(String(256))
+    status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class IntegrationConfig(Base):
+    """Feature flag and system choice of one integration area per environment (seed 3.1)."""
+
+    __tablename__ = "integration_configs"
+    __table_args__ = (UniqueConstraint("area", "environment"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    area: Mapped[str] = mapped_column(String(64))
+    environment: Mapped[str] = mapped_column(String(16))
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    system: Mapped[str] = mapped_column(String(64))
+    config: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+OUTBOX: Table = outbox_table(Base.metadata)
+"""The transactional outbox (defined by the shared runtime, migrated by the gateway)."""

@@ -1,0 +1,172 @@
+"""Submitting and cancelling training jobs: state row and event in one transaction.
+
+The event goes to the outbox inside the same transaction as the row, so a job exists if and
+only if its ``TrainingJobSubmitted`` will be published (the relay does that after commit).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Final
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from llmops_gateway.db import repository
+from llmops_gateway.db.models import OUTBOX, TrainingJob, utcnow
+from llmops_gateway.db.session import SessionFactory
+from llmops_gateway.domain.errors import CatalogRuleError, ConflictError, NotFoundError
+from llmops_shared.events import (
+    EventPayload,
+    Phase,
+    TrainingJobCancelled,
+    TrainingJobSubmitted,
+    new_event,
+    new_seq,
+)
+from llmops_shared.specs import (
+    BaseModelFacts,
+    DatasetFacts,
+    TrainJobSpec,
+    check_train_job_against_catalog,
+)
+from llmops_shared.streams import add_to_outbox
+
+SOURCE: Final = "gateway"
+"""The CloudEvents ``source`` of everything the gateway publishes."""
+
+TERMINAL_PHASES: Final = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED})
+"""A job in one of these phases cannot be cancelled any more."""
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitTrainingJob:
+    """A validated submission (the spec passed its schema rules already)."""
+
+    spec: TrainJobSpec
+    model_id: str | None
+    dataset_id: str | None
+    job_type: str | None
+    correlation_id: str
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+
+
+def submit_training_job(sessions: SessionFactory, command: SubmitTrainingJob) -> TrainingJob:
+    """Check the catalog rules, then store the job (Pending) and its event.
+
+    With an idempotency key, a repeated request returns the job the first one created (even
+    when two race: the loser's insert hits the unique key and it reads the winner's job); the
+    same key with a different body is a :class:`ConflictError`.
+    """
+    try:
+        with sessions.begin() as session:
+            if command.idempotency_key is not None:
+                existing = repository.training_job_by_idempotency_key(
+                    session, command.idempotency_key
+                )
+                if existing is not None:
+                    return _replayed(existing, command)
+            return _insert_job(session, command)
+    except IntegrityError:
+        if command.idempotency_key is None:
+            raise
+        with sessions() as session:
+            existing = repository.training_job_by_idempotency_key(session, command.idempotency_key)
+        if existing is None:
+            raise
+        return _replayed(existing, command)
+
+
+def _replayed(job: TrainingJob, command: SubmitTrainingJob) -> TrainingJob:
+    if job.request_hash != command.request_hash:
+        raise ConflictError(
+            f"Idempotency-Key '{command.idempotency_key}' was already used with a different "
+            f"request (job {job.id})"
+        )
+    return job
+
+
+def _insert_job(session: Session, command: SubmitTrainingJob) -> TrainingJob:
+    spec = command.spec
+    base_model = None
+    base_model_facts = None
+    if spec.base_model_ref is not None:
+        base_model = repository.catalog_model_by_name(session, spec.base_model_ref)
+        if base_model is not None:
+            base_model_facts = BaseModelFacts(
+                base_model.name, base_model.family, base_model.max_position_embeddings
+            )
+    # The dataset catalog is optional for now: the rules run only for datasets it knows.
+    dataset = repository.catalog_dataset_by_name(session, spec.dataset_ref.name)
+    dataset_facts = None
+    if dataset is not None:
+        versions = repository.dataset_version_labels(session, dataset.id)
+        dataset_facts = DatasetFacts(dataset.name, dataset.type, versions)
+    violations = check_train_job_against_catalog(spec, base_model_facts, dataset_facts)
+    if violations:
+        raise CatalogRuleError(violations)
+
+    now = utcnow()
+    job = TrainingJob(
+        id=str(uuid.uuid4()),
+        model_id=command.model_id,
+        dataset_id=command.dataset_id,
+        job_type=command.job_type,
+        spec=spec.model_dump(mode="json"),
+        status=Phase.PENDING.value,
+        reason=None,
+        status_seq=0,
+        correlation_id=command.correlation_id,
+        idempotency_key=command.idempotency_key,
+        request_hash=command.request_hash,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(job)
+    session.flush()  # the idempotency key's unique index speaks now, not at commit
+    payload = TrainingJobSubmitted(
+        job_id=job.id,
+        model_id=base_model.id if base_model is not None else None,
+        dataset_id=dataset.id if dataset is not None else None,
+        spec=spec,
+    )
+    _publish(session, payload, command.correlation_id)
+    return job
+
+
+def cancel_training_job(
+    sessions: SessionFactory, job_id: str, *, reason: str, correlation_id: str
+) -> TrainingJob:
+    """Mark the job Cancelled and tell the workers, in one transaction.
+
+    The job's ``status_seq`` becomes now, so a worker's report observed before the cancel (a
+    late "Running") cannot resurrect it.
+    """
+    with sessions.begin() as session:
+        job = session.get(TrainingJob, job_id, with_for_update=True)
+        if job is None:
+            raise NotFoundError(f"training job {job_id} not found")
+        if job.status in TERMINAL_PHASES:
+            raise ConflictError(f"training job {job_id} is already {job.status}")
+        job.status = Phase.CANCELLED.value
+        job.reason = reason
+        job.status_seq = max(new_seq(), job.status_seq + 1)
+        job.updated_at = utcnow()
+        _publish(session, TrainingJobCancelled(job_id=job.id, reason=reason), correlation_id)
+    return job
+
+
+def get_training_job(sessions: SessionFactory, job_id: str) -> TrainingJob:
+    """The job, or :class:`NotFoundError`."""
+    with sessions() as session:
+        job = session.get(TrainingJob, job_id)
+    if job is None:
+        raise NotFoundError(f"training job {job_id} not found")
+    return job
+
+
+def _publish(session: Session, payload: EventPayload, correlation_id: str) -> None:
+    envelope = new_event(payload, source=SOURCE, correlation_id=correlation_id)
+    add_to_outbox(session, OUTBOX, envelope)

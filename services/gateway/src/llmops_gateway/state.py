@@ -1,0 +1,37 @@
+"""What the app's wiring hands to the routers: one object on ``app.state.gateway``.
+
+The routers read it through the dependencies in ``api/deps.py``; nothing here is built at import
+time. Fields filled in by the lifespan (Redis clients, the relay, the MLflow reader) are None
+before start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine
+
+from llmops_gateway.adapters.mlflow_metrics import MlflowMetrics
+from llmops_gateway.config import GatewaySettings
+from llmops_gateway.db.session import SessionFactory
+from llmops_shared.streams import OutboxRelay
+
+
+@dataclass
+class GatewayState:
+    """The gateway's shared objects for one app instance."""
+
+    settings: GatewaySettings
+    engine: Engine
+    sessions: SessionFactory
+    registry: CollectorRegistry
+    relay: OutboxRelay | None = None
+    mlflow: MlflowMetrics | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def wake_relay(self) -> None:
+        """A transaction with outbox rows committed: publish now rather than at the next poll."""
+        if self.relay is not None:
+            self.relay.wake()

@@ -1,0 +1,120 @@
+"""A running gateway for tests: the real app (lifespan included) on a real database and Redis.
+
+Requests go through httpx's ASGI transport (no socket); the relay and the status consumer run
+as in production, on a stream namespace of the test's own.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import redis.asyncio as aioredis
+import sqlalchemy as sa
+from fastapi import FastAPI
+
+from llmops_gateway.config import GatewaySettings
+from llmops_gateway.state import GatewayState
+from llmops_shared.events import Envelope, Event, StatusUpdated, Stream, new_event
+from llmops_shared.specs.examples import SEED_TRAIN_JOB_SPEC
+from llmops_shared.streams import Publisher
+
+from support.streams import read_events, wait_until
+
+API = "/llm-ops/v1"
+API_KEY = "test-key-primary"
+OTHER_API_KEY = "test-key-secondary"
+BASE_MODEL = {
+    "name": "llama-3-8b-pretrain-v1",
+    "family": "llama",
+    "maxPositionEmbeddings": 8192,
+    "hfArchitecture": "LlamaForCausalLM",
+}
+
+
+def seed_request(**spec_changes: Any) -> dict[str, Any]:
+    """The seed's section 5.1 request, with top-level spec fields replaced."""
+    spec = {**SEED_TRAIN_JOB_SPEC, **spec_changes}
+    return {"modelId": "model-1", "datasetId": "dataset-1", "jobType": "finetune",
+            "trainJobSpec": spec}  # fmt: skip
+
+
+def auth(key: str = API_KEY) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@dataclass
+class Gateway:
+    """The app under test and what a test needs around it."""
+
+    app: FastAPI
+    client: httpx.AsyncClient
+    settings: GatewaySettings
+    redis: aioredis.Redis
+
+    @property
+    def state(self) -> GatewayState:
+        state: GatewayState = self.app.state.gateway
+        return state
+
+    @property
+    def namespace(self) -> str:
+        return self.settings.stream_namespace
+
+    def count(self, table: str) -> int:
+        with self.state.engine.connect() as conn:
+            return int(conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+    async def register_base_model(self, **changes: Any) -> dict[str, Any]:
+        response = await self.client.post(
+            f"{API}/catalog/models", json={**BASE_MODEL, **changes}, headers=auth()
+        )
+        assert response.status_code == 201, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def submit(
+        self, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        return await self.client.post(
+            f"{API}/training/jobs",
+            json=body or seed_request(),
+            headers={**auth(), **(headers or {})},
+        )
+
+    async def training_events(self) -> list[Event]:
+        return await read_events(self.redis, f"{self.namespace}{Stream.TRAINING}")
+
+    async def wait_for_training_events(self, count: int) -> list[Event]:
+        async def enough() -> bool:
+            return len(await self.training_events()) >= count
+
+        await wait_until(enough, timeout_s=10)
+        return await self.training_events()
+
+    async def publish_status(
+        self, payload: StatusUpdated, *, event_id: str | None = None
+    ) -> Envelope:
+        """What a worker does: put a status report on the (namespaced) status stream."""
+        envelope = new_event(
+            payload, source="tests", correlation_id="corr-status", event_id=event_id
+        )
+        await Publisher(self.redis, namespace=self.namespace).publish(envelope)
+        return envelope
+
+    async def publish_envelope(self, envelope: Envelope) -> None:
+        await Publisher(self.redis, namespace=self.namespace).publish(envelope)
+
+    async def wait_processed(self, count: int) -> None:
+        """Until the status consumer has recorded ``count`` events in its SQL ledger."""
+
+        async def done() -> bool:
+            return self.count("processed_events") >= count
+
+        await wait_until(done, timeout_s=10)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
