@@ -112,6 +112,40 @@ async def test_killed_run_is_cancelled_and_keeps_its_params(gateway: Gateway) ->
     assert run["params"]["method"] == "lora"
 
 
+async def test_a_builtin_cancel_report_with_empty_params_keeps_the_submitted_ones(
+    gateway: Gateway,
+) -> None:
+    job_id = await submitted_job(gateway)
+    builtin_id = f"builtin-{job_id}"
+    created = run_report(job_id, Phase.RUNNING, seq=1_000, backend="builtin", run_url=None)
+    await gateway.publish_status(created.model_copy(update={"entity_id": builtin_id}))
+    cancelled = status_updated(  # the shape the tracking worker's built-in backend sends
+        StatusEntity.EXPERIMENT_RUN,
+        entity_id=builtin_id,
+        phase=Phase.CANCELLED,
+        reporter="tracking",
+        reason="job cancelled",
+        details={
+            "job_id": job_id,
+            "experiment_id": "builtin",
+            "experiment_name": None,
+            "run_url": None,
+            "backend": "builtin",
+            "params": {},
+            "tags": {"llmops.job_id": job_id},
+        },
+        seq=2_000,
+    )
+    await gateway.publish_status(cancelled)
+    await gateway.wait_processed(2)
+
+    run = (await gateway.client.get(f"{API}/training/jobs/{job_id}/experiment-run")).json()
+    assert run["status"] == "Cancelled"
+    assert run["params"]["method"] == "lora"
+    assert run["experimentName"] == "llama-3-8b-sft-v1"
+    assert run["trackingUrl"] is None
+
+
 async def test_builtin_backend_has_no_tracking_url(gateway: Gateway) -> None:
     job_id = await submitted_job(gateway)
     report = run_report(

@@ -58,8 +58,9 @@ def _mapping(details: Mapping[str, Any], key: str) -> dict[str, Any] | None:
 
 
 def _apply_experiment_run(session: Session, report: StatusUpdated) -> bool:
-    """Upsert the job's run. Keys missing from ``details`` keep their stored value, so a short
-    "killed" report does not erase the params of the "created" one."""
+    """Upsert the job's run. Missing or null fields keep their stored value and maps are merged,
+    so a short "killed" report (the built-in backend's carries no params) does not erase what the
+    "created" one reported."""
     details = report.details
     job_id = details.get("job_id")
     if not isinstance(job_id, str) or not job_id:
@@ -83,18 +84,18 @@ def _apply_experiment_run(session: Session, report: StatusUpdated) -> bool:
     run.reason = report.reason
     run.seq = report.seq
     run.updated_at = utcnow()
-    if "experiment_id" in details:
-        run.experiment_id = _text(details, "experiment_id")
-    if "experiment_name" in details:
-        run.experiment_name = _text(details, "experiment_name")
-    if "run_url" in details:
-        run.tracking_url = _text(details, "run_url")
+    if (experiment_id := _text(details, "experiment_id")) is not None:
+        run.experiment_id = experiment_id
+    if (experiment_name := _text(details, "experiment_name")) is not None:
+        run.experiment_name = experiment_name
+    if (run_url := _text(details, "run_url")) is not None:
+        run.tracking_url = run_url
     if (backend := _text(details, "backend")) is not None:
         run.backend = backend
     for key in ("params", "tags", "metrics"):
         value = _mapping(details, key)
-        if value is not None:
-            setattr(run, key, value)
+        if value:
+            setattr(run, key, {**getattr(run, key), **value})
     return True
 
 
