@@ -1,5 +1,7 @@
-"""The tracking service: MLflow experiment tracking for training jobs.
+"""The tracking service: training jobs -> MLflow experiments and runs (or the built-in record).
 
-A skeleton until its issue lands: the package, its settings and its dependencies are in the
-workspace so the lock and the layout are settled once.
+It consumes ``llmops.training`` as group ``tracking``; for each submitted job it creates (or
+finds again) the job's MLflow run with the spec as params, for each cancelled job it kills that
+run, and it reports every run on ``llmops.status`` as an ``experiment_run``. See
+``docs/tracking.md``; ``app.py`` is the wiring, ``handlers.py`` the behaviour.
 """

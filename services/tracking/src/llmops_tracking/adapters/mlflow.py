@@ -1,0 +1,334 @@
+"""The MLflow backend: experiments and runs over MLflow's REST API (the only mlflow import).
+
+Idempotency comes from MLflow itself, not from local state: a job's run is the run tagged
+``llmops.job_id=<job_id>`` in its experiment, looked up before one is created, and the tag is
+written in the same ``create_run`` call, so a redelivered event (or a worker that died after
+``create_run``) finds the run instead of making a second one.
+
+MLflow's client is synchronous; calls run in a worker thread so the consumer's event loop (and
+its health server) keeps answering. Failures are translated for the consumer runtime:
+
+* unreachable, timed out, 408/429/502/503/504, auth or endpoint errors, and any other 5xx
+  while MLflow's health check fails too -> :class:`TrackingUnavailable` (the event waits,
+  nothing is dead-lettered);
+* 500 (or another 5xx) while MLflow otherwise answers -> :class:`MlflowServerError`, an
+  ordinary retryable error: the request itself seems to break the server, so after
+  ``max_deliveries`` the event is dead-lettered instead of stalling the stream forever;
+* other 4xx -> :class:`TrackingRejected` (dead-lettered at once with MLflow's message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from typing import Final, TypeVar
+
+import requests
+from mlflow.entities import Param, Run, ViewType
+from mlflow.exceptions import InvalidUrlException, MlflowException, RestException
+from mlflow.tracking import MlflowClient
+from urllib3.exceptions import HTTPError as Urllib3HTTPError
+from urllib3.exceptions import MaxRetryError, ResponseError
+
+from llmops_shared.logging import get_logger
+from llmops_shared.streams.connection import redact_url
+from llmops_tracking.mapping import CANCEL_REASON_TAG, JOB_ID_TAG, TAG_PREFIX
+from llmops_tracking.ports import (
+    RunRequest,
+    RunStatus,
+    TrackedRun,
+    TrackingRejected,
+    TrackingUnavailable,
+)
+
+MANAGED_TAG: Final = "llmops.managed"
+"""Experiment tag marking experiments this worker writes to; cancels search only those."""
+
+_PAGE_SIZE: Final = 100  # MLflow's limit of params per log_batch, and a sane search page
+_UNAVAILABLE_CODES: Final = frozenset(
+    {
+        "TEMPORARILY_UNAVAILABLE",
+        "REQUEST_LIMIT_EXCEEDED",
+        "DEADLINE_EXCEEDED",
+        "UNAUTHENTICATED",
+        "PERMISSION_DENIED",
+        "CUSTOMER_UNAUTHORIZED",
+        "ENDPOINT_NOT_FOUND",  # the URI points at something that is not MLflow: configuration
+    }
+)
+_UNAVAILABLE_STATUSES: Final = frozenset({401, 403, 408, 429, 502, 503, 504})
+_RETRIED_STATUS: Final = re.compile(r"too many (\d{3}) error responses")
+
+T = TypeVar("T")
+
+
+class MlflowServerError(RuntimeError):
+    """MLflow answered 5xx to one request while its health check passes: retried, counted."""
+
+
+def configure_client(
+    *,
+    max_retries: int,
+    timeout_s: int,
+    environ: MutableMapping[str, str] = os.environ,
+) -> None:
+    """Make the MLflow client fail fast and stay quiet; MLflow reads these per request.
+
+    Its defaults (7 retries with backoff, 120 s timeout) hold a dead server's event for
+    minutes inside one handler call; the consumer runtime retries with backoff instead and
+    keeps the event pending. ``create_run`` is a POST: a client-level retry after a lost reply
+    could create a second run, while the runtime's retry searches for the first one.
+    """
+    environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(max_retries)
+    environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(timeout_s)
+    # set_terminated prints "View run ..." to stdout, which would break JSON log lines
+    environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+
+
+def mlflow_client(tracking_uri: str, *, max_retries: int, timeout_s: int) -> MlflowClient:
+    """An ``MlflowClient`` for ``tracking_uri`` configured to fail fast (see above)."""
+    configure_client(max_retries=max_retries, timeout_s=timeout_s)
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def run_url(base_url: str | None, experiment_id: str, run_id: str) -> str | None:
+    """The MLflow UI page of a run, or ``None`` when there is no web UI to link to."""
+    if base_url is None or not base_url.startswith(("http://", "https://")):
+        return None
+    return f"{base_url.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+class MlflowTracking:
+    """A :class:`~llmops_tracking.ports.TrackingBackend` on an MLflow tracking server."""
+
+    def __init__(self, client: MlflowClient, *, ui_url: str | None = None) -> None:
+        self._client = client
+        self._uri = str(client.tracking_uri)
+        self._ui_url = ui_url or self._uri
+        self._log = get_logger(__name__).bind(mlflow=redact_url(self._uri))
+
+    @property
+    def name(self) -> str:
+        return "mlflow"
+
+    # ------------------------------------------------------------------ port
+
+    async def ensure_run(self, request: RunRequest) -> TrackedRun:
+        return await self._call(f"tracking job {request.job_id}", self._ensure_run, request)
+
+    async def cancel_run(self, job_id: str, reason: str) -> TrackedRun | None:
+        return await self._call(f"cancelling job {job_id}", self._cancel_run, job_id, reason)
+
+    async def ping(self) -> None:
+        """One cheap authenticated API call: proves the server, its store and our credentials."""
+        await self._call("checking readiness", self._ping)
+
+    # ------------------------------------------------------------------ blocking parts
+
+    def _ensure_run(self, request: RunRequest) -> TrackedRun:
+        experiment_id = self._ensure_experiment(request.experiment_name)
+        run = self._find_run([experiment_id], request.job_id)
+        if run is None:
+            run = self._client.create_run(
+                experiment_id, run_name=request.run_name, tags=dict(request.tags)
+            )
+            self._log.info("mlflow_run_created", job_id=request.job_id, run_id=run.info.run_id)
+        else:
+            self._log.info("mlflow_run_reused", job_id=request.job_id, run_id=run.info.run_id)
+        self._log_params(run, request.params)
+        return self._tracked(run, request.experiment_name, params=request.params, tags=request.tags)
+
+    def _ensure_experiment(self, name: str) -> str:
+        """The experiment's id, created (or restored, and marked managed) as needed."""
+        experiment = self._client.get_experiment_by_name(name)
+        if experiment is None:
+            try:
+                experiment_id: str = self._client.create_experiment(
+                    name, tags={MANAGED_TAG: "true"}
+                )
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+                experiment = self._client.get_experiment_by_name(name)  # lost a creation race
+                if experiment is None:
+                    raise
+            else:
+                self._log.info("mlflow_experiment_created", experiment=name, id=experiment_id)
+                return experiment_id
+        experiment_id = experiment.experiment_id
+        if experiment.lifecycle_stage == "deleted":
+            # Its name is still taken, so no new one can be made; new runs need it back.
+            self._client.restore_experiment(experiment_id)
+            self._log.warning("mlflow_experiment_restored", experiment=name, id=experiment_id)
+        if experiment.tags.get(MANAGED_TAG) != "true":
+            self._client.set_experiment_tag(experiment_id, MANAGED_TAG, "true")
+        return experiment_id
+
+    def _find_run(self, experiment_ids: list[str], job_id: str) -> Run | None:
+        """The oldest active run tagged with the job (there should be exactly one)."""
+        runs = self._client.search_runs(
+            experiment_ids,
+            filter_string=f"tags.`{JOB_ID_TAG}` = '{_literal(job_id)}'",
+            run_view_type=ViewType.ACTIVE_ONLY,
+            max_results=2,
+            order_by=["attributes.start_time ASC"],
+        )
+        if len(runs) > 1:
+            self._log.warning(
+                "mlflow_duplicate_runs",
+                job_id=job_id,
+                run_ids=[r.info.run_id for r in runs],
+                note="using the oldest; the others were not made by this worker's handlers",
+            )
+        return runs[0] if runs else None
+
+    def _log_params(self, run: Run, params: Mapping[str, str]) -> None:
+        """Log the params the run lacks; MLflow refuses (400) to change a logged value."""
+        missing = [Param(k, v) for k, v in params.items() if run.data.params.get(k) != v]
+        for start in range(0, len(missing), _PAGE_SIZE):
+            self._client.log_batch(run.info.run_id, params=missing[start : start + _PAGE_SIZE])
+
+    def _cancel_run(self, job_id: str, reason: str) -> TrackedRun | None:
+        found = self._find_job_run(job_id)
+        if found is None:
+            return None
+        run, experiment_name = found
+        status = RunStatus(run.info.status)
+        tags = {k: v for k, v in run.data.tags.items() if k.startswith(TAG_PREFIX)}
+        if not status.terminal:
+            self._client.set_tag(run.info.run_id, CANCEL_REASON_TAG, reason)
+            self._client.set_terminated(run.info.run_id, status=RunStatus.KILLED.value)
+            status = RunStatus.KILLED
+            tags[CANCEL_REASON_TAG] = reason
+        return self._tracked(run, experiment_name, params=run.data.params, tags=tags, status=status)
+
+    def _find_job_run(self, job_id: str) -> tuple[Run, str] | None:
+        """Search the managed experiments page by page (a cancel carries no job type)."""
+        page_token: str | None = None
+        while True:
+            page = self._client.search_experiments(
+                view_type=ViewType.ACTIVE_ONLY,
+                filter_string=f"tags.`{MANAGED_TAG}` = 'true'",
+                max_results=_PAGE_SIZE,
+                page_token=page_token,
+            )
+            names = {e.experiment_id: e.name for e in page}
+            if names:
+                run = self._find_run(list(names), job_id)
+                if run is not None:
+                    return run, names[run.info.experiment_id]
+            page_token = page.token
+            if not page_token:
+                return None
+
+    def _ping(self) -> None:
+        self._client.search_experiments(max_results=1)
+
+    def _tracked(
+        self,
+        run: Run,
+        experiment_name: str,
+        *,
+        params: Mapping[str, str],
+        tags: Mapping[str, str],
+        status: RunStatus | None = None,
+    ) -> TrackedRun:
+        info = run.info
+        return TrackedRun(
+            run_id=info.run_id,
+            experiment_id=info.experiment_id,
+            experiment_name=experiment_name,
+            run_url=run_url(self._ui_url, info.experiment_id, info.run_id),
+            status=status or RunStatus(info.status),
+            params=dict(params),
+            tags=dict(tags),
+        )
+
+    # ------------------------------------------------------------------ errors
+
+    async def _call(self, action: str, fn: Callable[..., T], *args: object) -> T:
+        """Run ``fn`` in a thread and translate MLflow's failures for the consumer runtime."""
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except MlflowException as exc:
+            translated = await self._translate(exc, action)
+            if translated is exc:
+                raise
+            raise translated from exc
+        except (requests.RequestException, Urllib3HTTPError, OSError) as exc:
+            raise TrackingUnavailable(self._unavailable_message(action, exc)) from exc
+
+    async def _translate(self, exc: MlflowException, action: str) -> Exception:
+        status = _status_retried_on(exc)
+        if status is None:
+            if isinstance(exc, InvalidUrlException) or _transport_failure(exc):
+                return TrackingUnavailable(self._unavailable_message(action, exc))
+            if str(exc.error_code) in _UNAVAILABLE_CODES:
+                return TrackingUnavailable(self._unavailable_message(action, exc))
+            status = int(exc.get_http_status_code())  # type: ignore[no-untyped-call]
+        if status in _UNAVAILABLE_STATUSES:
+            return TrackingUnavailable(self._unavailable_message(action, exc))
+        if status >= 500:
+            if await self._answers():
+                return MlflowServerError(f"MLflow failed while {action}: {_message(exc)}")
+            return TrackingUnavailable(self._unavailable_message(action, exc))
+        if 400 <= status < 500 and (
+            isinstance(exc, RestException) or exc.error_code != "INTERNAL_ERROR"
+        ):
+            return TrackingRejected(f"MLflow rejected {action}: {_message(exc)}")
+        return exc
+
+    async def _answers(self) -> bool:
+        """Whether MLflow serves a trivial request right now (after one failed)."""
+        try:
+            await asyncio.to_thread(self._ping)
+        except (MlflowException, requests.RequestException, Urllib3HTTPError, OSError) as exc:
+            self._log.warning("mlflow_health_check_failed", error=_message(exc))
+            return False
+        return True
+
+    def _unavailable_message(self, action: str, exc: BaseException) -> str:
+        return f"MLflow at {redact_url(self._uri)} unavailable while {action}: {_message(exc)}"
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exceptions behind ``exc`` (MLflow wraps transport errors without ``from``)."""
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None:
+        yield cause
+        cause = cause.__cause__ or cause.__context__
+
+
+def _transport_failure(exc: BaseException) -> bool:
+    """The request never got an HTTP answer: refused, reset, timed out, DNS, TLS."""
+    return any(
+        isinstance(c, requests.RequestException | Urllib3HTTPError | OSError) for c in _causes(exc)
+    )
+
+
+def _status_retried_on(exc: BaseException) -> int | None:
+    """The HTTP status urllib3 gave up on, if that is what failed.
+
+    For 408/429/5xx MLflow's client lets urllib3 retry (``MLFLOW_HTTP_REQUEST_MAX_RETRIES``
+    times, possibly 0), which then raises "too many <status> error responses" instead of
+    returning the response: an HTTP answer disguised as a transport error.
+    """
+    for cause in _causes(exc):
+        if isinstance(cause, MaxRetryError) and isinstance(cause.reason, ResponseError):
+            found = _RETRIED_STATUS.search(str(cause.reason))
+            return int(found.group(1)) if found else 500
+    return None
+
+
+def _literal(value: str) -> str:
+    """A value safe inside a quoted MLflow filter literal (job ids are [a-z0-9-] anyway)."""
+    if "'" in value or "\\" in value:
+        raise TrackingRejected(f"job id {value!r} cannot be used in an MLflow search filter")
+    return value
+
+
+def _message(exc: BaseException) -> str:
+    text = exc.message if isinstance(exc, MlflowException) else str(exc)
+    return " ".join(str(text).split())[:1000]

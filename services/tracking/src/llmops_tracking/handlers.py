@@ -1,0 +1,127 @@
+"""Handlers of ``llmops.training``: a job gets a tracked run; a cancelled job's run is killed.
+
+Plain async functions ``(event, ports) -> status events``; ``app.py`` binds ``ports`` with
+``functools.partial``. They report one ``experiment_run`` status event per handled event, whose
+``details`` the gateway folds into its run record, so the shape built by :func:`run_details` is
+a contract with the gateway (see docs/tracking.md).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from pydantic import JsonValue
+
+from llmops_shared.events import (
+    Envelope,
+    Event,
+    Phase,
+    StatusEntity,
+    TrainingJobCancelled,
+    TrainingJobSubmitted,
+    new_event,
+    status_updated,
+)
+from llmops_shared.logging import get_logger
+from llmops_tracking.mapping import run_request
+from llmops_tracking.ports import RunStatus, TrackedRun, TrackingPorts
+
+REPORTER: Final = "tracking"
+
+PHASES: Final = {
+    RunStatus.SCHEDULED: Phase.PENDING,
+    RunStatus.RUNNING: Phase.RUNNING,
+    RunStatus.FINISHED: Phase.SUCCEEDED,
+    RunStatus.FAILED: Phase.FAILED,
+    RunStatus.KILLED: Phase.CANCELLED,
+}
+"""The status phase that reports a run in each tracking status."""
+
+_log = get_logger(__name__)
+
+
+async def handle_training_event(event: Event, ports: TrackingPorts) -> list[Envelope]:
+    """Dispatch one event of ``llmops.training``; types this service does not act on are skipped."""
+    payload = event.payload
+    if isinstance(payload, TrainingJobSubmitted):
+        return await handle_submitted(event, payload, ports)
+    if isinstance(payload, TrainingJobCancelled):
+        return await handle_cancelled(event, payload, ports)
+    _log.info("event_not_for_tracking", event_type=event.type)
+    return []
+
+
+async def handle_submitted(
+    event: Event, job: TrainingJobSubmitted, ports: TrackingPorts
+) -> list[Envelope]:
+    """Create or reuse the job's run and report it (normally ``Running``)."""
+    request = run_request(
+        job,
+        environment=ports.environment,
+        experiment_name_template=ports.experiment_name_template,
+    )
+    run = await ports.backend.ensure_run(request)
+    _log.info(
+        "run_tracked",
+        job_id=job.job_id,
+        run_id=run.run_id,
+        experiment=run.experiment_name,
+        backend=ports.backend.name,
+        status=run.status.value,
+    )
+    return [status_event(event, run, job_id=job.job_id, backend=ports.backend.name)]
+
+
+async def handle_cancelled(
+    event: Event, cancel: TrainingJobCancelled, ports: TrackingPorts
+) -> list[Envelope]:
+    """Kill the job's run and report ``Cancelled``; a job without a run is logged, not an error.
+
+    A run that had already finished or failed keeps its status, and the report says so.
+    """
+    run = await ports.backend.cancel_run(cancel.job_id, cancel.reason)
+    if run is None:
+        _log.warning(
+            "cancel_without_run",
+            job_id=cancel.job_id,
+            backend=ports.backend.name,
+            note="no run is tagged with this job id; nothing to stop, nothing reported",
+        )
+        return []
+    reason = (
+        cancel.reason
+        if run.status is RunStatus.KILLED
+        else f"cancel ignored: the run had already ended as {run.status.value}"
+    )
+    _log.info("run_cancelled", job_id=cancel.job_id, run_id=run.run_id, status=run.status.value)
+    return [
+        status_event(event, run, job_id=cancel.job_id, backend=ports.backend.name, reason=reason)
+    ]
+
+
+def status_event(
+    event: Event, run: TrackedRun, *, job_id: str, backend: str, reason: str | None = None
+) -> Envelope:
+    """The ``experiment_run`` status event reporting ``run``, correlated with ``event``."""
+    payload = status_updated(
+        StatusEntity.EXPERIMENT_RUN,
+        entity_id=run.run_id,
+        phase=PHASES[run.status],
+        reporter=REPORTER,
+        reason=reason or run.note,
+        details=run_details(run, job_id=job_id, backend=backend),
+    )
+    return new_event(payload, source=REPORTER, correlation_id=event.envelope.correlationid)
+
+
+def run_details(run: TrackedRun, *, job_id: str, backend: str) -> dict[str, JsonValue]:
+    """The ``details`` of the status event: the gateway's run record, field for field."""
+    return {
+        "job_id": job_id,
+        "experiment_id": run.experiment_id,
+        "experiment_name": run.experiment_name,
+        "run_url": run.run_url,
+        "backend": backend,
+        "params": dict(run.params),
+        "tags": dict(run.tags),
+    }

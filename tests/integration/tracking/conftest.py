@@ -1,0 +1,54 @@
+"""Fixtures of the tracking tests: one real MLflow server per session, backends, ports.
+
+Tests share the server but never each other's data: each test names its experiments with its
+own prefix (``EXPERIMENT_NAME_TEMPLATE``) and uses fresh job ids and stream namespaces.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from llmops_tracking.adapters.mlflow import MlflowTracking, mlflow_client
+from llmops_tracking.ports import TrackingPorts
+
+from support.mlflow_server import MlflowServer
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """A real ``mlflow server`` (SQLite store, local artifacts) for the whole session.
+
+    The outage test stops and restarts it; it is running again when that test ends.
+    """
+    with MlflowServer(tmp_path_factory.mktemp("mlflow")) as server:
+        yield server
+
+
+@pytest.fixture
+def mlflow_reader(mlflow_server: MlflowServer) -> MlflowClient:
+    """A plain client to read back what the worker wrote."""
+    return mlflow_client(mlflow_server.url, max_retries=0, timeout_s=10)
+
+
+@pytest.fixture
+def mlflow_backend(mlflow_server: MlflowServer) -> MlflowTracking:
+    """The adapter under test, built as ``app.py`` builds it."""
+    return MlflowTracking(mlflow_client(mlflow_server.url, max_retries=0, timeout_s=10))
+
+
+@pytest.fixture
+def template() -> str:
+    """An experiment name template no other test uses."""
+    return f"test-{uuid.uuid4().hex[:8]}/{{environment}}/{{job_type}}"
+
+
+@pytest.fixture
+def ports(mlflow_backend: MlflowTracking, template: str) -> TrackingPorts:
+    """Handler ports on the real MLflow server, environment ``dev``."""
+    return TrackingPorts(
+        backend=mlflow_backend, environment="dev", experiment_name_template=template
+    )
