@@ -18,8 +18,16 @@ Environment = Literal["dev", "stg", "prod"]
 class ConsumerSettings(BaseModel):
     """How a consumer reads, retries and gives up; the reliability contract's knobs."""
 
-    batch_size: int = Field(default=100, ge=1, le=10_000, description="XREADGROUP COUNT")
-    block_ms: int = Field(default=1_000, ge=1, description="XREADGROUP BLOCK")
+    batch_size: int = Field(
+        default=100,
+        ge=1,
+        le=1_000,
+        description="XREADGROUP COUNT (the commit script XACKs a "
+        "batch in one call; Lua unpacks at most ~8,000 values)",
+    )
+    block_ms: int = Field(
+        default=1_000, ge=1, le=20_000, description="XREADGROUP BLOCK; below the socket timeout"
+    )
     claim_idle_ms: int = Field(
         default=60_000, ge=1, description="entries idle longer than this are reclaimed (XAUTOCLAIM)"
     )

@@ -16,6 +16,7 @@ grace period, then SIGKILL. If one process dies, the stack stops and says which.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import os
 import secrets
@@ -35,6 +36,7 @@ from llmops_shared.embedded_redis import EmbeddedRedis, free_port
 WORKERS = ("tracking", "serving", "workflow", "registry", "versioning", "github-sync")
 _COLORS = ("cyan", "magenta", "green", "yellow", "blue", "red", "bright_cyan", "bright_magenta")
 _GRACE_S = 15.0
+_CHUNK = 64 * 1024
 
 
 @dataclass
@@ -178,10 +180,27 @@ class Stack:
         self._processes.append(_Process(name, process, pump))
 
     async def _pump(self, name: str, stream: asyncio.StreamReader, color: str) -> None:
+        """Copy a child's output line by line with its prefix; never stops before EOF.
+
+        Reads chunks rather than ``readline`` so a huge line (a long traceback, a JSON log
+        with a big payload) is printed in pieces instead of killing the pump and, with it,
+        blocking the child on a full pipe.
+        """
         prefix = f"[{color}]{name:>11} |[/{color}] "
-        while line := await stream.readline():
-            text = line.decode(errors="replace").rstrip()
-            self.console.print(f"{prefix}{escape(text)}", highlight=False)
+        pending = b""
+        while chunk := await stream.read(_CHUNK):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            if len(pending) > _CHUNK:
+                lines, pending = [*lines, pending], b""
+            for line in lines:
+                self._print_line(prefix, line)
+        if pending:
+            self._print_line(prefix, pending)
+
+    def _print_line(self, prefix: str, line: bytes) -> None:
+        text = escape(line.decode(errors="replace").rstrip())
+        self.console.print(prefix + text, highlight=False, soft_wrap=True)  # the terminal wraps
 
     async def _wait_http(self, url: str, name: str, timeout_s: float = 60.0) -> None:
         deadline = time.monotonic() + timeout_s
@@ -224,18 +243,27 @@ class Stack:
     async def _stop_all(self) -> None:
         for entry in reversed(self._processes):  # workers first, MLflow last
             if entry.process.returncode is None:
-                entry.process.send_signal(signal.SIGTERM)
+                _signal_group(entry.process, signal.SIGTERM)
         for entry in reversed(self._processes):
             try:
                 await asyncio.wait_for(entry.process.wait(), timeout=_GRACE_S)
             except TimeoutError:
                 self.console.print(f"[red]{entry.name} ignored SIGTERM; killing it[/red]")
-                entry.process.kill()
+                _signal_group(entry.process, signal.SIGKILL)  # its children too (MLflow's)
                 await entry.process.wait()
-            await entry.pump
+            try:
+                await asyncio.wait_for(entry.pump, timeout=5)
+            except TimeoutError:  # a grandchild still holds the pipe open
+                entry.pump.cancel()
         if self._redis is not None:
             self._redis.close()  # its data dir is ours (under the data dir): kept
         self.console.print("[dim]stack stopped[/dim]")
+
+
+def _signal_group(process: asyncio.subprocess.Process, sig: signal.Signals) -> None:
+    """Signal the child's whole process group (each child leads its own session)."""
+    with contextlib.suppress(ProcessLookupError):  # it is gone already
+        os.killpg(process.pid, sig)
 
 
 class StackError(RuntimeError):

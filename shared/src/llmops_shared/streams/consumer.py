@@ -48,7 +48,12 @@ from llmops_shared.logging import event_log_context, get_logger
 from llmops_shared.streams.attempts import AttemptLog
 from llmops_shared.streams.commit import BatchCommitter, Completed, idempotency_key
 from llmops_shared.streams.dead_letters import DeadLetter, move_to_dead_letters
-from llmops_shared.streams.errors import DependencyUnavailableError, describe, is_retryable
+from llmops_shared.streams.errors import (
+    DependencyUnavailableError,
+    NonRetryableError,
+    describe,
+    is_retryable,
+)
 from llmops_shared.streams.metrics import StreamMetrics
 from llmops_shared.streams.publisher import EVENT_FIELD, TRANSIENT_REDIS_ERRORS, stream_key
 
@@ -76,7 +81,21 @@ class _Entry:
 
 
 def _is_nogroup(exc: ResponseError) -> bool:
-    return str(exc).startswith("NOGROUP")
+    # "in", not "startswith": errors from a pipeline are reworded ("Command # 1 (...) of ...").
+    return "NOGROUP" in str(exc)
+
+
+_TRANSIENT_RESPONSES = ("READONLY", "LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN",
+                        "OOM")  # fmt: skip
+
+
+def _is_transient_response(exc: ResponseError) -> bool:
+    """Errors a failover, a restart or memory pressure cause; they pass."""
+    return any(code in str(exc) for code in _TRANSIENT_RESPONSES)
+
+
+def _retry_in_process(exc: BaseException) -> bool:
+    return is_retryable(exc) and not isinstance(exc, DependencyUnavailableError)
 
 
 class ConsumerRunner:
@@ -114,7 +133,10 @@ class ConsumerRunner:
             output_maxlen=output_maxlen,
             namespace=namespace,
         )
-        self._outage_backoff_s = 0.0  # > 0 while a dependency is down
+        self._outage_backoff_s = 0.0  # grows while a dependency stays down
+        self._pause_requested = False  # a handler just found a dependency down
+        self._replay_requested = False  # the janitor claimed entries only a replay can clear
+        self._stop = asyncio.Event()
         self._attempts = AttemptLog(redis, key=f"{namespace}llmops:attempts:{stream}:{group}")
         self._log = get_logger(__name__).bind(stream=self.stream, group=group, consumer=consumer)
 
@@ -123,6 +145,7 @@ class ConsumerRunner:
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; survives Redis outages and a lost group."""
         self._log.info("consumer_starting")
+        self._stop = stop
         replay_own_pending = True
         next_janitor_at = 0.0
         backoff_s = 0.1
@@ -138,8 +161,13 @@ class ConsumerRunner:
                 if time.monotonic() >= next_janitor_at:
                     await self.janitor_tick()
                     next_janitor_at = time.monotonic() + self._settings.janitor_interval_ms / 1000
-                if self._outage_backoff_s:
-                    await self._pause_for_outage(stop)
+                if self._pause_requested:
+                    self._pause_requested = False
+                    await _sleep_unless(stop, self._outage_backoff_s)
+                    replay_own_pending = True
+                    continue
+                if self._replay_requested:
+                    self._replay_requested = False
                     replay_own_pending = True
                     continue
                 entries = await self._read_new()
@@ -147,11 +175,17 @@ class ConsumerRunner:
                     await self._process(entries)
                 backoff_s = 0.1
             except ResponseError as exc:
-                if not _is_nogroup(exc):
+                if _is_nogroup(exc):
+                    self._metrics.group_recreated.inc()
+                    self._log.error("consumer_group_missing", alert=True, error=str(exc))
+                    group_ready = False
+                    replay_own_pending = True
+                    continue
+                if not _is_transient_response(exc):
                     raise
-                self._metrics.group_recreated.inc()
-                self._log.error("consumer_group_missing", alert=True, error=str(exc))
-                group_ready = False
+                self._log.warning("redis_busy", error=describe(exc), retry_in_s=backoff_s)
+                await _sleep_unless(stop, backoff_s)
+                backoff_s = min(backoff_s * 2, _MAX_OUTAGE_BACKOFF_S)
                 replay_own_pending = True
             except TRANSIENT_REDIS_ERRORS as exc:
                 self._log.warning("redis_unavailable", error=describe(exc), retry_in_s=backoff_s)
@@ -197,7 +231,7 @@ class ConsumerRunner:
             last = raw[-1][0]
             replayed += len(raw)
             await self._process(await self._with_delivery_counts(raw))
-            if self._outage_backoff_s:
+            if self._pause_requested:
                 break
         if replayed:
             self._log.info("own_pending_replayed", entries=replayed)
@@ -215,13 +249,18 @@ class ConsumerRunner:
                 count=self._settings.batch_size,
             )
             next_start, claimed = reply[0], reply[1]
-            deleted = reply[2] if len(reply) > 2 else []
+            deleted = reply[2] if len(reply) > 2 else []  # Redis >= 7 drops trimmed entries
             if deleted:
                 self._log.error("pending_entries_trimmed", alert=True, ids=_ids(deleted))
-            if claimed:
-                self._log.info("entries_reclaimed", count=len(claimed))
-                await self._process(await self._with_delivery_counts(claimed))
-            if next_start in (b"0-0", "0-0") or self._outage_backoff_s:
+            live = [(mid, fields) for mid, fields in claimed if mid is not None]
+            if len(live) < len(claimed):
+                # Redis 6.2 claims trimmed entries and returns them as nil; they are ours now,
+                # and the replay of our own pending entries acknowledges them.
+                self._replay_requested = True
+            if live:
+                self._log.info("entries_reclaimed", count=len(live))
+                await self._process(await self._with_delivery_counts(live))
+            if next_start in (b"0-0", "0-0") or self._pause_requested or self._stop.is_set():
                 break
             start = next_start
         await self._refresh_gauges()
@@ -238,13 +277,18 @@ class ConsumerRunner:
         return entries
 
     async def _refresh_gauges(self) -> None:
-        for info in await self._redis.xinfo_groups(self.stream):
+        try:
+            groups = await self._redis.xinfo_groups(self.stream)
+        except ResponseError as exc:
+            if "no such key" in str(exc):
+                return  # the stream is gone; the next read reports NOGROUP
+            raise
+        for info in groups:
             if _text(info.get("name")) != self.group:
                 continue
             self._metrics.pending.set(int(info.get("pending") or 0))
-            lag = info.get("lag")
-            if lag is not None:  # Redis >= 7.0
-                self._metrics.lag.set(int(lag))
+            lag = info.get("lag")  # Redis >= 7.0, and unknown (nil) after some trims
+            self._metrics.lag.set(float("nan") if lag is None else int(lag))
 
     # ------------------------------------------------------------------ processing
 
@@ -254,7 +298,7 @@ class ConsumerRunner:
         dead: list[DeadLetter] = []
         decoded: list[tuple[_Entry, Event]] = []
         for entry in entries:
-            if entry.fields is None:
+            if not entry.fields:  # XADD needs a field, so no fields means trimmed away
                 self._log.error(
                     "pending_entry_trimmed", alert=True, message_id=_text(entry.message_id)
                 )
@@ -273,20 +317,23 @@ class ConsumerRunner:
         done = await self._already_processed([event.envelope.id for _, event in decoded])
         first_done_at: float | None = None
         for entry, event in decoded:
+            if self._stop.is_set():
+                break  # shutting down: what is not handled yet stays pending for a replay
             event_id = event.envelope.id
             if event_id in done:
                 self._metrics.duplicates.inc()
                 completed.append(Completed(entry.message_id, event_id, (), entry.redelivered))
                 continue
-            done.add(event_id)  # a second copy later in this batch is a duplicate too
             outcome = await self._handle(entry, event)
             if isinstance(outcome, Completed):
+                done.add(event_id)  # a later copy in this batch is a duplicate
                 completed.append(outcome)
                 first_done_at = first_done_at or time.monotonic()
-                self._outage_backoff_s = 0.0
             elif isinstance(outcome, DeadLetter):
                 dead.append(outcome)
-            elif self._outage_backoff_s:
+            if outcome is not None:
+                self._outage_backoff_s = 0.0
+            elif self._pause_requested:
                 break  # the rest of the batch stays pending until the dependency is back
             overdue = first_done_at and time.monotonic() - first_done_at > _COMMIT_MAX_DELAY_S
             if entry.redelivered or overdue:
@@ -317,27 +364,31 @@ class ConsumerRunner:
             except Exception as exc:  # noqa: BLE001 - every handler failure is classified below
                 self._metrics.handler_seconds.observe(time.perf_counter() - started)
                 return await self._failed(entry, exc, attempts=attempts_before + 1)
-        self._metrics.handler_seconds.observe(time.perf_counter() - started)
-        return Completed(
-            entry.message_id,
-            envelope.id,
-            tuple(
-                (stream_key(self.namespace, _stream_for(out.type)), encode_event(out))
-                for out in outputs or ()
-            ),
-            entry.redelivered,
-        )
+            self._metrics.handler_seconds.observe(time.perf_counter() - started)
+            try:
+                encoded = tuple(
+                    (stream_key(self.namespace, _stream_for(out.type)), encode_event(out))
+                    for out in outputs or ()
+                )
+            except Exception as exc:  # noqa: BLE001 - a handler bug; retrying repeats it
+                bug = NonRetryableError(f"handler returned an event that cannot be sent: {exc!r}")
+                return await self._failed(entry, bug, attempts=attempts_before + 1)
+        return Completed(entry.message_id, envelope.id, encoded, entry.redelivered)
 
     async def _call_handler(self, event: Event) -> Sequence[Envelope] | None:
         try:
             return await self._handler(event)  # the fast path builds no retry machinery
         except Exception as exc:
-            if not is_retryable(exc) or self._settings.retry_attempts == 1:
+            if (
+                not is_retryable(exc)
+                or isinstance(exc, DependencyUnavailableError)  # the pause backs off instead
+                or self._settings.retry_attempts == 1
+            ):
                 raise
             self._metrics.retried.inc()
             self._log.warning("handler_retrying", error=describe(exc))
         retrying = AsyncRetrying(
-            retry=retry_if_exception(is_retryable),
+            retry=retry_if_exception(_retry_in_process),
             stop=stop_after_attempt(self._settings.retry_attempts - 1),
             wait=wait_exponential_jitter(
                 multiplier=self._settings.retry_initial_backoff_s,
@@ -381,13 +432,11 @@ class ConsumerRunner:
             max(self._outage_backoff_s * 2, self._settings.retry_initial_backoff_s),
             _MAX_DEPENDENCY_BACKOFF_S,
         )
+        self._pause_requested = True
         self._metrics.dependency_outages.inc()
         self._log.warning(
             "dependency_unavailable", error=describe(exc), pause_s=self._outage_backoff_s
         )
-
-    async def _pause_for_outage(self, stop: asyncio.Event) -> None:
-        await _sleep_unless(stop, self._outage_backoff_s)
 
     async def _poison_letter(self, entry: _Entry) -> DeadLetter:
         """Handled ``max_deliveries`` times already without finishing: the worker died in it."""

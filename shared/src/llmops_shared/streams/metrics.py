@@ -21,10 +21,13 @@ class StreamMetrics:
         self.registry = registry
         labels = ("stream", "group")
         self.consumed = Counter(
-            "llmops_events_consumed", "Entries read from a stream", labels, registry=registry
+            "llmops_events_consumed",
+            "Entries read from a stream, redeliveries included",
+            labels,
+            registry=registry,
         )
         self.acked = Counter(
-            "llmops_events_acked", "Entries acknowledged after their effect", labels,
+            "llmops_events_acked", "Entries acknowledged (handled, duplicates, trimmed)", labels,
             registry=registry,
         )  # fmt: skip
         self.duplicates = Counter(

@@ -13,6 +13,7 @@ ignores the clause and expects a single relay.
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 
 import redis
@@ -93,6 +94,7 @@ class OutboxRelay:
         namespace: str = "",
         maxlen: int = 1_000_000,
         keep_published_for: timedelta = timedelta(days=7),
+        purge_every: timedelta = timedelta(minutes=10),
     ) -> None:
         self._engine = engine
         self._namespace = namespace
@@ -102,6 +104,8 @@ class OutboxRelay:
         self._poll_interval_s = poll_interval_s
         self._maxlen = maxlen or None
         self._keep_published_for = keep_published_for
+        self._purge_every_s = purge_every.total_seconds()
+        self._last_purge = float("-inf")
         self._wakeup = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._log = get_logger(__name__)
@@ -172,6 +176,11 @@ class OutboxRelay:
                 published = await asyncio.to_thread(self.relay_all)
                 if published:
                     self._log.debug("outbox_relayed", events=published)
+                if time.monotonic() - self._last_purge >= self._purge_every_s:
+                    purged = await asyncio.to_thread(self.purge_published)
+                    self._last_purge = time.monotonic()
+                    if purged:
+                        self._log.info("outbox_purged", rows=purged)
                 backoff_s = self._poll_interval_s
             except TRANSIENT_REDIS_ERRORS as exc:
                 self._log.warning("outbox_relay_redis_unavailable", error=describe(exc))
