@@ -25,10 +25,9 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
 from llmops_shared.config import ServiceSettings
-from llmops_shared.embedded_redis import EmbeddedRedis
 from llmops_shared.health import HealthServer, ReadinessCheck, health_app
 from llmops_shared.logging import get_logger
-from llmops_shared.streams.connection import async_redis, redact_url
+from llmops_shared.streams.connection import async_redis, redact_url, resolve_redis_url
 from llmops_shared.streams.consumer import ConsumerRunner, Handler
 from llmops_shared.streams.metrics import StreamMetrics
 
@@ -79,20 +78,6 @@ def tune_garbage_collector(gen0_threshold: int = 10_000) -> None:
     """
     gc.freeze()
     gc.set_threshold(gen0_threshold, 50, 100)
-
-
-def resolve_redis_url(settings: ServiceSettings, stack: AsyncExitStack) -> str:
-    """``REDIS_URL`` or a private embedded server that lives as long as ``stack``."""
-    if settings.redis_url is not None:
-        return settings.redis_url.get_secret_value()
-    embedded = EmbeddedRedis().start()
-    stack.callback(embedded.close)
-    get_logger(__name__).warning(
-        "embedded_redis_started",
-        url=embedded.url,
-        note="REDIS_URL is not set; using a private redis-server. Not for production.",
-    )
-    return embedded.url
 
 
 async def run_worker(

@@ -43,9 +43,9 @@ from llmops_shared.streams import (
     StreamMetrics,
     async_redis,
     redact_url,
+    resolve_redis_url,
     sync_redis,
 )
-from llmops_shared.worker import resolve_redis_url
 
 _log = get_logger(__name__)
 

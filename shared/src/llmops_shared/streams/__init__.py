@@ -1,7 +1,12 @@
 """The Redis Streams runtime: publisher, outbox relay, consumer runner, dead letters, metrics."""
 
 from llmops_shared.streams.commit import idempotency_key
-from llmops_shared.streams.connection import async_redis, redact_url, sync_redis
+from llmops_shared.streams.connection import (
+    async_redis,
+    redact_url,
+    resolve_redis_url,
+    sync_redis,
+)
 from llmops_shared.streams.consumer import ConsumerRunner, Handler
 from llmops_shared.streams.dead_letters import DeadLetter, move_to_dead_letters
 from llmops_shared.streams.errors import DependencyUnavailableError, NonRetryableError, is_retryable
@@ -26,5 +31,6 @@ __all__ = [
     "move_to_dead_letters",
     "outbox_table",
     "redact_url",
+    "resolve_redis_url",
     "sync_redis",
 ]

@@ -6,8 +6,14 @@
 
 from __future__ import annotations
 
+from contextlib import AsyncExitStack
+
 import redis
 import redis.asyncio as aioredis
+
+from llmops_shared.config import ServiceSettings
+from llmops_shared.embedded_redis import EmbeddedRedis
+from llmops_shared.logging import get_logger
 
 SOCKET_TIMEOUT_S = 30.0
 """Longer than any blocking read we issue (``block_ms`` is at most 20 s), so a read that does
@@ -42,3 +48,17 @@ def redact_url(url: str) -> str:
     credentials, _, host = rest.rpartition("@")
     user = credentials.split(":", 1)[0]
     return f"{scheme}://{user}:***@{host}"
+
+
+def resolve_redis_url(settings: ServiceSettings, stack: AsyncExitStack) -> str:
+    """``REDIS_URL`` or a private embedded server that lives as long as ``stack``."""
+    if settings.redis_url is not None:
+        return settings.redis_url.get_secret_value()
+    embedded = EmbeddedRedis().start()
+    stack.callback(embedded.close)
+    get_logger(__name__).warning(
+        "embedded_redis_started",
+        url=embedded.url,
+        note="REDIS_URL is not set; using a private redis-server. Not for production.",
+    )
+    return embedded.url
