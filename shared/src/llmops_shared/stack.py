@@ -81,6 +81,10 @@ def api_key_path(data_dir: Path) -> Path:
     return data_dir / "api-key"
 
 
+def redis_url_path(data_dir: Path) -> Path:
+    return data_dir / "redis-url"
+
+
 class Stack:
     """Start, watch and stop the local processes."""
 
@@ -116,6 +120,7 @@ class Stack:
             await self._start_mlflow(data)
         self.env.setdefault("DATABASE_URL", f"sqlite:///{data / 'gateway.db'}")
         self.env.setdefault("LLMOPS_DATA_DIR", str(data))
+        self.env.setdefault("LOG_JSON", "false")  # a person reads these lines; services say JSON
         for index, name in enumerate(services):
             env = {**self.env, "HEALTH_PORT": str(free_port())}
             if name == "gateway":
@@ -134,6 +139,7 @@ class Stack:
         self._redis = EmbeddedRedis(data_dir=redis_dir, appendonly=True, appendfsync="everysec")
         self._redis.start()
         self.env["REDIS_URL"] = self._redis.url
+        redis_url_path(data).write_text(self._redis.url + "\n")  # for `llmops streams`
         self.console.print(
             f"[dim]redis: private redis-server on {self._redis.url} (data in {redis_dir})[/dim]"
         )

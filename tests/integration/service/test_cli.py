@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import redis.asyncio as aioredis
 from typer.testing import CliRunner
@@ -39,8 +41,23 @@ async def test_streams_and_dlq_show_what_is_in_redis(
     assert "non_retryable" in dlq.output
 
 
-def test_without_redis_url_the_cli_says_how_to_get_one(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_redis_url_the_cli_says_how_to_get_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("LLMOPS_DATA_DIR", str(tmp_path))
     result = CliRunner().invoke(app, ["streams"])
     assert result.exit_code == 2
     assert "REDIS_URL is not set" in result.output
+
+
+def test_the_cli_finds_the_redis_of_a_running_local_stack(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, redis_url: str
+) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.setenv("LLMOPS_DATA_DIR", str(tmp_path))
+    (tmp_path / "redis-url").write_text(redis_url + "\n")  # what `llmops up` writes
+    monkeypatch.setenv("COLUMNS", "200")
+    result = CliRunner().invoke(app, ["streams"])
+    assert result.exit_code == 0, result.output
+    assert "llmops.training" in result.output

@@ -5,8 +5,10 @@ Every command reads ``REDIS_URL`` (and ``STREAM_NAMESPACE``) like the services d
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import redis
@@ -17,16 +19,25 @@ from rich.table import Table
 from llmops_shared.config import ServiceSettings
 from llmops_shared.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 from llmops_shared.events import DeadLetterEntry, Stream, dead_letter_stream
+from llmops_shared.stack import redis_url_path
 from llmops_shared.streams import redact_url, sync_redis
 
 console = Console()
 
 
+def _redis_url(settings: ServiceSettings) -> str:
+    """REDIS_URL, else the one a running `llmops up` wrote into its data dir."""
+    if settings.redis_url is not None:
+        return settings.redis_url.get_secret_value()
+    written = redis_url_path(Path(os.environ.get("LLMOPS_DATA_DIR", ".llmops")))
+    if written.exists():
+        return written.read_text().strip()
+    console.print("[red]REDIS_URL is not set[/red] (start one with `llmops redis` or `llmops up`)")
+    raise typer.Exit(2)
+
+
 def _client(settings: ServiceSettings) -> redis.Redis:
-    if settings.redis_url is None:
-        console.print("[red]REDIS_URL is not set[/red] (start one with `llmops redis`)")
-        raise typer.Exit(2)
-    return sync_redis(settings.redis_url.get_secret_value())
+    return sync_redis(_redis_url(settings))
 
 
 def run_redis(
@@ -56,7 +67,7 @@ def streams_status() -> None:
     """Length, consumer groups (lag, pending) and dead letters of every contract stream."""
     settings = ServiceSettings()
     client = _client(settings)
-    table = Table(title=f"streams on {redact_url(settings.redis_url.get_secret_value())}")  # type: ignore[union-attr]
+    table = Table(title=f"streams on {redact_url(_redis_url(settings))}")
     for column in ("stream", "length", "group", "consumers", "lag", "pending", "dead letters"):
         table.add_column(column)
     for stream in Stream:
