@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
+from llmops_shared.config import ConsumerSettings
 from llmops_shared.events import (
     Envelope,
     Event,
@@ -20,6 +21,19 @@ from llmops_shared.events import (
     status_updated,
 )
 from llmops_shared.streams import EVENT_FIELD
+
+FAST_CONSUMER = ConsumerSettings(
+    batch_size=10,
+    block_ms=50,
+    claim_idle_ms=200,
+    janitor_interval_ms=100,
+    max_deliveries=3,
+    retry_attempts=2,
+    retry_initial_backoff_s=0.01,
+    retry_max_backoff_s=0.02,
+)
+"""Consumer settings that keep tests quick: short blocks, claims and backoffs. Suites adjust
+single knobs with ``model_copy(update=...)``."""
 
 
 def cancel_event(job_id: str | None = None, reason: str = "test") -> Envelope:

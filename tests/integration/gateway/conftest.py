@@ -20,18 +20,18 @@ import sqlalchemy as sa
 
 from llmops_gateway.app import create_app
 from llmops_gateway.config import GatewaySettings
-from llmops_shared.config import ConsumerSettings
 
 from integration.gateway.harness import API_KEY, OTHER_API_KEY, Gateway
+from support.streams import FAST_CONSUMER as BASE_FAST_CONSUMER
 
-FAST_CONSUMER = ConsumerSettings(
-    batch_size=50,
-    block_ms=50,
-    claim_idle_ms=1_000,
-    janitor_interval_ms=500,
-    retry_attempts=2,
-    retry_initial_backoff_s=0.01,
-    retry_max_backoff_s=0.05,
+FAST_CONSUMER = BASE_FAST_CONSUMER.model_copy(
+    update={
+        "batch_size": 50,
+        "claim_idle_ms": 1_000,
+        "janitor_interval_ms": 500,
+        "max_deliveries": 5,
+        "retry_max_backoff_s": 0.05,
+    }
 )
 
 

@@ -25,20 +25,11 @@ from llmops_shared.streams import (
     async_redis,
 )
 
-from support.streams import cancel_event, read_events, status_for, wait_until
+from support.streams import FAST_CONSUMER, cancel_event, read_events, status_for, wait_until
 
 pytestmark = pytest.mark.integration
 
-FAST = ConsumerSettings(
-    batch_size=10,
-    block_ms=50,
-    claim_idle_ms=200,
-    janitor_interval_ms=100,
-    max_deliveries=3,
-    retry_attempts=2,
-    retry_initial_backoff_s=0.01,
-    retry_max_backoff_s=0.02,
-)
+FAST = FAST_CONSUMER
 
 GROUP = "tracking"
 

@@ -10,7 +10,6 @@ from mlflow.entities import Run, ViewType
 from mlflow.tracking import MlflowClient
 from pydantic import SecretStr
 
-from llmops_shared.config import ConsumerSettings
 from llmops_shared.events import (
     Envelope,
     Event,
@@ -24,16 +23,15 @@ from llmops_shared.specs.examples import SEED_TRAIN_JOB_SPEC
 from llmops_tracking.config import TrackingSettings
 
 from support.mlflow_server import free_port
+from support.streams import FAST_CONSUMER as BASE_FAST_CONSUMER
 
-FAST_CONSUMER = ConsumerSettings(
-    batch_size=10,
-    block_ms=50,
-    claim_idle_ms=60_000,
-    janitor_interval_ms=200,
-    max_deliveries=3,
-    retry_attempts=2,
-    retry_initial_backoff_s=0.05,
-    retry_max_backoff_s=0.2,
+FAST_CONSUMER = BASE_FAST_CONSUMER.model_copy(
+    update={
+        "claim_idle_ms": 60_000,  # pending entries stay with their consumer in these tests
+        "janitor_interval_ms": 200,
+        "retry_initial_backoff_s": 0.05,
+        "retry_max_backoff_s": 0.2,
+    }
 )
 """Quick retries so outage and dead-letter tests finish in seconds."""
 
