@@ -6,124 +6,32 @@ SQLite started by the stack, the gateway and the tracking worker as separate pro
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
-import redis as redis_sync
-import yaml
 from mlflow.tracking import MlflowClient
 
-from llmops_shared.client import GatewayClient, GatewayError
-from llmops_shared.embedded_redis import free_port
+from llmops_shared.client import GatewayError
 from llmops_shared.events import DeadLetterEntry, Stream
 
+from support.stack import BASE_MODEL, RunningStack, eventually, example_body, local_stack
+
 pytestmark = pytest.mark.e2e
-
-EXAMPLE = Path(__file__).parents[2] / "examples" / "sft-train-job.yaml"
-BASE_MODEL = {
-    "name": "llama-3-8b-pretrain-v1",
-    "family": "llama",
-    "max_position_embeddings": 8192,
-}
-T = TypeVar("T")
-
-
-@dataclass
-class RunningStack:
-    process: subprocess.Popen[bytes]
-    log: Path
-    gateway_url: str
-    mlflow_url: str
-    api_key: str
-    namespace: str
-    redis: redis_sync.Redis
-
-    def client(self) -> GatewayClient:
-        return GatewayClient(self.gateway_url, api_key=self.api_key)
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def eventually(probe: Callable[[], T | None], *, timeout_s: float = 60, what: str = "") -> T:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = probe()
-        if result:
-            return result
-        time.sleep(0.25)
-    raise AssertionError(f"{what or 'condition'} not met within {timeout_s}s")
 
 
 @pytest.fixture(scope="module")
 def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    data_dir = tmp_path_factory.mktemp("stack")
-    log = data_dir / "stack.log"
-    gateway_port, mlflow_port = free_port(), free_port()
-    namespace = f"e2e.{uuid.uuid4().hex[:8]}:"
-    env = {
-        **os.environ,
-        "REDIS_URL": redis_url,
-        "STREAM_NAMESPACE": namespace,
-        "COLUMNS": "200",
-        "CONSUMER__CLAIM_IDLE_MS": "2000",
-    }
-    env.pop("DATABASE_URL", None)  # the stack's own SQLite
-    env.pop("MLFLOW_TRACKING_URI", None)  # the stack's own MLflow server
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "llmops_shared.cli", "up", "--data-dir", str(data_dir),
-             "--gateway-port", str(gateway_port), "--mlflow-port", str(mlflow_port)],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    gateway_url = f"http://127.0.0.1:{gateway_port}"
-
-    def ready() -> bool:
-        assert process.poll() is None, f"llmops up exited:\n{log.read_text()[-4000:]}"
-        try:
-            return httpx.get(f"{gateway_url}/readyz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        eventually(ready, timeout_s=180, what="the stack to be ready")
-        yield RunningStack(
-            process=process,
-            log=log,
-            gateway_url=gateway_url,
-            mlflow_url=f"http://127.0.0.1:{mlflow_port}",
-            api_key=(data_dir / "api-key").read_text().strip(),
-            namespace=namespace,
-            redis=redis_sync.Redis.from_url(redis_url),
-        )
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    with local_stack(redis_url, tmp_path_factory.mktemp("stack")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def base_model(stack: RunningStack) -> dict[str, Any]:
     with stack.client() as client:
         return client.add_model(BASE_MODEL)
-
-
-def example_body() -> dict[str, Any]:
-    body: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
-    return body
 
 
 @pytest.mark.usefixtures("base_model")
