@@ -89,11 +89,11 @@ class TestSelectTrainImage:
 
 
 class TestSelectServeImage:
-    def test_generation_on_gpu_uses_vllm(self) -> None:
+    def test_generation_on_gpu_uses_the_gpu_huggingface_server(self) -> None:
         choice = select_serve_image(deployment(), DEFAULTS, gpu_available=True)
 
         assert (choice.image, choice.device, choice.fell_back) == (
-            "vllm/vllm-openai:v0.8.5",
+            "kserve/huggingfaceserver:v0.15.2-gpu",
             "gpu",
             False,
         )

@@ -1,5 +1,8 @@
-"""The serving service: KServe InferenceServices for deployment specs.
+"""The serving service: deployment events -> KServe InferenceServices (or the built-in
+Deployment + Service, or GitOps manifest files), with a watcher reporting their status.
 
-A skeleton until its issue lands: the package, its settings and its dependencies are in the
-workspace so the lock and the layout are settled once.
+It consumes ``llmops.serving`` as group ``serving``; ``render/`` turns events into manifests
+(pure), ``handlers.py`` applies them through a backend from ``adapters/``, ``watcher.py``
+reports what the cluster makes of them on ``llmops.status``. ``app.py`` is the wiring. See
+``docs/serving.md``.
 """

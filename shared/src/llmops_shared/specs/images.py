@@ -22,14 +22,16 @@ Device = Literal["gpu", "cpu"]
 
 DEFAULT_TRAIN_REGISTRY: Final = "ghcr.io/llm-ops"
 DEFAULT_TRAIN_TAG: Final = "0.1.0"
-VLLM_IMAGE: Final = "vllm/vllm-openai:v0.8.5"
+HF_SERVER_GPU_IMAGE: Final = "kserve/huggingfaceserver:v0.15.2-gpu"
 HF_SERVER_IMAGE: Final = "kserve/huggingfaceserver:v0.15.2"
 
 DEFAULT_SERVE_IMAGES: Final[Mapping[ServeTarget, Mapping[str, str]]] = {
-    # vLLM and the KServe Hugging Face server both serve generators and embedding models
-    # (the serving service passes the task), so RAG uses the same images by default.
-    ServeTarget.GENERATION: {"gpu": VLLM_IMAGE, "cpu": HF_SERVER_IMAGE},
-    ServeTarget.RAG: {"gpu": VLLM_IMAGE, "cpu": HF_SERVER_IMAGE},
+    # KServe's Hugging Face server: its GPU build runs vLLM (`--backend=vllm`), the CPU build
+    # the transformers backend. The InferenceService's `huggingface` runtime runs this image's
+    # entrypoint, so a bare vLLM image would not start there. Both serve generators and
+    # embedding models (the serving service passes the task), so RAG uses the same images.
+    ServeTarget.GENERATION: {"gpu": HF_SERVER_GPU_IMAGE, "cpu": HF_SERVER_IMAGE},
+    ServeTarget.RAG: {"gpu": HF_SERVER_GPU_IMAGE, "cpu": HF_SERVER_IMAGE},
 }
 
 

@@ -1,0 +1,153 @@
+"""The built-in backend: a plain apps/v1 Deployment and a core/v1 Service, no KServe.
+
+Used when ``SERVING_FRAMEWORK_ENABLED=false`` (or ``SERVING_BACKEND=deployment``): the platform
+keeps serving on any cluster. Both objects are server-side applied with the same field manager
+as the InferenceServices; the Deployment carries the endpoint's labels and annotations and is
+what the watcher observes (Ready once a replica is available).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+from kubernetes import client
+
+from llmops_serving.adapters.kube import call, is_not_found
+from llmops_serving.ports import Live, Manifest, ServingRejected
+from llmops_serving.render import names
+from llmops_serving.render.rollout import desired_from_live
+from llmops_serving.render.status import Observed, observe_builtin
+from llmops_shared.events import Phase
+
+APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
+
+
+class DeploymentBackend:
+    """A :class:`~llmops_serving.ports.ServingBackend` of plain Deployments and Services."""
+
+    def __init__(self, api_client: client.ApiClient, *, request_timeout_s: float = 10.0) -> None:
+        self._client = api_client
+        self._apps = client.AppsV1Api(api_client)
+        self._core = client.CoreV1Api(api_client)
+        self._timeout = request_timeout_s
+
+    @property
+    def name(self) -> str:
+        return "deployment"
+
+    @property
+    def observable(self) -> bool:
+        return True
+
+    async def apply(self, manifest: Manifest) -> Observed:
+        items = manifest.get("items") if manifest.get("kind") == "List" else [manifest]
+        for item in items or []:
+            meta = item["metadata"]
+            kind = item.get("kind")
+            where = f"applying {kind} {meta['namespace']}/{meta['name']}"
+            patch: Callable[..., object]
+            if kind == "Deployment":
+                patch = self._apps.patch_namespaced_deployment
+            elif kind == "Service":
+                patch = self._core.patch_namespaced_service
+            else:
+                raise ServingRejected(f"the deployment backend cannot apply a {kind}")
+            await call(
+                where,
+                patch,
+                meta["name"],
+                meta["namespace"],
+                item,
+                field_manager=names.FIELD_MANAGER,
+                force=True,
+                _content_type=APPLY_CONTENT_TYPE,
+                _request_timeout=self._timeout,
+            )
+        return Observed(Phase.PENDING, "applied; waiting for the Deployment to become available")
+
+    async def read(self, namespace: str, name: str) -> Manifest | None:
+        deployment = await self._get(self._apps.read_namespaced_deployment, namespace, name)
+        if deployment is None:
+            return None
+        items = [desired_from_live(deployment)]
+        service = await self._get(self._core.read_namespaced_service, namespace, name)
+        if service is not None:
+            items.append(desired_from_live(service))
+        return {"apiVersion": "v1", "kind": "List", "items": items}
+
+    async def delete(self, namespace: str, name: str) -> bool:
+        for remove in (
+            self._core.delete_namespaced_service,
+            self._apps.delete_namespaced_deployment,
+        ):
+            try:
+                await call(
+                    f"deleting {namespace}/{name}",
+                    remove,
+                    name,
+                    namespace,
+                    absent_ok=True,
+                    _request_timeout=self._timeout,
+                )
+            except Exception as exc:
+                if not is_not_found(exc):
+                    raise
+        return await self._get(self._apps.read_namespaced_deployment, namespace, name) is None
+
+    async def observe(self, namespaces: Sequence[str]) -> list[Live]:
+        found: list[Live] = []
+        for namespace in namespaces:
+            try:
+                listing = await call(
+                    f"listing Deployments in {namespace}",
+                    self._apps.list_namespaced_deployment,
+                    namespace,
+                    label_selector=names.MANAGED_SELECTOR,
+                    absent_ok=True,
+                    _request_timeout=self._timeout,
+                )
+            except Exception as exc:
+                if is_not_found(exc):
+                    continue
+                raise
+            data = self._plain(listing)
+            for obj in data.get("items") or []:
+                obj.setdefault("apiVersion", "apps/v1")
+                obj.setdefault("kind", "Deployment")
+                meta = obj.get("metadata") or {}
+                found.append(
+                    Live(
+                        name=str(meta.get("name")),
+                        namespace=str(meta.get("namespace") or namespace),
+                        endpoint_id=(meta.get("labels") or {}).get(names.ENDPOINT_ID_LABEL),
+                        manifest=desired_from_live(obj),
+                        observed=observe_builtin(obj),
+                    )
+                )
+        return found
+
+    async def ping(self) -> None:
+        await call(
+            "checking readiness", self._core.get_api_resources, _request_timeout=self._timeout
+        )
+
+    async def _get(self, read: Any, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            obj = await call(
+                f"reading {namespace}/{name}",
+                read,
+                name,
+                namespace,
+                absent_ok=True,
+                _request_timeout=self._timeout,
+            )
+        except Exception as exc:
+            if is_not_found(exc):
+                return None
+            raise
+        return self._plain(obj)
+
+    def _plain(self, model: object) -> dict[str, Any]:
+        """A typed client model as the plain dict the API sent (camelCase keys)."""
+        return cast(dict[str, Any], self._client.sanitize_for_serialization(model))  # type: ignore[no-untyped-call]

@@ -1,0 +1,128 @@
+"""The manifests backend: validated YAML files, ``<dir>/<namespace>/<name>.yaml``.
+
+The local stack's default (no cluster needed) and a GitOps mode: point ``MANIFESTS_DIR`` at a
+repository checkout that Argo CD or Flux syncs. Files are written atomically (a temporary file
+in the same directory, fsync, rename), so a reader never sees half a manifest and a crash
+leaves the old file; a file system error (full, read-only, permissions) is an outage of this
+backend, not the event's fault, so it waits like a cluster outage. Re-writing identical
+content is skipped, so redeliveries do not touch the file's mtime (a GitOps diff stays empty).
+
+Nothing observes the cluster here: after a write the endpoint is reported ``Ready`` with the
+reason "written to <path>", because no later event would ever move it out of ``Pending``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from llmops_serving.ports import Live, Manifest, ServingRejected, ServingUnavailable
+from llmops_serving.render.documents import dump_documents, load_documents
+from llmops_serving.render.status import Observed
+from llmops_shared.events import Phase
+
+
+def check_manifest(manifest: Manifest) -> list[dict[str, Any]]:
+    """The objects of ``manifest`` after checks every Kubernetes object must pass.
+
+    Schema validation of the content is the renderers' job (and the tests'); this guards the
+    file layout: identity present, one namespace and name for the file's path, and a YAML
+    round trip that gives the same data back.
+    """
+    items = manifest.get("items") if manifest.get("kind") == "List" else [manifest]
+    if not items:
+        raise ServingRejected("empty manifest")
+    for item in items:
+        meta = item.get("metadata") or {}
+        missing = [k for k in ("apiVersion", "kind") if not item.get(k)]
+        missing += [f"metadata.{k}" for k in ("name", "namespace") if not meta.get(k)]
+        if missing:
+            raise ServingRejected(f"manifest lacks {', '.join(missing)}")
+    text = dump_documents(items)
+    if load_documents(text) != items:
+        raise ServingRejected("manifest does not survive a YAML round trip")
+    return list(items)
+
+
+class ManifestsBackend:
+    """A :class:`~llmops_serving.ports.ServingBackend` writing files under ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+
+    @property
+    def name(self) -> str:
+        return "manifests"
+
+    @property
+    def observable(self) -> bool:
+        return False
+
+    def path_of(self, namespace: str, name: str) -> Path:
+        """Where an endpoint's manifest lives."""
+        return self._root / namespace / f"{name}.yaml"
+
+    async def apply(self, manifest: Manifest) -> Observed:
+        items = check_manifest(manifest)
+        meta = items[0]["metadata"]
+        path = self.path_of(meta["namespace"], meta["name"])
+        await asyncio.to_thread(_write_atomically, path, dump_documents(items))
+        return Observed(Phase.READY, f"written to {path}")
+
+    async def read(self, namespace: str, name: str) -> Manifest | None:
+        path = self.path_of(namespace, name)
+        try:
+            text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ServingUnavailable(f"cannot read {path}: {exc}") from exc
+        try:
+            items = load_documents(text)
+        except yaml.YAMLError as exc:
+            raise ServingRejected(f"{path} is not valid YAML: {exc}") from exc
+        if len(items) == 1:
+            return items[0]
+        return {"apiVersion": "v1", "kind": "List", "items": items}
+
+    async def delete(self, namespace: str, name: str) -> bool:
+        path = self.path_of(namespace, name)
+        try:
+            await asyncio.to_thread(path.unlink, missing_ok=True)
+        except OSError as exc:
+            raise ServingUnavailable(f"cannot delete {path}: {exc}") from exc
+        return True
+
+    async def observe(self, namespaces: Sequence[str]) -> list[Live]:
+        return []
+
+    async def ping(self) -> None:
+        """Ready when the directory exists (or can be made) and is writable."""
+        await asyncio.to_thread(self._root.mkdir, parents=True, exist_ok=True)
+        if not os.access(self._root, os.W_OK):
+            raise PermissionError(f"{self._root} is not writable")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    try:
+        if path.exists() and path.read_text(encoding="utf-8") == text:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise ServingUnavailable(f"cannot write {path}: {exc}") from exc

@@ -1,0 +1,190 @@
+"""Handlers of ``llmops.serving``: render, submit, report, and return (never wait for a rollout).
+
+Plain async functions ``(event, ports) -> status events``; ``app.py`` binds ``ports`` with
+``functools.partial``. After a submission they report ``Pending`` (the watcher reports
+``Ready``/``Failed`` later) or, for the manifests backend, what the backend says (``Ready``,
+"written to <path>").
+
+Bad requests (a canary the deployment mode cannot do, an object the API refuses with 4xx) get
+one consistent treatment: a ``Failed`` status event with the reason is published first, so the
+gateway shows the failure, and then :class:`~llmops_shared.streams.NonRetryableError` is
+raised, so the runtime dead-letters the event at once (an operator can replay it after fixing
+the configuration). Outages raise ``DependencyUnavailableError`` and nothing is reported: the
+entry stays pending and is retried.
+"""
+
+from __future__ import annotations
+
+from pydantic import JsonValue
+
+from llmops_serving.config import DeploymentMode
+from llmops_serving.ports import Manifest, ServingPorts
+from llmops_serving.render.builtin import render_builtin
+from llmops_serving.render.inference_service import render_inference_service
+from llmops_serving.render.names import namespace_for
+from llmops_serving.render.request import serve_request
+from llmops_serving.render.rollout import promote, rollback
+from llmops_serving.report import deployment_status, details
+from llmops_shared.events import (
+    DeploymentDeleted,
+    DeploymentPromoted,
+    DeploymentRequested,
+    DeploymentRolledBack,
+    Envelope,
+    Event,
+    Phase,
+)
+from llmops_shared.logging import get_logger
+from llmops_shared.streams import NonRetryableError
+
+_log = get_logger(__name__)
+
+EndpointEvent = DeploymentRequested | DeploymentPromoted | DeploymentRolledBack | DeploymentDeleted
+
+
+async def handle_serving_event(event: Event, ports: ServingPorts) -> list[Envelope]:
+    """Dispatch one event of ``llmops.serving``; a refused request is reported, then raised."""
+    payload = event.payload
+    if not isinstance(
+        payload, DeploymentRequested | DeploymentPromoted | DeploymentRolledBack | DeploymentDeleted
+    ):
+        _log.info("event_not_for_serving", event_type=event.type)
+        return []
+    try:
+        if isinstance(payload, DeploymentRequested):
+            return await handle_requested(event, payload, ports)
+        if isinstance(payload, DeploymentPromoted):
+            return await handle_promoted(event, payload, ports)
+        if isinstance(payload, DeploymentRolledBack):
+            return await handle_rolled_back(event, payload, ports)
+        return await handle_deleted(event, payload, ports)
+    except NonRetryableError as exc:
+        await report_failure(event, payload, ports, str(exc))
+        raise
+
+
+async def handle_requested(
+    event: Event, request_event: DeploymentRequested, ports: ServingPorts
+) -> list[Envelope]:
+    """Render the endpoint's object(s) and apply them; report the backend's phase."""
+    request = serve_request(
+        request_event,
+        storage_uri_template=ports.storage_uri_template,
+        correlation_id=event.envelope.correlationid,
+    )
+    if ports.builtin:
+        manifest = render_builtin(request, ports.options)
+    else:
+        stable = None
+        if ports.options.deployment_mode is DeploymentMode.STANDARD:
+            live = await ports.backend.read(request.namespace, request.name)
+            stable = ((live or {}).get("spec") or {}).get("predictor")
+        manifest = render_inference_service(request, ports.options, stable_predictor=stable)
+    return [await _apply(event, request_event, manifest, ports, action="deployment requested")]
+
+
+async def handle_promoted(
+    event: Event, promoted: DeploymentPromoted, ports: ServingPorts
+) -> list[Envelope]:
+    """Give the canary all traffic (a no-op re-apply when there is no canary)."""
+    live = await _read_or_refuse(promoted, ports, action="promote")
+    return [await _apply(event, promoted, promote(live), ports, action="promoted")]
+
+
+async def handle_rolled_back(
+    event: Event, rolled_back: DeploymentRolledBack, ports: ServingPorts
+) -> list[Envelope]:
+    """Return all traffic to the previous version (refused when the mode keeps none)."""
+    live = await _read_or_refuse(rolled_back, ports, action="roll back")
+    envelope = await _apply(
+        event, rolled_back, rollback(live), ports, action=f"rolled back: {rolled_back.reason}"
+    )
+    return [envelope]
+
+
+async def handle_deleted(
+    event: Event, deleted: DeploymentDeleted, ports: ServingPorts
+) -> list[Envelope]:
+    """Delete the endpoint's object(s); ``Deleted`` once gone (a missing one counts as gone)."""
+    namespace = namespace_for(deleted.environment)
+    gone = await ports.backend.delete(namespace, deleted.name)
+    base = details(
+        name=deleted.name, namespace=namespace, backend=ports.backend.name, manifest=None
+    )
+    if gone:
+        _log.info("endpoint_deleted", endpoint_id=deleted.endpoint_id, name=deleted.name)
+        phase, reason = Phase.DELETED, "deleted"
+    else:
+        ports.cache.expect_gone(namespace, deleted.name, deleted.endpoint_id)
+        phase, reason = Phase.PENDING, "deletion requested; waiting for finalizers"
+    return [
+        deployment_status(
+            endpoint_id=deleted.endpoint_id,
+            phase=phase,
+            reason=reason,
+            details=base,
+            correlation_id=event.envelope.correlationid,
+        )
+    ]
+
+
+async def report_failure(
+    event: Event, payload: EndpointEvent, ports: ServingPorts, reason: str
+) -> None:
+    """Publish ``Failed`` with ``reason`` out of band, before the event is dead-lettered."""
+    namespace = namespace_for(payload.environment)
+    info: dict[str, JsonValue] = details(
+        name=payload.name, namespace=namespace, backend=ports.backend.name, manifest=None
+    )
+    _log.warning("deployment_refused", endpoint_id=payload.endpoint_id, reason=reason)
+    await ports.sink.publish(
+        deployment_status(
+            endpoint_id=payload.endpoint_id,
+            phase=Phase.FAILED,
+            reason=reason,
+            details=info,
+            correlation_id=event.envelope.correlationid,
+        )
+    )
+
+
+async def _read_or_refuse(payload: EndpointEvent, ports: ServingPorts, *, action: str) -> Manifest:
+    namespace = namespace_for(payload.environment)
+    live = await ports.backend.read(namespace, payload.name)
+    if live is None:
+        raise NonRetryableError(
+            f"cannot {action} {namespace}/{payload.name}: the endpoint has no deployed object"
+        )
+    return live
+
+
+async def _apply(
+    event: Event, payload: EndpointEvent, manifest: Manifest, ports: ServingPorts, *, action: str
+) -> Envelope:
+    observed = await ports.backend.apply(manifest)
+    namespace = namespace_for(payload.environment)
+    envelope = deployment_status(
+        endpoint_id=payload.endpoint_id,
+        phase=observed.phase,
+        reason=observed.reason or action,
+        details=details(
+            name=payload.name,
+            namespace=namespace,
+            backend=ports.backend.name,
+            manifest=manifest,
+            observed=observed,
+        ),
+        correlation_id=event.envelope.correlationid,
+    )
+    # after the report is stamped (its seq), so the watcher's next report is newer than it
+    ports.cache.forget(namespace, payload.name)
+    _log.info(
+        "endpoint_applied",
+        endpoint_id=payload.endpoint_id,
+        name=payload.name,
+        namespace=namespace,
+        backend=ports.backend.name,
+        phase=observed.phase.value,
+        action=action,
+    )
+    return envelope

@@ -1,0 +1,123 @@
+"""What the handlers and the watcher need from a serving backend, and the errors it may raise.
+
+The handlers decide *what* an endpoint should look like (pure renders, rollout transforms,
+which status to report); a backend only knows *where* it goes (a cluster through the
+Kubernetes API, or files). Backends translate their failures into the runtime's vocabulary:
+:class:`ServingUnavailable` (wait and retry) or :class:`ServingRejected` (dead-letter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from llmops_serving.render.request import RenderOptions
+from llmops_serving.render.status import Observed
+from llmops_shared.events import Envelope
+from llmops_shared.streams import DependencyUnavailableError, NonRetryableError
+
+Manifest = dict[str, Any]
+"""A rendered object: an InferenceService, or a ``v1 List`` of Deployment + Service."""
+
+
+class ServingUnavailable(DependencyUnavailableError):
+    """The cluster cannot be reached, timed out, or answered 5xx/429: wait and retry."""
+
+
+class ServingRejected(NonRetryableError):
+    """The API refused the object (4xx) or the files cannot be written; retrying cannot help."""
+
+
+@dataclass(frozen=True)
+class Live:
+    """One endpoint's object as the backend holds it now."""
+
+    name: str
+    namespace: str
+    endpoint_id: str | None
+    manifest: Manifest
+    observed: Observed
+
+
+class ServingBackend(Protocol):
+    """Applies, reads, deletes and observes the objects of endpoints.
+
+    ``apply`` is idempotent (server-side apply, or an atomic file write): applying the same
+    manifest twice leaves one unchanged object. ``read`` returns the applied part of the live
+    object (what :func:`~llmops_serving.render.rollout.desired_from_live` keeps) or ``None``.
+    """
+
+    @property
+    def name(self) -> str:
+        """Short backend name reported in status details (``kserve``, ``deployment``...)."""
+        ...
+
+    @property
+    def observable(self) -> bool:
+        """Whether a watcher can observe live state (false for plain files)."""
+        ...
+
+    async def apply(self, manifest: Manifest) -> Observed:
+        """Create or update the object(s); the phase to report right after."""
+        ...
+
+    async def read(self, namespace: str, name: str) -> Manifest | None:
+        """The applied manifest of the endpoint's object, or ``None`` when there is none."""
+        ...
+
+    async def delete(self, namespace: str, name: str) -> bool:
+        """Delete; ``True`` when it is gone (or never existed), ``False`` while finalizing."""
+        ...
+
+    async def observe(self, namespaces: Sequence[str]) -> list[Live]:
+        """Every object this worker manages in ``namespaces`` with its observed phase."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise unless the backend can serve requests now (readiness)."""
+        ...
+
+
+class StatusSink(Protocol):
+    """Where out-of-band status events go (the watcher's reports, failures before a dead
+    letter); :class:`llmops_shared.streams.Publisher` is one."""
+
+    async def publish(self, envelope: Envelope) -> str:
+        """Append one event to its stream."""
+        ...
+
+
+class ObservationCache(Protocol):
+    """The watcher's memory of what it last reported; the handlers adjust it so the watcher
+    reports again after a change it would otherwise think it has already reported."""
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Report this object's next observation even if it looks unchanged."""
+        ...
+
+    def expect_gone(self, namespace: str, name: str, endpoint_id: str) -> None:
+        """Report ``Deleted`` once this object has disappeared."""
+        ...
+
+
+class NoCache:
+    """An :class:`ObservationCache` for backends without a watcher (files)."""
+
+    def forget(self, namespace: str, name: str) -> None:
+        return None
+
+    def expect_gone(self, namespace: str, name: str, endpoint_id: str) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class ServingPorts:
+    """What the handlers are bound to in ``app.py``."""
+
+    backend: ServingBackend
+    options: RenderOptions
+    builtin: bool
+    storage_uri_template: str
+    sink: StatusSink
+    cache: ObservationCache

@@ -1,0 +1,176 @@
+"""The serving worker through the runtime: real Redis streams, the app's wiring (consumer and
+watcher in one process), the KServe backend on the Kubernetes API test double."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+from llmops_serving.adapters.kserve import KServeBackend
+from llmops_serving.app import serve
+from llmops_serving.config import ServingSettings
+from llmops_shared.events import DeploymentStatusUpdated, Phase, Stream
+from llmops_shared.streams import Publisher
+
+from integration.serving.helpers import ISVC, new_endpoint, requested, worker_settings
+from support.k8s_server import KubeApiServer
+from support.streams import read_events, wait_until
+
+pytestmark = pytest.mark.integration
+
+NS = "llm-ops-dev"
+GROUP = "serving"
+
+
+class Streams:
+    def __init__(self, redis: aioredis.Redis, namespace: str) -> None:
+        self.redis = redis
+        self.namespace = namespace
+        self.serving = f"{namespace}{Stream.SERVING}"
+        self.status = f"{namespace}{Stream.STATUS}"
+        self.dlq = f"{self.serving}.dlq"
+        self.publisher = Publisher(redis, namespace=namespace)
+
+    async def statuses(self) -> list[DeploymentStatusUpdated]:
+        return [
+            e.payload_as(DeploymentStatusUpdated)
+            for e in await read_events(self.redis, self.status)
+        ]
+
+    async def pending(self) -> int:
+        try:
+            info = await self.redis.xpending(self.serving, GROUP)
+        except aioredis.ResponseError:
+            return 0
+        return int(info["pending"])
+
+    async def dead_letters(self) -> list[dict[bytes, bytes]]:
+        return [fields for _, fields in await self.redis.xrange(self.dlq)]
+
+
+@pytest.fixture
+def streams(redis: aioredis.Redis, names: object) -> Streams:
+    return Streams(redis, f"test.{names.token}:")  # type: ignore[attr-defined]
+
+
+@asynccontextmanager
+async def running(
+    settings: ServingSettings, backend: KServeBackend | None = None
+) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(settings, stop=stop, backend=backend))
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=10)
+
+
+async def test_seed_deployment_becomes_ready_through_the_watcher(
+    redis_url: str, streams: Streams, kube: KubeApiServer, kserve: KServeBackend
+) -> None:
+    settings = worker_settings(redis_url, streams.namespace, serving_backend="kserve")
+    endpoint_id, name = new_endpoint()
+    async with running(settings, kserve):
+        await streams.publisher.publish(requested(endpoint_id, name))
+
+        async def applied() -> bool:
+            return kube.get(*ISVC, NS, name) is not None
+
+        await wait_until(applied, timeout_s=10)
+        kube.set_status(
+            *ISVC, NS, name,
+            {"url": "http://x.example.com", "conditions": [{"type": "Ready", "status": "True"}]},
+        )  # fmt: skip
+
+        async def ready() -> bool:
+            return any(s.phase is Phase.READY for s in await streams.statuses())
+
+        await wait_until(ready, timeout_s=10)
+    statuses = await streams.statuses()
+    assert statuses[0].phase is Phase.PENDING
+    assert {s.entity_id for s in statuses} == {endpoint_id}
+    assert all(s.reporter == "serving" for s in statuses)
+    assert statuses[-1].details["url"] == "http://x.example.com"
+    assert await streams.pending() == 0
+
+
+async def test_bad_event_is_dead_lettered_and_the_worker_keeps_serving(
+    redis_url: str, streams: Streams, kube: KubeApiServer, kserve: KServeBackend
+) -> None:
+    settings = worker_settings(
+        redis_url, streams.namespace, serving_backend="kserve",
+        kserve_deployment_mode="RawDeployment",
+    )  # fmt: skip
+    bad_id, bad_name = new_endpoint()
+    good_id, good_name = new_endpoint()
+    async with running(settings, kserve):
+        await streams.publisher.publish(requested(bad_id, bad_name))  # canary in RawDeployment
+        await streams.redis.xadd(streams.serving, {b"event": b"not json"})
+        await streams.publisher.publish(
+            requested(good_id, good_name, rollout={"strategy": "blue-green"})
+        )
+
+        async def done() -> bool:
+            served = kube.get(*ISVC, NS, good_name) is not None
+            return served and len(await streams.dead_letters()) == 2
+
+        await wait_until(done, timeout_s=10)
+    reasons = sorted(letter[b"reason"] for letter in await streams.dead_letters())
+    assert any(b"RawDeployment ignores canaryTrafficPercent" in r for r in reasons)
+    assert any(b"not JSON" in r for r in reasons)
+    statuses = await streams.statuses()
+    failed = [s for s in statuses if s.entity_id == bad_id]
+    assert [s.phase for s in failed] == [Phase.FAILED]
+    assert any(s.entity_id == good_id for s in statuses)
+
+
+async def test_cluster_outage_keeps_the_entry_pending(
+    redis_url: str, streams: Streams, kube: KubeApiServer, kserve: KServeBackend
+) -> None:
+    settings = worker_settings(redis_url, streams.namespace, serving_backend="kserve")
+    endpoint_id, name = new_endpoint()
+    kube.fail_next("PATCH", f"/inferenceservices/{name}", 500, times=3)
+    async with running(settings, kserve):
+        await streams.publisher.publish(requested(endpoint_id, name))
+
+        async def waiting() -> bool:
+            failures = [r for r in kube.requests if r[0] == "PATCH" and name in r[1]]
+            return len(failures) >= 2
+
+        await wait_until(waiting, timeout_s=10)
+        assert await streams.pending() == 1
+        assert await streams.dead_letters() == []
+
+        async def applied() -> bool:
+            return kube.get(*ISVC, NS, name) is not None
+
+        await wait_until(applied, timeout_s=15)  # the outage ended: the entry went through
+        await wait_until(lambda: _zero(streams), timeout_s=10)
+    assert await streams.dead_letters() == []
+
+
+async def _zero(streams: Streams) -> bool:
+    return await streams.pending() == 0
+
+
+async def test_manifests_default_writes_files(
+    redis_url: str, streams: Streams, tmp_path: Path
+) -> None:
+    settings = worker_settings(redis_url, streams.namespace, manifests_dir=tmp_path)
+    endpoint_id, name = new_endpoint()
+    async with running(settings):
+        await streams.publisher.publish(requested(endpoint_id, name))
+
+        async def reported() -> bool:
+            return bool(await streams.statuses())
+
+        await wait_until(reported, timeout_s=10)
+    [status] = await streams.statuses()
+    assert status.phase is Phase.READY
+    assert (tmp_path / NS / f"{name}.yaml").is_file()
