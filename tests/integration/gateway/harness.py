@@ -6,6 +6,7 @@ as in production, on a stream namespace of the test's own.
 
 from __future__ import annotations
 
+import copy
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ from fastapi import FastAPI
 from llmops_gateway.config import GatewaySettings
 from llmops_gateway.state import GatewayState
 from llmops_shared.events import Envelope, Event, StatusUpdated, Stream, new_event
-from llmops_shared.specs.examples import SEED_TRAIN_JOB_SPEC
+from llmops_shared.specs.examples import SEED_DEPLOYMENT_SPEC, SEED_TRAIN_JOB_SPEC
 from llmops_shared.streams import Publisher
 
 from support.streams import read_events, wait_until
@@ -32,6 +33,23 @@ BASE_MODEL = {
     "maxPositionEmbeddings": 8192,
     "hfArchitecture": "LlamaForCausalLM",
 }
+
+
+TRAINED_MODEL = {
+    "name": "llama-3-8b-sft-v1",
+    "family": "llama",
+    "maxPositionEmbeddings": 8192,
+    "hfArchitecture": "LlamaForCausalLM",
+}
+"""The catalog entry of the seed's trained model (what the seed's DeploymentSpec serves)."""
+
+
+def serving_request(model_id: str, **changes: Any) -> dict[str, Any]:
+    """The seed's section 5.2 request for catalog model ``model_id``, top-level fields
+    replaced (``deploymentSpec`` included)."""
+    body = {"modelId": model_id, "route": "/test-model", "environment": "dev",
+            "deploymentSpec": copy.deepcopy(SEED_DEPLOYMENT_SPEC)}  # fmt: skip
+    return {**body, **changes}
 
 
 def seed_request(**spec_changes: Any) -> dict[str, Any]:
@@ -93,6 +111,26 @@ class Gateway:
 
         await wait_until(enough, timeout_s=10)
         return await self.training_events()
+
+    async def register_trained_model(self, **changes: Any) -> dict[str, Any]:
+        return await self.register_base_model(**{**TRAINED_MODEL, **changes})
+
+    async def create_endpoint(
+        self, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        return await self.client.post(
+            f"{API}/serving/endpoints", json=body, headers={**auth(), **(headers or {})}
+        )
+
+    async def serving_events(self) -> list[Event]:
+        return await read_events(self.redis, f"{self.namespace}{Stream.SERVING}")
+
+    async def wait_for_serving_events(self, count: int) -> list[Event]:
+        async def enough() -> bool:
+            return len(await self.serving_events()) >= count
+
+        await wait_until(enough, timeout_s=10)
+        return await self.serving_events()
 
     async def publish_status(
         self, payload: StatusUpdated, *, event_id: str | None = None

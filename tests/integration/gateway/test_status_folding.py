@@ -212,8 +212,8 @@ async def test_job_status_reports_fold_into_the_job_and_cancel_wins_over_older(
 
 async def test_reports_about_other_entities_are_ignored(gateway: Gateway) -> None:
     job_id = await submitted_job(gateway)
-    other = status_updated(
-        StatusEntity.DEPLOYMENT, entity_id="ep-1", phase=Phase.READY, reporter="serving"
+    other = status_updated(  # no applier for pipelines yet
+        StatusEntity.PIPELINE, entity_id="pl-1", phase=Phase.RUNNING, reporter="workflow"
     )
     await gateway.publish_status(other)
     await gateway.publish_status(run_report(job_id, Phase.RUNNING, seq=1_000))

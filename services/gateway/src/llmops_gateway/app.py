@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, text
 
 from llmops_gateway.adapters.mlflow_metrics import MlflowMetrics
-from llmops_gateway.api import catalog, health, training
+from llmops_gateway.api import catalog, health, serving, training
 from llmops_gateway.api.errors import install_error_handlers
 from llmops_gateway.api.middleware import HttpMetrics, RequestContextMiddleware
 from llmops_gateway.config import GatewaySettings
@@ -91,8 +91,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app = FastAPI(
         title="LLM-Ops gateway",
         version="1.0.0",
-        description="Validates training specs, stores them and publishes events on Redis "
-        "Streams; folds worker status reports into its read model.",
+        description="Validates training and deployment specs, stores them and publishes events "
+        "on Redis Streams; folds worker status reports into its read model.",
         docs_url="/docs",
         openapi_url="/openapi.json",
         lifespan=lifespan,
@@ -101,6 +101,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.state.readiness = readiness
     # Routers carry the full prefix themselves, so route templates (metrics labels) are whole.
     app.include_router(training.router)
+    app.include_router(serving.router)
     app.include_router(catalog.router)
     app.include_router(health.router)
     install_error_handlers(app)

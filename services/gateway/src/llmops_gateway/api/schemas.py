@@ -9,14 +9,15 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from llmops_gateway.db.models import CatalogModel, ExperimentRun, TrainingJob
-from llmops_shared.specs import SPEC_RULE_ERROR_TYPE, TrainJobSpec, get_family
+from llmops_gateway.db.models import CatalogModel, ExperimentRun, ServingDeployment, TrainingJob
+from llmops_shared.events.fields import Route
+from llmops_shared.specs import SPEC_RULE_ERROR_TYPE, DeploymentSpec, TrainJobSpec, get_family
 
 API_PREFIX = "/llm-ops/v1"
 
@@ -190,3 +191,134 @@ class CatalogModelList(CamelModel):
     items: list[CatalogModelOut]
     limit: int
     offset: int
+
+
+# --- serving --------------------------------------------------------------------------------
+
+Environment = Literal["dev", "stg", "prod"]
+
+
+class ServingEndpointRequest(CamelModel):
+    """``POST /serving/endpoints`` (seed section 5.2)."""
+
+    model_id: str = Field(
+        min_length=1,
+        max_length=256,
+        description="The catalog model to serve: its id, or its name.",
+    )
+    route: Route
+    environment: Environment = Field(description="Target environment: dev, stg or prod.")
+    deployment_spec: DeploymentSpec = Field(description="The DeploymentSpec (seed section 4.2).")
+
+
+class RollbackRequest(CamelModel):
+    """``POST /serving/endpoints/{id}/rollback`` (the body is optional)."""
+
+    reason: str = Field(default="rolled back by user", min_length=1, max_length=2000)
+
+
+class ServingEndpointOut(CamelModel):
+    """A serving endpoint as clients see it.
+
+    ``status`` is the last reported phase (Pending until the first report: Ready, Failed,
+    Degraded...), or Deleting / DeleteFailed after a DELETE.
+    """
+
+    id: str
+    name: str = Field(description="The InferenceService (or Deployment) name.")
+    route: str
+    environment: str
+    model_id: str = Field(description="Catalog id of the served model.")
+    status: str
+    reason: str | None
+    url: str | None = Field(description="Where the endpoint answers, once reported.")
+    rollout_action: str | None = Field(
+        description="promoted or rolled_back once requested; null before."
+    )
+    deployment_spec: dict[str, Any] = Field(description="The spec as stored at creation.")
+    correlation_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    delete_requested_at: datetime | None
+    status_url: str
+    deployment_url: str
+
+    @classmethod
+    def of(cls, endpoint: ServingDeployment) -> ServingEndpointOut:
+        url = f"{API_PREFIX}/serving/endpoints/{endpoint.id}"
+        return cls(
+            id=endpoint.id,
+            name=endpoint.endpoint_name,
+            route=endpoint.route,
+            environment=endpoint.environment,
+            model_id=endpoint.model_id,
+            status=endpoint.status,
+            reason=endpoint.reason,
+            url=endpoint.serve_url,
+            rollout_action=endpoint.rollout_action,
+            deployment_spec=endpoint.spec,
+            correlation_id=endpoint.correlation_id,
+            created_at=endpoint.created_at,
+            updated_at=endpoint.updated_at,
+            delete_requested_at=endpoint.delete_requested_at,
+            status_url=url,
+            deployment_url=f"{url}/deployment",
+        )
+
+
+class ServingEndpointList(CamelModel):
+    items: list[ServingEndpointOut]
+    limit: int
+    offset: int
+
+
+class TrafficTargetOut(CamelModel):
+    revision: str | None = None
+    percent: int | None = None
+    latest: bool | None = None
+    tag: str | None = None
+
+
+class RolloutOut(CamelModel):
+    """The rollout as reported: the strategy and the canary's share of the traffic."""
+
+    strategy: str | None = None
+    canary_percent: int | None = None
+
+
+class DeploymentOut(CamelModel):
+    """The endpoint's cluster resource as the serving worker last reported it."""
+
+    endpoint_id: str
+    name: str
+    namespace: str | None
+    backend: str | None = Field(description="kserve, deployment or manifests.")
+    deployment_mode: str | None
+    manifest: dict[str, Any] | None = Field(
+        description="The rendered InferenceService (or Deployment) as last reported."
+    )
+    status: str | None = Field(description="The reported phase.")
+    reason: str | None
+    url: str | None
+    conditions: list[Any]
+    traffic: list[TrafficTargetOut]
+    rollout: RolloutOut | None
+    observed_at: datetime
+
+    @classmethod
+    def of(cls, endpoint: ServingDeployment, observed_at: datetime) -> DeploymentOut:
+        return cls(
+            endpoint_id=endpoint.id,
+            name=endpoint.endpoint_name,
+            namespace=endpoint.namespace,
+            backend=endpoint.backend,
+            deployment_mode=endpoint.deployment_mode,
+            manifest=endpoint.manifest,
+            status=endpoint.reported_phase,
+            reason=endpoint.reported_reason,
+            url=endpoint.serve_url,
+            conditions=endpoint.conditions or [],
+            traffic=[TrafficTargetOut.model_validate(t) for t in endpoint.traffic or []],
+            rollout=None if endpoint.rollout is None else RolloutOut(**endpoint.rollout),
+            observed_at=observed_at,
+        )

@@ -176,18 +176,50 @@ class ExperimentRun(Timestamped, Base):
 
 
 class ServingDeployment(Timestamped, Base):
-    """A serving endpoint (KServe InferenceService or the built-in Deployment)."""
+    """A serving endpoint (KServe InferenceService, the built-in Deployment, or manifests).
+
+    ``endpoint_name`` (the InferenceService name) and ``route`` are unique per environment:
+    each environment deploys into its own namespace, so the same name or route may exist once
+    in dev and once in prod. A row lives until the serving worker reports the cluster resource
+    gone (phase Deleted after a DELETE), so a name or route is never handed out again while
+    its old resource still exists.
+
+    ``status`` is the endpoint's lifecycle as clients see it: the reported phase (Pending,
+    Ready, Failed, Degraded), or Deleting / DeleteFailed once a delete was requested.
+    The ``reported_*``, ``manifest`` ... ``observed_at`` columns are the last deployment report
+    (``GET .../deployment``); ``observed_at`` is null until the first one.
+    """
 
     __tablename__ = "serving_deployments"
+    __table_args__ = (
+        UniqueConstraint("environment", "endpoint_name"),
+        UniqueConstraint("environment", "route"),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    endpoint_name: Mapped[str] = mapped_column(String(63), unique=True)
+    environment: Mapped[str] = mapped_column(String(16))
+    route: Mapped[str] = mapped_column(String(255))
+    endpoint_name: Mapped[str] = mapped_column(String(63))
+    model_id: Mapped[str] = mapped_column(String(64))
     model_ref: Mapped[str] = mapped_column(String(256))
-    framework: Mapped[str] = mapped_column(String(32))
     spec: Mapped[dict[str, Any]]
     status: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(Text)
+    correlation_id: Mapped[str | None] = mapped_column(String(256))
+    rollout_action: Mapped[str | None] = mapped_column(String(32))
+    delete_requested_at: Mapped[datetime | None]
+    # the last deployment report
+    reported_phase: Mapped[str | None] = mapped_column(String(32))
+    reported_reason: Mapped[str | None] = mapped_column(Text)
+    namespace: Mapped[str | None] = mapped_column(String(63))
+    backend: Mapped[str | None] = mapped_column(String(32))
+    deployment_mode: Mapped[str | None] = mapped_column(String(64))
+    manifest: Mapped[dict[str, Any] | None]
+    conditions: Mapped[list[Any] | None] = mapped_column(JSON)
+    traffic: Mapped[list[Any] | None] = mapped_column(JSON)
+    rollout: Mapped[dict[str, Any] | None]
     serve_url: Mapped[str | None] = mapped_column(String(2048))
+    observed_at: Mapped[datetime | None]
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
 
 

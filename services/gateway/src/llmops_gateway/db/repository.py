@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
 from llmops_gateway.db.models import (
@@ -16,6 +16,7 @@ from llmops_gateway.db.models import (
     CatalogModel,
     DatasetVersion,
     ExperimentRun,
+    ServingDeployment,
     TrainingJob,
 )
 
@@ -65,3 +66,66 @@ def experiment_run_for_job(
     if for_update:
         query = query.with_for_update()
     return session.scalars(query).first()
+
+
+def catalog_model_by_id_or_name(session: Session, key: str) -> CatalogModel | None:
+    """The catalog model whose id is ``key``, else the one named ``key``."""
+    return session.get(CatalogModel, key) or catalog_model_by_name(session, key)
+
+
+def training_job_producing(session: Session, artifact_name: str) -> TrainingJob | None:
+    """The training job whose ``output.artifact_name`` is ``artifact_name``.
+
+    Several jobs may have written the same artifact name (a retried job): the newest
+    Succeeded one wins, else the newest one still Pending/Running; Failed and Cancelled jobs
+    produced nothing and are skipped. The JSON path works on SQLite and PostgreSQL alike.
+    """
+    artifact = TrainingJob.spec[("output", "artifact_name")].as_string()
+    query = (
+        select(TrainingJob)
+        .where(artifact == artifact_name, TrainingJob.status.not_in(("Failed", "Cancelled")))
+        .order_by(
+            case((TrainingJob.status == "Succeeded", 0), else_=1),
+            TrainingJob.created_at.desc(),
+            TrainingJob.id.desc(),
+        )
+        .limit(1)
+    )
+    return session.scalars(query).first()
+
+
+def serving_endpoint(
+    session: Session, endpoint_id: str, *, for_update: bool = False
+) -> ServingDeployment | None:
+    return session.get(ServingDeployment, endpoint_id, with_for_update=for_update)
+
+
+def serving_endpoint_by_route(
+    session: Session, environment: str, route: str
+) -> ServingDeployment | None:
+    query = select(ServingDeployment).where(
+        ServingDeployment.environment == environment, ServingDeployment.route == route
+    )
+    return session.scalars(query).first()
+
+
+def serving_endpoint_name_taken(session: Session, environment: str, name: str) -> bool:
+    query = select(ServingDeployment.id).where(
+        ServingDeployment.environment == environment, ServingDeployment.endpoint_name == name
+    )
+    return session.scalars(query).first() is not None
+
+
+def list_serving_endpoints(
+    session: Session, *, environment: str | None, limit: int, offset: int
+) -> Sequence[ServingDeployment]:
+    """Newest first; ``id`` breaks ties so pages are stable."""
+    query = select(ServingDeployment)
+    if environment is not None:
+        query = query.where(ServingDeployment.environment == environment)
+    query = (
+        query.order_by(ServingDeployment.created_at.desc(), ServingDeployment.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return session.scalars(query).all()

@@ -11,15 +11,18 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, Final
 
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from llmops_gateway.db import repository
 from llmops_gateway.db.models import ExperimentRun, ProcessedEvent, TrainingJob, utcnow
 from llmops_gateway.db.session import SessionFactory
-from llmops_shared.events import Envelope, Event, StatusEntity, StatusUpdated
+from llmops_gateway.domain.serving import DELETE_FAILED, DELETE_STATES
+from llmops_shared.events import Envelope, Event, Phase, StatusEntity, StatusUpdated
 from llmops_shared.logging import get_logger
 from llmops_shared.streams import NonRetryableError
 
@@ -99,9 +102,133 @@ def _apply_experiment_run(session: Session, report: StatusUpdated) -> bool:
     return True
 
 
+class TrafficTarget(BaseModel):
+    """One entry of a deployment report's ``details.traffic`` (unknown keys are dropped)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    revision: str | None = None
+    percent: int | None = None
+    latest: bool | None = None
+    tag: str | None = None
+
+
+_TRAFFIC: Final = TypeAdapter(list[TrafficTarget])
+
+
+class RolloutState(BaseModel):
+    """A deployment report's ``details.rollout`` (unknown keys are dropped)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    strategy: str | None = None
+    canary_percent: int | None = None
+
+
+def _brief(exc: ValidationError) -> str:
+    """``loc: message`` per error, short enough for a dead-letter reason."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+        for error in exc.errors(include_url=False)
+    )
+
+
+def _sequence(details: Mapping[str, Any], key: str) -> list[Any] | None:
+    value = details.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise NonRetryableError(f"details.{key} must be a list, got {type(value).__name__}")
+    return value
+
+
+def _traffic(details: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    value = _sequence(details, "traffic")
+    if value is None:
+        return None
+    try:
+        targets = _TRAFFIC.validate_python(value)
+    except ValidationError as exc:
+        raise NonRetryableError(f"details.traffic is malformed: {_brief(exc)}") from None
+    return [target.model_dump(exclude_none=True) for target in targets]
+
+
+def _rollout(details: Mapping[str, Any]) -> dict[str, Any] | None:
+    value = _mapping(details, "rollout")
+    if value is None:
+        return None
+    try:
+        return RolloutState.model_validate(value).model_dump(exclude_none=True)
+    except ValidationError as exc:
+        raise NonRetryableError(f"details.rollout is malformed: {_brief(exc)}") from None
+
+
+def _observed_at(seq: int) -> datetime:
+    """``seq`` is the observation time in nanoseconds (see ``llmops_shared.events.new_seq``)."""
+    return datetime.fromtimestamp(seq / 1e9, UTC)
+
+
+def _apply_deployment(session: Session, report: StatusUpdated) -> bool:
+    """Fold a serving worker's report into its endpoint (entity id = endpoint id).
+
+    The report's facts (namespace, backend, manifest, url, conditions, traffic) replace the
+    stored ones; a missing, null or empty one keeps its stored value (the worker reports empty
+    conditions and traffic when it has applied a manifest but not observed the result yet, which
+    must not blank what the last observation showed); ``rollout`` is merged key by key, nulls
+    skipped. The endpoint's ``status``
+    follows the phase, except while a delete is pending:
+
+    * ``Deleted`` while Deleting/DeleteFailed: the resource is gone, so the row is removed
+      (its name and route become free). ``Deleted`` without a delete request (someone removed
+      the resource behind the platform's back) only marks the endpoint Deleted; a DELETE then
+      removes it;
+    * ``Failed`` while Deleting: the deletion failed; status DeleteFailed with the reason;
+    * any other phase while Deleting: the resource still exists; the deployment view is
+      updated and the status stays Deleting.
+
+    A report about an unknown (or already removed) endpoint changes nothing.
+    """
+    endpoint = repository.serving_endpoint(session, report.entity_id, for_update=True)
+    if endpoint is None or endpoint.seq >= report.seq:
+        return False
+    details = report.details
+    if report.phase == Phase.DELETED and endpoint.status in DELETE_STATES:
+        session.delete(endpoint)
+        return True
+    endpoint.seq = report.seq
+    endpoint.reported_phase = report.phase.value
+    endpoint.reported_reason = report.reason
+    endpoint.observed_at = _observed_at(report.seq)
+    endpoint.updated_at = utcnow()
+    for column, key in (
+        ("namespace", "namespace"),
+        ("backend", "backend"),
+        ("deployment_mode", "deployment_mode"),
+        ("serve_url", "url"),
+    ):
+        if (value := _text(details, key)) is not None:
+            setattr(endpoint, column, value)
+    if manifest := _mapping(details, "manifest"):
+        endpoint.manifest = manifest
+    if rollout := _rollout(details):
+        endpoint.rollout = {**(endpoint.rollout or {}), **rollout}
+    if conditions := _sequence(details, "conditions"):
+        endpoint.conditions = conditions
+    if traffic := _traffic(details):
+        endpoint.traffic = traffic
+    if endpoint.status not in DELETE_STATES:
+        endpoint.status = report.phase.value
+        endpoint.reason = report.reason
+    elif report.phase == Phase.FAILED:
+        endpoint.status = DELETE_FAILED
+        endpoint.reason = report.reason or "the serving worker could not delete the deployment"
+    return True
+
+
 APPLIERS: Final[Mapping[StatusEntity, Applier]] = {
     StatusEntity.JOB: _apply_job,
     StatusEntity.EXPERIMENT_RUN: _apply_experiment_run,
+    StatusEntity.DEPLOYMENT: _apply_deployment,
 }
 """The entities the read model folds today; reports about others are ignored."""
 

@@ -1,0 +1,168 @@
+"""``/serving/endpoints``: create, list, read, the reported deployment, promote, roll back,
+delete."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, status
+from fastapi.exceptions import RequestValidationError
+
+from llmops_gateway.api.deps import Authenticated, CorrelationId, Sessions, State
+from llmops_gateway.api.schemas import (
+    API_PREFIX,
+    DeploymentOut,
+    Environment,
+    RollbackRequest,
+    ServingEndpointList,
+    ServingEndpointOut,
+    ServingEndpointRequest,
+)
+from llmops_gateway.db import repository
+from llmops_gateway.domain.errors import CatalogRuleError, NotFoundError
+from llmops_gateway.domain.serving import (
+    CreateEndpoint,
+    create_endpoint,
+    delete_endpoint,
+    get_endpoint,
+    promote_endpoint,
+    rollback_endpoint,
+)
+from llmops_shared.specs import violations_to_validation_error
+
+router = APIRouter(prefix=f"{API_PREFIX}/serving/endpoints", tags=["serving"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or invalid API key"},
+    404: {"description": "No such endpoint"},
+    409: {"description": "Route taken, or the endpoint's state forbids the action"},
+}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ServingEndpointOut,
+    dependencies=[Authenticated],
+    responses=_ERRORS,
+    summary="Create a serving endpoint",
+)
+def create(
+    body: ServingEndpointRequest, state: State, correlation_id: CorrelationId
+) -> ServingEndpointOut:
+    """Validate the DeploymentSpec (schema rules, then the catalog model and the training job
+    that produced ``model_ref``), store the endpoint as Pending and queue its
+    ``llmops.serving.deployment.requested.v1`` in the same transaction. 202: the worker deploys
+    asynchronously; follow ``statusUrl``. 409 when the route is taken in the environment."""
+    command = CreateEndpoint(
+        model_id=body.model_id,
+        route=body.route,
+        environment=body.environment,
+        spec=body.deployment_spec,
+        correlation_id=correlation_id,
+    )
+    try:
+        endpoint = create_endpoint(state.sessions, command)
+    except CatalogRuleError as exc:
+        error = violations_to_validation_error("ServingEndpointRequest", exc.violations, ("body",))
+        raise RequestValidationError(error.errors(include_url=False)) from None
+    state.wake_relay()
+    return ServingEndpointOut.of(endpoint)
+
+
+@router.get("", response_model=ServingEndpointList, summary="List endpoints, newest first")
+def list_endpoints(
+    sessions: Sessions,
+    environment: Environment | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ServingEndpointList:
+    with sessions() as session:
+        endpoints = repository.list_serving_endpoints(
+            session, environment=environment, limit=limit, offset=offset
+        )
+    return ServingEndpointList(
+        items=[ServingEndpointOut.of(e) for e in endpoints], limit=limit, offset=offset
+    )
+
+
+@router.get(
+    "/{endpoint_id}",
+    response_model=ServingEndpointOut,
+    responses=_ERRORS,
+    summary="Read an endpoint",
+)
+def read(endpoint_id: str, sessions: Sessions) -> ServingEndpointOut:
+    return ServingEndpointOut.of(get_endpoint(sessions, endpoint_id))
+
+
+@router.get(
+    "/{endpoint_id}/deployment",
+    response_model=DeploymentOut,
+    responses=_ERRORS,
+    summary="The endpoint's deployment as the serving worker last reported it",
+)
+def deployment(endpoint_id: str, sessions: Sessions) -> DeploymentOut:
+    """Name, namespace, backend, the rendered manifest, conditions, traffic and rollout from the
+    last status report; 404 until the worker has reported once."""
+    endpoint = get_endpoint(sessions, endpoint_id)
+    if endpoint.observed_at is None:
+        raise NotFoundError(f"no deployment reported yet for endpoint {endpoint_id}")
+    return DeploymentOut.of(endpoint, endpoint.observed_at)
+
+
+@router.post(
+    "/{endpoint_id}/promote",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ServingEndpointOut,
+    dependencies=[Authenticated],
+    responses=_ERRORS,
+    summary="Promote the canary to all traffic",
+)
+def promote(endpoint_id: str, state: State, correlation_id: CorrelationId) -> ServingEndpointOut:
+    """Queue ``llmops.serving.deployment.promoted.v1``. 409 unless the endpoint is a canary
+    that was neither promoted nor rolled back, or when it is being deleted."""
+    endpoint = promote_endpoint(state.sessions, endpoint_id, correlation_id=correlation_id)
+    state.wake_relay()
+    return ServingEndpointOut.of(endpoint)
+
+
+@router.post(
+    "/{endpoint_id}/rollback",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ServingEndpointOut,
+    dependencies=[Authenticated],
+    responses=_ERRORS,
+    summary="Return all traffic to the previous version",
+)
+def rollback(
+    endpoint_id: str,
+    state: State,
+    correlation_id: CorrelationId,
+    body: Annotated[RollbackRequest | None, Body()] = None,
+) -> ServingEndpointOut:
+    """Queue ``llmops.serving.deployment.rolled_back.v1`` with the reason. 409 when already
+    rolled back or being deleted."""
+    reason = (body or RollbackRequest()).reason
+    endpoint = rollback_endpoint(
+        state.sessions, endpoint_id, reason=reason, correlation_id=correlation_id
+    )
+    state.wake_relay()
+    return ServingEndpointOut.of(endpoint)
+
+
+@router.delete(
+    "/{endpoint_id}",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ServingEndpointOut,
+    dependencies=[Authenticated],
+    responses=_ERRORS,
+    summary="Delete an endpoint",
+)
+def delete(endpoint_id: str, state: State, correlation_id: CorrelationId) -> ServingEndpointOut:
+    """Mark the endpoint Deleting and queue ``llmops.serving.deployment.deleted.v1``. The
+    endpoint disappears only when the worker reports its resource gone; repeat the DELETE to
+    retry (it re-publishes the event)."""
+    endpoint = delete_endpoint(state.sessions, endpoint_id, correlation_id=correlation_id)
+    state.wake_relay()
+    return ServingEndpointOut.of(endpoint)

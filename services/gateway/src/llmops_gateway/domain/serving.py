@@ -1,0 +1,346 @@
+"""Serving endpoints: create, promote, roll back and delete, each with its event in one
+transaction; and the rules a deployment is checked against.
+
+As with training jobs, a state change and the event that tells the serving worker about it are
+committed together (the outbox), so the read model never claims something the worker will not
+hear about, and vice versa.
+
+Deletion is two-phase, for safety: DELETE only marks the endpoint ``Deleting`` and publishes
+``DeploymentDeleted``; the row (which holds the endpoint's name and route in its environment)
+is removed by the status folding when the worker reports phase ``Deleted``, i.e. once the
+cluster resource is really gone (see :mod:`llmops_gateway.domain.status`). A name or route is
+therefore never handed out again while an old InferenceService may still answer under it.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from llmops_gateway.db import repository
+from llmops_gateway.db.models import OUTBOX, CatalogModel, ServingDeployment, TrainingJob, utcnow
+from llmops_gateway.db.session import SessionFactory
+from llmops_gateway.domain.errors import CatalogRuleError, ConflictError, NotFoundError
+from llmops_gateway.domain.training import SOURCE
+from llmops_shared.events import (
+    DeploymentDeleted,
+    DeploymentPromoted,
+    DeploymentRequested,
+    DeploymentRolledBack,
+    EventPayload,
+    Phase,
+    new_event,
+)
+from llmops_shared.specs import (
+    DeploymentSpec,
+    JobType,
+    ModelFacts,
+    RolloutStrategy,
+    RuleViolation,
+    check_deployment_against_model,
+)
+from llmops_shared.streams import add_to_outbox
+
+DELETING: Final = "Deleting"
+"""Endpoint status between DELETE and the worker's ``Deleted`` report."""
+
+DELETE_FAILED: Final = "DeleteFailed"
+"""Endpoint status when the worker reported ``Failed`` while deleting; DELETE may be retried."""
+
+DELETE_STATES: Final = frozenset({DELETING, DELETE_FAILED})
+
+PROMOTED: Final = "promoted"
+ROLLED_BACK: Final = "rolled_back"
+
+MAX_NAME_LENGTH: Final = 63
+_NOT_IN_LABEL: Final = re.compile(r"[^a-z0-9]+")
+_SUFFIX_LENGTH: Final = 8
+
+
+@dataclass(frozen=True, slots=True)
+class CreateEndpoint:
+    """A validated request (the DeploymentSpec passed its schema rules already)."""
+
+    model_id: str
+    route: str
+    environment: str
+    spec: DeploymentSpec
+    correlation_id: str
+
+
+# --- names ----------------------------------------------------------------------------------
+
+
+def _label(text: str) -> str:
+    return _NOT_IN_LABEL.sub("-", text.lower()).strip("-")
+
+
+def endpoint_name(route: str, model_ref: str, *, unique_suffix: str | None = None) -> str:
+    """The InferenceService name of an endpoint: a DNS-1035 label (lowercase letters, digits
+    and '-', starting with a letter, at most 63 characters).
+
+    Derived from the route (``/test-model`` -> ``test-model``), which is what people look for
+    with ``kubectl``; from ``model_ref`` when the route has no usable characters (``/``).
+    A name that does not start with a letter gets ``ep-`` in front. ``unique_suffix`` (a few
+    characters of the endpoint id) is appended when the plain name is taken in the
+    environment, truncating the name so the whole stays within 63 characters.
+    """
+    base = _label(route) or _label(model_ref) or "endpoint"
+    if not base[0].isalpha():
+        base = f"ep-{base}"
+    if unique_suffix is None:
+        return base[:MAX_NAME_LENGTH].rstrip("-")
+    keep = MAX_NAME_LENGTH - len(unique_suffix) - 1
+    return f"{base[:keep].rstrip('-')}-{unique_suffix}"
+
+
+# --- rules ----------------------------------------------------------------------------------
+
+
+def _job_type(value: Any) -> JobType | None:
+    try:
+        return JobType(value)
+    except ValueError:
+        return None
+
+
+def deployment_violations(
+    spec: DeploymentSpec,
+    model_id: str,
+    model: CatalogModel | None,
+    producing_job: TrainingJob | None,
+) -> list[RuleViolation]:
+    """The cross-entity rules, located relative to the request body (``modelId``,
+    ``deploymentSpec.<field>``).
+
+    * ``modelId`` must be a catalog model; the spec is then checked against it (family, and
+      input + output tokens within ``max_position_embeddings``);
+    * when a training job produced ``model_ref`` (see
+      :func:`llmops_gateway.db.repository.training_job_producing`), the spec's family and
+      job type must be that job's too: they select the serving runtime.
+    """
+    violations: list[RuleViolation] = []
+    if model is None:
+        violations.append(
+            RuleViolation(
+                ("modelId",),
+                f"Model '{model_id}' was not found in the catalog",
+                "model_exists",
+                input=model_id,
+            )
+        )
+    else:
+        facts = ModelFacts(model.name, model.family, model.max_position_embeddings)
+        violations += check_deployment_against_model(spec, facts)
+    if producing_job is not None:
+        family = producing_job.spec.get("model_family")
+        job_facts = ModelFacts(
+            spec.model_ref,
+            family if isinstance(family, str) else None,
+            None,
+            _job_type(producing_job.spec.get("job_type")),
+        )
+        for violation in check_deployment_against_model(spec, job_facts):
+            if violation not in violations:  # the catalog check may have said the same
+                violations.append(violation)
+    return [v if v.loc == ("modelId",) else v.with_prefix(("deploymentSpec",)) for v in violations]
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def create_endpoint(sessions: SessionFactory, command: CreateEndpoint) -> ServingDeployment:
+    """Check the rules, then store the endpoint (Pending) and its ``DeploymentRequested``.
+
+    A route already used in the environment is a :class:`ConflictError`. Two requests racing
+    for one route: the loser's insert hits the unique constraint and gets the same 409. Two
+    racing for one derived name (different routes, same label): the loser retries once with a
+    suffixed name.
+    """
+    endpoint_id = str(uuid.uuid4())
+    for force_suffix in (False, True):
+        try:
+            with sessions.begin() as session:
+                return _insert_endpoint(session, command, endpoint_id, force_suffix=force_suffix)
+        except IntegrityError:
+            with sessions() as session:
+                holder = repository.serving_endpoint_by_route(
+                    session, command.environment, command.route
+                )
+            if holder is not None:
+                raise _route_taken(command, holder) from None
+            if force_suffix:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _route_taken(command: CreateEndpoint, holder: ServingDeployment) -> ConflictError:
+    return ConflictError(
+        f"route '{command.route}' is already used by endpoint {holder.id} "
+        f"({holder.status}) in environment '{command.environment}'"
+    )
+
+
+def _insert_endpoint(
+    session: Session, command: CreateEndpoint, endpoint_id: str, *, force_suffix: bool
+) -> ServingDeployment:
+    spec = command.spec
+    model = repository.catalog_model_by_id_or_name(session, command.model_id)
+    producing_job = repository.training_job_producing(session, spec.model_ref)
+    violations = deployment_violations(spec, command.model_id, model, producing_job)
+    if violations:
+        raise CatalogRuleError(violations)
+    assert model is not None  # no violations: the model exists
+
+    holder = repository.serving_endpoint_by_route(session, command.environment, command.route)
+    if holder is not None:
+        raise _route_taken(command, holder)
+    name = endpoint_name(command.route, spec.model_ref)
+    if force_suffix or repository.serving_endpoint_name_taken(session, command.environment, name):
+        suffix = endpoint_id.replace("-", "")[:_SUFFIX_LENGTH]
+        name = endpoint_name(command.route, spec.model_ref, unique_suffix=suffix)
+
+    now = utcnow()
+    endpoint = ServingDeployment(
+        id=endpoint_id,
+        environment=command.environment,
+        route=command.route,
+        endpoint_name=name,
+        model_id=model.id,
+        model_ref=spec.model_ref,
+        spec=spec.model_dump(mode="json"),
+        status=Phase.PENDING.value,
+        reason=None,
+        correlation_id=command.correlation_id,
+        seq=0,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(endpoint)
+    session.flush()  # the unique constraints speak now, not at commit
+    payload = DeploymentRequested(
+        endpoint_id=endpoint.id,
+        name=name,
+        environment=command.environment,
+        route=command.route,
+        model_id=model.id,
+        spec=spec,
+        mlflow_run_id=_mlflow_run_id(session, producing_job),
+    )
+    _publish(session, payload, command.correlation_id)
+    return endpoint
+
+
+def _mlflow_run_id(session: Session, job: TrainingJob | None) -> str | None:
+    """The MLflow run of the job that produced the model, when tracking reported one."""
+    if job is None:
+        return None
+    run = repository.experiment_run_for_job(session, job.id)
+    if run is None or run.backend != "mlflow":
+        return None
+    return run.run_id
+
+
+def get_endpoint(sessions: SessionFactory, endpoint_id: str) -> ServingDeployment:
+    """The endpoint, or :class:`NotFoundError`."""
+    with sessions() as session:
+        endpoint = repository.serving_endpoint(session, endpoint_id)
+    if endpoint is None:
+        raise NotFoundError(f"serving endpoint {endpoint_id} not found")
+    return endpoint
+
+
+def _locked_live_endpoint(session: Session, endpoint_id: str, action: str) -> ServingDeployment:
+    endpoint = repository.serving_endpoint(session, endpoint_id, for_update=True)
+    if endpoint is None:
+        raise NotFoundError(f"serving endpoint {endpoint_id} not found")
+    if endpoint.status in DELETE_STATES:
+        raise ConflictError(
+            f"cannot {action} endpoint {endpoint_id}: it is being deleted ({endpoint.status})"
+        )
+    return endpoint
+
+
+def promote_endpoint(
+    sessions: SessionFactory, endpoint_id: str, *, correlation_id: str
+) -> ServingDeployment:
+    """Queue ``DeploymentPromoted``: the canary takes all traffic.
+
+    Only a canary that was neither promoted nor rolled back can be promoted; the gateway
+    remembers the action, so a second promote is a 409 even before the worker reports.
+    """
+    with sessions.begin() as session:
+        endpoint = _locked_live_endpoint(session, endpoint_id, "promote")
+        strategy = endpoint.spec.get("rollout", {}).get("strategy")
+        if strategy != RolloutStrategy.CANARY:
+            raise ConflictError(
+                f"endpoint {endpoint_id} uses a {strategy} rollout: only a canary can be promoted"
+            )
+        if endpoint.rollout_action == PROMOTED:
+            raise ConflictError(f"the canary of endpoint {endpoint_id} is already promoted")
+        if endpoint.rollout_action == ROLLED_BACK:
+            raise ConflictError(
+                f"endpoint {endpoint_id} was rolled back: there is no canary to promote"
+            )
+        endpoint.rollout_action = PROMOTED
+        endpoint.updated_at = utcnow()
+        _publish(session, DeploymentPromoted(**_ids(endpoint)), correlation_id)
+    return endpoint
+
+
+def rollback_endpoint(
+    sessions: SessionFactory, endpoint_id: str, *, reason: str, correlation_id: str
+) -> ServingDeployment:
+    """Queue ``DeploymentRolledBack``: all traffic back to the previous version.
+
+    Allowed for either strategy and after a promotion (the previous revision still exists);
+    a second rollback is a 409.
+    """
+    with sessions.begin() as session:
+        endpoint = _locked_live_endpoint(session, endpoint_id, "roll back")
+        if endpoint.rollout_action == ROLLED_BACK:
+            raise ConflictError(f"endpoint {endpoint_id} is already rolled back")
+        endpoint.rollout_action = ROLLED_BACK
+        endpoint.updated_at = utcnow()
+        _publish(session, DeploymentRolledBack(**_ids(endpoint), reason=reason), correlation_id)
+    return endpoint
+
+
+def delete_endpoint(
+    sessions: SessionFactory, endpoint_id: str, *, correlation_id: str
+) -> ServingDeployment:
+    """Mark the endpoint Deleting and queue ``DeploymentDeleted``, in one transaction.
+
+    The row stays until the worker reports the resource gone. Repeating the DELETE (the
+    endpoint is already Deleting, or its deletion failed) publishes the event again, so a lost
+    or failed deletion can always be retried.
+    """
+    with sessions.begin() as session:
+        endpoint = repository.serving_endpoint(session, endpoint_id, for_update=True)
+        if endpoint is None:
+            raise NotFoundError(f"serving endpoint {endpoint_id} not found")
+        now = utcnow()
+        endpoint.status = DELETING
+        endpoint.reason = None
+        endpoint.delete_requested_at = endpoint.delete_requested_at or now
+        endpoint.updated_at = now
+        _publish(session, DeploymentDeleted(**_ids(endpoint)), correlation_id)
+    return endpoint
+
+
+def _ids(endpoint: ServingDeployment) -> dict[str, Any]:
+    return {
+        "endpoint_id": endpoint.id,
+        "name": endpoint.endpoint_name,
+        "environment": endpoint.environment,
+    }
+
+
+def _publish(session: Session, payload: EventPayload, correlation_id: str) -> None:
+    envelope = new_event(payload, source=SOURCE, correlation_id=correlation_id)
+    add_to_outbox(session, OUTBOX, envelope)
