@@ -12,11 +12,14 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 
 from llmops_shared.client import GatewayError
 from llmops_shared.events import DeadLetterEntry, Stream
+from llmops_shared.specs.examples import SEED_DEPLOYMENT_SPEC
 
+from support.kserve_crd import schema_errors
 from support.stack import BASE_MODEL, RunningStack, eventually, example_body, local_stack
 
 pytestmark = pytest.mark.e2e
@@ -105,12 +108,59 @@ def test_a_bad_event_on_the_stream_is_dead_lettered_and_tracking_keeps_serving(
         eventually(lambda: client.experiment_run(job["id"]), timeout_s=30, what="the next run")
 
 
+def test_an_endpoint_becomes_a_valid_manifest_is_promoted_and_deleted(
+    stack: RunningStack,
+) -> None:
+    """Serving with the local default backend: validated YAML in the stack's manifests dir."""
+    with stack.client() as client:
+        model = client.add_model(
+            {"name": "llama-3-8b-sft-v1", "family": "llama", "max_position_embeddings": 8192}
+        )
+        endpoint = client.create_endpoint(
+            {
+                "modelId": model["id"],
+                "route": "/test-model",
+                "environment": "dev",
+                "deploymentSpec": SEED_DEPLOYMENT_SPEC,
+            }
+        )
+        deployment = eventually(
+            lambda: (d := client.deployment(endpoint["id"])) and d["status"] == "Ready" and d,
+            timeout_s=30,
+            what="the deployment reported Ready",
+        )
+        assert deployment["backend"] == "manifests"
+        path = stack.data_dir / "manifests" / "llm-ops-dev" / f"{endpoint['name']}.yaml"
+        manifest = yaml.safe_load(path.read_text())
+        assert manifest == deployment["manifest"]
+        assert manifest["kind"] == "InferenceService"
+        assert manifest["spec"]["predictor"]["canaryTrafficPercent"] == 10
+        assert schema_errors(manifest) == []
+
+        client.promote_endpoint(endpoint["id"])
+        eventually(
+            lambda: (
+                "canaryTrafficPercent" not in yaml.safe_load(path.read_text())["spec"]["predictor"]
+            ),
+            timeout_s=30,
+            what="the canary promoted in the manifest",
+        )
+
+        client.delete_endpoint(endpoint["id"])
+        eventually(
+            lambda: client.endpoint(endpoint["id"]) is None,
+            timeout_s=30,
+            what="the endpoint removed after the worker reported Deleted",
+        )
+        assert not path.exists()
+
+
 def test_ctrl_c_stops_every_process(stack: RunningStack) -> None:
     stack.process.send_signal(signal.SIGINT)
     assert stack.process.wait(timeout=60) == 0
     log = stack.log_text()
     assert "stack stopped" in log
-    for name in ("gateway", "tracking", "mlflow"):
+    for name in ("gateway", "tracking", "serving", "mlflow"):
         assert f"{name} |" in log, f"no output from {name}"
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{stack.gateway_url}/healthz", timeout=2)

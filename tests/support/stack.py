@@ -45,6 +45,7 @@ class RunningStack:
     api_key: str
     namespace: str
     redis: redis_sync.Redis
+    data_dir: Path
 
     def client(self) -> GatewayClient:
         return GatewayClient(self.gateway_url, api_key=self.api_key)
@@ -104,6 +105,7 @@ def local_stack(redis_url: str, data_dir: Path, **extra_env: str) -> Iterator[Ru
             api_key=(data_dir / "api-key").read_text().strip(),
             namespace=namespace,
             redis=redis_sync.Redis.from_url(redis_url),
+            data_dir=data_dir,
         )
     finally:
         if process.poll() is None:

@@ -59,8 +59,32 @@ class GatewayClient:
 
     def experiment_run(self, job_id: str) -> dict[str, Any] | None:
         """The job's experiment run, or None while tracking has not reported one."""
+        return self._optional(f"/training/jobs/{job_id}/experiment-run")
+
+    def create_endpoint(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._json("POST", "/serving/endpoints", json=body)
+
+    def endpoint(self, endpoint_id: str) -> dict[str, Any] | None:
+        """The endpoint, or None once it is gone (deleted)."""
+        return self._optional(f"/serving/endpoints/{endpoint_id}")
+
+    def deployment(self, endpoint_id: str) -> dict[str, Any] | None:
+        """What the serving worker last reported, or None before its first report."""
+        return self._optional(f"/serving/endpoints/{endpoint_id}/deployment")
+
+    def promote_endpoint(self, endpoint_id: str) -> dict[str, Any]:
+        return self._json("POST", f"/serving/endpoints/{endpoint_id}/promote")
+
+    def rollback_endpoint(self, endpoint_id: str, reason: str | None = None) -> dict[str, Any]:
+        body = {"reason": reason} if reason else None
+        return self._json("POST", f"/serving/endpoints/{endpoint_id}/rollback", json=body)
+
+    def delete_endpoint(self, endpoint_id: str) -> dict[str, Any]:
+        return self._json("DELETE", f"/serving/endpoints/{endpoint_id}")
+
+    def _optional(self, path: str) -> dict[str, Any] | None:
         try:
-            return self._json("GET", f"/training/jobs/{job_id}/experiment-run")
+            return self._json("GET", path)
         except GatewayError as exc:
             if exc.status_code == 404:
                 return None

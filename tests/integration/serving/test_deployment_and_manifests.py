@@ -29,7 +29,7 @@ from integration.serving.helpers import (
     statuses_of,
 )
 from support.k8s_server import KubeApiServer
-from unit.serving.crd import schema_errors
+from support.kserve_crd import schema_errors
 
 pytestmark = pytest.mark.integration
 

@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
+from support.kserve_crd import CRD_PATH, schema_errors, strict
 from unit.serving.cases import CASES, INFERENCE_SERVICE_CASES
-from unit.serving.crd import CRD_PATH, schema_errors, strict
 
 pytestmark = [pytest.mark.unit, pytest.mark.contract]
 
