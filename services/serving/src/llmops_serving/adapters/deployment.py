@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from kubernetes import client
 
-from llmops_serving.adapters.kube import call, is_not_found
+from llmops_serving.adapters.kube import call, is_not_found, live_objects
 from llmops_serving.ports import Live, Manifest, ServingRejected
 from llmops_serving.render import names
 from llmops_serving.render.rollout import desired_from_live
@@ -111,20 +111,13 @@ class DeploymentBackend:
                 if is_not_found(exc):
                     continue
                 raise
-            data = self._plain(listing)
-            for obj in data.get("items") or []:
-                obj.setdefault("apiVersion", "apps/v1")
-                obj.setdefault("kind", "Deployment")
-                meta = obj.get("metadata") or {}
-                found.append(
-                    Live(
-                        name=str(meta.get("name")),
-                        namespace=str(meta.get("namespace") or namespace),
-                        endpoint_id=(meta.get("labels") or {}).get(names.ENDPOINT_ID_LABEL),
-                        manifest=desired_from_live(obj),
-                        observed=observe_builtin(obj),
-                    )
-                )
+            found += live_objects(
+                self._plain(listing),
+                namespace=namespace,
+                api_version="apps/v1",
+                kind="Deployment",
+                observe=observe_builtin,
+            )
         return found
 
     async def ping(self) -> None:

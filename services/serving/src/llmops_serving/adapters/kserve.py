@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from kubernetes import client
 
-from llmops_serving.adapters.kube import call, is_not_found
+from llmops_serving.adapters.kube import call, is_not_found, live_objects
 from llmops_serving.ports import Live, Manifest
 from llmops_serving.render import names
 from llmops_serving.render.rollout import desired_from_live
@@ -105,19 +105,13 @@ class KServeBackend:
                 if is_not_found(exc):
                     continue
                 raise
-            for obj in cast(dict[str, Any], listing).get("items") or []:
-                obj.setdefault("apiVersion", names.KSERVE_API_VERSION)
-                obj.setdefault("kind", "InferenceService")
-                meta = obj.get("metadata") or {}
-                found.append(
-                    Live(
-                        name=str(meta.get("name")),
-                        namespace=str(meta.get("namespace") or namespace),
-                        endpoint_id=(meta.get("labels") or {}).get(names.ENDPOINT_ID_LABEL),
-                        manifest=desired_from_live(obj),
-                        observed=observe_inference_service(obj),
-                    )
-                )
+            found += live_objects(
+                cast(dict[str, Any], listing),
+                namespace=namespace,
+                api_version=names.KSERVE_API_VERSION,
+                kind="InferenceService",
+                observe=observe_inference_service,
+            )
         return found
 
     async def ping(self) -> None:

@@ -24,7 +24,10 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from llmops_serving.ports import ServingRejected, ServingUnavailable
+from llmops_serving.ports import Live, ServingRejected, ServingUnavailable
+from llmops_serving.render import names
+from llmops_serving.render.rollout import desired_from_live
+from llmops_serving.render.status import Observed
 
 T = TypeVar("T")
 
@@ -94,3 +97,33 @@ async def call(
         raise ServingUnavailable(
             f"Kubernetes API unreachable while {action}: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+def live_objects(
+    listing: dict[str, Any],
+    *,
+    namespace: str,
+    api_version: str,
+    kind: str,
+    observe: Callable[[dict[str, Any]], Observed],
+) -> list[Live]:
+    """The managed objects of one namespace's list answer, as the watcher sees them.
+
+    List items come without ``apiVersion``/``kind``; they are filled in so that the manifest
+    reported to the gateway is a complete object.
+    """
+    found = []
+    for obj in listing.get("items") or []:
+        obj.setdefault("apiVersion", api_version)
+        obj.setdefault("kind", kind)
+        meta = obj.get("metadata") or {}
+        found.append(
+            Live(
+                name=str(meta.get("name")),
+                namespace=str(meta.get("namespace") or namespace),
+                endpoint_id=(meta.get("labels") or {}).get(names.ENDPOINT_ID_LABEL),
+                manifest=desired_from_live(obj),
+                observed=observe(obj),
+            )
+        )
+    return found
