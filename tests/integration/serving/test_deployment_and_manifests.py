@@ -89,9 +89,9 @@ async def test_builtin_backend_refuses_canary_and_rollback(
     with pytest.raises(RolloutRefused, match="cannot split traffic"):
         await handle_serving_event(received(requested(endpoint_id, name)), ports)
     await handle_serving_event(received(requested(endpoint_id, name, rollout=BLUE_GREEN)), ports)
-    with pytest.raises(RolloutRefused, match="keeps none"):
-        await handle_serving_event(received(rolled_back(endpoint_id, name)), ports)
-    assert [s.phase for s in sink.statuses()] == [Phase.FAILED, Phase.FAILED]
+    # no canary, so nothing to roll back: a no-op, not a Failed endpoint
+    assert await handle_serving_event(received(rolled_back(endpoint_id, name)), ports) == []
+    assert [s.phase for s in sink.statuses()] == [Phase.FAILED]
 
 
 async def test_manifests_backend_writes_validated_yaml_atomically(tmp_path: Path) -> None:

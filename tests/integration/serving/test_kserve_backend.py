@@ -13,7 +13,7 @@ from llmops_serving.ports import ServingRejected, ServingUnavailable
 from llmops_serving.render.rollout import RolloutRefused
 from llmops_serving.watcher import Watcher
 from llmops_shared.events import Phase
-from llmops_shared.streams import DependencyUnavailableError
+from llmops_shared.streams import DependencyUnavailableError, NonRetryableError
 
 from integration.serving.helpers import (
     ISVC,
@@ -68,10 +68,12 @@ async def test_apply_twice_is_one_object_with_one_generation(
     obj = kube.get(*ISVC, NS, name)
     assert obj is not None
     generation = obj["metadata"]["generation"]
-    [again] = statuses_of(await handle_serving_event(received(event), ports))
+    again = received(requested(endpoint_id, name))  # a new request with the same content
+    [second] = statuses_of(await handle_serving_event(again, ports))
+    assert await handle_serving_event(again, ports) == []  # its redelivery: nothing to do
     assert len(kube.list(*ISVC, NS)) == 1
     assert kube.get(*ISVC, NS, name)["metadata"]["generation"] == generation  # type: ignore[index]
-    assert first.phase is again.phase is Phase.PENDING
+    assert first.phase is second.phase is Phase.PENDING
     assert first.entity_id == endpoint_id
     applies = [r for r in kube.requests if r[0] == "PATCH" and name in r[1]]
     assert len(applies) == 2
@@ -151,10 +153,51 @@ async def test_promote_removes_the_canary_and_rollback_pins_previous(
     predictor = kube.get(*ISVC, NS, name)["spec"]["predictor"]  # type: ignore[index]
     assert "canaryTrafficPercent" not in predictor  # the apply removed the field we dropped
     assert report.details["rollout"] == {"strategy": "canary", "canary_percent": None}
-    await handle_serving_event(received(rolled_back(endpoint_id, name)), ports)
-    obj = kube.get(*ISVC, NS, name)
+
+    other_id, other = new_endpoint()
+    await handle_serving_event(received(requested(other_id, other)), ports)
+    await handle_serving_event(received(rolled_back(other_id, other)), ports)
+    obj = kube.get(*ISVC, NS, other)
     assert obj["spec"]["predictor"]["canaryTrafficPercent"] == 0  # type: ignore[index]
     assert obj["metadata"]["annotations"]["llm-ops.io/rollout-state"] == "rolled-back"  # type: ignore[index]
+
+
+async def test_late_or_repeated_rollout_events_change_nothing(
+    kube: KubeApiServer, kserve: KServeBackend
+) -> None:
+    """Redelivered or replayed events must not undo what happened since (review finding)."""
+    _, _, ports = _setup(kserve)
+    endpoint_id, name = new_endpoint()
+    request = received(requested(endpoint_id, name))
+    await handle_serving_event(request, ports)
+    await handle_serving_event(received(promoted(endpoint_id, name)), ports)
+    assert await handle_serving_event(request, ports) == []  # the request, redelivered
+    assert "canaryTrafficPercent" not in kube.get(*ISVC, NS, name)["spec"]["predictor"]  # type: ignore[index]
+    assert await handle_serving_event(received(rolled_back(endpoint_id, name)), ports) == []
+    assert "canaryTrafficPercent" not in kube.get(*ISVC, NS, name)["spec"]["predictor"]  # type: ignore[index]
+
+    rolled_id, rolled = new_endpoint()
+    await handle_serving_event(received(requested(rolled_id, rolled)), ports)
+    await handle_serving_event(received(rolled_back(rolled_id, rolled)), ports)
+    assert await handle_serving_event(received(promoted(rolled_id, rolled)), ports) == []
+    assert kube.get(*ISVC, NS, rolled)["spec"]["predictor"]["canaryTrafficPercent"] == 0  # type: ignore[index]
+
+
+async def test_an_object_of_another_endpoint_is_never_taken_over_or_deleted(
+    kube: KubeApiServer, kserve: KServeBackend
+) -> None:
+    _, _, ports = _setup(kserve)
+    old_id, name = new_endpoint()
+    new_id = new_endpoint()[0]
+    await handle_serving_event(received(requested(new_id, name)), ports)  # the name's new owner
+    with pytest.raises(NonRetryableError, match=f"belongs to endpoint {new_id}"):
+        await handle_serving_event(received(requested(old_id, name)), ports)  # a replay
+    [gone] = statuses_of(await handle_serving_event(received(deleted(old_id, name)), ports))
+    assert gone.phase is Phase.DELETED
+    assert gone.entity_id == old_id
+    obj = kube.get(*ISVC, NS, name)
+    assert obj is not None  # the new owner's object survived the old endpoint's late delete
+    assert obj["metadata"]["labels"]["llm-ops.io/endpoint-id"] == new_id
 
 
 async def test_standard_mode_canary_uses_spec_canary(

@@ -19,11 +19,12 @@ from pydantic import JsonValue
 
 from llmops_serving.config import DeploymentMode
 from llmops_serving.ports import Manifest, ServingPorts
+from llmops_serving.render import names
 from llmops_serving.render.builtin import render_builtin
 from llmops_serving.render.inference_service import render_inference_service
 from llmops_serving.render.names import namespace_for
 from llmops_serving.render.request import serve_request
-from llmops_serving.render.rollout import promote, rollback
+from llmops_serving.render.rollout import RolloutState, promote, rollback, rollout_state
 from llmops_serving.report import deployment_status, details
 from llmops_shared.events import (
     DeploymentDeleted,
@@ -71,13 +72,21 @@ async def handle_requested(
         request_event,
         storage_uri_template=ports.storage_uri_template,
         correlation_id=event.envelope.correlationid,
+        request_event_id=event.envelope.id,
     )
+    live = await ports.backend.read(request.namespace, request.name)
+    if live is not None:
+        _refuse_if_owned_by_another(live, request_event, action="deploy")
+        if _annotation(live, names.REQUEST_EVENT_ANNOTATION) == event.envelope.id:
+            # A redelivered or replayed request: it was applied, and a promote or rollback may
+            # have changed the object since. Applying it again would undo those.
+            _log.info("request_already_applied", endpoint_id=request.endpoint_id)
+            return []
     if ports.builtin:
         manifest = render_builtin(request, ports.options)
     else:
         stable = None
         if ports.options.deployment_mode is DeploymentMode.STANDARD:
-            live = await ports.backend.read(request.namespace, request.name)
             stable = ((live or {}).get("spec") or {}).get("predictor")
         manifest = render_inference_service(request, ports.options, stable_predictor=stable)
     return [await _apply(event, request_event, manifest, ports, action="deployment requested")]
@@ -86,16 +95,26 @@ async def handle_requested(
 async def handle_promoted(
     event: Event, promoted: DeploymentPromoted, ports: ServingPorts
 ) -> list[Envelope]:
-    """Give the canary all traffic (a no-op re-apply when there is no canary)."""
+    """Give the canary all traffic; nothing to do unless a canary is in progress (a redelivered
+    or late promote must not undo a rollback)."""
     live = await _read_or_refuse(promoted, ports, action="promote")
+    if rollout_state(live) is not RolloutState.CANARY:
+        _log.info("promote_skipped", endpoint_id=promoted.endpoint_id, state=rollout_state(live))
+        return []
     return [await _apply(event, promoted, promote(live), ports, action="promoted")]
 
 
 async def handle_rolled_back(
     event: Event, rolled_back: DeploymentRolledBack, ports: ServingPorts
 ) -> list[Envelope]:
-    """Return all traffic to the previous version (refused when the mode keeps none)."""
+    """Return all traffic to the previous version (refused when the mode keeps none); nothing to
+    do unless a canary is in progress: after a promote the previous revision is the new one."""
     live = await _read_or_refuse(rolled_back, ports, action="roll back")
+    if rollout_state(live) is not RolloutState.CANARY:
+        _log.info(
+            "rollback_skipped", endpoint_id=rolled_back.endpoint_id, state=rollout_state(live)
+        )
+        return []
     envelope = await _apply(
         event, rolled_back, rollback(live), ports, action=f"rolled back: {rolled_back.reason}"
     )
@@ -107,7 +126,15 @@ async def handle_deleted(
 ) -> list[Envelope]:
     """Delete the endpoint's object(s); ``Deleted`` once gone (a missing one counts as gone)."""
     namespace = namespace_for(deleted.environment)
-    gone = await ports.backend.delete(namespace, deleted.name)
+    live = await ports.backend.read(namespace, deleted.name)
+    owner = _owner(live) if live is not None else None
+    if owner is not None and owner != deleted.endpoint_id:
+        # The name was reused by another endpoint after this one's object went away (a late
+        # or replayed delete): this endpoint's object is gone; the other one is not ours.
+        _log.warning("delete_skipped_name_reused", endpoint_id=deleted.endpoint_id, owner=owner)
+        gone = True
+    else:
+        gone = await ports.backend.delete(namespace, deleted.name)
     base = details(
         name=deleted.name, namespace=namespace, backend=ports.backend.name, manifest=None
     )
@@ -155,7 +182,35 @@ async def _read_or_refuse(payload: EndpointEvent, ports: ServingPorts, *, action
         raise NonRetryableError(
             f"cannot {action} {namespace}/{payload.name}: the endpoint has no deployed object"
         )
+    _refuse_if_owned_by_another(live, payload, action=action)
     return live
+
+
+def _owner(manifest: Manifest) -> str | None:
+    """The endpoint id an object (or the first object of a List) is labelled with."""
+    target = (
+        (manifest.get("items") or [manifest])[0] if manifest.get("kind") == "List" else manifest
+    )
+    labels = (target.get("metadata") or {}).get("labels") or {}
+    owner = labels.get(names.ENDPOINT_ID_LABEL)
+    return str(owner) if owner else None
+
+
+def _annotation(manifest: Manifest, key: str) -> str | None:
+    target = (
+        (manifest.get("items") or [manifest])[0] if manifest.get("kind") == "List" else manifest
+    )
+    value = ((target.get("metadata") or {}).get("annotations") or {}).get(key)
+    return str(value) if value else None
+
+
+def _refuse_if_owned_by_another(live: Manifest, payload: EndpointEvent, *, action: str) -> None:
+    owner = _owner(live)
+    if owner is not None and owner != payload.endpoint_id:
+        raise NonRetryableError(
+            f"cannot {action} {namespace_for(payload.environment)}/{payload.name} for endpoint "
+            f"{payload.endpoint_id}: the object belongs to endpoint {owner}"
+        )
 
 
 async def _apply(

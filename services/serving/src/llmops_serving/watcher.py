@@ -77,6 +77,10 @@ class Watcher:
                 await self.poll_once()
             except (DependencyUnavailableError, NonRetryableError) as exc:
                 _log.warning("watcher_round_failed", error=str(exc))
+            except Exception as exc:  # noqa: BLE001 - e.g. Redis down while publishing:
+                # what was not published is published next round (state is updated only after
+                # a publish succeeds); a crashed watcher would stop the whole worker.
+                _log.error("watcher_round_crashed", error=repr(exc), exc_info=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self._interval)
         _log.info("watcher_stopped")
@@ -99,8 +103,8 @@ class Watcher:
             self._seen[key] = _Seen(live.endpoint_id, fingerprint)
             reports += 1
         for key in [k for k in self._seen if k not in present]:
-            seen = self._seen.pop(key)
-            await self._publish_deleted(key, seen.endpoint_id)
+            await self._publish_deleted(key, self._seen[key].endpoint_id)
+            del self._seen[key]  # only once the report is out: a failed publish is retried
             reports += 1
         self.rounds += 1
         return reports

@@ -42,4 +42,6 @@ def object_annotations(request: ServeRequest, image: ImageChoice, *, state: str)
         notes[names.CPU_FALLBACK_ANNOTATION] = image.reason
     if request.correlation_id:
         notes[names.CORRELATION_ANNOTATION] = request.correlation_id
+    if request.request_event_id:
+        notes[names.REQUEST_EVENT_ANNOTATION] = request.request_event_id
     return notes

@@ -38,6 +38,7 @@ CPU_FALLBACK_ANNOTATION: Final = f"{PREFIX}cpu-fallback-reason"
 STRATEGY_ANNOTATION: Final = f"{PREFIX}rollout-strategy"
 ROLLOUT_STATE_ANNOTATION: Final = f"{PREFIX}rollout-state"
 CORRELATION_ANNOTATION: Final = f"{PREFIX}correlation-id"
+REQUEST_EVENT_ANNOTATION: Final = f"{PREFIX}request-event-id"
 
 FIELD_MANAGER: Final = "llm-ops-serving"
 

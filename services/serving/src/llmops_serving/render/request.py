@@ -25,6 +25,7 @@ class ServeRequest:
     storage_uri: str
     mlflow_run_id: str | None = None
     correlation_id: str | None = None
+    request_event_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,11 @@ def storage_uri_for(
 
 
 def serve_request(
-    event: DeploymentRequested, *, storage_uri_template: str, correlation_id: str | None = None
+    event: DeploymentRequested,
+    *,
+    storage_uri_template: str,
+    correlation_id: str | None = None,
+    request_event_id: str | None = None,
 ) -> ServeRequest:
     """The request of a ``DeploymentRequested`` event (namespace ``llm-ops-<environment>``)."""
     return ServeRequest(
@@ -66,4 +71,5 @@ def serve_request(
         storage_uri=storage_uri_for(event, template=storage_uri_template),
         mlflow_run_id=event.mlflow_run_id,
         correlation_id=correlation_id,
+        request_event_id=request_event_id,
     )
