@@ -18,7 +18,18 @@ from fastapi import FastAPI
 
 from llmops_gateway.config import GatewaySettings
 from llmops_gateway.state import GatewayState
-from llmops_shared.events import Envelope, Event, StatusUpdated, Stream, new_event
+from llmops_shared.events import (
+    Envelope,
+    Event,
+    JobStatusUpdated,
+    Phase,
+    PipelineStatusUpdated,
+    StatusEntity,
+    StatusUpdated,
+    Stream,
+    new_event,
+    status_updated,
+)
 from llmops_shared.specs.examples import SEED_DEPLOYMENT_SPEC, SEED_TRAIN_JOB_SPEC
 from llmops_shared.streams import Publisher
 
@@ -57,6 +68,48 @@ def seed_request(**spec_changes: Any) -> dict[str, Any]:
     spec = {**SEED_TRAIN_JOB_SPEC, **spec_changes}
     return {"modelId": "model-1", "datasetId": "dataset-1", "jobType": "finetune",
             "trainJobSpec": spec}  # fmt: skip
+
+
+def workflow_name(job_id: str) -> str:
+    """The workflow worker's deterministic name for a job's pipeline."""
+    return f"train-{job_id}"
+
+
+def pipeline_report(
+    job_id: str, phase: Phase, seq: int, /, *, reason: str | None = None, **details: Any
+) -> PipelineStatusUpdated:
+    """What the workflow worker publishes about a job's pipeline: ``details`` are added to
+    ``job_id``, ``workflow_name``, ``namespace`` and ``backend`` (``key=None`` drops one)."""
+    name = workflow_name(job_id)
+    body: dict[str, Any] = {"job_id": job_id, "workflow_name": name, "namespace": "llm-ops",
+                            "backend": "argo", **details}  # fmt: skip
+    payload = status_updated(
+        StatusEntity.PIPELINE,
+        entity_id=name,
+        phase=phase,
+        reporter="workflow",
+        reason=reason,
+        details={k: v for k, v in body.items() if v is not None},
+        seq=seq,
+    )
+    assert isinstance(payload, PipelineStatusUpdated)
+    return payload
+
+
+def job_report(
+    job_id: str, phase: Phase, seq: int, *, reason: str | None = None
+) -> JobStatusUpdated:
+    """What the workflow worker publishes about the job next to each pipeline report."""
+    payload = status_updated(
+        StatusEntity.JOB,
+        entity_id=job_id,
+        phase=phase,
+        reporter="workflow",
+        reason=reason,
+        seq=seq,
+    )
+    assert isinstance(payload, JobStatusUpdated)
+    return payload
 
 
 def auth(key: str = API_KEY) -> dict[str, str]:
@@ -144,6 +197,14 @@ class Gateway:
 
     async def publish_envelope(self, envelope: Envelope) -> None:
         await Publisher(self.redis, namespace=self.namespace).publish(envelope)
+
+    async def submitted_job(self) -> str:
+        """Register the seed's base model and submit the seed's job; its id."""
+        await self.register_base_model()
+        response = await self.submit()
+        assert response.status_code == 202, response.text
+        job_id: str = response.json()["id"]
+        return job_id
 
     async def wait_processed(self, count: int) -> None:
         """Until the status consumer has recorded ``count`` events in its SQL ledger."""

@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, text
 
 from llmops_gateway.adapters.mlflow_metrics import MlflowMetrics
-from llmops_gateway.api import catalog, health, serving, training
+from llmops_gateway.api import catalog, health, serving, training, workflows
 from llmops_gateway.api.errors import install_error_handlers
 from llmops_gateway.api.middleware import HttpMetrics, RequestContextMiddleware
 from llmops_gateway.config import GatewaySettings
@@ -102,6 +102,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     # Routers carry the full prefix themselves, so route templates (metrics labels) are whole.
     app.include_router(training.router)
     app.include_router(serving.router)
+    app.include_router(workflows.router)
     app.include_router(catalog.router)
     app.include_router(health.router)
     install_error_handlers(app)

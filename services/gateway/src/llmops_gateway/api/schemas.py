@@ -15,7 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from llmops_gateway.db.models import CatalogModel, ExperimentRun, ServingDeployment, TrainingJob
+from llmops_gateway.db.models import (
+    CatalogModel,
+    ExperimentRun,
+    ServingDeployment,
+    TrainingJob,
+    WorkflowPipeline,
+)
 from llmops_shared.events.fields import Route
 from llmops_shared.specs import SPEC_RULE_ERROR_TYPE, DeploymentSpec, TrainJobSpec, get_family
 
@@ -63,6 +69,39 @@ class CancelRequest(CamelModel):
     reason: str = Field(default="cancelled by user", min_length=1, max_length=2000)
 
 
+class PipelineProgressOut(CamelModel):
+    """Finished steps out of all steps, as last reported (null until reported)."""
+
+    done: int | None
+    total: int | None
+
+    @classmethod
+    def of(cls, pipeline: WorkflowPipeline) -> PipelineProgressOut:
+        return cls(done=pipeline.progress_done, total=pipeline.progress_total)
+
+
+class PipelineSummaryOut(CamelModel):
+    """The pipeline running a training job, in the job's view."""
+
+    id: str = Field(description="The workflow name (train-<job id>).")
+    status: str
+    progress: PipelineProgressOut
+    started_at: datetime | None
+    finished_at: datetime | None
+    pipeline_url: str
+
+    @classmethod
+    def of(cls, pipeline: WorkflowPipeline) -> PipelineSummaryOut:
+        return cls(
+            id=pipeline.workflow_name,
+            status=pipeline.status,
+            progress=PipelineProgressOut.of(pipeline),
+            started_at=pipeline.started_at,
+            finished_at=pipeline.finished_at,
+            pipeline_url=pipeline_url(pipeline.workflow_name),
+        )
+
+
 class TrainingJobOut(CamelModel):
     """A training job as clients see it."""
 
@@ -78,9 +117,12 @@ class TrainingJobOut(CamelModel):
     train_job_spec: dict[str, Any] = Field(description="The spec as stored at submission.")
     status_url: str
     experiment_run_url: str
+    pipeline: PipelineSummaryOut | None = Field(
+        description="The workflow pipeline running the job; null before its first report."
+    )
 
     @classmethod
-    def of(cls, job: TrainingJob) -> TrainingJobOut:
+    def of(cls, job: TrainingJob, pipeline: WorkflowPipeline | None) -> TrainingJobOut:
         url = f"{API_PREFIX}/training/jobs/{job.id}"
         return cls(
             id=job.id,
@@ -95,6 +137,7 @@ class TrainingJobOut(CamelModel):
             train_job_spec=job.spec,
             status_url=url,
             experiment_run_url=f"{url}/experiment-run",
+            pipeline=None if pipeline is None else PipelineSummaryOut.of(pipeline),
         )
 
 
@@ -140,6 +183,67 @@ class ExperimentRunOut(CamelModel):
             metrics_error=metrics_error,
             updated_at=run.updated_at,
         )
+
+
+# --- workflows ------------------------------------------------------------------------------
+
+
+def pipeline_url(workflow_name: str) -> str:
+    return f"{API_PREFIX}/workflows/pipelines/{workflow_name}"
+
+
+class PipelineNodeOut(CamelModel):
+    """One step of the workflow (an Argo node, a Job, a rendered stage)."""
+
+    name: str | None = None
+    phase: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    message: str | None = None
+
+
+class PipelineOut(CamelModel):
+    """A workflow pipeline as the workflow worker last reported it."""
+
+    id: str = Field(description="The workflow name (train-<job id>).")
+    job_id: str | None
+    workflow_name: str
+    namespace: str | None
+    backend: str | None = Field(description="argo, job or manifests.")
+    status: str = Field(description="The reported phase.")
+    reason: str | None = Field(description="The reported message, e.g. why it failed.")
+    progress: PipelineProgressOut
+    nodes: list[PipelineNodeOut]
+    started_at: datetime | None
+    finished_at: datetime | None
+    observed_at: datetime | None = Field(description="When the last applied report was observed.")
+    manifest: dict[str, Any] | None = Field(
+        description="The rendered Workflow (or Job manifests) as last reported."
+    )
+
+    @classmethod
+    def of(cls, pipeline: WorkflowPipeline) -> PipelineOut:
+        return cls(
+            id=pipeline.workflow_name,
+            job_id=pipeline.job_id,
+            workflow_name=pipeline.workflow_name,
+            namespace=pipeline.namespace,
+            backend=pipeline.backend,
+            status=pipeline.status,
+            reason=pipeline.reason,
+            progress=PipelineProgressOut.of(pipeline),
+            nodes=[PipelineNodeOut.model_validate(node) for node in pipeline.nodes or []],
+            started_at=pipeline.started_at,
+            finished_at=pipeline.finished_at,
+            observed_at=pipeline.observed_at,
+            manifest=pipeline.manifest,
+        )
+
+
+class PipelineList(CamelModel):
+    items: list[PipelineOut]
+    limit: int
+    offset: int
 
 
 # --- catalog --------------------------------------------------------------------------------

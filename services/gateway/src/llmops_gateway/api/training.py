@@ -19,7 +19,7 @@ from llmops_gateway.api.schemas import (
     TrainingJobRequest,
 )
 from llmops_gateway.db import repository
-from llmops_gateway.db.models import ExperimentRun
+from llmops_gateway.db.models import ExperimentRun, TrainingJob
 from llmops_gateway.db.session import SessionFactory
 from llmops_gateway.domain.errors import CatalogRuleError, NotFoundError
 from llmops_gateway.domain.training import (
@@ -28,9 +28,16 @@ from llmops_gateway.domain.training import (
     get_training_job,
     submit_training_job,
 )
+from llmops_gateway.domain.workflows import pipelines_of_jobs
 from llmops_shared.specs import violations_to_validation_error
 
 router = APIRouter(prefix=f"{API_PREFIX}/training/jobs", tags=["training"])
+
+
+def _job_out(sessions: SessionFactory, job: TrainingJob) -> TrainingJobOut:
+    """The job with its pipeline (when the workflow worker has reported one)."""
+    return TrainingJobOut.of(job, pipelines_of_jobs(sessions, [job.id]).get(job.id))
+
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid API key"},
@@ -73,7 +80,7 @@ def submit(
         )
         raise RequestValidationError(error.errors(include_url=False)) from None
     state.wake_relay()
-    return TrainingJobOut.of(job)
+    return _job_out(state.sessions, job)  # an Idempotency-Key replay may have a pipeline
 
 
 @router.get("", response_model=TrainingJobList, summary="List training jobs, newest first")
@@ -84,8 +91,11 @@ def list_jobs(
 ) -> TrainingJobList:
     with sessions() as session:
         jobs = repository.list_training_jobs(session, limit=limit, offset=offset)
+        pipelines = repository.pipelines_of_jobs(session, [job.id for job in jobs])
     return TrainingJobList(
-        items=[TrainingJobOut.of(job) for job in jobs], limit=limit, offset=offset
+        items=[TrainingJobOut.of(job, pipelines.get(job.id)) for job in jobs],
+        limit=limit,
+        offset=offset,
     )
 
 
@@ -93,7 +103,9 @@ def list_jobs(
     "/{job_id}", response_model=TrainingJobOut, responses=_ERRORS, summary="Read a training job"
 )
 def get_job(job_id: str, sessions: Sessions) -> TrainingJobOut:
-    return TrainingJobOut.of(get_training_job(sessions, job_id))
+    """The job, with ``pipeline`` (id, status, progress, start and end) once the workflow
+    worker has reported it."""
+    return _job_out(sessions, get_training_job(sessions, job_id))
 
 
 @router.post(
@@ -115,7 +127,7 @@ def cancel(
     reason = (body or CancelRequest()).reason
     job = cancel_training_job(state.sessions, job_id, reason=reason, correlation_id=correlation_id)
     state.wake_relay()
-    return TrainingJobOut.of(job)
+    return _job_out(state.sessions, job)
 
 
 def _load_run(sessions: SessionFactory, job_id: str) -> ExperimentRun:

@@ -224,17 +224,32 @@ class ServingDeployment(Timestamped, Base):
 
 
 class WorkflowPipeline(Timestamped, Base):
-    """An orchestrated pipeline run (Argo Workflow or built-in Jobs) for a training job."""
+    """An orchestrated pipeline run (Argo Workflow, built-in Jobs or rendered manifests) of a
+    training job, as the workflow worker last reported it.
+
+    Rows are created by the first ``llmops.status.pipeline.updated.v1`` report (entity id = the
+    workflow name, unique) and only ever changed by later reports, ordered by ``seq``.
+    ``status`` / ``reason`` are the reported phase and its message; ``progress_*``, ``nodes``,
+    ``manifest`` and the timestamps keep their stored value when a report omits them.
+    ``observed_at`` is the last applied report's ``seq`` as a time.
+    """
 
     __tablename__ = "workflow_pipelines"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    workflow_name: Mapped[str] = mapped_column(String(253), unique=True)
     job_id: Mapped[str | None] = mapped_column(String(64), index=True)
-    workflow_name: Mapped[str] = mapped_column(String(253))
-    system: Mapped[str] = mapped_column(String(32))
+    namespace: Mapped[str | None] = mapped_column(String(63))
+    backend: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(Text)
-    details: Mapped[dict[str, Any]]
+    progress_done: Mapped[int | None] = mapped_column(Integer)
+    progress_total: Mapped[int | None] = mapped_column(Integer)
+    nodes: Mapped[list[Any] | None] = mapped_column(JSON)
+    manifest: Mapped[dict[str, Any] | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    observed_at: Mapped[datetime | None]
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
 
 

@@ -6,7 +6,7 @@ unit of work.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
@@ -18,6 +18,7 @@ from llmops_gateway.db.models import (
     ExperimentRun,
     ServingDeployment,
     TrainingJob,
+    WorkflowPipeline,
 )
 
 
@@ -129,3 +130,39 @@ def list_serving_endpoints(
         .offset(offset)
     )
     return session.scalars(query).all()
+
+
+def workflow_pipeline(
+    session: Session, workflow_name: str, *, for_update: bool = False
+) -> WorkflowPipeline | None:
+    query = select(WorkflowPipeline).where(WorkflowPipeline.workflow_name == workflow_name)
+    if for_update:
+        query = query.with_for_update()
+    return session.scalars(query).first()
+
+
+def list_workflow_pipelines(
+    session: Session, *, job_id: str | None, limit: int, offset: int
+) -> Sequence[WorkflowPipeline]:
+    """Newest (first reported) first; ``id`` breaks ties so pages are stable."""
+    query = select(WorkflowPipeline)
+    if job_id is not None:
+        query = query.where(WorkflowPipeline.job_id == job_id)
+    query = (
+        query.order_by(WorkflowPipeline.created_at.desc(), WorkflowPipeline.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return session.scalars(query).all()
+
+
+def pipelines_of_jobs(session: Session, job_ids: Collection[str]) -> dict[str, WorkflowPipeline]:
+    """The newest pipeline of each of ``job_ids`` that has one (one query for a whole page)."""
+    if not job_ids:
+        return {}
+    query = (
+        select(WorkflowPipeline)
+        .where(WorkflowPipeline.job_id.in_(job_ids))
+        .order_by(WorkflowPipeline.created_at, WorkflowPipeline.id)
+    )
+    return {p.job_id: p for p in session.scalars(query) if p.job_id is not None}

@@ -14,14 +14,21 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from llmops_gateway.db import repository
-from llmops_gateway.db.models import ExperimentRun, ProcessedEvent, TrainingJob, utcnow
+from llmops_gateway.db.models import (
+    ExperimentRun,
+    ProcessedEvent,
+    TrainingJob,
+    WorkflowPipeline,
+    utcnow,
+)
 from llmops_gateway.db.session import SessionFactory
 from llmops_gateway.domain.serving import DELETE_FAILED, DELETE_STATES
+from llmops_gateway.domain.training import TERMINAL_PHASES
 from llmops_shared.events import Envelope, Event, Phase, StatusEntity, StatusUpdated
 from llmops_shared.logging import get_logger
 from llmops_shared.streams import NonRetryableError
@@ -31,11 +38,22 @@ _log = get_logger(__name__)
 Applier = Callable[[Session, StatusUpdated], bool]
 """Apply one report to its entity in the open session; True when something changed."""
 
+_FINISHED: Final = tuple(sorted(phase.value for phase in TERMINAL_PHASES))
+"""Job statuses no report changes any more."""
+
 
 def _apply_job(session: Session, report: StatusUpdated) -> bool:
+    """Newer reports set the job's status; a finished job (Succeeded, Failed, Cancelled) keeps
+    its status whatever the seq: the worker may observe the workflow still Running after the
+    user's cancel was committed, or report the stopped workflow as Failed, and neither may undo
+    the cancel (the pipeline view shows what the workflow really did)."""
     result = session.execute(
         update(TrainingJob)
-        .where(TrainingJob.id == report.entity_id, TrainingJob.status_seq < report.seq)
+        .where(
+            TrainingJob.id == report.entity_id,
+            TrainingJob.status_seq < report.seq,
+            TrainingJob.status.not_in(_FINISHED),
+        )
         .values(
             status=report.phase.value,
             reason=report.reason,
@@ -225,10 +243,139 @@ def _apply_deployment(session: Session, report: StatusUpdated) -> bool:
     return True
 
 
+_MAX_INT32: Final = 2**31 - 1
+"""The progress columns are plain INTEGERs."""
+
+
+class PipelineProgress(BaseModel):
+    """A pipeline report's ``details.progress``: finished steps out of all steps."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    done: int | None = Field(default=None, ge=0, le=_MAX_INT32)
+    total: int | None = Field(default=None, ge=0, le=_MAX_INT32)
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    """Aware UTC; a naive time from a reporter is taken as UTC (what Kubernetes reports)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class PipelineNode(BaseModel):
+    """One step of the workflow (an Argo node, a Job, a rendered stage)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    name: str | None = None
+    phase: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    message: str | None = None
+
+    @field_validator("started_at", "finished_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return _as_utc(value)
+
+
+class PipelineDetails(BaseModel):
+    """The ``details`` of ``llmops.status.pipeline.updated.v1`` the gateway folds; every key
+    may be missing, unknown keys are dropped, and an empty string counts as missing."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    job_id: str | None = Field(default=None, max_length=64)
+    namespace: str | None = Field(default=None, max_length=63)
+    backend: str | None = Field(default=None, max_length=32)
+    progress: PipelineProgress | None = None
+    nodes: list[PipelineNode] | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    manifest: dict[str, Any] | None = None
+
+    @field_validator("job_id", "namespace", "backend", "started_at", "finished_at", mode="before")
+    @classmethod
+    def _empty_is_missing(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("started_at", "finished_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return _as_utc(value)
+
+
+MAX_WORKFLOW_NAME: Final = 253
+_TRAINING_WORKFLOW_PREFIX: Final = "train-"
+
+
+def _pipeline_details(details: Mapping[str, Any]) -> PipelineDetails:
+    try:
+        return PipelineDetails.model_validate(details)
+    except ValidationError as exc:
+        raise NonRetryableError(f"pipeline details are malformed: {_brief(exc)}") from None
+
+
+def _job_of_workflow(session: Session, workflow_name: str) -> str | None:
+    """The training job a workflow named ``train-<job id>`` runs, when that job exists."""
+    if not workflow_name.startswith(_TRAINING_WORKFLOW_PREFIX):
+        return None
+    job_id = workflow_name.removeprefix(_TRAINING_WORKFLOW_PREFIX)
+    return job_id if session.get(TrainingJob, job_id) is not None else None
+
+
+def _apply_pipeline(session: Session, report: StatusUpdated) -> bool:
+    """Fold a workflow worker's report into its pipeline (entity id = the workflow name).
+
+    The row is created by the first report. ``status`` and ``reason`` are the reported phase
+    and message. ``job_id``, ``namespace``, ``backend``, ``nodes`` (the whole list),
+    ``manifest``, ``started_at`` and ``finished_at`` replace the stored values when present;
+    missing, null or empty ones keep them. ``progress`` is merged key by key, nulls skipped;
+    ``{done: 0, total: 0}`` (what the worker sends before it has observed the workflow) counts
+    as empty once a progress is stored.
+    Without any ``job_id`` yet, a workflow named ``train-<id>`` of an existing job is linked to
+    it. The job's own status is not touched: it follows the job reports.
+    """
+    name = report.entity_id
+    if len(name) > MAX_WORKFLOW_NAME:
+        raise NonRetryableError(f"workflow name longer than {MAX_WORKFLOW_NAME} characters")
+    details = _pipeline_details(report.details)
+    pipeline = repository.workflow_pipeline(session, name, for_update=True)
+    if pipeline is not None and pipeline.seq >= report.seq:
+        return False
+    if pipeline is None:
+        pipeline = WorkflowPipeline(id=str(uuid.uuid4()), workflow_name=name, created_at=utcnow())
+        session.add(pipeline)
+    pipeline.seq = report.seq
+    pipeline.status = report.phase.value
+    pipeline.reason = report.reason
+    pipeline.observed_at = _observed_at(report.seq)
+    pipeline.updated_at = utcnow()
+    for column in ("job_id", "namespace", "backend", "started_at", "finished_at"):
+        if (value := getattr(details, column)) is not None:
+            setattr(pipeline, column, value)
+    if pipeline.job_id is None:
+        pipeline.job_id = _job_of_workflow(session, name)
+    if (progress := details.progress) is not None and (
+        progress.done or progress.total or pipeline.progress_total is None
+    ):  # 0/0 is "not observed yet": it does not reset a progress already reported
+        if progress.done is not None:
+            pipeline.progress_done = progress.done
+        if progress.total is not None:
+            pipeline.progress_total = progress.total
+    if details.nodes:
+        pipeline.nodes = [node.model_dump(mode="json") for node in details.nodes]
+    if details.manifest:
+        pipeline.manifest = details.manifest
+    return True
+
+
 APPLIERS: Final[Mapping[StatusEntity, Applier]] = {
     StatusEntity.JOB: _apply_job,
     StatusEntity.EXPERIMENT_RUN: _apply_experiment_run,
     StatusEntity.DEPLOYMENT: _apply_deployment,
+    StatusEntity.PIPELINE: _apply_pipeline,
 }
 """The entities the read model folds today; reports about others are ignored."""
 
