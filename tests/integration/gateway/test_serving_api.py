@@ -328,33 +328,41 @@ async def test_promote_then_rollback_publish_their_events_and_repeats_are_409(
         f"the canary of endpoint {endpoint['id']} is already promoted"
     )
 
+    after_promote = await gateway.client.post(f"{url}/rollback", headers=auth())
+    assert after_promote.status_code == 409
+    assert "was promoted" in after_promote.json()["detail"]
+
+    other = (
+        await gateway.create_endpoint(serving_request(model["id"], route="/other-model"))
+    ).json()
+    other_url = f"{ENDPOINTS}/{other['id']}"
     rolled_back = await gateway.client.post(
-        f"{url}/rollback", json={"reason": "p99 latency doubled"}, headers=auth()
+        f"{other_url}/rollback", json={"reason": "p99 latency doubled"}, headers=auth()
     )
     assert rolled_back.status_code == 202, rolled_back.text
     assert rolled_back.json()["rolloutAction"] == "rolled_back"
-    twice = await gateway.client.post(f"{url}/rollback", headers=auth())
+    twice = await gateway.client.post(f"{other_url}/rollback", headers=auth())
     assert twice.status_code == 409
-    assert twice.json()["detail"] == f"endpoint {endpoint['id']} is already rolled back"
-    after = await gateway.client.post(f"{url}/promote", headers=auth())
+    assert twice.json()["detail"] == f"endpoint {other['id']} is already rolled back"
+    after = await gateway.client.post(f"{other_url}/promote", headers=auth())
     assert after.status_code == 409
     assert "was rolled back" in after.json()["detail"]
 
-    _, promote, rollback = await gateway.wait_for_serving_events(3)
+    _, promote, _, rollback = await gateway.wait_for_serving_events(4)
     assert promote.type == "llmops.serving.deployment.promoted.v1"
     assert promote.envelope.correlationid == "corr-promote"
     assert promote.payload_as(DeploymentPromoted).name == "test-model"
     assert rollback.type == "llmops.serving.deployment.rolled_back.v1"
     back = rollback.payload_as(DeploymentRolledBack)
     assert (back.endpoint_id, back.environment, back.reason) == (
-        endpoint["id"],
+        other["id"],
         "dev",
         "p99 latency doubled",
     )
-    assert len(await gateway.serving_events()) == 3
+    assert len(await gateway.serving_events()) == 4
 
 
-async def test_a_blue_green_endpoint_cannot_be_promoted_but_can_be_rolled_back(
+async def test_a_blue_green_endpoint_can_be_neither_promoted_nor_rolled_back(
     gateway: Gateway,
 ) -> None:
     model = await gateway.register_trained_model()
@@ -369,6 +377,19 @@ async def test_a_blue_green_endpoint_cannot_be_promoted_but_can_be_rolled_back(
         f"endpoint {endpoint['id']} uses a blue-green rollout: only a canary can be promoted"
     )
     rollback = await gateway.client.post(f"{url}/rollback", headers=auth())
-    assert rollback.status_code == 202
-    _, event = await gateway.wait_for_serving_events(2)
-    assert event.payload_as(DeploymentRolledBack).reason == "rolled back by user"
+    assert rollback.status_code == 409
+    assert "only a canary in progress can be rolled back" in rollback.json()["detail"]
+    assert len(await gateway.serving_events()) == 1  # the request only
+
+
+async def test_a_value_the_database_cannot_store_is_a_422_not_a_500(gateway: Gateway) -> None:
+    model = await gateway.register_trained_model()
+    body = serving_request(model["id"])
+    body["deploymentSpec"]["model_ref"] = "m" * 300  # the column holds 256 characters
+    response = await gateway.create_endpoint(body)
+    if gateway.settings.sqlalchemy_url().startswith("sqlite"):
+        assert response.status_code == 202  # SQLite does not enforce VARCHAR lengths
+        return
+    assert response.status_code == 422, response.text
+    assert "cannot be stored" in response.json()["detail"]
+    assert gateway.count("serving_deployments") == 0

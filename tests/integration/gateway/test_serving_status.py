@@ -172,6 +172,17 @@ async def test_later_reports_keep_what_they_do_not_mention(gateway: Gateway) -> 
     assert len(view["traffic"]) == 2
     read = (await gateway.client.get(f"{ENDPOINTS}/{endpoint['id']}")).json()
     assert read["status"] == "Pending"
+    # After a promote the worker reports the canary gone: the percent must not linger.
+    promoted = report(
+        endpoint["id"],
+        Phase.READY,
+        seq + 3_000,
+        rollout={"strategy": "canary", "canary_percent": None},
+    )
+    await gateway.publish_status(promoted)
+    await gateway.wait_processed(4)
+    view = (await gateway.client.get(f"{ENDPOINTS}/{endpoint['id']}/deployment")).json()
+    assert view["rollout"]["canaryPercent"] is None
 
 
 async def test_delete_waits_for_the_deleted_report_then_frees_the_route(

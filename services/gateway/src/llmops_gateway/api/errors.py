@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 
 from llmops_gateway.domain.errors import ConflictError, NotFoundError
 from llmops_shared.logging import get_logger
@@ -34,8 +34,20 @@ async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _value_does_not_fit(_: Request, exc: Exception) -> JSONResponse:
+    """A value the schema accepted but the database cannot store (too long for its column, a
+    NUL character on PostgreSQL): the request is at fault, so a 422, and nothing was stored."""
+    _log.warning("value_rejected_by_database", error=describe(exc))
+    return JSONResponse(
+        {"detail": "a value in the request is too long or contains characters that cannot "
+                   "be stored (e.g. NUL); nothing was stored"},
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+    )  # fmt: skip
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the mappings on ``app``."""
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(ConflictError, _conflict)
     app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(DataError, _value_does_not_fit)

@@ -298,11 +298,23 @@ def rollback_endpoint(
 ) -> ServingDeployment:
     """Queue ``DeploymentRolledBack``: all traffic back to the previous version.
 
-    Allowed for either strategy and after a promotion (the previous revision still exists);
-    a second rollback is a 409.
+    Only a canary in progress can be rolled back: KServe pins traffic to the last rolled-out
+    revision, which after a promotion (or for a blue-green switch) is the new one, so the
+    worker would do nothing while the API claimed a rollback. A second rollback is a 409.
     """
     with sessions.begin() as session:
         endpoint = _locked_live_endpoint(session, endpoint_id, "roll back")
+        strategy = endpoint.spec.get("rollout", {}).get("strategy")
+        if strategy != RolloutStrategy.CANARY:
+            raise ConflictError(
+                f"endpoint {endpoint_id} uses a {strategy} rollout: only a canary in progress "
+                "can be rolled back"
+            )
+        if endpoint.rollout_action == PROMOTED:
+            raise ConflictError(
+                f"the canary of endpoint {endpoint_id} was promoted: there is no previous "
+                "version serving to roll back to"
+            )
         if endpoint.rollout_action == ROLLED_BACK:
             raise ConflictError(f"endpoint {endpoint_id} is already rolled back")
         endpoint.rollout_action = ROLLED_BACK

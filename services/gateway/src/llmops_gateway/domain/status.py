@@ -192,8 +192,9 @@ def _apply_deployment(session: Session, report: StatusUpdated) -> bool:
     The report's facts (namespace, backend, manifest, url, conditions, traffic) replace the
     stored ones; a missing, null or empty one keeps its stored value (the worker reports empty
     conditions and traffic when it has applied a manifest but not observed the result yet, which
-    must not blank what the last observation showed); ``rollout`` is merged key by key, nulls
-    skipped. The endpoint's ``status``
+    must not blank what the last observation showed); a ``rollout`` that names its strategy
+    replaces the stored one (a promoted canary has no percent left), a partial one is merged.
+    The endpoint's ``status``
     follows the phase, except while a delete is pending:
 
     * ``Deleted`` while Deleting/DeleteFailed: the resource is gone, so the row is removed
@@ -229,7 +230,10 @@ def _apply_deployment(session: Session, report: StatusUpdated) -> bool:
     if manifest := _mapping(details, "manifest"):
         endpoint.manifest = manifest
     if rollout := _rollout(details):
-        endpoint.rollout = {**(endpoint.rollout or {}), **rollout}
+        # A report that names the strategy describes the whole rollout (after a promote its
+        # canary percent is gone); a partial one only adds to what is stored.
+        whole = "strategy" in rollout
+        endpoint.rollout = rollout if whole else {**(endpoint.rollout or {}), **rollout}
     if conditions := _sequence(details, "conditions"):
         endpoint.conditions = conditions
     if traffic := _traffic(details):
