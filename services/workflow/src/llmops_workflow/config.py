@@ -1,9 +1,171 @@
-"""Settings of the workflow service (environment and `.env`), on top of the shared base."""
+"""Settings of the workflow service (environment and ``.env``), on top of the shared base.
+
+Names follow the seed (``WORKFLOW_ORCHESTRATION_ENABLED``, ``WORKFLOW_ORCHESTRATION_SYSTEM``,
+``ARGO_WORKFLOWS_NAMESPACE``) and mirror the serving worker's (``*_BACKEND``,
+``MANIFESTS_DIR``, ``KUBECONFIG``, ``GPU_AVAILABLE``, ``WATCH_INTERVAL_S``), so one ``.env``
+configures both the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from llmops_shared.config import ServiceSettings
+
+
+class BackendKind(StrEnum):
+    """Where rendered pipelines go (``WORKFLOW_BACKEND``)."""
+
+    ARGO = "argo"
+    JOB = "job"
+    MANIFESTS = "manifests"
+
+
+class RenderFormat(StrEnum):
+    """What is rendered: an Argo Workflow, or the built-in batch/v1 Jobs (one per stage)."""
+
+    ARGO = "argo"
+    JOBS = "jobs"
+
+
+PodGCStrategy = Literal[
+    "OnPodCompletion", "OnPodSuccess", "OnWorkflowCompletion", "OnWorkflowSuccess"
+]
+
+
+def default_manifests_dir() -> Path:
+    """``$LLMOPS_DATA_DIR/workflows`` (the local stack's data dir), else ``.llmops/workflows``."""
+    return Path(os.environ.get("LLMOPS_DATA_DIR") or ".llmops") / "workflows"
 
 
 class WorkflowSettings(ServiceSettings):
     """Everything the workflow service reads from its environment."""
 
     service_name: str = "workflow"
+    health_port: int = Field(default=8083, ge=0, le=65535)
+    workflow_orchestration_enabled: bool = Field(
+        default=True,
+        description="false: no Argo; the built-in batch/v1 Jobs (one per stage) are rendered.",
+    )
+    workflow_orchestration_system: Literal["argo_workflows"] = Field(
+        default="argo_workflows", description="Orchestrator to render for; only Argo exists."
+    )
+    workflow_backend: BackendKind = Field(
+        default=BackendKind.MANIFESTS,
+        description="argo: apply Workflows to a cluster; job: the built-in Jobs on a cluster; "
+        "manifests: write YAML files (local default, GitOps).",
+    )
+    manifests_dir: Path = Field(
+        default_factory=default_manifests_dir,
+        description="Directory of the manifests backend: <dir>/<namespace>/<name>.yaml.",
+    )
+    kubeconfig: str | None = Field(
+        default=None, description="kubeconfig file; unset: in-cluster config, else ~/.kube/config."
+    )
+    kube_context: str | None = Field(default=None, description="kubeconfig context to use.")
+    kube_request_timeout_s: float = Field(
+        default=10.0, gt=0, description="Seconds per Kubernetes API request."
+    )
+    argo_namespace: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("argo_namespace", "argo_workflows_namespace"),
+        description="Namespace of the Workflows (ARGO_NAMESPACE or the seed's "
+        "ARGO_WORKFLOWS_NAMESPACE); unset: llm-ops-<ENVIRONMENT>.",
+    )
+    gpu_available: bool = Field(
+        default=True, description="false: the cluster has no GPUs; train on CPU images."
+    )
+    gpu_type_node_label: str = Field(
+        default="nvidia.com/gpu.product",
+        description="Node label matched against resources.gpu_type (node selector).",
+    )
+    image_table_file: Path | None = Field(
+        default=None,
+        description="YAML override of the image table (llmops_shared.specs.ImageTable).",
+    )
+    workflow_step_image: str | None = Field(
+        default=None,
+        description="Image of prepare-data, evaluate and register; unset: the job type's CPU "
+        "trainer image (evaluate: the train image).",
+    )
+    mlflow_tracking_uri: str = Field(
+        default="http://mlflow-service.mlflow.svc.cluster.local:5000",
+        description="MLflow as the pipeline's pods reach it (passed into every step).",
+    )
+    mlflow_run_wait_s: int = Field(
+        default=600, ge=1, description="How long prepare-data waits for the job's MLflow run."
+    )
+    artifact_root: str = Field(
+        default="s3://llm-ops-artifacts",
+        description="Where steps exchange data: <root>/jobs/<job_id>/{data,model,eval}.",
+    )
+    active_deadline_seconds: int = Field(
+        default=7 * 24 * 3600, ge=1, description="Wall-clock limit of a whole pipeline."
+    )
+    ttl_seconds_after_success: int = Field(
+        default=24 * 3600, ge=0, description="Delete a succeeded Workflow after this long."
+    )
+    ttl_seconds_after_failure: int = Field(
+        default=7 * 24 * 3600, ge=0, description="Delete a failed Workflow after this long."
+    )
+    pod_gc_strategy: PodGCStrategy = Field(
+        default="OnPodSuccess", description="Argo podGC: failed pods are kept for debugging."
+    )
+    retry_limit: int = Field(
+        default=3, ge=0, description="Retries of a step on infrastructure errors (OnError)."
+    )
+    retry_backoff: str = Field(default="30s", description="First retry delay (Argo duration).")
+    retry_backoff_factor: int = Field(default=2, ge=1, description="Backoff multiplier.")
+    retry_backoff_max: str = Field(default="10m", description="Longest retry delay (cap).")
+    workflow_service_account: str | None = Field(
+        default=None, description="serviceAccountName of the pipeline pods (Argo executor RBAC)."
+    )
+    train_cpu: str = Field(default="8", description="CPU request/limit of a train pod.")
+    train_memory: str = Field(default="64Gi", description="Memory request/limit of a train pod.")
+    step_cpu: str = Field(default="2", description="CPU of prepare-data/evaluate/register.")
+    step_memory: str = Field(default="8Gi", description="Memory of the other steps.")
+    watch_interval_s: float = Field(
+        default=5.0, gt=0, description="How often the watcher polls the cluster for status."
+    )
+
+    @field_validator("workflow_orchestration_system", mode="before")
+    @classmethod
+    def _known_system(cls, value: object) -> object:
+        text = str(value).strip().lower()
+        if text not in {"argo_workflows", "argo"}:
+            raise ValueError(
+                f"WORKFLOW_ORCHESTRATION_SYSTEM={value!r} is not supported (supported: "
+                "argo_workflows); set WORKFLOW_ORCHESTRATION_ENABLED=false for the built-in Jobs"
+            )
+        return "argo_workflows"
+
+    @model_validator(mode="after")
+    def _backend_matches_orchestration(self) -> WorkflowSettings:
+        """``WORKFLOW_BACKEND=argo`` with orchestration disabled is a contradiction; so is
+        ``job`` with it enabled (say which one is meant rather than guess)."""
+        if self.workflow_backend is BackendKind.ARGO and not self.workflow_orchestration_enabled:
+            raise ValueError(
+                "WORKFLOW_BACKEND=argo needs WORKFLOW_ORCHESTRATION_ENABLED=true; use "
+                "WORKFLOW_BACKEND=job (built-in) or manifests"
+            )
+        if self.workflow_backend is BackendKind.JOB and self.workflow_orchestration_enabled:
+            raise ValueError(
+                "WORKFLOW_BACKEND=job is the built-in fallback: set "
+                "WORKFLOW_ORCHESTRATION_ENABLED=false with it"
+            )
+        return self
+
+    @property
+    def render_format(self) -> RenderFormat:
+        """Argo Workflows when orchestration is enabled, else the built-in Jobs."""
+        return RenderFormat.ARGO if self.workflow_orchestration_enabled else RenderFormat.JOBS
+
+    @property
+    def namespace(self) -> str:
+        """Where pipelines are created and watched."""
+        return self.argo_namespace or f"llm-ops-{self.environment}"

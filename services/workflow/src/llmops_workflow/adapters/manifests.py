@@ -1,0 +1,125 @@
+"""The manifests backend: validated YAML files, ``<dir>/<namespace>/<name>.yaml``.
+
+The local stack's default (no cluster needed) and a GitOps mode: point ``MANIFESTS_DIR`` at a
+repository checkout that Argo CD or Flux syncs. Files are written atomically (a temporary file
+in the same directory, fsync, rename), so a reader never sees half a manifest and a crash
+leaves the old file; a file system error is an outage of this backend, not the event's fault,
+so it waits like a cluster outage. Re-writing identical content is skipped, so redeliveries
+do not touch the file's mtime (a GitOps diff stays empty).
+
+Nothing observes a cluster here: after a write the pipeline (and its job) is reported
+``Pending`` with "written to <path>" and stays so; a cancellation writes
+``spec.shutdown: Terminate`` into the file (what a GitOps sync would apply) and reports
+``Cancelled``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from llmops_shared.events import Phase
+from llmops_workflow.ports import Live, Manifest, WorkflowRejected, WorkflowUnavailable
+from llmops_workflow.render.documents import dump_documents, load_documents
+from llmops_workflow.render.status import Observed
+
+
+def check_manifest(manifest: Manifest) -> list[dict[str, Any]]:
+    """The objects of ``manifest`` after checks every Kubernetes object must pass.
+
+    Schema validation of the content is the renderers' job (and the tests'); this guards the
+    file layout: identity present, a namespace and name for the file's path, and a YAML round
+    trip that gives the same data back.
+    """
+    items = manifest.get("items") if manifest.get("kind") == "List" else [manifest]
+    if not items:
+        raise WorkflowRejected("empty manifest")
+    for item in items:
+        meta = item.get("metadata") or {}
+        missing = [k for k in ("apiVersion", "kind") if not item.get(k)]
+        missing += [f"metadata.{k}" for k in ("name", "namespace") if not meta.get(k)]
+        if missing:
+            raise WorkflowRejected(f"manifest lacks {', '.join(missing)}")
+    text = dump_documents(items)
+    if load_documents(text) != items:
+        raise WorkflowRejected("manifest does not survive a YAML round trip")
+    return list(items)
+
+
+class ManifestsBackend:
+    """A :class:`~llmops_workflow.ports.WorkflowBackend` writing files under ``root``."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+
+    @property
+    def name(self) -> str:
+        return "manifests"
+
+    @property
+    def observable(self) -> bool:
+        return False
+
+    def path_of(self, namespace: str, name: str) -> Path:
+        """Where a pipeline's manifest lives."""
+        return self._root / namespace / f"{name}.yaml"
+
+    async def apply(self, manifest: Manifest) -> Observed:
+        items = check_manifest(manifest)
+        path = self.path_of(manifest["metadata"]["namespace"], manifest["metadata"]["name"])
+        await asyncio.to_thread(_write_atomically, path, dump_documents(items))
+        return Observed(Phase.PENDING, f"written to {path}")
+
+    async def terminate(self, namespace: str, name: str) -> Observed | None:
+        path = self.path_of(namespace, name)
+        try:
+            text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise WorkflowUnavailable(f"cannot read {path}: {exc}") from exc
+        try:
+            items = load_documents(text)
+        except yaml.YAMLError as exc:
+            raise WorkflowRejected(f"{path} is not valid YAML: {exc}") from exc
+        for item in items:
+            if item.get("kind") == "Workflow":
+                item.setdefault("spec", {})["shutdown"] = "Terminate"
+            elif item.get("kind") == "Job":
+                item.setdefault("spec", {})["suspend"] = True
+        await asyncio.to_thread(_write_atomically, path, dump_documents(items))
+        return Observed(Phase.CANCELLED, f"cancelled: terminate written to {path}")
+
+    async def observe(self, namespaces: Sequence[str]) -> list[Live]:
+        return []
+
+    async def ping(self) -> None:
+        """Ready when the directory exists (or can be made) and is writable."""
+        await asyncio.to_thread(self._root.mkdir, parents=True, exist_ok=True)
+        if not os.access(self._root, os.W_OK):
+            raise PermissionError(f"{self._root} is not writable")
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    try:
+        if path.exists() and path.read_text(encoding="utf-8") == text:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise WorkflowUnavailable(f"cannot write {path}: {exc}") from exc

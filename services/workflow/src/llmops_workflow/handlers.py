@@ -1,0 +1,142 @@
+"""Handlers of ``llmops.training``: render, submit (or terminate), report, and return; never
+wait for a pipeline to run.
+
+Plain async functions ``(event, ports) -> status events``; ``app.py`` binds ``ports`` with
+``functools.partial``. After a submission they report what the backend says right after:
+``Pending`` for a new pipeline (the watcher reports ``Running``/``Succeeded``/``Failed``
+later), the observed phase for a redelivered one, ``Pending`` "written to <path>" for the
+manifests backend. Each report is a ``pipeline`` and a ``job`` status event.
+
+Refused requests (the API answers 4xx) are reported ``Failed`` out of band first, so the
+gateway shows the failure, then :class:`~llmops_shared.streams.NonRetryableError` is raised
+and the runtime dead-letters the event. Outages raise ``DependencyUnavailableError`` and
+nothing is reported: the entry stays pending and is retried.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from llmops_shared.events import (
+    Envelope,
+    Event,
+    Phase,
+    TrainingJobCancelled,
+    TrainingJobSubmitted,
+    new_seq,
+)
+from llmops_shared.logging import get_logger
+from llmops_shared.streams import NonRetryableError
+from llmops_workflow.ports import WorkflowPorts
+from llmops_workflow.render import names
+from llmops_workflow.render.jobs import render_jobs
+from llmops_workflow.render.request import train_request
+from llmops_workflow.render.status import Observed, steps_total
+from llmops_workflow.render.workflow import render_workflow
+from llmops_workflow.report import reports
+
+_log = get_logger(__name__)
+
+
+async def handle_training_event(event: Event, ports: WorkflowPorts) -> list[Envelope]:
+    """Dispatch one event of ``llmops.training``; a refused request is reported, then raised."""
+    payload = event.payload
+    if not isinstance(payload, TrainingJobSubmitted | TrainingJobCancelled):
+        _log.info("event_not_for_workflow", event_type=event.type)
+        return []
+    try:
+        if isinstance(payload, TrainingJobSubmitted):
+            return await handle_submitted(event, payload, ports)
+        return await handle_cancelled(event, payload, ports)
+    except NonRetryableError as exc:
+        await report_failure(event, payload.job_id, ports, str(exc))
+        raise
+
+
+async def handle_submitted(
+    event: Event, submitted: TrainingJobSubmitted, ports: WorkflowPorts
+) -> list[Envelope]:
+    """Render the job's pipeline and apply it; report the backend's phase."""
+    request = train_request(
+        submitted, namespace=ports.namespace, correlation_id=event.envelope.correlationid
+    )
+    if ports.jobs:
+        manifest = render_jobs(request, ports.options)
+    else:
+        manifest = render_workflow(request, ports.options)
+    # The report is stamped *before* the apply: the watcher may observe (and report) the new
+    # workflow's progress while this handler is still running, and the gateway orders by seq,
+    # so the handler's Pending must never be newer than what the watcher saw after the apply.
+    seq = new_seq()
+    observed = await ports.backend.apply(manifest)
+    if not observed.total:  # nothing has run yet: the plan's size
+        observed = dataclasses.replace(observed, total=steps_total(manifest))
+    name = names.workflow_name(submitted.job_id)
+    envelopes = reports(
+        job_id=submitted.job_id,
+        workflow_name=name,
+        namespace=ports.namespace,
+        backend=ports.backend.name,
+        manifest=manifest,
+        observed=observed,
+        correlation_id=event.envelope.correlationid,
+        seq=seq,
+    )
+    ports.cache.forget(ports.namespace, name)
+    _log.info(
+        "pipeline_submitted",
+        job_id=submitted.job_id,
+        name=name,
+        namespace=ports.namespace,
+        backend=ports.backend.name,
+        phase=observed.phase.value,
+    )
+    return envelopes
+
+
+async def handle_cancelled(
+    event: Event, cancelled: TrainingJobCancelled, ports: WorkflowPorts
+) -> list[Envelope]:
+    """Terminate the job's pipeline. A pipeline that does not exist is reported Cancelled
+    (there is nothing to stop); a running one is reported as observed after the request, and
+    the watcher reports ``Cancelled`` once Argo has stopped it."""
+    name = names.workflow_name(cancelled.job_id)
+    seq = new_seq()  # before the change, as in handle_submitted
+    observed = await ports.backend.terminate(ports.namespace, name)
+    if observed is None:
+        observed = Observed(
+            Phase.CANCELLED, f"cancelled before a pipeline existed: {cancelled.reason}"
+        )
+    ports.cache.forget(ports.namespace, name)
+    _log.info(
+        "pipeline_cancelled",
+        job_id=cancelled.job_id,
+        name=name,
+        namespace=ports.namespace,
+        phase=observed.phase.value,
+    )
+    return reports(
+        job_id=cancelled.job_id,
+        workflow_name=name,
+        namespace=ports.namespace,
+        backend=ports.backend.name,
+        manifest=None,
+        observed=observed,
+        correlation_id=event.envelope.correlationid,
+        seq=seq,
+    )
+
+
+async def report_failure(event: Event, job_id: str, ports: WorkflowPorts, reason: str) -> None:
+    """Publish ``Failed`` (pipeline and job) out of band, before the event is dead-lettered."""
+    _log.warning("pipeline_refused", job_id=job_id, reason=reason)
+    for envelope in reports(
+        job_id=job_id,
+        workflow_name=names.workflow_name(job_id),
+        namespace=ports.namespace,
+        backend=ports.backend.name,
+        manifest=None,
+        observed=Observed(Phase.FAILED, reason),
+        correlation_id=event.envelope.correlationid,
+    ):
+        await ports.sink.publish(envelope)

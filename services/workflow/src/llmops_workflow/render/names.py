@@ -1,0 +1,75 @@
+"""Names, labels and annotations every rendered object carries.
+
+The watcher finds the pipelines this worker manages by ``MANAGED_SELECTOR``; the job id label
+links a Workflow back to the gateway's job, so a status event can be reported for a workflow
+the worker has never seen an event about (after a restart).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+ARGO_GROUP: Final = "argoproj.io"
+ARGO_VERSION: Final = "v1alpha1"
+ARGO_API_VERSION: Final = f"{ARGO_GROUP}/{ARGO_VERSION}"
+WORKFLOW_PLURAL: Final = "workflows"
+
+MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
+MANAGED_BY: Final = "llm-ops"
+NAME_LABEL: Final = "app.kubernetes.io/name"
+PART_OF_LABEL: Final = "app.kubernetes.io/part-of"
+COMPONENT_LABEL: Final = "app.kubernetes.io/component"
+COMPONENT: Final = "training-pipeline"
+MANAGED_SELECTOR: Final = f"{MANAGED_BY_LABEL}={MANAGED_BY},{COMPONENT_LABEL}={COMPONENT}"
+
+PREFIX: Final = "llm-ops.io/"
+JOB_ID_LABEL: Final = f"{PREFIX}job-id"
+JOB_TYPE_LABEL: Final = f"{PREFIX}job-type"
+METHOD_LABEL: Final = f"{PREFIX}method"
+MODEL_FAMILY_LABEL: Final = f"{PREFIX}model-family"
+DEVICE_LABEL: Final = f"{PREFIX}device"
+STAGE_LABEL: Final = f"{PREFIX}stage"
+NODE_RANK_LABEL: Final = f"{PREFIX}node-rank"
+
+CORRELATION_ANNOTATION: Final = f"{PREFIX}correlation-id"
+ARTIFACT_ANNOTATION: Final = f"{PREFIX}artifact-name"
+BASE_MODEL_ANNOTATION: Final = f"{PREFIX}base-model-ref"
+DATASET_ANNOTATION: Final = f"{PREFIX}dataset"
+MODEL_ID_ANNOTATION: Final = f"{PREFIX}model-id"
+DATASET_ID_ANNOTATION: Final = f"{PREFIX}dataset-id"
+CPU_FALLBACK_ANNOTATION: Final = f"{PREFIX}cpu-fallback-reason"
+STEPS_TOTAL_ANNOTATION: Final = f"{PREFIX}steps-total"
+STAGE_INDEX_ANNOTATION: Final = f"{PREFIX}stage-index"
+
+FIELD_MANAGER: Final = "llm-ops-workflow"
+"""Server-side apply field manager of the pipelines."""
+
+TERMINATE_MANAGER: Final = "llm-ops-workflow-cancel"
+"""Field manager of the ``spec.shutdown`` merge patch: a different owner than the apply, so a
+redelivered submission (an apply without ``shutdown``) never removes a termination."""
+
+RUN_ID_PARAMETER: Final = "mlflow-run-id"
+RUN_ID_PATH: Final = "/tmp/mlflow-run-id"
+JOB_ID_TAG: Final = "llmops.job_id"
+"""The MLflow tag the tracking worker puts on the job's run (llmops_tracking.mapping)."""
+
+STAGES: Final = ("prepare-data", "train", "evaluate", "register")
+"""The pipeline's stages, in order."""
+
+
+def workflow_name(job_id: str) -> str:
+    """``train-<job_id>``: deterministic, so a redelivered event finds the existing workflow.
+    Job ids are at most 57 characters (``ResourceId``), so the name is a valid label value."""
+    return f"train-{job_id}"
+
+
+def rendezvous_name(job_id: str) -> str:
+    """The headless Service of a multi-node job's rank 0 (``rdzv-<job_id>``, at most 62
+    characters, a DNS-1035 label)."""
+    return f"rdzv-{job_id}"
+
+
+def job_stage_name(job_id: str, stage: str) -> str:
+    """The built-in backend's Job of one stage (``<stage>-<job_id>``)."""
+    short = {"prepare-data": "prep", "train": "train", "evaluate": "eval", "register": "reg"}
+    return f"{short[stage]}-{job_id}"

@@ -1,0 +1,135 @@
+"""The built-in backend (one batch/v1 Job per stage, sequenced by the watcher) on the API test
+double, and the manifests backend on real files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from llmops_shared.events import Phase
+from llmops_workflow.adapters.jobs import JobBackend
+from llmops_workflow.adapters.manifests import ManifestsBackend
+from llmops_workflow.handlers import handle_training_event
+from llmops_workflow.ports import NoCache
+from llmops_workflow.render.documents import load_documents
+from llmops_workflow.render.jobs import MultiNodeRefused
+from llmops_workflow.watcher import Watcher
+
+from integration.workflow.helpers import (
+    JOBS,
+    NS,
+    RecordingSink,
+    cancelled,
+    make_ports,
+    new_job_id,
+    received,
+    split,
+    submitted,
+)
+from support.k8s_server import KubeApiServer
+
+pytestmark = pytest.mark.integration
+
+COMPLETE = {
+    "succeeded": 1,
+    "startTime": "2025-01-27T10:00:00Z",
+    "completionTime": "2025-01-27T10:10:00Z",
+    "conditions": [{"type": "Complete", "status": "True"}],
+}
+
+
+def _suspended(kube: KubeApiServer, job_id: str) -> dict[str, bool]:
+    return {
+        j["metadata"]["labels"]["llm-ops.io/stage"]: j["spec"]["suspend"]
+        for j in kube.list(*JOBS, NS)
+        if j["metadata"]["labels"]["llm-ops.io/job-id"] == job_id
+    }
+
+
+async def test_stages_run_in_order_and_the_job_succeeds(
+    kube: KubeApiServer, jobs: JobBackend
+) -> None:
+    sink = RecordingSink()
+    watcher = Watcher(jobs, sink, namespaces=[NS], interval_s=0.05)
+    ports = make_ports(jobs, sink, watcher, jobs=True)
+    job_id = new_job_id()
+    event = submitted(job_id)
+    pipelines, _ = split(await handle_training_event(received(event), ports))
+    await handle_training_event(received(event), ports)  # redelivery: the same four Jobs
+    assert len(kube.list(*JOBS, NS)) == 4
+    assert pipelines[0].details["backend"] == "job"
+    assert pipelines[0].details["progress"] == {"done": 0, "total": 4}
+    assert _suspended(kube, job_id) == {
+        "prepare-data": False, "train": True, "evaluate": True, "register": True,
+    }  # fmt: skip
+    await watcher.poll_once()
+    for index, stage in enumerate(["prep", "train", "eval", "reg"]):
+        kube.set_status(*JOBS, NS, f"{stage}-{job_id}", COMPLETE)
+        await watcher.poll_once()
+        if index < 3:
+            assert list(_suspended(kube, job_id).values()).count(False) == index + 2
+    pipelines, job_reports = sink.split()
+    assert pipelines[-1].phase is Phase.SUCCEEDED
+    assert pipelines[-1].details["progress"] == {"done": 4, "total": 4}
+    assert [n["name"] for n in pipelines[-1].details["nodes"]] == [  # type: ignore[union-attr,index]
+        "prepare-data", "train", "evaluate", "register",
+    ]  # fmt: skip
+    assert job_reports[-1].phase is Phase.SUCCEEDED
+    assert Phase.RUNNING in [j.phase for j in job_reports]
+
+
+async def test_a_failed_stage_fails_the_job_and_cancel_suspends(
+    kube: KubeApiServer, jobs: JobBackend
+) -> None:
+    sink = RecordingSink()
+    watcher = Watcher(jobs, sink, namespaces=[NS], interval_s=0.05)
+    ports = make_ports(jobs, sink, watcher, jobs=True)
+    failing, stopping = new_job_id(), new_job_id()
+    await handle_training_event(received(submitted(failing)), ports)
+    await handle_training_event(received(submitted(stopping)), ports)
+    kube.set_status(
+        *JOBS, NS, f"prep-{failing}",
+        {"conditions": [{"type": "Failed", "status": "True", "reason": "PodFailurePolicy",
+                         "message": "exit code 1"}]},
+    )  # fmt: skip
+    await watcher.poll_once()
+    _, job_reports = sink.split()
+    [failed] = [j for j in job_reports if j.entity_id == failing]
+    assert failed.phase is Phase.FAILED
+    assert failed.reason == "prepare-data: PodFailurePolicy: exit code 1"
+    assert _suspended(kube, failing)["train"] is True  # the sequencer stopped
+    _, job_reports = split(await handle_training_event(received(cancelled(stopping)), ports))
+    assert set(_suspended(kube, stopping).values()) == {True}
+    assert [j.phase for j in job_reports] == [Phase.CANCELLED]
+
+
+async def test_multi_node_is_refused_by_the_builtin_backend(jobs: JobBackend) -> None:
+    sink = RecordingSink()
+    ports = make_ports(jobs, sink, NoCache(), jobs=True)
+    job_id = new_job_id()
+    with pytest.raises(MultiNodeRefused, match="needs Argo"):
+        await handle_training_event(
+            received(submitted(job_id, resources={"gpus": 8, "nodes": 2})), ports
+        )
+    _, job_reports = sink.split()
+    assert [j.phase for j in job_reports] == [Phase.FAILED]
+
+
+async def test_manifests_backend_writes_and_cancels(tmp_path: Path) -> None:
+    sink = RecordingSink()
+    backend = ManifestsBackend(tmp_path)
+    ports = make_ports(backend, sink, NoCache())
+    job_id = new_job_id()
+    path = tmp_path / NS / f"train-{job_id}.yaml"
+    pipelines, job_reports = split(await handle_training_event(received(submitted(job_id)), ports))
+    assert path.is_file()
+    mtime = path.stat().st_mtime_ns
+    await handle_training_event(received(submitted(job_id)), ports)
+    assert path.stat().st_mtime_ns == mtime  # identical content is not rewritten
+    assert (pipelines[0].phase, pipelines[0].reason) == (Phase.PENDING, f"written to {path}")
+    assert job_reports[0].phase is Phase.PENDING
+    pipelines, job_reports = split(await handle_training_event(received(cancelled(job_id)), ports))
+    [workflow] = load_documents(path.read_text(encoding="utf-8"))
+    assert workflow["spec"]["shutdown"] == "Terminate"
+    assert pipelines[0].phase is job_reports[0].phase is Phase.CANCELLED
