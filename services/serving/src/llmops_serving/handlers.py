@@ -34,6 +34,7 @@ from llmops_shared.events import (
     Envelope,
     Event,
     Phase,
+    new_seq,
 )
 from llmops_shared.logging import get_logger
 from llmops_shared.streams import NonRetryableError
@@ -216,6 +217,9 @@ def _refuse_if_owned_by_another(live: Manifest, payload: EndpointEvent, *, actio
 async def _apply(
     event: Event, payload: EndpointEvent, manifest: Manifest, ports: ServingPorts, *, action: str
 ) -> Envelope:
+    # Stamped before the change: any report the watcher makes about the changed object is then
+    # newer, so the gateway never lets this "just applied" report hide an observation.
+    seq = new_seq()
     observed = await ports.backend.apply(manifest)
     namespace = namespace_for(payload.environment)
     envelope = deployment_status(
@@ -230,8 +234,9 @@ async def _apply(
             observed=observed,
         ),
         correlation_id=event.envelope.correlationid,
+        seq=seq,
     )
-    # after the report is stamped (its seq), so the watcher's next report is newer than it
+    # the watcher reports the object again even if it looks unchanged since its last round
     ports.cache.forget(namespace, payload.name)
     _log.info(
         "endpoint_applied",

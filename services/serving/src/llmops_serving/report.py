@@ -68,8 +68,10 @@ def deployment_status(
     reason: str | None,
     details: dict[str, JsonValue],
     correlation_id: str | None,
+    seq: int | None = None,
 ) -> Envelope:
-    """A ``deployment`` status event (entity id = endpoint id) from the serving worker."""
+    """A ``deployment`` status event (entity id = endpoint id) from the serving worker;
+    ``seq`` defaults to now."""
     payload = status_updated(
         StatusEntity.DEPLOYMENT,
         entity_id=endpoint_id,
@@ -77,6 +79,7 @@ def deployment_status(
         reporter=REPORTER,
         reason=_bounded(reason),
         details=details,
+        seq=seq,
     )
     return new_event(payload, source=REPORTER, correlation_id=correlation_id)
 
