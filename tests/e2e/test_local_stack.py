@@ -19,6 +19,7 @@ from llmops_shared.client import GatewayError
 from llmops_shared.events import DeadLetterEntry, Stream
 from llmops_shared.specs.examples import SEED_DEPLOYMENT_SPEC
 
+from support.argo_schema import schema_errors as argo_schema_errors
 from support.kserve_crd import schema_errors
 from support.stack import BASE_MODEL, RunningStack, eventually, example_body, local_stack
 
@@ -155,12 +156,36 @@ def test_an_endpoint_becomes_a_valid_manifest_is_promoted_and_deleted(
         assert not path.exists()
 
 
+@pytest.mark.usefixtures("base_model")
+def test_a_job_becomes_a_valid_argo_workflow_manifest_shown_as_its_pipeline(
+    stack: RunningStack,
+) -> None:
+    """Workflow with the local default backend: the Workflow YAML, and the pipeline in the API."""
+    with stack.client() as client:
+        job = client.submit_training_job(example_body())
+        pipeline_url = f"{stack.gateway_url}/llm-ops/v1/workflows/pipelines/train-{job['id']}"
+
+        def reported() -> dict[str, Any] | None:
+            response = httpx.get(pipeline_url, timeout=5)
+            return response.json() if response.status_code == 200 else None
+
+        pipeline = eventually(reported, timeout_s=30, what="the pipeline reported")
+        assert pipeline["backend"] == "manifests"
+        assert pipeline["jobId"] == job["id"]
+        path = stack.data_dir / "workflows" / pipeline["namespace"] / f"train-{job['id']}.yaml"
+        workflow = yaml.safe_load(path.read_text())
+        assert workflow["kind"] == "Workflow"
+        assert workflow == pipeline["manifest"]
+        assert argo_schema_errors(workflow) == []
+        assert client.training_job(job["id"])["pipeline"]["id"] == f"train-{job['id']}"
+
+
 def test_ctrl_c_stops_every_process(stack: RunningStack) -> None:
     stack.process.send_signal(signal.SIGINT)
     assert stack.process.wait(timeout=60) == 0
     log = stack.log_text()
     assert "stack stopped" in log
-    for name in ("gateway", "tracking", "serving", "mlflow"):
+    for name in ("gateway", "tracking", "serving", "workflow", "mlflow"):
         assert f"{name} |" in log, f"no output from {name}"
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{stack.gateway_url}/healthz", timeout=2)

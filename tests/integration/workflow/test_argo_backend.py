@@ -25,8 +25,8 @@ from integration.workflow.helpers import (
     split,
     submitted,
 )
+from support.argo_schema import schema_errors
 from support.k8s_server import KubeApiServer
-from unit.workflow.argo_schema import schema_errors
 
 pytestmark = pytest.mark.integration
 

@@ -20,9 +20,9 @@ from llmops_workflow.config import WorkflowSettings
 from llmops_workflow.render.documents import load_documents
 
 from integration.workflow.helpers import NS, WORKFLOWS, new_job_id, submitted, worker_settings
+from support.argo_schema import schema_errors
 from support.k8s_server import KubeApiServer
 from support.streams import read_events, wait_until
-from unit.workflow.argo_schema import schema_errors
 
 pytestmark = pytest.mark.integration
 

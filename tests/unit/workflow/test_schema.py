@@ -8,7 +8,7 @@ import copy
 
 import pytest
 
-from unit.workflow.argo_schema import SCHEMA_PATH, schema_errors, strict
+from support.argo_schema import SCHEMA_PATH, schema_errors, strict
 from unit.workflow.cases import CASES, JOB_CASES, WORKFLOW_CASES
 
 pytestmark = [pytest.mark.unit, pytest.mark.contract]

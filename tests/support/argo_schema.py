@@ -18,7 +18,7 @@ from typing import Any
 
 import jsonschema
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT.parent / "shared" / "schemas" / "argo" / "schema.json"
 WORKFLOW_DEFINITION = "io.argoproj.workflow.v1alpha1.Workflow"
 
