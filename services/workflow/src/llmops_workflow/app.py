@@ -28,7 +28,7 @@ from llmops_shared.streams import Handler, Publisher
 from llmops_shared.streams.connection import async_redis, resolve_redis_url
 from llmops_shared.worker import Subscription, run_worker
 from llmops_workflow.adapters.manifests import ManifestsBackend
-from llmops_workflow.config import BackendKind, RenderFormat, WorkflowSettings
+from llmops_workflow.config import ArgoSubmitVia, BackendKind, RenderFormat, WorkflowSettings
 from llmops_workflow.handlers import handle_training_event
 from llmops_workflow.ports import (
     NoCache,
@@ -45,6 +45,22 @@ def build_backend(settings: WorkflowSettings) -> WorkflowBackend:
     """The backend ``WORKFLOW_BACKEND`` names; cluster clients are built here, at start-up."""
     if settings.workflow_backend is BackendKind.MANIFESTS:
         return ManifestsBackend(settings.manifests_dir)
+    if (
+        settings.workflow_backend is BackendKind.ARGO
+        and settings.argo_submit_via is ArgoSubmitVia.ARGO_SERVER
+    ):
+        # imported here too: only this backend needs httpx, and it needs no kubeconfig
+        from llmops_workflow.adapters.argo_server import ArgoServerBackend
+
+        if not settings.argo_server_url:  # WorkflowSettings refuses this already
+            raise ValueError("ARGO_SUBMIT_VIA=argo_server needs ARGO_SERVER_URL")
+        return ArgoServerBackend(
+            settings.argo_server_url,
+            namespace=settings.namespace,
+            token=settings.argo_token,
+            verify_tls=settings.argo_server_verify_tls,
+            request_timeout_s=settings.kube_request_timeout_s,
+        )
     # imported here: the manifests backend must not pay for (or need) the kubernetes client
     from llmops_workflow.adapters.kube import api_client_from_config
 
@@ -142,6 +158,9 @@ async def serve(
         log.info(
             "workflow_backend",
             backend=backend.name,
+            argo_submit_via=settings.argo_submit_via.value
+            if settings.workflow_backend is BackendKind.ARGO
+            else None,
             render_format=settings.render_format.value,
             namespace=settings.namespace,
             gpu_available=settings.gpu_available,

@@ -13,7 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 
 from llmops_shared.config import ServiceSettings
 
@@ -31,6 +31,13 @@ class RenderFormat(StrEnum):
 
     ARGO = "argo"
     JOBS = "jobs"
+
+
+class ArgoSubmitVia(StrEnum):
+    """How ``WORKFLOW_BACKEND=argo`` reaches Argo (``ARGO_SUBMIT_VIA``)."""
+
+    KUBERNETES = "kubernetes"
+    ARGO_SERVER = "argo_server"
 
 
 PodGCStrategy = Literal[
@@ -70,6 +77,24 @@ class WorkflowSettings(ServiceSettings):
     kube_context: str | None = Field(default=None, description="kubeconfig context to use.")
     kube_request_timeout_s: float = Field(
         default=10.0, gt=0, description="Seconds per Kubernetes API request."
+    )
+    argo_submit_via: ArgoSubmitVia = Field(
+        default=ArgoSubmitVia.KUBERNETES,
+        description="With WORKFLOW_BACKEND=argo: kubernetes (the Kubernetes API, server-side "
+        "apply) or argo_server (the Argo Server REST API at ARGO_SERVER_URL).",
+    )
+    argo_server_url: str | None = Field(
+        default=None,
+        description="Base URL of the Argo Server (e.g. https://argo-server.argo.svc:2746); "
+        "required with ARGO_SUBMIT_VIA=argo_server.",
+    )
+    argo_token: SecretStr | None = Field(
+        default=None,
+        description="Argo Server token, sent as 'Authorization: Bearer <token>' (a value "
+        "already starting with 'Bearer ' is sent as is); unset: no header.",
+    )
+    argo_server_verify_tls: bool = Field(
+        default=True, description="false: accept any certificate of the Argo Server."
     )
     argo_namespace: str | None = Field(
         default=None,
@@ -158,7 +183,23 @@ class WorkflowSettings(ServiceSettings):
                 "WORKFLOW_BACKEND=job is the built-in fallback: set "
                 "WORKFLOW_ORCHESTRATION_ENABLED=false with it"
             )
+        if (
+            self.workflow_backend is BackendKind.ARGO
+            and self.argo_submit_via is ArgoSubmitVia.ARGO_SERVER
+            and not self.argo_server_url
+        ):
+            raise ValueError("ARGO_SUBMIT_VIA=argo_server needs ARGO_SERVER_URL")
         return self
+
+    @field_validator("argo_server_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        text = value.strip()
+        if not text.startswith(("http://", "https://")):
+            raise ValueError(f"ARGO_SERVER_URL={value!r} must start with http:// or https://")
+        return text.rstrip("/")
 
     @property
     def render_format(self) -> RenderFormat:

@@ -7,8 +7,9 @@ nothing new. Cancellation is what ``argo terminate`` does: a JSON merge patch of
 ``spec.shutdown: Terminate`` (under its own field manager, so a later re-apply of the
 submission, which does not carry ``shutdown``, cannot remove it).
 
-The Argo Server REST API (``ARGO_WORKFLOWS_CONTROLLER_SERVICE`` in the seed) is not used: the
-Kubernetes API does everything this worker needs with the RBAC the cluster already has.
+Submitting through the Argo Server REST API instead (``ARGO_SUBMIT_VIA=argo_server``, the
+seed's ``ARGO_WORKFLOWS_CONTROLLER_SERVICE``) is :mod:`.argo_server`; this adapter needs only
+the Kubernetes API and the RBAC the cluster already has.
 """
 
 from __future__ import annotations
