@@ -12,10 +12,10 @@ from llmops_serving.adapters.manifests import ManifestsBackend
 from llmops_serving.config import DeploymentMode
 from llmops_serving.handlers import handle_serving_event
 from llmops_serving.ports import NoCache
-from llmops_serving.render.documents import load_documents
 from llmops_serving.render.rollout import RolloutRefused
 from llmops_serving.watcher import Watcher
 from llmops_shared.events import Phase
+from llmops_shared.manifest_files import load_documents
 
 from integration.serving.helpers import (
     RecordingSink,

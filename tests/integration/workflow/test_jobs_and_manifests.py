@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from llmops_shared.events import Phase
+from llmops_shared.manifest_files import load_documents
 from llmops_workflow.adapters.jobs import JobBackend
 from llmops_workflow.adapters.manifests import ManifestsBackend
 from llmops_workflow.handlers import handle_training_event
 from llmops_workflow.ports import NoCache
-from llmops_workflow.render.documents import load_documents
 from llmops_workflow.render.jobs import MultiNodeRefused
 from llmops_workflow.watcher import Watcher
 

@@ -13,11 +13,11 @@ import pytest
 import redis.asyncio as aioredis
 
 from llmops_shared.events import JobStatusUpdated, Phase, PipelineStatusUpdated, Stream
+from llmops_shared.manifest_files import load_documents
 from llmops_shared.streams import Publisher
 from llmops_workflow.adapters.argo import ArgoBackend
 from llmops_workflow.app import serve
 from llmops_workflow.config import WorkflowSettings
-from llmops_workflow.render.documents import load_documents
 
 from integration.workflow.helpers import NS, WORKFLOWS, new_job_id, submitted, worker_settings
 from support.argo_schema import schema_errors

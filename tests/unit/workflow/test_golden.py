@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from llmops_workflow.render.documents import dump_documents, dump_yaml
+from llmops_shared.manifest_files import dump_documents, dump_yaml
 
 from unit.workflow.cases import CASES
 

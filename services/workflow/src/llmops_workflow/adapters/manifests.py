@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,8 @@ from typing import Any
 import yaml
 
 from llmops_shared.events import Phase
+from llmops_shared.manifest_files import dump_documents, load_documents, write_atomically
 from llmops_workflow.ports import Live, Manifest, WorkflowRejected, WorkflowUnavailable
-from llmops_workflow.render.documents import dump_documents, load_documents
 from llmops_workflow.render.status import Observed
 
 
@@ -108,18 +107,6 @@ class ManifestsBackend:
 
 def _write_atomically(path: Path, text: str) -> None:
     try:
-        if path.exists() and path.read_text(encoding="utf-8") == text:
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(path, text)
     except OSError as exc:
         raise WorkflowUnavailable(f"cannot write {path}: {exc}") from exc
