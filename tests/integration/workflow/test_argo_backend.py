@@ -217,6 +217,20 @@ async def test_cancel_terminates_and_reports_cancelled(
     assert "Terminate" in (jobs[-1].reason or "")
 
 
+async def test_a_late_cancel_keeps_a_real_failure_a_failure(
+    kube: KubeApiServer, argo: ArgoBackend
+) -> None:
+    _, watcher, ports = _setup(argo)
+    job_id = new_job_id()
+    name = f"train-{job_id}"
+    await handle_training_event(received(submitted(job_id)), ports)
+    kube.set_status(*WORKFLOWS, NS, name, {**RUNNING, "phase": "Failed", "message": "OOMKilled"})
+    await watcher.poll_once()
+    pipelines, _ = split(await handle_training_event(received(cancelled(job_id)), ports))
+    assert [p.phase for p in pipelines] == [Phase.FAILED]
+    assert "shutdown" not in kube.get(*WORKFLOWS, NS, name)["spec"]  # type: ignore[index]
+
+
 async def test_cancel_of_a_missing_workflow_reports_cancelled(argo: ArgoBackend) -> None:
     _, _, ports = _setup(argo)
     pipelines, jobs = split(await handle_training_event(received(cancelled(new_job_id())), ports))

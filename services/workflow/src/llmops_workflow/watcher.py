@@ -81,6 +81,9 @@ class Watcher:
                 await self.poll_once()
             except (DependencyUnavailableError, NonRetryableError) as exc:
                 _log.warning("watcher_round_failed", error=str(exc))
+            except Exception as exc:  # noqa: BLE001 - e.g. Redis down while publishing: what
+                # was not published is published next round; a crashed watcher stops the worker.
+                _log.error("watcher_round_crashed", error=repr(exc), exc_info=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self._interval)
         _log.info("watcher_stopped")
@@ -97,7 +100,8 @@ class Watcher:
                 continue
             published += await self._report_live(key, live)
         for key in [k for k in self._seen if k not in present]:
-            published += await self._report_gone(key, self._seen.pop(key))
+            published += await self._report_gone(key, self._seen[key])
+            del self._seen[key]  # only once reported: a failed publish is retried next round
         self.rounds += 1
         return published
 

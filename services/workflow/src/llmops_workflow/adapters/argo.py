@@ -31,6 +31,8 @@ from llmops_workflow.ports import Live, Manifest
 from llmops_workflow.render import names
 from llmops_workflow.render.status import Observed, observe_workflow
 
+_FINISHED_PHASES = frozenset({"Succeeded", "Failed", "Error"})
+
 
 class ArgoBackend:
     """A :class:`~llmops_workflow.ports.WorkflowBackend` on a cluster with Argo Workflows."""
@@ -70,6 +72,27 @@ class ArgoBackend:
         return Observed(Phase.PENDING, "submitted; waiting for the Argo controller")
 
     async def terminate(self, namespace: str, name: str) -> Observed | None:
+        try:
+            current = await call(
+                f"reading Workflow {namespace}/{name}",
+                self._api.get_namespaced_custom_object,
+                names.ARGO_GROUP,
+                names.ARGO_VERSION,
+                namespace,
+                names.WORKFLOW_PLURAL,
+                name,
+                absent_ok=True,
+                _request_timeout=self._timeout,
+            )
+        except Exception as exc:
+            if is_not_found(exc):
+                return None
+            raise
+        finished = cast(dict[str, Any], current) if isinstance(current, dict) else {}
+        if (finished.get("status") or {}).get("phase") in _FINISHED_PHASES:
+            # A workflow that already ended keeps its outcome: terminating it would relabel a
+            # real failure as a cancellation.
+            return observe_workflow(finished)
         try:
             reply = await call(
                 f"terminating Workflow {namespace}/{name}",

@@ -84,6 +84,9 @@ class JobBackend:
         jobs = await self._jobs(namespace, f"{names.JOB_ID_LABEL}={job_id}")
         if not jobs:
             return None
+        current = observe_jobs(jobs)
+        if current.phase in (Phase.SUCCEEDED, Phase.FAILED):
+            return current  # it already ended: a real failure stays a failure
         patch = {
             "metadata": {"annotations": {CANCELLED_ANNOTATION: "true"}},
             "spec": {"suspend": True},

@@ -39,7 +39,9 @@ def retry_strategy(options: RenderOptions) -> dict[str, Any]:
         "backoff": {
             "duration": options.retry_backoff,
             "factor": str(options.retry_backoff_factor),
-            "maxDuration": options.retry_backoff_max,
+            # `cap` limits one delay; `maxDuration` would be a deadline from the first attempt's
+            # start, after which a stage that ran longer is never retried.
+            "cap": options.retry_backoff_max,
         },
     }
 
