@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from llmops_gateway.domain.serving import endpoint_name
+from llmops_gateway.domain.serving import endpoint_name, max_name_length
 from llmops_shared.events import (
     DeploymentPromoted,
     DeploymentRequested,
@@ -251,6 +251,20 @@ def test_endpoint_names_are_dns_1035_labels(route: str, model_ref: str, expected
     long = endpoint_name("/" + "b" * 80, model_ref, unique_suffix="0a1b2c3d")
     assert len(long) == 63
     assert long.endswith("-0a1b2c3d")
+
+
+@pytest.mark.parametrize(("environment", "longest"), [("dev", 34), ("stg", 34), ("prod", 33)])
+def test_names_leave_room_for_kserve_host_labels(environment: str, longest: int) -> None:
+    assert max_name_length(environment) == longest
+    # <name>-predictor-<namespace>, with the canary tag prefix, stays a 63-character label
+    assert len(f"latest-{'n' * longest}-predictor-llm-ops-{environment}") == 63
+
+
+async def test_a_long_route_gives_a_name_kserve_can_serve(gateway: Gateway) -> None:
+    model = await gateway.register_trained_model()
+    body = serving_request(model["id"], route="/" + "r" * 80, environment="prod")
+    endpoint = (await gateway.create_endpoint(body)).json()
+    assert endpoint["name"] == "r" * 33
 
 
 async def test_list_is_newest_first_with_an_environment_filter(gateway: Gateway) -> None:
