@@ -59,3 +59,28 @@ def write_atomically(path: Path, text: str) -> bool:
         Path(tmp).unlink(missing_ok=True)
         raise
     return True
+
+
+class ManifestLayoutError(ValueError):
+    """A manifest that cannot be a file of Kubernetes objects (services map it to a rejection)."""
+
+
+def manifest_objects(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The objects of ``manifest`` (one object or a ``List``) after the checks every file needs.
+
+    Schema validation of the content is the renderers' job (and the tests'); this guards the
+    file layout: identity present, a namespace and name for the file's path, and a YAML round
+    trip that gives the same data back.
+    """
+    items = manifest.get("items") if manifest.get("kind") == "List" else [manifest]
+    if not items:
+        raise ManifestLayoutError("empty manifest")
+    for item in items:
+        meta = item.get("metadata") or {}
+        missing = [k for k in ("apiVersion", "kind") if not item.get(k)]
+        missing += [f"metadata.{k}" for k in ("name", "namespace") if not meta.get(k)]
+        if missing:
+            raise ManifestLayoutError(f"manifest lacks {', '.join(missing)}")
+    if load_documents(dump_documents(items)) != items:
+        raise ManifestLayoutError("manifest does not survive a YAML round trip")
+    return [dict(item) for item in items]

@@ -24,29 +24,21 @@ import yaml
 from llmops_serving.ports import Live, Manifest, ServingRejected, ServingUnavailable
 from llmops_serving.render.status import Observed
 from llmops_shared.events import Phase
-from llmops_shared.manifest_files import dump_documents, load_documents, write_atomically
+from llmops_shared.manifest_files import (
+    ManifestLayoutError,
+    dump_documents,
+    load_documents,
+    manifest_objects,
+    write_atomically,
+)
 
 
 def check_manifest(manifest: Manifest) -> list[dict[str, Any]]:
-    """The objects of ``manifest`` after checks every Kubernetes object must pass.
-
-    Schema validation of the content is the renderers' job (and the tests'); this guards the
-    file layout: identity present, one namespace and name for the file's path, and a YAML
-    round trip that gives the same data back.
-    """
-    items = manifest.get("items") if manifest.get("kind") == "List" else [manifest]
-    if not items:
-        raise ServingRejected("empty manifest")
-    for item in items:
-        meta = item.get("metadata") or {}
-        missing = [k for k in ("apiVersion", "kind") if not item.get(k)]
-        missing += [f"metadata.{k}" for k in ("name", "namespace") if not meta.get(k)]
-        if missing:
-            raise ServingRejected(f"manifest lacks {', '.join(missing)}")
-    text = dump_documents(items)
-    if load_documents(text) != items:
-        raise ServingRejected("manifest does not survive a YAML round trip")
-    return list(items)
+    """The objects of ``manifest``; a layout no file can hold is a rejection."""
+    try:
+        return manifest_objects(manifest)
+    except ManifestLayoutError as exc:
+        raise ServingRejected(str(exc)) from exc
 
 
 class ManifestsBackend:

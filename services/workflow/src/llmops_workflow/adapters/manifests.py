@@ -24,31 +24,23 @@ from typing import Any
 import yaml
 
 from llmops_shared.events import Phase
-from llmops_shared.manifest_files import dump_documents, load_documents, write_atomically
+from llmops_shared.manifest_files import (
+    ManifestLayoutError,
+    dump_documents,
+    load_documents,
+    manifest_objects,
+    write_atomically,
+)
 from llmops_workflow.ports import Live, Manifest, WorkflowRejected, WorkflowUnavailable
 from llmops_workflow.render.status import Observed
 
 
 def check_manifest(manifest: Manifest) -> list[dict[str, Any]]:
-    """The objects of ``manifest`` after checks every Kubernetes object must pass.
-
-    Schema validation of the content is the renderers' job (and the tests'); this guards the
-    file layout: identity present, a namespace and name for the file's path, and a YAML round
-    trip that gives the same data back.
-    """
-    items = manifest.get("items") if manifest.get("kind") == "List" else [manifest]
-    if not items:
-        raise WorkflowRejected("empty manifest")
-    for item in items:
-        meta = item.get("metadata") or {}
-        missing = [k for k in ("apiVersion", "kind") if not item.get(k)]
-        missing += [f"metadata.{k}" for k in ("name", "namespace") if not meta.get(k)]
-        if missing:
-            raise WorkflowRejected(f"manifest lacks {', '.join(missing)}")
-    text = dump_documents(items)
-    if load_documents(text) != items:
-        raise WorkflowRejected("manifest does not survive a YAML round trip")
-    return list(items)
+    """The objects of ``manifest``; a layout no file can hold is a rejection."""
+    try:
+        return manifest_objects(manifest)
+    except ManifestLayoutError as exc:
+        raise WorkflowRejected(str(exc)) from exc
 
 
 class ManifestsBackend:
