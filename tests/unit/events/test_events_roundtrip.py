@@ -29,6 +29,7 @@ from llmops_shared.events import (
 )
 from llmops_shared.events.examples import example_data, example_envelope, example_payload
 from llmops_shared.events.names import stream_of_type_name
+from llmops_shared.events.payloads.datasets import RestoreFacts, VersionFacts
 
 pytestmark = pytest.mark.unit
 
@@ -72,7 +73,7 @@ def test_malformed_type_names_are_recognised(name: str) -> None:
 
 
 def test_registry_is_consistent() -> None:
-    assert len(EVENT_TYPES) == len(PAYLOAD_TYPES) == 16
+    assert len(EVENT_TYPES) == len(PAYLOAD_TYPES) == 19
     for event_type, cls in EVENT_TYPES.items():
         assert cls.event_type == event_type
         assert stream_for(event_type) is cls.stream
@@ -161,3 +162,13 @@ def test_envelope_model_is_the_cloudevents_attribute_set() -> None:
         "traceparent",
         "correlationid",
     }
+
+
+def test_example_report_details_parse_as_the_typed_facts() -> None:
+    """The documented examples of the versioning reports are what the gateway folds."""
+    version = example_payload("llmops.status.dataset_version.updated.v1")
+    facts = VersionFacts.model_validate(version.details["version"])  # type: ignore[attr-defined]
+    assert facts.file_count == len(facts.files) == 2
+    assert facts.total_bytes == sum(size for _, _, size in facts.files)
+    restore = example_payload("llmops.status.dataset_restore.updated.v1")
+    assert RestoreFacts.model_validate(restore.details["restore"]).files_done == 2  # type: ignore[attr-defined]

@@ -18,8 +18,8 @@ from llmops_shared.events.names import (
     dead_letter_stream,
     is_valid_event_type,
 )
-from llmops_shared.events.payloads.catalog import ModelImportRequested
-from llmops_shared.events.payloads.datasets import DatasetVersionRequested
+from llmops_shared.events.payloads.catalog import ModelImportRequested, ModelUpdateCheckRequested
+from llmops_shared.events.payloads.datasets import DatasetRestoreRequested, DatasetVersionRequested
 from llmops_shared.events.payloads.models import ModelVersionRegistered, model_version_id
 from llmops_shared.events.payloads.serving import (
     DeploymentDeleted,
@@ -29,6 +29,7 @@ from llmops_shared.events.payloads.serving import (
 )
 from llmops_shared.events.payloads.status import (
     STATUS_PAYLOADS,
+    DatasetRestoreStatusUpdated,
     DatasetVersionStatusUpdated,
     DeploymentStatusUpdated,
     ExperimentRunStatusUpdated,
@@ -52,6 +53,8 @@ __all__ = [
     "EVENT_TYPE_PATTERN",
     "PAYLOAD_TYPES",
     "STATUS_PAYLOADS",
+    "DatasetRestoreRequested",
+    "DatasetRestoreStatusUpdated",
     "DatasetVersionRequested",
     "DatasetVersionStatusUpdated",
     "DeadLetterEntry",
@@ -68,6 +71,7 @@ __all__ = [
     "JobStatusUpdated",
     "ModelImportRequested",
     "ModelStatusUpdated",
+    "ModelUpdateCheckRequested",
     "ModelVersionRegistered",
     "ModelVersionStatusUpdated",
     "Phase",

@@ -28,6 +28,7 @@ ENDPOINT_ID: Final = "5d0e8f2a-1c4b-4f7e-8a3d-9b2c6e1f0a47"
 MODEL_ID: Final = "a3c1e5f7-2b4d-4e6f-8a0c-1e3f5a7b9c2d"
 DATASET_ID: Final = "c7e9a1b3-5d7f-4a2c-9e4b-6d8f0a2c4e6a"
 DATASET_VERSION_ID: Final = "e2f4a6c8-0b1d-4c3e-8f5a-7b9d1e3f5a70"
+RESTORE_ID: Final = "f1a3c5e7-9b2d-4f6a-8c0e-2a4c6e8a0b1d"
 
 _ENDPOINT: Final[dict[str, Any]] = {
     "endpoint_id": ENDPOINT_ID,
@@ -62,7 +63,37 @@ _STATUS_EXAMPLES: Final[dict[StatusEntity, dict[str, Any]]] = {
     StatusEntity.DATASET_VERSION: {
         "entity_id": DATASET_VERSION_ID,
         "phase": "Succeeded",
-        "details": {"tag": "enterprise-instruction@v1.0.0", "files": 12},
+        "details": {
+            "version": {
+                "backend": "dvc",
+                "digest": "3f1c9a0e8b7d6c5b4a3928171605f4e3.dir",
+                "file_count": 2,
+                "total_bytes": 3072,
+                "revision": "9d8c7b6a5f4e3d2c1b0a99887766554433221100",
+                "tag": f"{DATASET_ID}/v1.0.0",
+                "remote_uri": "s3://datasets-dvc",
+                "parent_version_id": None,
+                "files": [
+                    ["train.jsonl", "0cc175b9c0f1b6a831c399e269772661", 2048],
+                    ["valid.jsonl", "92eb5ffee6ae2fec3ad71c777531578f", 1024],
+                ],
+            }
+        },
+        "reporter": "versioning",
+    },
+    StatusEntity.DATASET_RESTORE: {
+        "entity_id": RESTORE_ID,
+        "phase": "Succeeded",
+        "details": {
+            "restore": {
+                "version_id": DATASET_VERSION_ID,
+                "target_uri": "s3://llm-datasets/restored/enterprise-instruction-v1",
+                "files_done": 2,
+                "files_total": 2,
+                "bytes_done": 3072,
+                "bytes_total": 3072,
+            }
+        },
         "reporter": "versioning",
     },
     StatusEntity.MODEL_VERSION: {
@@ -109,6 +140,21 @@ def example_data() -> dict[str, dict[str, Any]]:
             "registry_type": "huggingface",
             "registry_model_id": "microsoft/DialoGPT-medium",
             "revision": "main",
+            "download": False,
+        },
+        "llmops.catalog.model_update_check.requested.v1": {
+            "model_id": MODEL_ID,
+            "registry_type": "huggingface",
+            "registry_model_id": "microsoft/DialoGPT-medium",
+            "revision": "main",
+            "pinned_revision": "7b40bb0f92c45fefa957d088000d8648e5c7fa33",
+        },
+        "llmops.datasets.dataset_restore.requested.v1": {
+            "restore_id": RESTORE_ID,
+            "dataset_id": DATASET_ID,
+            "version_id": DATASET_VERSION_ID,
+            "version_tag": "v1.0.0",
+            "target_uri": "s3://llm-datasets/restored/enterprise-instruction-v1",
         },
         "llmops.datasets.dataset_version.requested.v1": {
             "dataset_id": DATASET_ID,

@@ -12,8 +12,8 @@ from typing import Final
 
 from llmops_shared.events.base import EventPayload
 from llmops_shared.events.names import Stream, stream_of_type_name
-from llmops_shared.events.payloads.catalog import ModelImportRequested
-from llmops_shared.events.payloads.datasets import DatasetVersionRequested
+from llmops_shared.events.payloads.catalog import ModelImportRequested, ModelUpdateCheckRequested
+from llmops_shared.events.payloads.datasets import DatasetRestoreRequested, DatasetVersionRequested
 from llmops_shared.events.payloads.models import ModelVersionRegistered
 from llmops_shared.events.payloads.serving import (
     DeploymentDeleted,
@@ -32,7 +32,9 @@ PAYLOAD_TYPES: Final[tuple[type[EventPayload], ...]] = (
     DeploymentRolledBack,
     DeploymentDeleted,
     ModelImportRequested,
+    ModelUpdateCheckRequested,
     DatasetVersionRequested,
+    DatasetRestoreRequested,
     ModelVersionRegistered,
     *STATUS_PAYLOADS.values(),
 )

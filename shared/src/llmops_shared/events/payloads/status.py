@@ -52,6 +52,7 @@ class StatusEntity(StrEnum):
     PIPELINE = "pipeline"
     MODEL = "model"
     DATASET_VERSION = "dataset_version"
+    DATASET_RESTORE = "dataset_restore"
     MODEL_VERSION = "model_version"
     EXPERIMENT_RUN = "experiment_run"
 
@@ -143,6 +144,13 @@ class DatasetVersionStatusUpdated(StatusUpdated):
     entity: Literal[StatusEntity.DATASET_VERSION] = Field(description=_ENTITY_DESCRIPTION)
 
 
+class DatasetRestoreStatusUpdated(StatusUpdated):
+    """Status of a restore of a dataset version to a target (entity id = restore id)."""
+
+    event_type: ClassVar[str] = "llmops.status.dataset_restore.updated.v1"
+    entity: Literal[StatusEntity.DATASET_RESTORE] = Field(description=_ENTITY_DESCRIPTION)
+
+
 class ModelVersionStatusUpdated(StatusUpdated):
     """Status of a registered model version (e.g. synced to GitHub)."""
 
@@ -164,6 +172,7 @@ STATUS_PAYLOADS: Final[Mapping[StatusEntity, type[StatusUpdated]]] = MappingProx
         StatusEntity.PIPELINE: PipelineStatusUpdated,
         StatusEntity.MODEL: ModelStatusUpdated,
         StatusEntity.DATASET_VERSION: DatasetVersionStatusUpdated,
+        StatusEntity.DATASET_RESTORE: DatasetRestoreStatusUpdated,
         StatusEntity.MODEL_VERSION: ModelVersionStatusUpdated,
         StatusEntity.EXPERIMENT_RUN: ExperimentRunStatusUpdated,
     }
