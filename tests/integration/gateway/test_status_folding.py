@@ -212,8 +212,8 @@ async def test_job_status_reports_fold_into_the_job_and_cancel_wins_over_older(
 
 async def test_reports_about_other_entities_are_ignored(gateway: Gateway) -> None:
     job_id = await submitted_job(gateway)
-    other = status_updated(  # no applier for catalog models yet
-        StatusEntity.MODEL, entity_id="model-1", phase=Phase.RUNNING, reporter="registry"
+    other = status_updated(  # no applier for model versions (github-sync) yet
+        StatusEntity.MODEL_VERSION, entity_id="model/1", phase=Phase.RUNNING, reporter="sync"
     )
     await gateway.publish_status(other)
     await gateway.publish_status(run_report(job_id, Phase.RUNNING, seq=1_000))

@@ -45,6 +45,11 @@ class GatewaySettings(ServiceSettings):
         default=0.5, gt=0, description="How often the outbox relay looks for unpublished rows."
     )
     relay_batch_size: int = Field(default=500, ge=1)
+    model_registry_enabled: bool = Field(
+        default=True,
+        description="Import catalog models through the registry worker (Hugging Face Hub); "
+        "off: an import records the request's own facts, unverified.",
+    )
     consume_status: bool = Field(
         default=True, description="Fold llmops.status into the read model in this process."
     )

@@ -1,27 +1,41 @@
-"""``/catalog/models``: the base models training specs are checked against."""
+"""``/catalog/models``: the models specs are checked against, manual or imported."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
+from fastapi.exceptions import RequestValidationError
 
-from llmops_gateway.api.deps import Authenticated, Sessions
-from llmops_gateway.api.schemas import (
-    API_PREFIX,
+from llmops_gateway.api.catalog_schemas import (
     CatalogModelList,
     CatalogModelOut,
     CatalogModelRequest,
+    ModelImportRequest,
+    RegistryLinkList,
+    RegistryLinkOut,
 )
+from llmops_gateway.api.deps import Authenticated, CorrelationId, Sessions, State
+from llmops_gateway.api.schemas import API_PREFIX
 from llmops_gateway.db import repository
-from llmops_gateway.domain.catalog import RegisterModel, get_model, register_model
+from llmops_gateway.domain.catalog import (
+    ImportModel,
+    RegisterModel,
+    get_model,
+    import_model,
+    register_model,
+    registry_links,
+    request_update_check,
+)
+from llmops_gateway.domain.errors import CatalogRuleError
+from llmops_shared.specs import violations_to_validation_error
 
 router = APIRouter(prefix=f"{API_PREFIX}/catalog/models", tags=["catalog"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid API key"},
     404: {"description": "No such model"},
-    409: {"description": "A model with this name exists"},
+    409: {"description": "A model with this name exists, or the model's state forbids it"},
 }
 
 
@@ -31,7 +45,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     response_model=CatalogModelOut,
     dependencies=[Authenticated],
     responses=_ERRORS,
-    summary="Register a model in the catalog",
+    summary="Register a model in the catalog by hand",
 )
 def create_model(body: CatalogModelRequest, sessions: Sessions) -> CatalogModelOut:
     model = register_model(
@@ -43,6 +57,42 @@ def create_model(body: CatalogModelRequest, sessions: Sessions) -> CatalogModelO
             hf_architecture=body.hf_architecture,
         ),
     )
+    return CatalogModelOut.of(model)
+
+
+@router.post(
+    "/import",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=CatalogModelOut,
+    dependencies=[Authenticated],
+    responses=_ERRORS,
+    summary="Import a model from a registry (Hugging Face Hub)",
+)
+def import_from_registry(
+    body: ModelImportRequest, state: State, correlation_id: CorrelationId
+) -> CatalogModelOut:
+    """Store the entry as Pending and queue its import; the registry worker reads the model's
+    config at a pinned commit and makes it Ready (or Failed, with why). Follow ``statusUrl``.
+    Importing a Failed import's name again retries it. With ``MODEL_REGISTRY_ENABLED=false``
+    the request's ``family`` and ``maxPositionEmbeddings`` are recorded at once, unverified."""
+    command = ImportModel(
+        registry_type=body.registry_type,
+        registry_model_id=body.registry_model_id,
+        revision=body.revision,
+        name=body.name,
+        download=body.download,
+        family=body.family,
+        max_position_embeddings=body.max_position_embeddings,
+        correlation_id=correlation_id,
+    )
+    try:
+        model = import_model(
+            state.sessions, command, registry_enabled=state.settings.model_registry_enabled
+        )
+    except CatalogRuleError as exc:
+        error = violations_to_validation_error("ModelImportRequest", exc.violations, ("body",))
+        raise RequestValidationError(error.errors(include_url=False)) from None
+    state.wake_relay()
     return CatalogModelOut.of(model)
 
 
@@ -64,3 +114,36 @@ def list_models(
 )
 def read_model(model_id: str, sessions: Sessions) -> CatalogModelOut:
     return CatalogModelOut.of(get_model(sessions, model_id))
+
+
+@router.get(
+    "/{model_id}/registry-links",
+    response_model=RegistryLinkList,
+    responses=_ERRORS,
+    summary="Where the model was imported from, pinned commit and last update check",
+)
+def read_registry_links(model_id: str, sessions: Sessions) -> RegistryLinkList:
+    return RegistryLinkList(
+        items=[RegistryLinkOut.of(x) for x in registry_links(sessions, model_id)]
+    )
+
+
+@router.post(
+    "/{model_id}/check-updates",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=RegistryLinkOut,
+    dependencies=[Authenticated],
+    responses=_ERRORS,
+    summary="Ask whether the registry has a newer commit than the pinned one",
+)
+def check_updates(model_id: str, state: State, correlation_id: CorrelationId) -> RegistryLinkOut:
+    """Queue a check; the answer lands on the registry link (``updateAvailable``,
+    ``upstreamRevision``, ``upstreamCheckedAt``); read it with ``GET .../registry-links``."""
+    link = request_update_check(
+        state.sessions,
+        model_id,
+        correlation_id=correlation_id,
+        registry_enabled=state.settings.model_registry_enabled,
+    )
+    state.wake_relay()
+    return RegistryLinkOut.of(link)

@@ -11,19 +11,17 @@ import json
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError
 
 from llmops_gateway.db.models import (
-    CatalogModel,
     ExperimentRun,
     ServingDeployment,
     TrainingJob,
     WorkflowPipeline,
 )
 from llmops_shared.events.fields import Route
-from llmops_shared.specs import SPEC_RULE_ERROR_TYPE, DeploymentSpec, TrainJobSpec, get_family
+from llmops_shared.specs import DeploymentSpec, TrainJobSpec
 
 API_PREFIX = "/llm-ops/v1"
 
@@ -242,57 +240,6 @@ class PipelineOut(CamelModel):
 
 class PipelineList(CamelModel):
     items: list[PipelineOut]
-    limit: int
-    offset: int
-
-
-# --- catalog --------------------------------------------------------------------------------
-
-
-class CatalogModelRequest(CamelModel):
-    """``POST /catalog/models``: a manual catalog entry."""
-
-    name: str = Field(min_length=1, max_length=256, pattern=r"^\S+$")
-    family: str = Field(description="A whitelisted model family (llama, mistral, gemma, bert).")
-    max_position_embeddings: int = Field(gt=0, le=10_000_000)
-    hf_architecture: str | None = Field(default=None, min_length=1, max_length=256)
-
-    @field_validator("family")
-    @classmethod
-    def _whitelisted(cls, value: str) -> str:
-        if get_family(value) is None:
-            raise PydanticCustomError(
-                SPEC_RULE_ERROR_TYPE,
-                "Model family '{family}' is not supported",
-                {"family": value, "rule": "model_family_supported"},
-            )
-        return value
-
-
-class CatalogModelOut(CamelModel):
-    id: str
-    name: str
-    family: str
-    max_position_embeddings: int
-    hf_architecture: str | None
-    source: str
-    created_at: datetime
-
-    @classmethod
-    def of(cls, model: CatalogModel) -> CatalogModelOut:
-        return cls(
-            id=model.id,
-            name=model.name,
-            family=model.family,
-            max_position_embeddings=model.max_position_embeddings,
-            hf_architecture=model.hf_architecture,
-            source=model.source,
-            created_at=model.created_at,
-        )
-
-
-class CatalogModelList(CamelModel):
-    items: list[CatalogModelOut]
     limit: int
     offset: int
 

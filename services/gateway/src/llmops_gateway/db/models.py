@@ -111,21 +111,39 @@ class TrainingJob(Timestamped, Base):
 
 
 class CatalogModel(Base):
-    """A model the platform knows: a base model to fine-tune, or a trained one."""
+    """A model the platform knows: a base model to fine-tune, or a trained one.
+
+    A manual entry is ``Ready`` at once; an import from a registry starts ``Pending`` with
+    ``family`` and ``max_position_embeddings`` unknown, and the registry worker's reports fill
+    them in (``Ready``) or say why it failed (``Failed``). Only ``Ready`` models are used by the
+    training and serving rules. ``verified`` is true when the facts were read from the registry
+    (not typed in by a person, nor created with the registry integration off); ``facts`` holds
+    the rest of what the import learned (license, gated, files and sizes, safetensors...).
+    """
 
     __tablename__ = "catalog_models"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(256), unique=True)
-    family: Mapped[str] = mapped_column(String(64))
-    max_position_embeddings: Mapped[int] = mapped_column(Integer)
+    family: Mapped[str | None] = mapped_column(String(64))
+    max_position_embeddings: Mapped[int | None] = mapped_column(Integer)
     hf_architecture: Mapped[str | None] = mapped_column(String(256))
     source: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(32), default="Ready")
+    reason: Mapped[str | None] = mapped_column(Text)
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    facts: Mapped[dict[str, Any] | None]
+    progress: Mapped[dict[str, Any] | None]
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class CatalogDataset(Base):
-    """A dataset the platform knows (its versions are in ``dataset_versions``)."""
+    """A dataset the platform knows (its versions are in ``dataset_versions``).
+
+    ``storage_uri`` is where its current data lives: a new version snapshots what is there.
+    """
 
     __tablename__ = "catalog_datasets"
 
@@ -133,6 +151,8 @@ class CatalogDataset(Base):
     name: Mapped[str] = mapped_column(String(256), unique=True)
     type: Mapped[str | None] = mapped_column(String(64))
     description: Mapped[str | None] = mapped_column(Text)
+    storage_uri: Mapped[str | None] = mapped_column(String(2048))
+    schema_ref: Mapped[str | None] = mapped_column(String(512))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -254,7 +274,12 @@ class WorkflowPipeline(Timestamped, Base):
 
 
 class RegistryModel(Timestamped, Base):
-    """A link between a catalog model and an external registry (Hugging Face Hub...)."""
+    """A link between a catalog model and an external registry (Hugging Face Hub...).
+
+    ``revision`` is what the import asked for (a branch, tag or commit; null = default branch),
+    ``resolved_revision`` the commit sha the catalog entry is pinned to. The ``upstream_*``
+    columns are the last check-updates answer, ordered by ``check_seq``.
+    """
 
     __tablename__ = "registry_models"
     __table_args__ = (UniqueConstraint("registry_kind", "repo_id", "revision"),)
@@ -269,10 +294,23 @@ class RegistryModel(Timestamped, Base):
     status: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(Text)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    resolved_revision: Mapped[str | None] = mapped_column(String(256))
+    url: Mapped[str | None] = mapped_column(String(2048))
+    last_synced_at: Mapped[datetime | None]
+    upstream_revision: Mapped[str | None] = mapped_column(String(256))
+    upstream_checked_at: Mapped[datetime | None]
+    update_available: Mapped[bool | None] = mapped_column(Boolean)
+    check_error: Mapped[str | None] = mapped_column(Text)
+    check_seq: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class DatasetVersion(Timestamped, Base):
-    """A pinned version of a catalog dataset (a DVC tag, or a content-hash manifest)."""
+    """A pinned version of a catalog dataset (a DVC tag, or a content-hash manifest).
+
+    ``version`` is the version tag (unique per dataset). The versioning worker's reports fill
+    in the rest; ``files`` is the manifest (``[path, md5, size]`` triples, sorted by path) that
+    diffs are computed from, so a diff never touches the data.
+    """
 
     __tablename__ = "dataset_versions"
     __table_args__ = (UniqueConstraint("dataset_id", "version"),)
@@ -283,10 +321,38 @@ class DatasetVersion(Timestamped, Base):
     )
     version: Mapped[str] = mapped_column(String(128))
     storage_uri: Mapped[str | None] = mapped_column(String(2048))
-    system: Mapped[str] = mapped_column(String(32))
+    system: Mapped[str | None] = mapped_column(String(32))
     revision: Mapped[str | None] = mapped_column(String(256))
     status: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(Text)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    parent_version_id: Mapped[str | None] = mapped_column(String(64))
+    digest: Mapped[str | None] = mapped_column(String(128))
+    tag: Mapped[str | None] = mapped_column(String(256))
+    remote_uri: Mapped[str | None] = mapped_column(String(2048))
+    file_count: Mapped[int | None] = mapped_column(Integer)
+    total_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    files: Mapped[list[Any] | None] = mapped_column(JSON)
+    progress: Mapped[dict[str, Any] | None]
+    correlation_id: Mapped[str | None] = mapped_column(String(256))
+
+
+class DatasetRestore(Timestamped, Base):
+    """A request to materialise a dataset version at a target URI, and how it went."""
+
+    __tablename__ = "dataset_restores"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("dataset_versions.id", ondelete="CASCADE"), index=True
+    )
+    target_uri: Mapped[str] = mapped_column(String(2048))
+    status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    files_done: Mapped[int | None] = mapped_column(Integer)
+    files_total: Mapped[int | None] = mapped_column(Integer)
+    bytes_done: Mapped[int | None] = mapped_column(BigInteger)
+    bytes_total: Mapped[int | None] = mapped_column(BigInteger)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
 
 

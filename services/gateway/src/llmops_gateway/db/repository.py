@@ -16,6 +16,7 @@ from llmops_gateway.db.models import (
     CatalogModel,
     DatasetVersion,
     ExperimentRun,
+    RegistryModel,
     ServingDeployment,
     TrainingJob,
     WorkflowPipeline,
@@ -49,6 +50,31 @@ def list_catalog_models(session: Session, *, limit: int, offset: int) -> Sequenc
         .offset(offset)
     )
     return session.scalars(query).all()
+
+
+def registry_links_of(session: Session, model_id: str) -> Sequence[RegistryModel]:
+    """The model's registry links, oldest first."""
+    query = (
+        select(RegistryModel)
+        .where(RegistryModel.catalog_model_id == model_id)
+        .order_by(RegistryModel.created_at, RegistryModel.id)
+    )
+    return session.scalars(query).all()
+
+
+def registry_link_of(
+    session: Session, model_id: str, *, for_update: bool = False
+) -> RegistryModel | None:
+    """The link the model was imported through (imports make exactly one)."""
+    query = (
+        select(RegistryModel)
+        .where(RegistryModel.catalog_model_id == model_id)
+        .order_by(RegistryModel.created_at, RegistryModel.id)
+        .limit(1)
+    )
+    if for_update:
+        query = query.with_for_update()
+    return session.scalars(query).first()
 
 
 def catalog_dataset_by_name(session: Session, name: str) -> CatalogDataset | None:

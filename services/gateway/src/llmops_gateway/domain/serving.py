@@ -23,18 +23,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from llmops_gateway.db import repository
-from llmops_gateway.db.models import OUTBOX, CatalogModel, ServingDeployment, TrainingJob, utcnow
+from llmops_gateway.db.models import CatalogModel, ServingDeployment, TrainingJob, utcnow
 from llmops_gateway.db.session import SessionFactory
+from llmops_gateway.domain.catalog import usable_facts
 from llmops_gateway.domain.errors import CatalogRuleError, ConflictError, NotFoundError
-from llmops_gateway.domain.training import SOURCE
+from llmops_gateway.domain.outbox import publish
 from llmops_shared.events import (
     DeploymentDeleted,
     DeploymentPromoted,
     DeploymentRequested,
     DeploymentRolledBack,
-    EventPayload,
     Phase,
-    new_event,
 )
 from llmops_shared.specs import (
     DeploymentSpec,
@@ -44,7 +43,6 @@ from llmops_shared.specs import (
     RuleViolation,
     check_deployment_against_model,
 )
-from llmops_shared.streams import add_to_outbox
 
 DELETING: Final = "Deleting"
 """Endpoint status between DELETE and the worker's ``Deleted`` report."""
@@ -154,8 +152,10 @@ def deployment_violations(
             )
         )
     else:
-        facts = ModelFacts(model.name, model.family, model.max_position_embeddings)
-        violations += check_deployment_against_model(spec, facts)
+        facts, not_ready = usable_facts(model, ("modelId",), model_id)
+        violations += not_ready
+        if facts is not None:
+            violations += check_deployment_against_model(spec, facts)
     if producing_job is not None:
         family = producing_job.spec.get("model_family")
         job_facts = ModelFacts(
@@ -254,7 +254,7 @@ def _insert_endpoint(
         spec=spec,
         mlflow_run_id=_mlflow_run_id(session, producing_job),
     )
-    _publish(session, payload, command.correlation_id)
+    publish(session, payload, command.correlation_id)
     return endpoint
 
 
@@ -311,7 +311,7 @@ def promote_endpoint(
             )
         endpoint.rollout_action = PROMOTED
         endpoint.updated_at = utcnow()
-        _publish(session, DeploymentPromoted(**_ids(endpoint)), correlation_id)
+        publish(session, DeploymentPromoted(**_ids(endpoint)), correlation_id)
     return endpoint
 
 
@@ -341,7 +341,7 @@ def rollback_endpoint(
             raise ConflictError(f"endpoint {endpoint_id} is already rolled back")
         endpoint.rollout_action = ROLLED_BACK
         endpoint.updated_at = utcnow()
-        _publish(session, DeploymentRolledBack(**_ids(endpoint), reason=reason), correlation_id)
+        publish(session, DeploymentRolledBack(**_ids(endpoint), reason=reason), correlation_id)
     return endpoint
 
 
@@ -363,7 +363,7 @@ def delete_endpoint(
         endpoint.reason = None
         endpoint.delete_requested_at = endpoint.delete_requested_at or now
         endpoint.updated_at = now
-        _publish(session, DeploymentDeleted(**_ids(endpoint)), correlation_id)
+        publish(session, DeploymentDeleted(**_ids(endpoint)), correlation_id)
     return endpoint
 
 
@@ -373,8 +373,3 @@ def _ids(endpoint: ServingDeployment) -> dict[str, Any]:
         "name": endpoint.endpoint_name,
         "environment": endpoint.environment,
     }
-
-
-def _publish(session: Session, payload: EventPayload, correlation_id: str) -> None:
-    envelope = new_event(payload, source=SOURCE, correlation_id=correlation_id)
-    add_to_outbox(session, OUTBOX, envelope)

@@ -27,6 +27,8 @@ from llmops_gateway.db.models import (
     utcnow,
 )
 from llmops_gateway.db.session import SessionFactory
+from llmops_gateway.domain.catalog_status import apply_model_report
+from llmops_gateway.domain.reports import brief, observed_at
 from llmops_gateway.domain.serving import DELETE_FAILED, DELETE_STATES
 from llmops_gateway.domain.training import TERMINAL_PHASES
 from llmops_shared.events import Envelope, Event, Phase, StatusEntity, StatusUpdated
@@ -143,14 +145,6 @@ class RolloutState(BaseModel):
     canary_percent: int | None = None
 
 
-def _brief(exc: ValidationError) -> str:
-    """``loc: message`` per error, short enough for a dead-letter reason."""
-    return "; ".join(
-        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
-        for error in exc.errors(include_url=False)
-    )
-
-
 def _sequence(details: Mapping[str, Any], key: str) -> list[Any] | None:
     value = details.get(key)
     if value is None:
@@ -167,7 +161,7 @@ def _traffic(details: Mapping[str, Any]) -> list[dict[str, Any]] | None:
     try:
         targets = _TRAFFIC.validate_python(value)
     except ValidationError as exc:
-        raise NonRetryableError(f"details.traffic is malformed: {_brief(exc)}") from None
+        raise NonRetryableError(f"details.traffic is malformed: {brief(exc)}") from None
     return [target.model_dump(exclude_none=True) for target in targets]
 
 
@@ -178,12 +172,7 @@ def _rollout(details: Mapping[str, Any]) -> dict[str, Any] | None:
     try:
         return RolloutState.model_validate(value).model_dump(exclude_none=True)
     except ValidationError as exc:
-        raise NonRetryableError(f"details.rollout is malformed: {_brief(exc)}") from None
-
-
-def _observed_at(seq: int) -> datetime:
-    """``seq`` is the observation time in nanoseconds (see ``llmops_shared.events.new_seq``)."""
-    return datetime.fromtimestamp(seq / 1e9, UTC)
+        raise NonRetryableError(f"details.rollout is malformed: {brief(exc)}") from None
 
 
 def _apply_deployment(session: Session, report: StatusUpdated) -> bool:
@@ -217,7 +206,7 @@ def _apply_deployment(session: Session, report: StatusUpdated) -> bool:
     endpoint.seq = report.seq
     endpoint.reported_phase = report.phase.value
     endpoint.reported_reason = report.reason
-    endpoint.observed_at = _observed_at(report.seq)
+    endpoint.observed_at = observed_at(report.seq)
     endpoint.updated_at = utcnow()
     for column, key in (
         ("namespace", "namespace"),
@@ -318,7 +307,7 @@ def _pipeline_details(details: Mapping[str, Any]) -> PipelineDetails:
     try:
         return PipelineDetails.model_validate(details)
     except ValidationError as exc:
-        raise NonRetryableError(f"pipeline details are malformed: {_brief(exc)}") from None
+        raise NonRetryableError(f"pipeline details are malformed: {brief(exc)}") from None
 
 
 def _job_of_workflow(session: Session, workflow_name: str) -> str | None:
@@ -354,7 +343,7 @@ def _apply_pipeline(session: Session, report: StatusUpdated) -> bool:
     pipeline.seq = report.seq
     pipeline.status = report.phase.value
     pipeline.reason = report.reason
-    pipeline.observed_at = _observed_at(report.seq)
+    pipeline.observed_at = observed_at(report.seq)
     pipeline.updated_at = utcnow()
     for column in ("job_id", "namespace", "backend", "started_at", "finished_at"):
         if (value := getattr(details, column)) is not None:
@@ -380,6 +369,7 @@ APPLIERS: Final[Mapping[StatusEntity, Applier]] = {
     StatusEntity.EXPERIMENT_RUN: _apply_experiment_run,
     StatusEntity.DEPLOYMENT: _apply_deployment,
     StatusEntity.PIPELINE: _apply_pipeline,
+    StatusEntity.MODEL: apply_model_report,
 }
 """The entities the read model folds today; reports about others are ignored."""
 

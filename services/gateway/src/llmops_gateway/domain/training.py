@@ -14,27 +14,23 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from llmops_gateway.db import repository
-from llmops_gateway.db.models import OUTBOX, TrainingJob, utcnow
+from llmops_gateway.db.models import TrainingJob, utcnow
 from llmops_gateway.db.session import SessionFactory
+from llmops_gateway.domain.catalog import usable_facts
 from llmops_gateway.domain.errors import CatalogRuleError, ConflictError, NotFoundError
+from llmops_gateway.domain.outbox import publish
 from llmops_shared.events import (
-    EventPayload,
     Phase,
     TrainingJobCancelled,
     TrainingJobSubmitted,
-    new_event,
     new_seq,
 )
 from llmops_shared.specs import (
-    BaseModelFacts,
     DatasetFacts,
+    RuleViolation,
     TrainJobSpec,
     check_train_job_against_catalog,
 )
-from llmops_shared.streams import add_to_outbox
-
-SOURCE: Final = "gateway"
-"""The CloudEvents ``source`` of everything the gateway publishes."""
 
 TERMINAL_PHASES: Final = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED})
 """A job in one of these phases cannot be cancelled any more."""
@@ -92,11 +88,12 @@ def _insert_job(session: Session, command: SubmitTrainingJob) -> TrainingJob:
     spec = command.spec
     base_model = None
     base_model_facts = None
+    not_ready: list[RuleViolation] = []
     if spec.base_model_ref is not None:
         base_model = repository.catalog_model_by_name(session, spec.base_model_ref)
         if base_model is not None:
-            base_model_facts = BaseModelFacts(
-                base_model.name, base_model.family, base_model.max_position_embeddings
+            base_model_facts, not_ready = usable_facts(
+                base_model, ("base_model_ref",), spec.base_model_ref
             )
     # The dataset catalog is optional for now: the rules run only for datasets it knows.
     dataset = repository.catalog_dataset_by_name(session, spec.dataset_ref.name)
@@ -105,6 +102,8 @@ def _insert_job(session: Session, command: SubmitTrainingJob) -> TrainingJob:
         versions = repository.dataset_version_labels(session, dataset.id)
         dataset_facts = DatasetFacts(dataset.name, dataset.type, versions)
     violations = check_train_job_against_catalog(spec, base_model_facts, dataset_facts)
+    if not_ready:  # the model exists, it just cannot be used yet: say that, not "not found"
+        violations = not_ready + [v for v in violations if v.rule != "base_model_exists"]
     if violations:
         raise CatalogRuleError(violations)
 
@@ -132,7 +131,7 @@ def _insert_job(session: Session, command: SubmitTrainingJob) -> TrainingJob:
         dataset_id=dataset.id if dataset is not None else None,
         spec=spec,
     )
-    _publish(session, payload, command.correlation_id)
+    publish(session, payload, command.correlation_id)
     return job
 
 
@@ -154,7 +153,7 @@ def cancel_training_job(
         job.reason = reason
         job.status_seq = max(new_seq(), job.status_seq + 1)
         job.updated_at = utcnow()
-        _publish(session, TrainingJobCancelled(job_id=job.id, reason=reason), correlation_id)
+        publish(session, TrainingJobCancelled(job_id=job.id, reason=reason), correlation_id)
     return job
 
 
@@ -165,8 +164,3 @@ def get_training_job(sessions: SessionFactory, job_id: str) -> TrainingJob:
     if job is None:
         raise NotFoundError(f"training job {job_id} not found")
     return job
-
-
-def _publish(session: Session, payload: EventPayload, correlation_id: str) -> None:
-    envelope = new_event(payload, source=SOURCE, correlation_id=correlation_id)
-    add_to_outbox(session, OUTBOX, envelope)

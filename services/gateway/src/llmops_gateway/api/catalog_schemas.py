@@ -1,0 +1,160 @@
+"""Request and response bodies of ``/catalog``: models (manual and imported) and datasets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from llmops_gateway.api.schemas import API_PREFIX, CamelModel
+from llmops_gateway.db.models import CatalogModel, RegistryModel
+from llmops_shared.events.fields import HF_REPO_ID_PATTERN
+from llmops_shared.specs import SPEC_RULE_ERROR_TYPE, get_family
+
+
+def _whitelisted_family(value: str | None) -> str | None:
+    if value is not None and get_family(value) is None:
+        raise PydanticCustomError(
+            SPEC_RULE_ERROR_TYPE,
+            "Model family '{family}' is not supported",
+            {"family": value, "rule": "model_family_supported"},
+        )
+    return value
+
+
+class CatalogModelRequest(CamelModel):
+    """``POST /catalog/models``: a manual catalog entry."""
+
+    name: str = Field(min_length=1, max_length=256, pattern=r"^\S+$")
+    family: str = Field(description="A whitelisted model family (llama, mistral, gemma, bert).")
+    max_position_embeddings: int = Field(gt=0, le=10_000_000)
+    hf_architecture: str | None = Field(default=None, min_length=1, max_length=256)
+
+    _family = field_validator("family")(_whitelisted_family)
+
+
+class ModelImportRequest(CamelModel):
+    """``POST /catalog/models/import`` (seed section 5.3)."""
+
+    registry_type: Literal["huggingface"] = Field(description="The registry to import from.")
+    registry_model_id: str = Field(
+        max_length=96, pattern=HF_REPO_ID_PATTERN, description="Repo id, e.g. 'org/name'."
+    )
+    revision: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        pattern=r"^\S+$",
+        description="Branch, tag or commit; default: the repo's default branch. The import "
+        "pins the commit it resolves to.",
+    )
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        pattern=r"^\S+$",
+        description="Catalog name (what specs' base_model_ref use); default: the repo id.",
+    )
+    download: bool = Field(
+        default=False, description="Also download a snapshot of the files to the model store."
+    )
+    family: str | None = Field(
+        default=None,
+        description="Only with the registry integration off: the family to record unverified.",
+    )
+    max_position_embeddings: int | None = Field(
+        default=None,
+        gt=0,
+        le=10_000_000,
+        description="Only with the registry integration off: the context length to record.",
+    )
+
+    _family = field_validator("family")(_whitelisted_family)
+
+
+class CatalogModelOut(CamelModel):
+    """A catalog model. ``status``: Pending / Running (importing), Ready, Failed."""
+
+    id: str
+    name: str
+    family: str | None
+    max_position_embeddings: int | None
+    hf_architecture: str | None
+    source: str
+    status: str
+    reason: str | None
+    verified: bool
+    facts: dict[str, Any] | None = Field(
+        description="What the import learned: license, gated, files and sizes, safetensors..."
+    )
+    progress: dict[str, Any] | None
+    status_url: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, model: CatalogModel) -> CatalogModelOut:
+        return cls(
+            id=model.id,
+            name=model.name,
+            family=model.family,
+            max_position_embeddings=model.max_position_embeddings,
+            hf_architecture=model.hf_architecture,
+            source=model.source,
+            status=model.status,
+            reason=model.reason,
+            verified=model.verified,
+            facts=model.facts,
+            progress=model.progress,
+            status_url=f"{API_PREFIX}/catalog/models/{model.id}",
+            created_at=model.created_at,
+            updated_at=model.updated_at,
+        )
+
+
+class CatalogModelList(CamelModel):
+    items: list[CatalogModelOut]
+    limit: int
+    offset: int
+
+
+class RegistryLinkOut(CamelModel):
+    """Where a catalog model came from, and the last check for upstream changes."""
+
+    id: str
+    model_id: str | None
+    registry: str
+    repo_id: str
+    revision: str | None = Field(description="What the import asked for (null: default branch).")
+    resolved_revision: str | None = Field(description="The commit the model is pinned to.")
+    url: str | None
+    status: str
+    last_synced_at: datetime | None
+    upstream_revision: str | None
+    upstream_checked_at: datetime | None
+    update_available: bool | None
+    check_error: str | None
+
+    @classmethod
+    def of(cls, link: RegistryModel) -> RegistryLinkOut:
+        return cls(
+            id=link.id,
+            model_id=link.catalog_model_id,
+            registry=link.registry_kind,
+            repo_id=link.repo_id,
+            revision=link.revision,
+            resolved_revision=link.resolved_revision,
+            url=link.url,
+            status=link.status,
+            last_synced_at=link.last_synced_at,
+            upstream_revision=link.upstream_revision,
+            upstream_checked_at=link.upstream_checked_at,
+            update_available=link.update_available,
+            check_error=link.check_error,
+        )
+
+
+class RegistryLinkList(CamelModel):
+    items: list[RegistryLinkOut]
