@@ -393,7 +393,7 @@ async def test_a_blue_green_endpoint_can_be_neither_promoted_nor_rolled_back(
     rollback = await gateway.client.post(f"{url}/rollback", headers=auth())
     assert rollback.status_code == 409
     assert "only a canary in progress can be rolled back" in rollback.json()["detail"]
-    assert len(await gateway.serving_events()) == 1  # the request only
+    assert len(await gateway.wait_for_serving_events(1)) == 1  # the request only
 
 
 async def test_a_value_the_database_cannot_store_is_a_422_not_a_500(gateway: Gateway) -> None:

@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, text
 
 from llmops_gateway.adapters.mlflow_metrics import MlflowMetrics
-from llmops_gateway.api import catalog, health, serving, training, workflows
+from llmops_gateway.api import catalog, datasets, health, serving, training, workflows
 from llmops_gateway.api.errors import install_error_handlers
 from llmops_gateway.api.middleware import HttpMetrics, RequestContextMiddleware
 from llmops_gateway.config import GatewaySettings
@@ -104,6 +104,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(serving.router)
     app.include_router(workflows.router)
     app.include_router(catalog.router)
+    app.include_router(datasets.router)
     app.include_router(health.router)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=HttpMetrics(state.registry))

@@ -50,6 +50,11 @@ class GatewaySettings(ServiceSettings):
         description="Import catalog models through the registry worker (Hugging Face Hub); "
         "off: an import records the request's own facts, unverified.",
     )
+    training_requires_dataset_version: bool = Field(
+        default=True,
+        description="A training job's dataset_ref must name a Succeeded version of a catalog "
+        "dataset; false also accepts datasets the catalog does not know (checked when known).",
+    )
     consume_status: bool = Field(
         default=True, description="Fold llmops.status into the read model in this process."
     )

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, OperationalError
 
-from llmops_gateway.domain.errors import ConflictError, NotFoundError
+from llmops_gateway.domain.errors import ConflictError, InvalidRequestError, NotFoundError
 from llmops_shared.logging import get_logger
 from llmops_shared.streams.errors import describe
 
@@ -23,6 +23,10 @@ async def _not_found(_: Request, exc: Exception) -> JSONResponse:
 
 async def _conflict(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
+
+
+async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
 async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
@@ -49,5 +53,6 @@ def install_error_handlers(app: FastAPI) -> None:
     """Register the mappings on ``app``."""
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(ConflictError, _conflict)
+    app.add_exception_handler(InvalidRequestError, _invalid_request)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(DataError, _value_does_not_fit)

@@ -71,6 +71,7 @@ def submit(
         correlation_id=correlation_id,
         idempotency_key=idempotency_key,
         request_hash=body.fingerprint(),
+        require_dataset_version=state.settings.training_requires_dataset_version,
     )
     try:
         job = submit_training_job(state.sessions, command)

@@ -81,9 +81,53 @@ def catalog_dataset_by_name(session: Session, name: str) -> CatalogDataset | Non
     return session.scalars(select(CatalogDataset).where(CatalogDataset.name == name)).first()
 
 
-def dataset_version_labels(session: Session, dataset_id: str) -> frozenset[str]:
-    query = select(DatasetVersion.version).where(DatasetVersion.dataset_id == dataset_id)
+def dataset_version_labels(
+    session: Session, dataset_id: str, *, status: str = "Succeeded"
+) -> frozenset[str]:
+    """The tags of the dataset's versions in ``status`` (only Succeeded ones can be used)."""
+    query = select(DatasetVersion.version).where(
+        DatasetVersion.dataset_id == dataset_id, DatasetVersion.status == status
+    )
     return frozenset(session.scalars(query).all())
+
+
+def list_catalog_datasets(session: Session, *, limit: int, offset: int) -> Sequence[CatalogDataset]:
+    query = (
+        select(CatalogDataset)
+        .order_by(CatalogDataset.created_at.desc(), CatalogDataset.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return session.scalars(query).all()
+
+
+def dataset_version_by_tag(session: Session, dataset_id: str, tag: str) -> DatasetVersion | None:
+    query = select(DatasetVersion).where(
+        DatasetVersion.dataset_id == dataset_id, DatasetVersion.version == tag
+    )
+    return session.scalars(query).first()
+
+
+def dataset_versions(session: Session, dataset_id: str) -> Sequence[DatasetVersion]:
+    """Newest first."""
+    query = (
+        select(DatasetVersion)
+        .where(DatasetVersion.dataset_id == dataset_id)
+        .order_by(DatasetVersion.created_at.desc(), DatasetVersion.id.desc())
+    )
+    return session.scalars(query).all()
+
+
+def latest_dataset_version(
+    session: Session, dataset_id: str, *, status: str
+) -> DatasetVersion | None:
+    query = (
+        select(DatasetVersion)
+        .where(DatasetVersion.dataset_id == dataset_id, DatasetVersion.status == status)
+        .order_by(DatasetVersion.created_at.desc(), DatasetVersion.id.desc())
+        .limit(1)
+    )
+    return session.scalars(query).first()
 
 
 def experiment_run_for_job(

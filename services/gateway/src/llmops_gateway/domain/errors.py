@@ -15,6 +15,10 @@ class ConflictError(Exception):
     """The request contradicts the current state: a duplicate, a terminal job (409)."""
 
 
+class InvalidRequestError(Exception):
+    """The request cannot be answered as asked, whatever the state (422 with the message)."""
+
+
 class CatalogRuleError(Exception):
     """A spec breaks a rule that needs catalog facts (422, in FastAPI's error shape)."""
 

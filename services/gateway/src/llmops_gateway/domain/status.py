@@ -28,6 +28,7 @@ from llmops_gateway.db.models import (
 )
 from llmops_gateway.db.session import SessionFactory
 from llmops_gateway.domain.catalog_status import apply_model_report
+from llmops_gateway.domain.dataset_status import apply_restore_report, apply_version_report
 from llmops_gateway.domain.reports import brief, observed_at
 from llmops_gateway.domain.serving import DELETE_FAILED, DELETE_STATES
 from llmops_gateway.domain.training import TERMINAL_PHASES
@@ -370,6 +371,8 @@ APPLIERS: Final[Mapping[StatusEntity, Applier]] = {
     StatusEntity.DEPLOYMENT: _apply_deployment,
     StatusEntity.PIPELINE: _apply_pipeline,
     StatusEntity.MODEL: apply_model_report,
+    StatusEntity.DATASET_VERSION: apply_version_report,
+    StatusEntity.DATASET_RESTORE: apply_restore_report,
 }
 """The entities the read model folds today; reports about others are ignored."""
 

@@ -47,6 +47,8 @@ class SubmitTrainingJob:
     correlation_id: str
     idempotency_key: str | None = None
     request_hash: str | None = None
+    require_dataset_version: bool = True
+    """``dataset_ref`` must name a Succeeded version of a catalog dataset (else: when known)."""
 
 
 def submit_training_job(sessions: SessionFactory, command: SubmitTrainingJob) -> TrainingJob:
@@ -95,12 +97,13 @@ def _insert_job(session: Session, command: SubmitTrainingJob) -> TrainingJob:
             base_model_facts, not_ready = usable_facts(
                 base_model, ("base_model_ref",), spec.base_model_ref
             )
-    # The dataset catalog is optional for now: the rules run only for datasets it knows.
     dataset = repository.catalog_dataset_by_name(session, spec.dataset_ref.name)
     dataset_facts = None
     if dataset is not None:
         versions = repository.dataset_version_labels(session, dataset.id)
         dataset_facts = DatasetFacts(dataset.name, dataset.type, versions)
+    elif command.require_dataset_version:  # unknown dataset: none of its versions exist
+        dataset_facts = DatasetFacts(spec.dataset_ref.name, None)
     violations = check_train_job_against_catalog(spec, base_model_facts, dataset_facts)
     if not_ready:  # the model exists, it just cannot be used yet: say that, not "not found"
         violations = not_ready + [v for v in violations if v.rule != "base_model_exists"]

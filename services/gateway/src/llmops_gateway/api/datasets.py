@@ -1,0 +1,183 @@
+"""``/catalog/datasets``: datasets, their versions (DVC or built-in), diffs and restores."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, status
+
+from llmops_gateway.api.dataset_schemas import (
+    DatasetList,
+    DatasetOut,
+    DatasetRequest,
+    DiffOut,
+    RestoreOut,
+    RestoreRequest,
+    VersionList,
+    VersionOut,
+    VersionRequest,
+)
+from llmops_gateway.api.deps import Authenticated, CorrelationId, Sessions, State
+from llmops_gateway.api.schemas import API_PREFIX
+from llmops_gateway.db import repository
+from llmops_gateway.domain.datasets import (
+    CreateDataset,
+    CreateVersion,
+    create_dataset,
+    create_version,
+    diff_versions,
+    get_dataset,
+    get_restore,
+    get_version,
+    list_versions,
+    request_restore,
+)
+
+router = APIRouter(prefix=f"{API_PREFIX}/catalog/datasets", tags=["datasets"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or invalid API key"},
+    404: {"description": "No such dataset, version or restore"},
+    409: {"description": "A duplicate name or tag, or a version not in the needed state"},
+}
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DatasetOut,
+    dependencies=[Authenticated],
+    responses=_ERRORS,
+    summary="Register a dataset",
+)
+def create(body: DatasetRequest, sessions: Sessions) -> DatasetOut:
+    command = CreateDataset(
+        name=body.name,
+        type=body.type,
+        storage_uri=body.storage_uri,
+        schema_ref=body.schema_ref,
+        description=body.description,
+    )
+    return DatasetOut.of(create_dataset(sessions, command))
+
+
+@router.get("", response_model=DatasetList, summary="List datasets, newest first")
+def list_datasets(
+    sessions: Sessions,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> DatasetList:
+    with sessions() as session:
+        datasets = repository.list_catalog_datasets(session, limit=limit, offset=offset)
+    return DatasetList(items=[DatasetOut.of(d) for d in datasets], limit=limit, offset=offset)
+
+
+@router.get("/{dataset_id}", response_model=DatasetOut, responses=_ERRORS, summary="Read one")
+def read(dataset_id: str, sessions: Sessions) -> DatasetOut:
+    return DatasetOut.of(get_dataset(sessions, dataset_id))
+
+
+@router.post(
+    "/{dataset_id}/versions",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=VersionOut,
+    dependencies=[Authenticated],
+    responses=_ERRORS,
+    summary="Create a version: snapshot the dataset's data now",
+)
+def create_dataset_version(
+    dataset_id: str, body: VersionRequest, state: State, correlation_id: CorrelationId
+) -> VersionOut:
+    """Store the version as Pending and queue the snapshot; the versioning worker reports
+    progress and, when done, the version's digest, counts and manifest. Follow ``statusUrl``.
+    A Failed version's tag may be asked for again: that retries it."""
+    command = CreateVersion(
+        dataset_id=dataset_id,
+        version_tag=body.version_tag,
+        storage_uri=body.storage_uri,
+        correlation_id=correlation_id,
+    )
+    version = create_version(state.sessions, command)
+    state.wake_relay()
+    return VersionOut.of(version)
+
+
+@router.get(
+    "/{dataset_id}/versions",
+    response_model=VersionList,
+    responses=_ERRORS,
+    summary="List the dataset's versions, newest first",
+)
+def read_versions(dataset_id: str, sessions: Sessions) -> VersionList:
+    return VersionList(items=[VersionOut.of(v) for v in list_versions(sessions, dataset_id)])
+
+
+@router.get(
+    "/{dataset_id}/versions/{version_id}",
+    response_model=VersionOut,
+    responses=_ERRORS,
+    summary="Read a version",
+)
+def read_version(dataset_id: str, version_id: str, sessions: Sessions) -> VersionOut:
+    return VersionOut.of(get_version(sessions, dataset_id, version_id))
+
+
+@router.get(
+    "/{dataset_id}/versions/{version_id}/diff",
+    response_model=DiffOut,
+    responses={**_ERRORS, 422: {"description": "No base: the version has no parent"}},
+    summary="Files added, modified and deleted since a base version",
+)
+def diff(
+    dataset_id: str,
+    version_id: str,
+    sessions: Sessions,
+    base_version_id: Annotated[
+        str | None,
+        Query(alias="baseVersionId", description="Default: the version's parent."),
+    ] = None,
+) -> DiffOut:
+    """Computed from the two versions' stored manifests (path, md5, size): fast, and the data
+    is never read. Both versions must have Succeeded."""
+    base, version, changes = diff_versions(sessions, dataset_id, version_id, base_version_id)
+    return DiffOut.of(base, version, changes)
+
+
+@router.post(
+    "/{dataset_id}/versions/{version_id}/restore",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=RestoreOut,
+    dependencies=[Authenticated],
+    responses=_ERRORS,
+    summary="Materialise the version's files at a target URI",
+)
+def restore(
+    dataset_id: str,
+    version_id: str,
+    body: RestoreRequest,
+    state: State,
+    correlation_id: CorrelationId,
+) -> RestoreOut:
+    """Queue the restore; the versioning worker writes the version byte for byte into the
+    (empty) target and reports progress. Follow ``statusUrl``."""
+    record = request_restore(
+        state.sessions,
+        dataset_id,
+        version_id,
+        target_uri=body.target_uri,
+        correlation_id=correlation_id,
+    )
+    state.wake_relay()
+    return RestoreOut.of(record, dataset_id)
+
+
+@router.get(
+    "/{dataset_id}/versions/{version_id}/restores/{restore_id}",
+    response_model=RestoreOut,
+    responses=_ERRORS,
+    summary="Read a restore",
+)
+def read_restore(
+    dataset_id: str, version_id: str, restore_id: str, sessions: Sessions
+) -> RestoreOut:
+    return RestoreOut.of(get_restore(sessions, dataset_id, version_id, restore_id), dataset_id)
