@@ -45,6 +45,63 @@ class GatewayClient:
     def add_model(self, model: dict[str, Any]) -> dict[str, Any]:
         return self._json("POST", "/catalog/models", json=model)
 
+    def import_model(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Start an import from a registry (``registryType``, ``registryModelId``...)."""
+        return self._json("POST", "/catalog/models/import", json=body)
+
+    def model(self, model_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/catalog/models/{model_id}")
+
+    def registry_links(self, model_id: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self._json(
+            "GET", f"/catalog/models/{model_id}/registry-links"
+        )["items"]
+        return items
+
+    def check_model_updates(self, model_id: str) -> dict[str, Any]:
+        return self._json("POST", f"/catalog/models/{model_id}/check-updates")
+
+    def create_dataset(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._json("POST", "/catalog/datasets", json=body)
+
+    def datasets(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self._json("GET", "/catalog/datasets")["items"]
+        return items
+
+    def create_dataset_version(
+        self, dataset_id: str, version_tag: str, *, storage_uri: str | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"versionTag": version_tag}
+        if storage_uri is not None:
+            body["storageUri"] = storage_uri
+        return self._json("POST", f"/catalog/datasets/{dataset_id}/versions", json=body)
+
+    def dataset_versions(self, dataset_id: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self._json("GET", f"/catalog/datasets/{dataset_id}/versions")[
+            "items"
+        ]
+        return items
+
+    def dataset_version(self, dataset_id: str, version_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/catalog/datasets/{dataset_id}/versions/{version_id}")
+
+    def dataset_diff(
+        self, dataset_id: str, version_id: str, base_version_id: str | None = None
+    ) -> dict[str, Any]:
+        params = {"baseVersionId": base_version_id} if base_version_id else None
+        path = f"/catalog/datasets/{dataset_id}/versions/{version_id}/diff"
+        return self._json("GET", path, params=params)
+
+    def restore_dataset_version(
+        self, dataset_id: str, version_id: str, target_uri: str
+    ) -> dict[str, Any]:
+        path = f"/catalog/datasets/{dataset_id}/versions/{version_id}/restore"
+        return self._json("POST", path, json={"targetUri": target_uri})
+
+    def get(self, path: str) -> dict[str, Any]:
+        """GET any gateway path under the API prefix (e.g. a ``statusUrl`` from a reply)."""
+        return self._json("GET", path.removeprefix(API_PREFIX))
+
     def submit_training_job(
         self, body: dict[str, Any], *, idempotency_key: str | None = None
     ) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""``llmops train`` and ``llmops models``: the gateway's API from the terminal."""
+"""``llmops train``: submit and follow training jobs through the gateway's API."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from llmops_shared.client import GatewayClient, GatewayError
 from llmops_shared.stack import api_key_path
 
 train_app = typer.Typer(help="Submit and follow training jobs.", no_args_is_help=True)
-models_app = typer.Typer(help="Catalog models.", no_args_is_help=True)
 console = Console()
 
 GatewayUrl = Annotated[str, typer.Option(envvar="LLMOPS_GATEWAY_URL", help="gateway base URL")]
@@ -26,14 +25,14 @@ ApiKey = Annotated[
 _TERMINAL = {"Succeeded", "Failed", "Cancelled"}
 
 
-def _client(gateway: str, api_key: str | None) -> GatewayClient:
+def client_for(gateway: str, api_key: str | None) -> GatewayClient:
     if api_key is None:
         path = api_key_path(Path(os.environ.get("LLMOPS_DATA_DIR", ".llmops")))
         api_key = path.read_text().strip() if path.exists() else None
     return GatewayClient(gateway, api_key=api_key)
 
 
-def _refused(exc: GatewayError) -> typer.Exit:
+def refused(exc: GatewayError) -> typer.Exit:
     console.print(f"[bold red]refused ({exc.status_code})[/bold red]")
     for line in exc.messages():
         console.print(f"  - {line}")
@@ -50,24 +49,6 @@ def request_body(document: Any) -> dict[str, Any]:
     return {"jobType": str(spec.get("job_type", "")).lower() or None, "trainJobSpec": spec}
 
 
-@models_app.command("add")
-def add_model(
-    name: Annotated[str, typer.Argument(help="catalog name, e.g. llama-3-8b-pretrain-v1")],
-    family: Annotated[str, typer.Option(help="llama | mistral | gemma | bert")],
-    max_position_embeddings: Annotated[int, typer.Option(help="the model's context length")],
-    gateway: GatewayUrl = "http://127.0.0.1:8000",
-    api_key: ApiKey = None,
-) -> None:
-    """Register a model in the catalog by hand."""
-    body = {"name": name, "family": family, "max_position_embeddings": max_position_embeddings}
-    with _client(gateway, api_key) as client:
-        try:
-            model = client.add_model(body)
-        except GatewayError as exc:
-            raise _refused(exc) from exc
-    console.print(f"model [bold]{name}[/bold] registered: {model.get('id')}")
-
-
 @train_app.command("submit")
 def submit(
     spec_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="YAML file")],
@@ -78,11 +59,11 @@ def submit(
 ) -> None:
     """Submit a training job from SPEC_FILE (the request body, or only its trainJobSpec)."""
     body = request_body(yaml.safe_load(spec_file.read_text()))
-    with _client(gateway, api_key) as client:
+    with client_for(gateway, api_key) as client:
         try:
             job = client.submit_training_job(body)
         except GatewayError as exc:
-            raise _refused(exc) from exc
+            raise refused(exc) from exc
         console.print(f"job [bold]{job['id']}[/bold] accepted: {job.get('status')}")
         if watch:
             _watch(client, job["id"], timeout)
@@ -95,11 +76,11 @@ def status(
     api_key: ApiKey = None,
 ) -> None:
     """Show a job and its experiment run."""
-    with _client(gateway, api_key) as client:
+    with client_for(gateway, api_key) as client:
         try:
             _print_state(client.training_job(job_id), client.experiment_run(job_id))
         except GatewayError as exc:
-            raise _refused(exc) from exc
+            raise refused(exc) from exc
 
 
 def _watch(client: GatewayClient, job_id: str, timeout_s: float) -> None:
