@@ -27,6 +27,9 @@ BASE_MODEL = {
     "family": "llama",
     "max_position_embeddings": 8192,
 }
+DATASET_NAME = "enterprise-instruction"
+DATASET_VERSION = "v1.0.0"
+"""The dataset version examples/sft-train-job.yaml trains on."""
 T = TypeVar("T")
 
 
@@ -114,3 +117,31 @@ def local_stack(redis_url: str, data_dir: Path, **extra_env: str) -> Iterator[Ru
                 process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def write_dataset_files(root: Path, records: int = 3) -> Path:
+    """A small sft_pair dataset (two JSONL files) under ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    for split, count in (("train", records), ("valid", 1)):
+        lines = [f'{{"prompt": "question {i}", "completion": "answer {i}"}}' for i in range(count)]
+        (root / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def ensure_dataset_version(
+    client: GatewayClient, data_dir: Path, *, timeout_s: float = 120
+) -> dict[str, Any]:
+    """Register the example's dataset and version it as DATASET_VERSION (through the
+    versioning worker); the Succeeded version."""
+    source = write_dataset_files(data_dir / "datasets" / DATASET_NAME)
+    dataset = client.create_dataset(
+        {"name": DATASET_NAME, "type": "sft_pair", "storageUri": str(source)}
+    )
+    version = client.create_dataset_version(dataset["id"], DATASET_VERSION)
+
+    def settled() -> dict[str, Any] | None:
+        current = client.dataset_version(dataset["id"], version["id"])
+        assert current["status"] != "Failed", current["reason"]
+        return current if current["status"] == "Succeeded" else None
+
+    return eventually(settled, timeout_s=timeout_s, what="the dataset version")
