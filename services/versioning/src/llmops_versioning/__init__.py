@@ -1,5 +1,5 @@
-"""The versioning service: DVC dataset versions.
+"""The versioning service: dataset versions with DVC + git (or a built-in object store).
 
-A skeleton until its issue lands: the package, its settings and its dependencies are in the
-workspace so the lock and the layout are settled once.
+Consumes ``llmops.datasets`` (``DatasetVersionRequested``, ``DatasetRestoreRequested``) and
+reports ``dataset_version`` / ``dataset_restore`` status events; see docs/versioning.md.
 """

@@ -1,0 +1,215 @@
+"""Handlers of ``llmops.datasets``: record a dataset version, restore one.
+
+Plain async functions ``(event, ports) -> status events``; ``app.py`` binds ``ports`` with
+``functools.partial``. Each handled event ends with one status report, returned to the runtime
+(committed with the ack): ``dataset_version`` Succeeded with ``details.version``
+(:class:`VersionFacts`) or Failed with the reason; ``dataset_restore`` Succeeded with
+``details.restore`` (:class:`RestoreFacts`) or Failed. While the backend works, Running reports
+with ``details.progress`` / ``details.restore`` are published directly (see ``progress.py``).
+Work on one dataset is serialized (one repository must not be mutated concurrently).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Final
+
+from pydantic import JsonValue
+
+from llmops_shared.events import (
+    DatasetRestoreRequested,
+    DatasetVersionRequested,
+    Envelope,
+    Event,
+    Phase,
+    StatusEntity,
+    new_event,
+    status_updated,
+)
+from llmops_shared.events.payloads.datasets import (
+    PROGRESS_DETAILS_KEY,
+    RESTORE_DETAILS_KEY,
+    VERSION_DETAILS_KEY,
+    RestoreFacts,
+    VersionProgress,
+)
+from llmops_shared.logging import get_logger
+from llmops_versioning.manifest import one_line
+from llmops_versioning.ports import (
+    Progress,
+    RestoreRequest,
+    VersioningFailed,
+    VersioningPorts,
+    VersionRequest,
+)
+from llmops_versioning.progress import ProgressReporter
+
+REPORTER: Final = "versioning"
+
+_log = get_logger(__name__)
+
+
+async def handle_datasets_event(event: Event, ports: VersioningPorts) -> list[Envelope]:
+    """Dispatch one event of ``llmops.datasets``; other types are skipped."""
+    payload = event.payload
+    if isinstance(payload, DatasetVersionRequested):
+        return await handle_version_requested(event, payload, ports)
+    if isinstance(payload, DatasetRestoreRequested):
+        return await handle_restore_requested(event, payload, ports)
+    _log.info("event_not_for_versioning", event_type=event.type)
+    return []
+
+
+async def handle_version_requested(
+    event: Event, payload: DatasetVersionRequested, ports: VersioningPorts
+) -> list[Envelope]:
+    """Record the version and report Succeeded with its facts, or Failed with the reason."""
+    request = VersionRequest(
+        dataset_id=payload.dataset_id,
+        version_id=payload.version_id,
+        version_tag=payload.version_tag,
+        dataset_type=str(payload.dataset_type),
+        storage_uri=payload.storage_uri,
+        parent_version_id=payload.parent_version_id,
+    )
+
+    def running(progress: Progress) -> Envelope | None:
+        if progress.stage == "restoring":
+            return None
+        facts = VersionProgress(
+            stage=progress.stage,
+            files_done=progress.files_done,
+            files_total=progress.files_total,
+            bytes_done=progress.bytes_done,
+            bytes_total=progress.bytes_total,
+        )
+        details: dict[str, JsonValue] = {
+            PROGRESS_DETAILS_KEY: facts.model_dump(mode="json"),
+            "backend": ports.backend.name,
+        }
+        return report(event, StatusEntity.DATASET_VERSION, payload.version_id, Phase.RUNNING,
+                      details=details)  # fmt: skip
+
+    reporter = ProgressReporter(
+        ports.sink, asyncio.get_running_loop(), running, interval_s=ports.progress_interval_s
+    )
+    log = _log.bind(
+        dataset_id=payload.dataset_id, version_id=payload.version_id, tag=payload.version_tag
+    )
+    async with ports.locks(payload.dataset_id):
+        try:
+            facts = await ports.backend.create_version(request, reporter)
+        except VersioningFailed as exc:
+            reason = one_line(str(exc))
+            log.warning("version_failed", reason=reason, backend=ports.backend.name)
+            return [
+                report(
+                    event,
+                    StatusEntity.DATASET_VERSION,
+                    payload.version_id,
+                    Phase.FAILED,
+                    reason=reason,
+                    details={"backend": ports.backend.name},
+                )
+            ]
+        finally:
+            await reporter.drain()
+    log.info(
+        "version_recorded",
+        backend=facts.backend,
+        digest=facts.digest,
+        files=facts.file_count,
+        bytes=facts.total_bytes,
+        revision=facts.revision,
+    )
+    return [
+        report(
+            event,
+            StatusEntity.DATASET_VERSION,
+            payload.version_id,
+            Phase.SUCCEEDED,
+            details={VERSION_DETAILS_KEY: facts.model_dump(mode="json")},
+        )
+    ]
+
+
+async def handle_restore_requested(
+    event: Event, payload: DatasetRestoreRequested, ports: VersioningPorts
+) -> list[Envelope]:
+    """Materialise the version at the target; Succeeded with the counts, or Failed."""
+    request = RestoreRequest(
+        restore_id=payload.restore_id,
+        dataset_id=payload.dataset_id,
+        version_id=payload.version_id,
+        version_tag=payload.version_tag,
+        target_uri=payload.target_uri,
+    )
+
+    def running(progress: Progress) -> Envelope:
+        facts = RestoreFacts(
+            version_id=payload.version_id,
+            target_uri=payload.target_uri,
+            files_done=progress.files_done,
+            files_total=progress.files_total,
+            bytes_done=progress.bytes_done,
+            bytes_total=progress.bytes_total,
+        )
+        return report(event, StatusEntity.DATASET_RESTORE, payload.restore_id, Phase.RUNNING,
+                      details={RESTORE_DETAILS_KEY: facts.model_dump(mode="json")})  # fmt: skip
+
+    reporter = ProgressReporter(
+        ports.sink, asyncio.get_running_loop(), running, interval_s=ports.progress_interval_s
+    )
+    log = _log.bind(
+        dataset_id=payload.dataset_id, version_id=payload.version_id, restore_id=payload.restore_id
+    )
+    base: dict[str, JsonValue] = {
+        RESTORE_DETAILS_KEY: RestoreFacts(
+            version_id=payload.version_id, target_uri=payload.target_uri
+        ).model_dump(mode="json")
+    }
+    async with ports.locks(payload.dataset_id):
+        try:
+            facts = await ports.backend.restore(request, reporter)
+        except VersioningFailed as exc:
+            reason = one_line(str(exc))
+            log.warning("restore_failed", reason=reason, backend=ports.backend.name)
+            return [
+                report(
+                    event,
+                    StatusEntity.DATASET_RESTORE,
+                    payload.restore_id,
+                    Phase.FAILED,
+                    reason=reason,
+                    details=base,
+                )
+            ]
+        finally:
+            await reporter.drain()
+    log.info("version_restored", files=facts.files_done, bytes=facts.bytes_done)
+    return [
+        report(
+            event,
+            StatusEntity.DATASET_RESTORE,
+            payload.restore_id,
+            Phase.SUCCEEDED,
+            details={RESTORE_DETAILS_KEY: facts.model_dump(mode="json")},
+        )
+    ]
+
+
+def report(
+    event: Event,
+    entity: StatusEntity,
+    entity_id: str,
+    phase: Phase,
+    *,
+    reason: str | None = None,
+    details: Mapping[str, JsonValue] | None = None,
+) -> Envelope:
+    """A status event about ``entity_id``, correlated with ``event``."""
+    payload = status_updated(
+        entity, entity_id=entity_id, phase=phase, reporter=REPORTER, reason=reason, details=details
+    )
+    return new_event(payload, source=REPORTER, correlation_id=event.envelope.correlationid)
