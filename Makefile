@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: help install test test-fast lint typecheck format schemas schemas-check bench bench-gateway up run clean
+.PHONY: help install test test-fast lint typecheck format schemas schemas-check bench bench-gateway bench-versioning up run clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ up: install  ## the whole local stack (Redis, MLflow, gateway, workers); Ctrl-C 
 
 bench-gateway: install  ## gateway benchmark on the real local stack (see docs/benchmarks.md)
 	$(UV) run --frozen python bench/gateway.py
+
+bench-versioning: install  ## dataset version creation and diff, 1k and 10k files (docs/benchmarks.md)
+	$(UV) run --frozen python bench/versioning.py
 
 run: up  ## alias of up
 
