@@ -350,6 +350,40 @@ async def test_the_janitor_reclaims_entries_of_a_dead_consumer(harness: Harness)
     assert consumers[b"dead"] == 0
 
 
+async def test_a_slow_handler_keeps_its_entry_from_other_replicas(harness: Harness) -> None:
+    """A handler that runs five claim periods is not taken over: the heartbeat keeps the entry
+    claimed, so it is handled once, delivered once, and the other replica sees nothing."""
+    release = asyncio.Event()
+    slow_seen: list[str] = []
+
+    async def slow(event: Event) -> list[Envelope]:
+        slow_seen.append(event.envelope.id)
+        await release.wait()
+        return [status_for(event)]
+
+    await harness.publisher.publish_many([cancel_event()])
+    other = Recorder()
+    async with (
+        harness.running(harness.runner(slow, consumer="slow")),
+        harness.running(harness.runner(other, consumer="other")),
+    ):
+
+        async def started() -> bool:
+            return len(slow_seen) == 1
+
+        await wait_until(started, timeout_s=5)
+        await asyncio.sleep(5 * FAST.claim_idle_ms / 1000)  # the other janitor ran ~10 times
+        [pending] = await harness.redis.xpending_range(harness.stream, GROUP, "-", "+", 10)
+        assert (pending["consumer"], pending["times_delivered"]) == (b"slow", 1)
+        release.set()
+
+        async def done() -> bool:
+            return await harness.pending() == 0
+
+        await wait_until(done, timeout_s=5)
+    assert (len(slow_seen), other.seen) == (1, [])
+
+
 async def test_a_deleted_group_is_recreated_and_nothing_is_lost(harness: Harness) -> None:
     recorder = Recorder()
     async with harness.running(harness.runner(recorder)) as task:

@@ -16,7 +16,9 @@ For one stream and consumer group it
    poison event are not blamed (see :mod:`.attempts`). Redelivered entries are committed one by
    one, so a crash repeats as little work as possible;
 5. every ``janitor_interval_ms`` reclaims entries idle longer than ``claim_idle_ms`` from dead or
-   stuck consumers (XAUTOCLAIM) and refreshes the lag and pending gauges;
+   stuck consumers (XAUTOCLAIM) and refreshes the lag and pending gauges; a live consumer
+   keeps the batch in hand claimed (a heartbeat resets its idle time), so a slow handler is
+   never taken over by another replica;
 6. on NOGROUP (Redis lost the group) recreates it, counts it and logs an alert;
    when a handler raises :class:`DependencyUnavailableError` (MLflow, the cluster... is down)
    the entry stays pending *without* counting as an attempt, the rest of the batch is left
@@ -293,6 +295,33 @@ class ConsumerRunner:
     # ------------------------------------------------------------------ processing
 
     async def _process(self, entries: list[_Entry]) -> None:
+        heartbeat = asyncio.create_task(
+            self._keep_claimed([entry.message_id for entry in entries]), name="claim-heartbeat"
+        )
+        try:
+            await self._process_batch(entries)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+
+    async def _keep_claimed(self, message_ids: list[bytes]) -> None:
+        """While a batch is in hand, reset its entries' idle time every third of
+        ``claim_idle_ms``, so another replica's janitor never takes over a handler that is
+        merely slow (a model download, a DVC push). ``XCLAIM ... JUSTID`` to ourselves does
+        not count as a delivery, and ids already acknowledged are skipped by Redis. A dead
+        process stops the heartbeat, so its entries are reclaimed as before."""
+        interval_s = max(self._settings.claim_idle_ms / 3000, 0.05)
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self._redis.xclaim(
+                    self.stream, self.group, self.consumer, 0, message_ids, justid=True
+                )
+            except (ResponseError, *TRANSIENT_REDIS_ERRORS) as exc:
+                self._log.warning("claim_heartbeat_failed", error=describe(exc))
+
+    async def _process_batch(self, entries: list[_Entry]) -> None:
         self._metrics.consumed.inc(len(entries))
         completed: list[Completed] = []
         dead: list[DeadLetter] = []
