@@ -1,7 +1,9 @@
-"""End to end: `llmops up` runs the real processes; a job sent over REST becomes an MLflow run.
+"""End to end: `llmops up` runs the real processes; what is sent over REST reaches the real
+systems (an MLflow run, a DVC-versioned dataset, a model imported from a Hub).
 
 Real Redis (the test session's, under a private stream namespace), a real MLflow server on
-SQLite started by the stack, the gateway and the tracking worker as separate processes.
+SQLite started by the stack, the gateway and every worker as separate processes; the Hub is the
+in-repo test double (support/hf_hub_server.py) the registry worker reaches over HTTP.
 """
 
 from __future__ import annotations
@@ -20,21 +22,42 @@ from llmops_shared.events import DeadLetterEntry, Stream
 from llmops_shared.specs.examples import SEED_DEPLOYMENT_SPEC
 
 from support.argo_schema import schema_errors as argo_schema_errors
+from support.hf_hub_server import MINILM_REPO, HubServer
 from support.kserve_crd import schema_errors
-from support.stack import BASE_MODEL, RunningStack, eventually, example_body, local_stack
+from support.stack import (
+    BASE_MODEL,
+    DATASET_NAME,
+    RunningStack,
+    ensure_dataset_version,
+    eventually,
+    example_body,
+    local_stack,
+    write_dataset_files,
+)
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    with local_stack(redis_url, tmp_path_factory.mktemp("stack")) as running:
+def hub() -> Iterator[HubServer]:
+    with HubServer() as server:
+        server.add_minilm()
+        yield server
+
+
+@pytest.fixture(scope="module")
+def stack(
+    redis_url: str, tmp_path_factory: pytest.TempPathFactory, hub: HubServer
+) -> Iterator[RunningStack]:
+    with local_stack(redis_url, tmp_path_factory.mktemp("stack"), HF_ENDPOINT=hub.url) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
 def base_model(stack: RunningStack) -> dict[str, Any]:
+    """The example job's base model and dataset version, in the catalog."""
     with stack.client() as client:
+        ensure_dataset_version(client, stack.data_dir)
         return client.add_model(BASE_MODEL)
 
 
@@ -180,12 +203,76 @@ def test_a_job_becomes_a_valid_argo_workflow_manifest_shown_as_its_pipeline(
         assert client.training_job(job["id"])["pipeline"]["id"] == f"train-{job['id']}"
 
 
+def test_an_imported_model_sets_the_limit_training_is_checked_against(
+    stack: RunningStack,
+) -> None:
+    """Registry: the Hub's config.json decides the context length the gateway enforces."""
+    with stack.client() as client:
+        model = client.import_model({"registryType": "huggingface", "registryModelId": MINILM_REPO})
+
+        def ready() -> dict[str, Any] | None:
+            current = client.model(model["id"])
+            assert current["status"] != "Failed", current["reason"]
+            return current if current["status"] == "Ready" else None
+
+        imported = eventually(ready, timeout_s=60, what="the import")
+        assert (imported["family"], imported["maxPositionEmbeddings"]) == ("bert", 512)
+        assert imported["verified"] is True
+        [link] = client.registry_links(model["id"])
+        assert link["resolvedRevision"] is not None
+
+        body = example_body()
+        spec = body["trainJobSpec"]
+        spec.update(job_type="EMBEDDING", model_family="bert", base_model_ref=MINILM_REPO)
+        spec["dataset_ref"]["type"] = "embedding_pair"
+        spec["hyperparams"]["max_seq_len"] = 1024
+        with pytest.raises(GatewayError) as refused:
+            client.submit_training_job(body)
+    assert refused.value.status_code == 422
+    assert (
+        "trainJobSpec.hyperparams.max_seq_len: EMBEDDING max_seq_len must be <= "
+        "base_model.max_position_embeddings (1024 > 512)"
+    ) in refused.value.messages()
+
+
+@pytest.mark.usefixtures("base_model")
+def test_a_new_dataset_version_diffs_and_restores_byte_for_byte(stack: RunningStack) -> None:
+    """Versioning with DVC: change the data, version it again, diff, restore the first."""
+    source = stack.data_dir / "datasets" / DATASET_NAME
+    v1_files = {path.name: path.read_bytes() for path in source.iterdir()}
+    with stack.client() as client:
+        [dataset] = [d for d in client.datasets() if d["name"] == DATASET_NAME]
+        [v1] = client.dataset_versions(dataset["id"])
+        write_dataset_files(source, records=5)  # train.jsonl grows, valid.jsonl is unchanged
+        (source / "test.jsonl").write_text('{"prompt": "q", "completion": "a"}\n')
+        v2 = client.create_dataset_version(dataset["id"], "v1.1.0")
+        eventually(
+            lambda: client.dataset_version(dataset["id"], v2["id"])["status"] == "Succeeded",
+            timeout_s=120,
+            what="the second version",
+        )
+        changes = client.dataset_diff(dataset["id"], v2["id"])
+        assert changes["baseVersionId"] == v1["id"]
+        assert [c["path"] for c in changes["added"]] == ["test.jsonl"]
+        assert [c["path"] for c in changes["modified"]] == ["train.jsonl"]
+        assert (changes["deleted"], changes["summary"]["unchanged"]) == ([], 1)
+
+        target = stack.data_dir / "restored-v1"
+        restore = client.restore_dataset_version(dataset["id"], v1["id"], str(target))
+        eventually(
+            lambda: client.get(restore["statusUrl"])["status"] == "Succeeded",
+            timeout_s=120,
+            what="the restore",
+        )
+    assert {path.name: path.read_bytes() for path in target.iterdir()} == v1_files
+
+
 def test_ctrl_c_stops_every_process(stack: RunningStack) -> None:
     stack.process.send_signal(signal.SIGINT)
     assert stack.process.wait(timeout=60) == 0
     log = stack.log_text()
     assert "stack stopped" in log
-    for name in ("gateway", "tracking", "serving", "workflow", "mlflow"):
+    for name in ("gateway", "tracking", "serving", "workflow", "registry", "versioning", "mlflow"):
         assert f"{name} |" in log, f"no output from {name}"
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{stack.gateway_url}/healthz", timeout=2)

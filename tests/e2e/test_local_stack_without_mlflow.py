@@ -1,10 +1,18 @@
-"""End to end with EXPERIMENT_TRACKING_ENABLED=false: no MLflow, the same API answers."""
+"""End to end with the integrations off: no MLflow (EXPERIMENT_TRACKING_ENABLED=false), the
+built-in dataset versions (DATA_VERSIONING_ENABLED=false) and unverified catalog imports
+(MODEL_REGISTRY_ENABLED=false); the same API answers."""
 
 from __future__ import annotations
 
 import pytest
 
-from support.stack import BASE_MODEL, eventually, example_body, local_stack
+from support.stack import (
+    BASE_MODEL,
+    ensure_dataset_version,
+    eventually,
+    example_body,
+    local_stack,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -14,9 +22,22 @@ def test_runs_are_recorded_by_the_gateway_alone(
 ) -> None:
     data_dir = tmp_path_factory.mktemp("builtin")
     with (
-        local_stack(redis_url, data_dir, EXPERIMENT_TRACKING_ENABLED="false") as stack,
+        local_stack(
+            redis_url,
+            data_dir,
+            EXPERIMENT_TRACKING_ENABLED="false",
+            DATA_VERSIONING_ENABLED="false",
+            MODEL_REGISTRY_ENABLED="false",
+        ) as stack,
         stack.client() as client,
     ):
+        version = ensure_dataset_version(client, data_dir)
+        assert (version["backend"], version["fileCount"]) == ("builtin", 2)
+        imported = client.import_model(
+            {"registryType": "huggingface", "registryModelId": "org/unreachable",
+             "family": "llama", "maxPositionEmbeddings": 4096}
+        )  # fmt: skip
+        assert (imported["status"], imported["verified"]) == ("Ready", False)
         client.add_model(BASE_MODEL)
         job = client.submit_training_job(example_body())
         run = eventually(lambda: client.experiment_run(job["id"]), timeout_s=30, what="the run")
