@@ -3,7 +3,6 @@ throttling: pure logic, no Hub, no Redis."""
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +14,6 @@ from llmops_registry.adapters.store import SnapshotStore, repo_dir_name, safe_re
 from llmops_registry.config import RegistrySettings
 from llmops_registry.handlers import UnsupportedModel, context_length, imported_model
 from llmops_registry.ports import InvalidModel, RepoFile, ResolvedModel
-from llmops_registry.progress import ProgressReporter
-from llmops_shared.events.payloads.catalog import ImportProgress
 
 pytestmark = pytest.mark.unit
 
@@ -163,38 +160,6 @@ def test_an_interrupted_snapshot_is_never_visible(tmp_path: Path) -> None:
     loser = store.staging("a/b", SHA)  # a second, concurrent download of the same commit
     assert store.commit(loser, final) == final
     assert not loser.exists()
-
-
-async def test_progress_is_throttled_and_the_last_state_wins() -> None:
-    sent: list[ImportProgress] = []
-
-    async def publish(progress: ImportProgress) -> None:
-        sent.append(progress)
-
-    def at(done: int) -> ImportProgress:
-        return ImportProgress(stage="downloading", files_done=done, files_total=50)
-
-    async with ProgressReporter(publish, interval_s=0.3) as reporter:
-        reporter.update(at(0))
-        await asyncio.sleep(0.05)
-        assert sent == [at(0)]  # the first report goes out at once
-        for done in range(1, 50):
-            reporter.update(at(done))
-            await asyncio.sleep(0)
-        await asyncio.sleep(0.05)
-        assert len(sent) == 1  # then at most one per interval
-        await asyncio.sleep(0.4)
-    assert sent == [at(0), at(49)]  # and the latest state wins
-
-
-async def test_a_failing_progress_publish_is_ignored() -> None:
-    async def publish(progress: ImportProgress) -> None:
-        raise ConnectionError("redis is gone")
-
-    async with ProgressReporter(publish, interval_s=0) as reporter:
-        reporter.update(ImportProgress(stage="resolving"))
-        await asyncio.sleep(0.01)
-    assert reporter.published == 0
 
 
 def test_importing_the_service_does_not_import_huggingface_hub() -> None:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 
-from llmops_shared.events import Envelope
 from llmops_versioning.adapters.builtin import BuiltinBackend
 from llmops_versioning.adapters.dvc import (
     DvcBackend,
@@ -20,8 +18,7 @@ from llmops_versioning.adapters.storage import Location, S3Options
 from llmops_versioning.app import build_backend
 from llmops_versioning.config import VersioningSettings
 from llmops_versioning.manifest import dir_digest, one_line
-from llmops_versioning.ports import Progress, VersioningFailed
-from llmops_versioning.progress import ProgressReporter
+from llmops_versioning.ports import VersioningFailed
 
 pytestmark = pytest.mark.unit
 
@@ -114,49 +111,3 @@ def test_locations() -> None:
 def test_one_line() -> None:
     assert one_line("a\n  b\tc") == "a b c"
     assert len(one_line("x" * 5000)) == 1500
-
-
-async def test_progress_is_throttled_per_stage() -> None:
-    published: list[str] = []
-
-    class Sink:
-        async def publish(self, envelope: Envelope) -> str:
-            published.append(envelope.id)
-            return "0-1"
-
-    now = [0.0]
-    built: list[Progress] = []
-
-    def build(progress: Progress) -> Envelope:
-        built.append(progress)
-        return Envelope.model_construct(id=str(len(built)))
-
-    reporter = ProgressReporter(
-        Sink(), asyncio.get_running_loop(), build, interval_s=0.5, clock=lambda: now[0]
-    )
-
-    def from_thread() -> None:
-        for i in range(100):  # 100 calls within 0.1 s: one report
-            now[0] = i / 1000
-            reporter(Progress("fetching", i, 100))
-        reporter(Progress("hashing", 0, 100))  # a new stage: reported at once
-        now[0] = 1.0
-        reporter(Progress("hashing", 50, 100))  # the interval passed
-
-    await asyncio.to_thread(from_thread)
-    await reporter.drain()
-    assert [(p.stage, p.files_done) for p in built] == [
-        ("fetching", 0),
-        ("hashing", 0),
-        ("hashing", 50),
-    ]
-    assert published == ["1", "2", "3"]
-
-
-async def test_progress_without_a_sink_does_nothing() -> None:
-    def build(_: Progress) -> Envelope:
-        raise AssertionError("not called")
-
-    reporter = ProgressReporter(None, asyncio.get_running_loop(), build)
-    reporter(Progress("fetching"))
-    await reporter.drain()

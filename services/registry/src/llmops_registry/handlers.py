@@ -30,7 +30,6 @@ from llmops_registry.ports import (
     RegistryPorts,
     ResolvedModel,
 )
-from llmops_registry.progress import ProgressReporter
 from llmops_shared.events import (
     Envelope,
     Event,
@@ -51,6 +50,7 @@ from llmops_shared.events.payloads.catalog import (
     UpstreamCheck,
 )
 from llmops_shared.logging import get_logger
+from llmops_shared.progress import ProgressReporter
 from llmops_shared.specs.families import family_for_architectures, supported_families
 
 REPORTER: Final = "registry"
@@ -90,29 +90,26 @@ async def handle_import(
     repo = request.registry_model_id
     log = _log.bind(model_id=request.model_id, repo_id=repo, revision=request.revision)
 
-    async def publish(progress: ImportProgress) -> None:
-        assert ports.sink is not None
-        await ports.sink.publish(
-            _model_status(
-                event,
-                request.model_id,
-                Phase.RUNNING,
-                reason=_progress_reason(repo, request.revision, progress),
-                details={PROGRESS_DETAILS_KEY: progress.model_dump(mode="json")},
-            )
+    def running(progress: ImportProgress) -> Envelope:
+        return _model_status(
+            event,
+            request.model_id,
+            Phase.RUNNING,
+            reason=_progress_reason(repo, request.revision, progress),
+            details={PROGRESS_DETAILS_KEY: progress.model_dump(mode="json")},
         )
 
     failure: str | None = None
     imported: ImportedModel | None = None
     async with ProgressReporter(
-        publish if ports.sink is not None else None, interval_s=ports.progress_interval_s
+        ports.sink, running, interval_s=ports.progress_interval_s
     ) as reporter:
-        reporter.update(ImportProgress(stage="resolving"))
+        reporter(ImportProgress(stage="resolving"))
         try:
             resolved = await ports.backend.resolve(repo, request.revision)
             imported = imported_model(resolved)
             if request.download:
-                uri = await ports.backend.download(resolved, reporter.update)
+                uri = await ports.backend.download(resolved, reporter)
                 imported = imported.model_copy(update={"snapshot_uri": uri})
         except RegistryError as exc:
             failure = str(exc)

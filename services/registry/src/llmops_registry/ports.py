@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from llmops_shared.events import Envelope
 from llmops_shared.events.payloads.catalog import ImportProgress
+from llmops_shared.streams import StatusSink as StatusSink  # re-exported for app.py
 
 ProgressCallback = Callable[[ImportProgress], None]
 """Called with the latest progress of an import; must be safe to call from any thread."""
@@ -122,15 +122,6 @@ class RegistryBackend(Protocol):
 
     async def ping(self) -> None:
         """Raise unless the registry answers now (logged at start-up; not a readiness check)."""
-        ...
-
-
-class StatusSink(Protocol):
-    """Where progress reports go while a handler runs; :class:`llmops_shared.streams.Publisher`
-    is one."""
-
-    async def publish(self, envelope: Envelope) -> str:
-        """Append one event to its stream."""
         ...
 
 

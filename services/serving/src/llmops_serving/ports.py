@@ -14,8 +14,8 @@ from typing import Any, Protocol
 
 from llmops_serving.render.request import RenderOptions
 from llmops_serving.render.status import Observed
-from llmops_shared.events import Envelope
 from llmops_shared.streams import DependencyUnavailableError, NonRetryableError
+from llmops_shared.streams import StatusSink as StatusSink  # re-exported for app.py
 
 Manifest = dict[str, Any]
 """A rendered object: an InferenceService, or a ``v1 List`` of Deployment + Service."""
@@ -76,15 +76,6 @@ class ServingBackend(Protocol):
 
     async def ping(self) -> None:
         """Raise unless the backend can serve requests now (readiness)."""
-        ...
-
-
-class StatusSink(Protocol):
-    """Where out-of-band status events go (the watcher's reports, failures before a dead
-    letter); :class:`llmops_shared.streams.Publisher` is one."""
-
-    async def publish(self, envelope: Envelope) -> str:
-        """Append one event to its stream."""
         ...
 
 

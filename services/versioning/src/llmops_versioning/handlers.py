@@ -11,7 +11,6 @@ Work on one dataset is serialized (one repository must not be mutated concurrent
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Final
 
@@ -35,6 +34,7 @@ from llmops_shared.events.payloads.datasets import (
     VersionProgress,
 )
 from llmops_shared.logging import get_logger
+from llmops_shared.progress import ProgressReporter
 from llmops_versioning.manifest import one_line
 from llmops_versioning.ports import (
     Progress,
@@ -43,7 +43,6 @@ from llmops_versioning.ports import (
     VersioningPorts,
     VersionRequest,
 )
-from llmops_versioning.progress import ProgressReporter
 
 REPORTER: Final = "versioning"
 
@@ -91,9 +90,7 @@ async def handle_version_requested(
         return report(event, StatusEntity.DATASET_VERSION, payload.version_id, Phase.RUNNING,
                       details=details)  # fmt: skip
 
-    reporter = ProgressReporter(
-        ports.sink, asyncio.get_running_loop(), running, interval_s=ports.progress_interval_s
-    )
+    reporter = ProgressReporter(ports.sink, running, interval_s=ports.progress_interval_s)
     log = _log.bind(
         dataset_id=payload.dataset_id, version_id=payload.version_id, tag=payload.version_tag
     )
@@ -158,9 +155,7 @@ async def handle_restore_requested(
         return report(event, StatusEntity.DATASET_RESTORE, payload.restore_id, Phase.RUNNING,
                       details={RESTORE_DETAILS_KEY: facts.model_dump(mode="json")})  # fmt: skip
 
-    reporter = ProgressReporter(
-        ports.sink, asyncio.get_running_loop(), running, interval_s=ports.progress_interval_s
-    )
+    reporter = ProgressReporter(ports.sink, running, interval_s=ports.progress_interval_s)
     log = _log.bind(
         dataset_id=payload.dataset_id, version_id=payload.version_id, restore_id=payload.restore_id
     )

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from llmops_shared.events import Envelope
 from llmops_shared.events.payloads.datasets import RestoreFacts, VersionFacts
+from llmops_shared.streams import StatusSink as StatusSink  # re-exported for app.py
 
 Stage = Literal["fetching", "hashing", "committing", "pushing", "restoring"]
 
@@ -93,14 +93,6 @@ class VersioningBackend(Protocol):
 
     async def ping(self) -> None:
         """Raise unless the backend can work now (readiness)."""
-        ...
-
-
-class StatusSink(Protocol):
-    """Where mid-handler progress reports go (the shared ``Publisher``)."""
-
-    async def publish(self, envelope: Envelope) -> str:
-        """Append one event to its stream."""
         ...
 
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from llmops_shared.events import Envelope
 from llmops_shared.streams import DependencyUnavailableError, NonRetryableError
+from llmops_shared.streams import StatusSink as StatusSink  # re-exported for app.py
 from llmops_workflow.render.request import RenderOptions
 from llmops_workflow.render.status import Observed
 
@@ -74,15 +74,6 @@ class WorkflowBackend(Protocol):
 
     async def ping(self) -> None:
         """Raise unless the backend can serve requests now (readiness)."""
-        ...
-
-
-class StatusSink(Protocol):
-    """Where out-of-band status events go (the watcher's reports, failures before a dead
-    letter); :class:`llmops_shared.streams.Publisher` is one."""
-
-    async def publish(self, envelope: Envelope) -> str:
-        """Append one event to its stream."""
         ...
 
 

@@ -12,7 +12,7 @@ from llmops_shared.streams.dead_letters import DeadLetter, move_to_dead_letters
 from llmops_shared.streams.errors import DependencyUnavailableError, NonRetryableError, is_retryable
 from llmops_shared.streams.metrics import StreamMetrics
 from llmops_shared.streams.outbox import OutboxRelay, add_to_outbox, outbox_table
-from llmops_shared.streams.publisher import EVENT_FIELD, Publisher
+from llmops_shared.streams.publisher import EVENT_FIELD, Publisher, StatusSink
 
 __all__ = [
     "EVENT_FIELD",
@@ -23,6 +23,7 @@ __all__ = [
     "NonRetryableError",
     "OutboxRelay",
     "Publisher",
+    "StatusSink",
     "StreamMetrics",
     "add_to_outbox",
     "async_redis",

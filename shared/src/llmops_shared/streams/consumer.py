@@ -41,6 +41,7 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
+from redis.typing import StreamIdT
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from llmops_shared.config import ConsumerSettings
@@ -305,7 +306,7 @@ class ConsumerRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
 
-    async def _keep_claimed(self, message_ids: list[bytes]) -> None:
+    async def _keep_claimed(self, message_ids: list[StreamIdT]) -> None:
         """While a batch is in hand, reset its entries' idle time every third of
         ``claim_idle_ms``, so another replica's janitor never takes over a handler that is
         merely slow (a model download, a DVC push). ``XCLAIM ... JUSTID`` to ourselves does

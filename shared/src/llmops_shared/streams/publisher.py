@@ -9,6 +9,7 @@ consumers' idempotency store skips. That is the at-least-once half of the contra
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -31,6 +32,15 @@ def stream_key(namespace: str, stream: str) -> str:
 
 
 TRANSIENT_REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+
+
+class StatusSink(Protocol):
+    """Where a service sends events out of band: a watcher's reports, progress while a handler
+    runs. :class:`Publisher` is one; tests pass an in-memory one."""
+
+    async def publish(self, envelope: Envelope) -> str:
+        """Append one event to its stream; the entry id."""
+        ...
 
 
 class Publisher:
