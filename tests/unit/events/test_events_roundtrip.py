@@ -73,7 +73,7 @@ def test_malformed_type_names_are_recognised(name: str) -> None:
 
 
 def test_registry_is_consistent() -> None:
-    assert len(EVENT_TYPES) == len(PAYLOAD_TYPES) == 19
+    assert len(EVENT_TYPES) == len(PAYLOAD_TYPES) == 20
     for event_type, cls in EVENT_TYPES.items():
         assert cls.event_type == event_type
         assert stream_for(event_type) is cls.stream

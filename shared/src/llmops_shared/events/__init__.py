@@ -20,7 +20,12 @@ from llmops_shared.events.names import (
 )
 from llmops_shared.events.payloads.catalog import ModelImportRequested, ModelUpdateCheckRequested
 from llmops_shared.events.payloads.datasets import DatasetRestoreRequested, DatasetVersionRequested
-from llmops_shared.events.payloads.models import ModelVersionRegistered, model_version_id
+from llmops_shared.events.payloads.models import (
+    ModelVersionChanged,
+    ModelVersionRegistered,
+    model_version_event_id,
+    model_version_id,
+)
 from llmops_shared.events.payloads.serving import (
     DeploymentDeleted,
     DeploymentPromoted,
@@ -72,6 +77,7 @@ __all__ = [
     "ModelImportRequested",
     "ModelStatusUpdated",
     "ModelUpdateCheckRequested",
+    "ModelVersionChanged",
     "ModelVersionRegistered",
     "ModelVersionStatusUpdated",
     "Phase",
@@ -87,6 +93,7 @@ __all__ = [
     "event_types_for",
     "is_valid_event_type",
     "is_valid_traceparent",
+    "model_version_event_id",
     "model_version_id",
     "new_event",
     "new_seq",

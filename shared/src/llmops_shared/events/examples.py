@@ -174,6 +174,19 @@ def example_data() -> dict[str, dict[str, Any]]:
             "aliases": ["champion"],
             "tags": {"job_id": JOB_ID},
         },
+        "llmops.models.model_version.changed.v1": {
+            "model_name": "llama-3-8b-sft",
+            "version": "3",
+            "run_id": "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+            "experiment_id": "1",
+            "source": "mlflow-artifacts:/1/0f1e2d3c4b5a69788796a5b4c3d2e1f0/artifacts/model",
+            "created_at": "2025-01-27T11:58:30Z",
+            "aliases": ["champion"],
+            "tags": {"job_id": JOB_ID},
+            "change": "alias_created",
+            "key": "champion",
+            "value": None,
+        },
     }
     seq = int(EXAMPLE_TIME.timestamp()) * 1_000_000_000
     for entity, fields in _STATUS_EXAMPLES.items():

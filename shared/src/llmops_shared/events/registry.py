@@ -14,7 +14,7 @@ from llmops_shared.events.base import EventPayload
 from llmops_shared.events.names import Stream, stream_of_type_name
 from llmops_shared.events.payloads.catalog import ModelImportRequested, ModelUpdateCheckRequested
 from llmops_shared.events.payloads.datasets import DatasetRestoreRequested, DatasetVersionRequested
-from llmops_shared.events.payloads.models import ModelVersionRegistered
+from llmops_shared.events.payloads.models import ModelVersionChanged, ModelVersionRegistered
 from llmops_shared.events.payloads.serving import (
     DeploymentDeleted,
     DeploymentPromoted,
@@ -36,6 +36,7 @@ PAYLOAD_TYPES: Final[tuple[type[EventPayload], ...]] = (
     DatasetVersionRequested,
     DatasetRestoreRequested,
     ModelVersionRegistered,
+    ModelVersionChanged,
     *STATUS_PAYLOADS.values(),
 )
 """Every registered payload class, in documentation order (by stream, then lifecycle)."""

@@ -1,15 +1,28 @@
-"""Payloads on ``llmops.models``: published by the MLflow webhook/poller, consumed by
-github-sync."""
+"""Payloads on ``llmops.models``: published by the MLflow webhook receiver and the
+reconciliation poller (tracking service), consumed by github-sync.
+
+Both paths may see the same model version; they publish it under the same event id
+(:func:`model_version_event_id`), so consumers' idempotency drops the second copy.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+import uuid
+from typing import ClassVar, Final, Literal
 
 from pydantic import AwareDatetime, Field
 
 from llmops_shared.events.base import EventPayload
 from llmops_shared.events.fields import Name, Uri
 from llmops_shared.events.names import Stream
+
+_EVENT_ID_NAMESPACE: Final = uuid.UUID("6f1c7f4e-2b1a-4f2e-9a57-4c1d3b2e8a90")
+
+
+def model_version_event_id(model_name: str, version: str, change: str = "created") -> str:
+    """The deterministic event id of "``change`` happened to ``model_name``/``version``": the
+    webhook receiver and the poller mint the same id for the same fact."""
+    return str(uuid.uuid5(_EVENT_ID_NAMESPACE, f"{model_name}/{version}/{change}"))
 
 
 def model_version_id(model_name: str, version: str) -> str:
@@ -40,3 +53,18 @@ class ModelVersionRegistered(EventPayload):
     def subject(self) -> str:
         """``<model_name>/<version>``, see :func:`model_version_id`."""
         return model_version_id(self.model_name, self.version)
+
+
+class ModelVersionChanged(ModelVersionRegistered):
+    """An alias was set on, or a tag set for, a registered model version in MLflow.
+
+    Carries the version's current state (as :class:`ModelVersionRegistered`) plus what changed.
+    """
+
+    event_type: ClassVar[str] = "llmops.models.model_version.changed.v1"
+
+    change: Literal["alias_created", "tag_set"] = Field(description="What happened.")
+    key: Name = Field(description="The alias (alias_created) or the tag key (tag_set).")
+    value: str | None = Field(
+        default=None, max_length=5000, description="The tag value (tag_set); null for aliases."
+    )
