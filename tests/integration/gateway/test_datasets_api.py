@@ -203,6 +203,9 @@ async def test_tags_are_semantic_versions_and_unique(gateway: Gateway) -> None:
     assert bad.json()["detail"][0]["msg"] == (
         "version_tag 'latest' is not a semantic version (e.g. v1.0.0 or 1.2.0-rc.1)"
     )
+    lock = await gateway.client.post(versions, json={"versionTag": "1.0.0-x.lock"}, headers=auth())
+    assert lock.status_code == 422
+    assert "cannot end with '.lock'" in lock.json()["detail"][0]["msg"]
     first = await create_version(gateway, dataset["id"], "1.2.0-rc.1")
     duplicate = await gateway.client.post(
         versions, json={"versionTag": "1.2.0-rc.1"}, headers=auth()

@@ -384,6 +384,38 @@ async def test_a_slow_handler_keeps_its_entry_from_other_replicas(harness: Harne
     assert (len(slow_seen), other.seen) == (1, [])
 
 
+async def test_a_slow_result_is_committed_before_the_next_handler_runs(harness: Harness) -> None:
+    """[slow import, long download]: the import's report is on the status stream (and its
+    entry acked) while the download still runs, not after it."""
+    release = asyncio.Event()
+    calls = 0
+
+    async def handler(event: Event) -> list[Envelope]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.sleep(0.2)  # slower than the commit delay
+        else:
+            await release.wait()
+        return [status_for(event)]
+
+    await harness.publisher.publish_many([cancel_event(), cancel_event()])
+    async with harness.running(harness.runner(handler)):
+
+        async def first_reported() -> bool:
+            return len(await read_events(harness.redis, harness.status)) == 1
+
+        await wait_until(first_reported, timeout_s=5)
+        assert calls == 2  # the second handler is still running
+        assert await harness.pending() == 1
+        release.set()
+
+        async def all_done() -> bool:
+            return await harness.pending() == 0
+
+        await wait_until(all_done, timeout_s=5)
+
+
 async def test_a_deleted_group_is_recreated_and_nothing_is_lost(harness: Harness) -> None:
     recorder = Recorder()
     async with harness.running(harness.runner(recorder)) as task:

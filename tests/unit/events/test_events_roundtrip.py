@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
 from llmops_shared.events import (
     DEAD_LETTER_SUFFIX,
@@ -28,6 +29,7 @@ from llmops_shared.events import (
     stream_for,
 )
 from llmops_shared.events.examples import example_data, example_envelope, example_payload
+from llmops_shared.events.fields import HfRepoId, VersionTag
 from llmops_shared.events.names import stream_of_type_name
 from llmops_shared.events.payloads.datasets import RestoreFacts, VersionFacts
 
@@ -172,3 +174,33 @@ def test_example_report_details_parse_as_the_typed_facts() -> None:
     assert facts.total_bytes == sum(size for _, _, size in facts.files)
     restore = example_payload("llmops.status.dataset_restore.updated.v1")
     assert RestoreFacts.model_validate(restore.details["restore"]).files_done == 2  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("tag", "valid"),
+    [("v1.0.0", True), ("1.2.3-rc.1+build.5", True), ("v1.", False), ("a..b", False),
+     (".v1", False), ("x.lock", False), ("HEAD", False), ("ORIG_HEAD", False)],
+)  # fmt: skip
+def test_version_tags_are_names_git_keeps_as_tags(tag: str, valid: bool) -> None:
+    adapter = TypeAdapter(VersionTag)
+    if valid:
+        assert adapter.validate_python(tag) == tag
+    else:
+        with pytest.raises(ValidationError):
+            adapter.validate_python(tag)
+
+
+@pytest.mark.parametrize(
+    ("repo", "valid"),
+    [("sentence-transformers/all-MiniLM-L6-v2", True), ("Qwen/Qwen3-0.6B", True),
+     ("gpt2", True), ("a--b", False), ("org/a..b", False), ("-org/x", False),
+     ("org/x.", False), ("a/b/c", False)],
+)  # fmt: skip
+def test_repo_ids_follow_the_hubs_rule(repo: str, valid: bool) -> None:
+    """'a--b' must not be accepted: the Hub's cache maps 'a/b' to 'models--a--b' too."""
+    adapter = TypeAdapter(HfRepoId)
+    if valid:
+        assert adapter.validate_python(repo) == repo
+    else:
+        with pytest.raises(ValidationError):
+            adapter.validate_python(repo)

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 from typing import Annotated, Final
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 RESOURCE_ID_PATTERN: Final = r"^[a-z0-9](?:[a-z0-9-]{0,55}[a-z0-9])?$"
 DNS1035_LABEL_PATTERN: Final = r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$"
 URI_PATTERN: Final = r"^(?:[A-Za-z][A-Za-z0-9+.-]*:\S+|/\S*)$"
 ROUTE_PATTERN: Final = r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$"
-VERSION_TAG_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$"
-HF_REPO_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?$"
+VERSION_TAG_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_+-]*(?:\.[A-Za-z0-9_+-]+)*$"
+"""Dot-separated parts: no '..', no leading or trailing '.' (git refuses those ref names)."""
+_HF_NAME: Final = r"[A-Za-z0-9][A-Za-z0-9_]*(?:[.-][A-Za-z0-9_]+)*"
+HF_REPO_ID_PATTERN: Final = rf"^{_HF_NAME}(?:/{_HF_NAME})?$"
+"""The Hub's rule: '-' and '.' separate, never start or end a name, and never double."""
 
 ResourceId = Annotated[
     str,
@@ -67,19 +70,34 @@ HfRepoId = Annotated[
     Field(
         pattern=HF_REPO_ID_PATTERN,
         max_length=96,
-        description="Hugging Face Hub repo id: 'name' or 'owner/name'.",
+        description="Hugging Face Hub repo id: 'name' or 'owner/name'; '-' and '.' separate "
+        "parts, never start or end one, and never come twice in a row (the Hub's rule).",
         examples=["microsoft/DialoGPT-medium"],
     ),
 ]
+
+
+def _git_tag_name(value: str) -> str:
+    """What the pattern cannot say (no look-around in pydantic's regex engine): git refuses a
+    ref name ending in '.lock', and names like HEAD or ORIG_HEAD resolve to other commits."""
+    if value.endswith(".lock"):
+        raise ValueError("a version tag cannot end with '.lock'")
+    if value.upper().endswith("HEAD") and value.replace("_", "").isalpha():
+        raise ValueError(f"'{value}' is a git symbolic ref name, not a version tag")
+    return value
+
 
 VersionTag = Annotated[
     str,
     Field(
         pattern=VERSION_TAG_PATTERN,
-        description="Human version label, usable as a git tag: letters, digits, '.', '_', '+', "
-        "'-', starting with a letter or digit, at most 128 characters.",
+        max_length=128,
+        description="Human version label, usable as a git tag: letters, digits, '_', '+', '-' "
+        "in parts separated by single dots, starting with a letter or digit, not ending in "
+        "'.lock', not a git symbolic name such as HEAD; at most 128 characters.",
         examples=["v1.0.0"],
     ),
+    AfterValidator(_git_tag_name),
 ]
 """A dataset version label; versioning makes it a git tag, so it must be a valid one."""
 

@@ -64,7 +64,7 @@ Handler = Callable[[Event], Awaitable[Sequence[Envelope] | None]]
 Decoder = Callable[..., Event]
 
 _MAX_OUTAGE_BACKOFF_S = 5.0
-_COMMIT_MAX_DELAY_S = 0.1
+_COMMIT_MAX_DELAY_S = 0.1  # a result waits at most this long (or one slow handler) to commit
 _MAX_DEPENDENCY_BACKOFF_S = 30.0  # a slow batch still commits what is done at least this often
 
 
@@ -354,7 +354,9 @@ class ConsumerRunner:
                 self._metrics.duplicates.inc()
                 completed.append(Completed(entry.message_id, event_id, (), entry.redelivered))
                 continue
+            started = time.monotonic()
             outcome = await self._handle(entry, event)
+            slow = time.monotonic() - started > _COMMIT_MAX_DELAY_S
             if isinstance(outcome, Completed):
                 done.add(event_id)  # a later copy in this batch is a duplicate
                 completed.append(outcome)
@@ -366,7 +368,10 @@ class ConsumerRunner:
             elif self._pause_requested:
                 break  # the rest of the batch stays pending until the dependency is back
             overdue = first_done_at and time.monotonic() - first_done_at > _COMMIT_MAX_DELAY_S
-            if entry.redelivered or overdue:
+            # After a slow handler (an import, a DVC push) commit at once: the next one may be
+            # slower still, and a finished result must not wait for it (nor be redone if the
+            # worker dies during it).
+            if entry.redelivered or overdue or slow:
                 await self._flush(completed, dead)
                 completed, dead, first_done_at = [], [], None
         await self._flush(completed, dead)

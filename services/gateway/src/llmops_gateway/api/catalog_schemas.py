@@ -10,7 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from llmops_gateway.api.schemas import API_PREFIX, CamelModel
 from llmops_gateway.db.models import CatalogModel, RegistryModel
-from llmops_shared.events.fields import HF_REPO_ID_PATTERN
+from llmops_shared.events.fields import HfRepoId
 from llmops_shared.specs import SPEC_RULE_ERROR_TYPE, get_family
 
 
@@ -39,9 +39,7 @@ class ModelImportRequest(CamelModel):
     """``POST /catalog/models/import`` (seed section 5.3)."""
 
     registry_type: Literal["huggingface"] = Field(description="The registry to import from.")
-    registry_model_id: str = Field(
-        max_length=96, pattern=HF_REPO_ID_PATTERN, description="Repo id, e.g. 'org/name'."
-    )
+    registry_model_id: HfRepoId
     revision: str | None = Field(
         default=None,
         min_length=1,

@@ -11,7 +11,7 @@ from pydantic_core import PydanticCustomError
 
 from llmops_gateway.api.schemas import API_PREFIX, CamelModel
 from llmops_gateway.db.models import CatalogDataset, DatasetRestore, DatasetVersion
-from llmops_shared.events.fields import URI_PATTERN
+from llmops_shared.events.fields import URI_PATTERN, VersionTag
 from llmops_shared.manifest_diff import FileChange, ManifestDiff
 from llmops_shared.specs import DatasetType
 
@@ -75,7 +75,7 @@ class DatasetList(CamelModel):
 class VersionRequest(CamelModel):
     """``POST /catalog/datasets/{id}/versions`` (seed section 5.4)."""
 
-    version_tag: str = Field(max_length=128, description="A semantic version, e.g. v1.0.0.")
+    version_tag: VersionTag = Field(description="A semantic version, e.g. v1.0.0.")
     storage_uri: str | None = Field(
         default=None,
         max_length=2048,
@@ -83,10 +83,10 @@ class VersionRequest(CamelModel):
         description="Snapshot this location instead of the dataset's storage_uri.",
     )
 
-    @field_validator("version_tag")
+    @field_validator("version_tag", mode="before")
     @classmethod
-    def _semver(cls, value: str) -> str:
-        if SEMVER.match(value) is None:
+    def _semver(cls, value: object) -> object:
+        if isinstance(value, str) and SEMVER.match(value) is None:
             raise PydanticCustomError(
                 "spec_rule",
                 "version_tag '{tag}' is not a semantic version (e.g. v1.0.0 or 1.2.0-rc.1)",
