@@ -1,12 +1,17 @@
-"""The host every worker service runs in: Redis, consumers, health server, graceful shutdown.
+"""The host every worker service runs in: Redis, consumers, background tasks, health, shutdown.
 
-A service's ``app.py`` builds its adapters and handlers and hands them to :func:`run_worker`;
-this module owns the rest of the process life cycle so that no service re-implements it:
+A service's ``app.py`` builds its adapters and hands its subscriptions (or a factory of them) and
+its background tasks to :func:`run_worker`, and its ``main()`` is :func:`service_main`; this
+module owns the rest of the process life cycle so that no service re-implements it:
 
-* Redis from ``REDIS_URL``, else an embedded ``redis-server`` (logged loudly: not for production);
+* Redis from ``REDIS_URL``, else an embedded ``redis-server`` (logged loudly: not for production),
+  resolved once: the consumers, the service's :class:`WorkerContext` publisher and its
+  background tasks share one client of one server;
 * one :class:`ConsumerRunner` per subscribed stream, consumer group = service name;
-* ``/healthz`` (every consumer loop alive), ``/readyz`` (Redis and the service's own checks),
-  ``/metrics``;
+* :class:`Background` tasks beside the consumers (a watcher, a start-up probe), supervised like
+  the consumer loops when critical;
+* ``/healthz`` (every consumer loop and critical background task alive), ``/readyz`` (Redis and
+  the service's own checks), ``/metrics``;
 * SIGTERM/SIGINT: stop reading, finish and commit the batch in hand, exit 0.
 """
 
@@ -17,19 +22,25 @@ import gc
 import os
 import signal
 import socket
-from collections.abc import Callable, Mapping, Sequence
+import sys
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
 
 from llmops_shared.config import ServiceSettings
 from llmops_shared.health import HealthServer, ReadinessCheck, health_app
-from llmops_shared.logging import get_logger
+from llmops_shared.logging import configure_logging, get_logger
 from llmops_shared.streams.connection import async_redis, redact_url, resolve_redis_url
 from llmops_shared.streams.consumer import ConsumerRunner, Handler
 from llmops_shared.streams.metrics import StreamMetrics
+from llmops_shared.streams.publisher import Publisher
+
+S = TypeVar("S", bound=ServiceSettings)
 
 
 @dataclass(frozen=True)
@@ -40,13 +51,45 @@ class Subscription:
     handler: Handler
 
 
-@dataclass
-class WorkerHandle:
-    """What a running worker exposes to its wiring and to tests."""
+@dataclass(frozen=True)
+class WorkerContext(Generic[S]):
+    """What the host has built once Redis is resolved, for the service's handlers and tasks.
 
+    ``settings`` carries the resolved ``redis_url`` (the embedded server's when ``REDIS_URL`` is
+    unset), so anything that must reach the same server (a subprocess) can. ``publisher`` is on
+    the worker's own client, namespace and stream cap: handlers report progress mid-event and
+    watchers report observations through it without opening a second connection. A service that
+    wants another retry window builds its own :class:`Publisher` on ``redis``.
+    """
+
+    settings: S
     redis: aioredis.Redis
-    registry: CollectorRegistry
-    runners: list[ConsumerRunner] = field(default_factory=list)
+    publisher: Publisher
+    stop: asyncio.Event
+
+
+@dataclass(frozen=True)
+class Background(Generic[S]):
+    """A task the worker runs beside its consumers, started once the context exists.
+
+    ``critical``: the worker cannot do its job without it (a watcher), so it is supervised like
+    a consumer loop: listed in ``/healthz``, and its end stops the worker, re-raising its error;
+    returning before ``stop`` is set counts as an error too, since a watcher that ends quietly
+    would leave a worker that looks healthy but no longer reports. A non-critical one (a
+    start-up probe) may return or fail; a failure is logged and changes nothing else.
+    """
+
+    name: str
+    run: Callable[[WorkerContext[S]], Awaitable[None]]
+    critical: bool = True
+
+
+class BackgroundTaskEnded(RuntimeError):
+    """A critical background task returned while the worker was still running."""
+
+
+SubscriptionsFactory = Callable[[WorkerContext[S]], Sequence[Subscription]]
+"""Builds the subscriptions from the context: the handlers get ``context.publisher``."""
 
 
 def default_consumer_name(service: str) -> str:
@@ -68,6 +111,19 @@ def _running(task: asyncio.Task[None]) -> Callable[[], bool]:
     return lambda: not task.done()
 
 
+async def _supervised(task: Background[S], context: WorkerContext[S]) -> None:
+    """Run one background task under its policy (see :class:`Background`)."""
+    try:
+        await task.run(context)
+    except Exception:
+        if task.critical:
+            raise
+        get_logger(__name__).warning("worker_background_failed", task=task.name, exc_info=True)
+        return
+    if task.critical and not context.stop.is_set():
+        raise BackgroundTaskEnded(f"background task {task.name!r} returned while running")
+
+
 def tune_garbage_collector(gen0_threshold: int = 10_000) -> None:
     """Freeze the objects built at start-up and run the young-generation collector less often.
 
@@ -81,14 +137,23 @@ def tune_garbage_collector(gen0_threshold: int = 10_000) -> None:
 
 
 async def run_worker(
-    settings: ServiceSettings,
-    subscriptions: Sequence[Subscription],
+    settings: S,
+    subscriptions: Sequence[Subscription] | SubscriptionsFactory[S],
     *,
     readiness: Mapping[str, ReadinessCheck] | None = None,
     consumer_name: str | None = None,
     stop: asyncio.Event | None = None,
+    background: Sequence[Background[S]] = (),
 ) -> None:
-    """Run the service until SIGTERM/SIGINT (or ``stop``), then drain and return."""
+    """Run the service until SIGTERM/SIGINT (or ``stop``), then drain and return.
+
+    ``subscriptions`` is a list, or a factory the host calls with the :class:`WorkerContext`
+    once Redis is resolved and before any background task starts, so a background task may use
+    what the factory built (the watcher that is also the handler's cache). Any consumer loop or
+    critical background task that crashes stops the whole worker and its error propagates: the
+    orchestrator restarts the process. On the way out the consumers drain first, then the
+    background tasks still running are cancelled and awaited.
+    """
     log = get_logger(__name__)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -99,6 +164,15 @@ async def run_worker(
         url = resolve_redis_url(settings, stack)
         redis = async_redis(url)
         stack.push_async_callback(redis.aclose)
+        context = WorkerContext(
+            settings=settings.model_copy(update={"redis_url": SecretStr(url)}),
+            redis=redis,
+            publisher=Publisher(
+                redis, namespace=settings.stream_namespace, maxlen=settings.stream_maxlen
+            ),
+            stop=stop,
+        )
+        subs = subscriptions(context) if callable(subscriptions) else subscriptions
         registry = CollectorRegistry()
         metrics = StreamMetrics(registry)
         name = consumer_name or default_consumer_name(settings.service_name)
@@ -114,31 +188,68 @@ async def run_worker(
                 namespace=settings.stream_namespace,
                 output_maxlen=settings.stream_maxlen,
             )
-            for sub in subscriptions
+            for sub in subs
         ]
         tune_garbage_collector()
         tasks = [asyncio.create_task(r.run(stop), name=f"consume:{r.stream}") for r in runners]
+        extras = [asyncio.create_task(_supervised(b, context), name=b.name) for b in background]
+        critical = [t for t, b in zip(extras, background, strict=True) if b.critical]
+        supervised = [*tasks, *critical]
         checks: dict[str, ReadinessCheck] = {"redis": redis.ping, **(readiness or {})}
         app = health_app(
             service=settings.service_name,
             registry=registry,
             readiness=checks,
-            liveness={task.get_name(): _running(task) for task in tasks},
+            liveness={task.get_name(): _running(task) for task in supervised},
         )
         server = HealthServer(app, host=settings.health_host, port=settings.health_port)
         health_task = asyncio.create_task(server.serve(stop), name="health")
         log.info(
             "worker_started",
             redis=redact_url(url),
-            streams=[s.stream for s in subscriptions],
+            streams=[s.stream for s in subs],
+            background=[b.name for b in background],
             consumer=name,
             health_port=settings.health_port,
         )
-        done, _ = await asyncio.wait([*tasks, health_task], return_when=asyncio.FIRST_EXCEPTION)
-        stop.set()  # one loop failing stops the rest: the orchestrator restarts the process
-        await asyncio.gather(*tasks, health_task, return_exceptions=True)
-        for task in done:
-            if not task.cancelled() and task.exception() is not None:
-                log.error("worker_loop_crashed", task=task.get_name(), exc_info=task.exception())
-                raise task.exception()  # type: ignore[misc]
+        stopping = asyncio.create_task(stop.wait(), name="stop")
+        try:
+            # the loops return only on ``stop`` and a critical task's early return raises, so the
+            # first task to finish is either the stop signal or a failure
+            done, _ = await asyncio.wait(
+                [stopping, *supervised, health_task], return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:  # also when the caller is cancelled: never leave tasks behind
+            stop.set()  # one loop failing stops the rest: the orchestrator restarts the process
+            await asyncio.gather(stopping, *tasks, health_task, return_exceptions=True)
+            for task in extras:
+                task.cancel()  # a watcher returns on ``stop`` by itself; a probe may not
+            await asyncio.gather(*extras, return_exceptions=True)
+        # the task that stopped the worker first, then any that failed while draining
+        for ended in (*done, *supervised, health_task):
+            error = None if ended.cancelled() else ended.exception()
+            if error is not None:
+                log.error("worker_loop_crashed", task=ended.get_name(), exc_info=error)
+                raise error
         log.info("worker_stopped")
+
+
+def service_main(
+    name: str,
+    settings_factory: Callable[[], S],
+    serve: Callable[[S], Coroutine[Any, Any, None]],
+) -> None:
+    """A worker's ``main()``: read the environment, configure logging, serve until stopped.
+
+    Invalid settings print pydantic's explanation and exit 2 before anything starts, so a
+    misconfigured deployment fails loudly at once instead of crash-looping on a traceback.
+    """
+    try:
+        settings = settings_factory()
+    except ValueError as exc:  # pydantic's ValidationError: say what is wrong and stop
+        print(f"{name}: invalid configuration:\n{exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    configure_logging(
+        service=settings.service_name, level=settings.log_level, json=settings.log_json
+    )
+    asyncio.run(serve(settings))

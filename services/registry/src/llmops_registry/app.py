@@ -3,10 +3,10 @@
 The only module that builds clients, and it does so when called, never at import: importing the
 package (tests, tools) opens no connection and does not import huggingface_hub.
 
-Progress reports are published while a handler runs, so :func:`serve` resolves the Redis URL
-itself (starting the embedded server when ``REDIS_URL`` is unset, once), gives the handler a
-:class:`~llmops_shared.streams.Publisher` on its own client of that server, and hands the
-resolved URL to ``run_worker``.
+Progress reports are published while a handler runs, so the handler is built by a subscription
+factory the worker host calls once Redis is resolved, with a
+:class:`~llmops_shared.streams.Publisher` of its own on the host's client (a short retry window:
+progress is best effort).
 
 Readiness: Redis only. The Hub is not a readiness check on purpose: a Hub outage must not take
 the worker out of service (imports then fail with a clear reason after the retries, update checks
@@ -17,20 +17,21 @@ instead (one cheap request, never fatal).
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sys
 from functools import partial
-
-from pydantic import SecretStr
 
 from llmops_registry.config import RegistrySettings
 from llmops_registry.handlers import handle_catalog_event
 from llmops_registry.ports import RegistryBackend, RegistryPorts, StatusSink
 from llmops_shared.events import Stream
-from llmops_shared.logging import configure_logging, get_logger
+from llmops_shared.logging import get_logger
 from llmops_shared.streams import Handler, Publisher
-from llmops_shared.streams.connection import async_redis, resolve_redis_url
-from llmops_shared.worker import Subscription, run_worker
+from llmops_shared.worker import (
+    Background,
+    Subscription,
+    WorkerContext,
+    run_worker,
+    service_main,
+)
 
 
 def build_backend(settings: RegistrySettings) -> RegistryBackend:
@@ -89,49 +90,37 @@ async def serve(
 
     Tests call this in process; ``backend`` lets them pass one of their own.
     """
-    log = get_logger(__name__)
     backend = backend or build_backend(settings)
-    async with contextlib.AsyncExitStack() as stack:
-        url = resolve_redis_url(settings, stack)
-        settings = settings.model_copy(update={"redis_url": SecretStr(url)})
-        redis = async_redis(url)
-        stack.push_async_callback(redis.aclose)
+    get_logger(__name__).info(
+        "registry_backend",
+        backend=backend.name,
+        endpoint=settings.hf_endpoint,
+        token_configured=settings.hf_token is not None,
+        offline=settings.hf_hub_offline,
+        cache_dir=str(settings.hf_cache_dir),
+        model_store_dir=str(settings.model_store_dir),
+    )
+
+    def subscriptions(context: WorkerContext[RegistrySettings]) -> list[Subscription]:
         sink = Publisher(
-            redis,
+            context.redis,
             namespace=settings.stream_namespace,
             maxlen=settings.stream_maxlen,
             retry_for_s=2.0,  # progress is best effort: never hold an import for long
         )
-        log.info(
-            "registry_backend",
-            backend=backend.name,
-            endpoint=settings.hf_endpoint,
-            token_configured=settings.hf_token is not None,
-            offline=settings.hf_hub_offline,
-            cache_dir=str(settings.hf_cache_dir),
-            model_store_dir=str(settings.model_store_dir),
-        )
-        probe = asyncio.create_task(probe_hub(settings, backend), name="hub-probe")
-        try:
-            await run_worker(
-                settings,
-                [Subscription(Stream.CATALOG, build_handler(settings, backend, sink=sink))],
-                stop=stop,
-            )
-        finally:
-            probe.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await probe
+        return [Subscription(Stream.CATALOG, build_handler(settings, backend, sink=sink))]
+
+    async def probe(_: WorkerContext[RegistrySettings]) -> None:
+        await probe_hub(settings, backend)
+
+    await run_worker(
+        settings,
+        subscriptions,
+        stop=stop,
+        background=[Background("hub-probe", probe, critical=False)],
+    )
 
 
 def main() -> None:
     """``python -m llmops_registry``: read the environment, log JSON, serve."""
-    try:
-        settings = RegistrySettings()
-    except ValueError as exc:  # pydantic's ValidationError: say what is wrong and stop
-        print(f"registry: invalid configuration:\n{exc}", file=sys.stderr)
-        raise SystemExit(2) from exc
-    configure_logging(
-        service=settings.service_name, level=settings.log_level, json=settings.log_json
-    )
-    asyncio.run(serve(settings))
+    service_main("registry", RegistrySettings, serve)

@@ -4,21 +4,17 @@ The only module that chooses adapters and builds clients, and it does so when ca
 import: importing the package opens no connection and does not import ``kubernetes`` for the
 manifests backend.
 
-``run_worker`` has no hook for extra background tasks, so :func:`serve` resolves the Redis URL
-itself (starting the embedded server when ``REDIS_URL`` is unset, once), hands the resolved
-URL to ``run_worker`` and runs the watcher beside it on its own client of the same server,
-sharing the ``stop`` event: SIGTERM stops both, and a crashed watcher stops the worker (the
-orchestrator restarts the process), as a crashed consumer loop does.
+The watcher runs as a critical background task of the worker host, on the host's Redis client
+and publisher, sharing its ``stop`` event: SIGTERM stops both, and a crashed (or quietly ended)
+watcher stops the worker (the orchestrator restarts the process), as a crashed consumer loop
+does. The watcher is also the handler's observation cache, so both are built in one place, the
+subscription factory, which the host calls before it starts the watcher.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sys
 from functools import partial
-
-from pydantic import SecretStr
 
 from llmops_serving.adapters.manifests import ManifestsBackend
 from llmops_serving.config import BackendKind, RenderFormat, ServingSettings
@@ -27,11 +23,16 @@ from llmops_serving.ports import NoCache, ObservationCache, ServingBackend, Serv
 from llmops_serving.render.request import RenderOptions
 from llmops_serving.watcher import Watcher
 from llmops_shared.events import Stream
-from llmops_shared.logging import configure_logging, get_logger
+from llmops_shared.logging import get_logger
 from llmops_shared.specs import ImageTable
-from llmops_shared.streams import Handler, Publisher
-from llmops_shared.streams.connection import async_redis, resolve_redis_url
-from llmops_shared.worker import Subscription, run_worker
+from llmops_shared.streams import Handler
+from llmops_shared.worker import (
+    Background,
+    Subscription,
+    WorkerContext,
+    run_worker,
+    service_main,
+)
 
 
 def build_backend(settings: ServingSettings) -> ServingBackend:
@@ -97,68 +98,46 @@ async def serve(
 
     Tests call this in process; ``backend`` lets them pass one built on a test API client.
     """
-    log = get_logger(__name__)
-    stop = stop or asyncio.Event()
     backend = backend or build_backend(settings)
-    async with contextlib.AsyncExitStack() as stack:
-        url = resolve_redis_url(settings, stack)
-        settings = settings.model_copy(update={"redis_url": SecretStr(url)})
-        redis = async_redis(url)
-        stack.push_async_callback(redis.aclose)
-        sink = Publisher(redis, namespace=settings.stream_namespace, maxlen=settings.stream_maxlen)
-        watcher = (
-            Watcher(
+    get_logger(__name__).info(
+        "serving_backend",
+        backend=backend.name,
+        render_format=settings.render_format.value,
+        deployment_mode=settings.kserve_deployment_mode.value,
+        gpu_available=settings.gpu_available,
+        manifests_dir=str(settings.manifests_dir)
+        if settings.serving_backend is BackendKind.MANIFESTS
+        else None,
+        watcher=backend.observable,
+    )
+    watcher: Watcher | None = None
+
+    def subscriptions(context: WorkerContext[ServingSettings]) -> list[Subscription]:
+        nonlocal watcher
+        if backend.observable:
+            watcher = Watcher(
                 backend,
-                sink,
+                context.publisher,
                 namespaces=settings.watch_namespaces,
                 interval_s=settings.watch_interval_s,
             )
-            if backend.observable
-            else None
-        )
         cache: ObservationCache = watcher or NoCache()
-        log.info(
-            "serving_backend",
-            backend=backend.name,
-            render_format=settings.render_format.value,
-            deployment_mode=settings.kserve_deployment_mode.value,
-            gpu_available=settings.gpu_available,
-            manifests_dir=str(settings.manifests_dir)
-            if settings.serving_backend is BackendKind.MANIFESTS
-            else None,
-            watcher=watcher is not None,
-        )
-        tasks: list[asyncio.Task[None]] = []
-        if watcher is not None:
-            watch = asyncio.create_task(watcher.run(stop), name="watcher")
-            watch.add_done_callback(lambda _: stop.set())
-            tasks.append(watch)
-        try:
-            await run_worker(
-                settings,
-                [
-                    Subscription(
-                        Stream.SERVING, build_handler(settings, backend, sink=sink, cache=cache)
-                    )
-                ],
-                readiness={backend.name: backend.ping},
-                stop=stop,
-            )
-        finally:
-            stop.set()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        handler = build_handler(settings, backend, sink=context.publisher, cache=cache)
+        return [Subscription(Stream.SERVING, handler)]
+
+    async def watch(context: WorkerContext[ServingSettings]) -> None:
+        assert watcher is not None  # built by subscriptions(), which the host calls first
+        await watcher.run(context.stop)
+
+    await run_worker(
+        settings,
+        subscriptions,
+        readiness={backend.name: backend.ping},
+        stop=stop,
+        background=[Background("watcher", watch)] if backend.observable else [],
+    )
 
 
 def main() -> None:
     """``python -m llmops_serving``: read the environment, log JSON, serve."""
-    try:
-        settings = ServingSettings()
-    except ValueError as exc:  # pydantic's ValidationError: say what is wrong and stop
-        print(f"serving: invalid configuration:\n{exc}", file=sys.stderr)
-        raise SystemExit(2) from exc
-    configure_logging(
-        service=settings.service_name, level=settings.log_level, json=settings.log_json
-    )
-    asyncio.run(serve(settings))
+    service_main("serving", ServingSettings, serve)

@@ -8,14 +8,13 @@ mlflow, which the built-in backend never needs.
 from __future__ import annotations
 
 import asyncio
-import sys
 from functools import partial
 
 from llmops_shared.events import Stream
-from llmops_shared.logging import configure_logging, get_logger
+from llmops_shared.logging import get_logger
 from llmops_shared.streams import Handler
 from llmops_shared.streams.connection import redact_url
-from llmops_shared.worker import Subscription, run_worker
+from llmops_shared.worker import Subscription, run_worker, service_main
 from llmops_tracking.adapters.builtin import BuiltinTracking
 from llmops_tracking.config import TrackingSettings
 from llmops_tracking.handlers import handle_training_event
@@ -69,12 +68,4 @@ async def serve(settings: TrackingSettings, *, stop: asyncio.Event | None = None
 
 def main() -> None:
     """``python -m llmops_tracking``: read the environment, log JSON, serve."""
-    try:
-        settings = TrackingSettings()
-    except ValueError as exc:  # pydantic's ValidationError: say what is wrong and stop
-        print(f"tracking: invalid configuration:\n{exc}", file=sys.stderr)
-        raise SystemExit(2) from exc
-    configure_logging(
-        service=settings.service_name, level=settings.log_level, json=settings.log_json
-    )
-    asyncio.run(serve(settings))
+    service_main("tracking", TrackingSettings, serve)

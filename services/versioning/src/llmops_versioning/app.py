@@ -1,25 +1,21 @@
 """The wiring of the versioning worker: settings -> backend -> handler -> the shared worker host.
 
 The only module that chooses adapters and builds clients, and it does so when called, never at
-import. Progress reports are published mid-handler, so :func:`serve` resolves the Redis URL
-itself (starting the embedded server when ``REDIS_URL`` is unset, once), builds its own
-:class:`~llmops_shared.streams.Publisher` on it and hands the resolved URL to ``run_worker``.
+import. Progress reports are published mid-handler, through the worker host's publisher
+(``WorkerContext.publisher``, on the same Redis client as the consumers), so the handler is
+built by a subscription factory the host calls once Redis is resolved.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sys
 from functools import partial
 
-from pydantic import SecretStr
-
 from llmops_shared.events import Stream
-from llmops_shared.logging import configure_logging, get_logger
-from llmops_shared.streams import Handler, Publisher
-from llmops_shared.streams.connection import async_redis, redact_url, resolve_redis_url
-from llmops_shared.worker import Subscription, run_worker
+from llmops_shared.logging import get_logger
+from llmops_shared.streams import Handler
+from llmops_shared.streams.connection import redact_url
+from llmops_shared.worker import Subscription, WorkerContext, run_worker, service_main
 from llmops_versioning.adapters.builtin import BuiltinBackend
 from llmops_versioning.adapters.storage import S3Options
 from llmops_versioning.config import VersioningSettings
@@ -74,39 +70,23 @@ async def serve(
     backend: VersioningBackend | None = None,
 ) -> None:
     """Run the worker until SIGTERM/SIGINT (or ``stop``); tests call this in process."""
-    log = get_logger(__name__)
-    stop = stop or asyncio.Event()
     backend = backend or build_backend(settings)
-    async with contextlib.AsyncExitStack() as stack:
-        url = resolve_redis_url(settings, stack)
-        settings = settings.model_copy(update={"redis_url": SecretStr(url)})
-        redis = async_redis(url)
-        stack.push_async_callback(redis.aclose)
-        sink = Publisher(redis, namespace=settings.stream_namespace, maxlen=settings.stream_maxlen)
-        log.info(
-            "versioning_backend",
-            backend=backend.name,
-            repos_dir=str(settings.dvc_repos_dir) if backend.name == "dvc" else None,
-            remote=redact_url(settings.dvc_remote_url) if backend.name == "dvc" else None,
-            store_dir=str(settings.builtin_store_dir) if backend.name == "builtin" else None,
-            s3_endpoint=settings.s3_endpoint_url,
-        )
-        await run_worker(
-            settings,
-            [Subscription(Stream.DATASETS, build_handler(settings, backend, sink=sink))],
-            readiness={backend.name: backend.ping},
-            stop=stop,
-        )
+    get_logger(__name__).info(
+        "versioning_backend",
+        backend=backend.name,
+        repos_dir=str(settings.dvc_repos_dir) if backend.name == "dvc" else None,
+        remote=redact_url(settings.dvc_remote_url) if backend.name == "dvc" else None,
+        store_dir=str(settings.builtin_store_dir) if backend.name == "builtin" else None,
+        s3_endpoint=settings.s3_endpoint_url,
+    )
+
+    def subscriptions(context: WorkerContext[VersioningSettings]) -> list[Subscription]:
+        handler = build_handler(settings, backend, sink=context.publisher)
+        return [Subscription(Stream.DATASETS, handler)]
+
+    await run_worker(settings, subscriptions, readiness={backend.name: backend.ping}, stop=stop)
 
 
 def main() -> None:
     """``python -m llmops_versioning``: read the environment, log JSON, serve."""
-    try:
-        settings = VersioningSettings()
-    except ValueError as exc:  # pydantic's ValidationError: say what is wrong and stop
-        print(f"versioning: invalid configuration:\n{exc}", file=sys.stderr)
-        raise SystemExit(2) from exc
-    configure_logging(
-        service=settings.service_name, level=settings.log_level, json=settings.log_json
-    )
-    asyncio.run(serve(settings))
+    service_main("versioning", VersioningSettings, serve)
