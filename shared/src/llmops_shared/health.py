@@ -17,7 +17,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp
 
 from llmops_shared.streams.errors import describe
 
@@ -50,8 +51,10 @@ def health_app(
     registry: CollectorRegistry,
     readiness: Mapping[str, ReadinessCheck],
     liveness: Mapping[str, LivenessCheck],
+    extra: ASGIApp | None = None,
 ) -> Starlette:
-    """The three endpoints as a small ASGI app (mounted by the gateway, served by workers)."""
+    """The three endpoints as a small ASGI app (mounted by the gateway, served by workers);
+    ``extra`` (a service's own API) answers every other path."""
 
     async def healthz(_: Request) -> JSONResponse:
         failed = [name for name, alive in liveness.items() if not alive()]
@@ -67,13 +70,14 @@ def health_app(
     async def metrics(_: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    return Starlette(
-        routes=[
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Route("/metrics", metrics),
-        ]
-    )
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+    ]
+    if extra is not None:
+        routes.append(Mount("/", app=extra))
+    return Starlette(routes=routes)
 
 
 class _EmbeddedUvicorn(uvicorn.Server):

@@ -31,6 +31,7 @@ from typing import Any, Generic, TypeVar
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
+from starlette.types import ASGIApp
 
 from llmops_shared.config import ServiceSettings
 from llmops_shared.health import HealthServer, ReadinessCheck, health_app
@@ -144,8 +145,12 @@ async def run_worker(
     consumer_name: str | None = None,
     stop: asyncio.Event | None = None,
     background: Sequence[Background[S]] = (),
+    http: Callable[[WorkerContext[S]], ASGIApp] | None = None,
 ) -> None:
     """Run the service until SIGTERM/SIGINT (or ``stop``), then drain and return.
+
+    ``http`` builds the service's own HTTP API (an MLflow webhook receiver, github-sync's
+    ``/poll``), served on the health port behind ``/healthz``, ``/readyz`` and ``/metrics``.
 
     ``subscriptions`` is a list, or a factory the host calls with the :class:`WorkerContext`
     once Redis is resolved and before any background task starts, so a background task may use
@@ -201,6 +206,7 @@ async def run_worker(
             registry=registry,
             readiness=checks,
             liveness={task.get_name(): _running(task) for task in supervised},
+            extra=http(context) if http is not None else None,
         )
         server = HealthServer(app, host=settings.health_host, port=settings.health_port)
         health_task = asyncio.create_task(server.serve(stop), name="health")

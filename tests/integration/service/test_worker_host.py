@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from fastapi import FastAPI
 from pydantic import SecretStr
 
 from llmops_shared import worker
@@ -235,6 +236,48 @@ async def test_background_tasks_are_cancelled_on_stop_and_critical_ones_are_live
         stop.set()
     await asyncio.wait_for(task, timeout=10)
     assert sorted(cancelled) == ["critical", "optional"]
+
+
+async def test_the_services_own_api_is_served_behind_the_health_routes(
+    redis_url: str, namespace: str
+) -> None:
+    seen: list[str] = []
+
+    def api(context: Context) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/poll")
+        async def poll() -> dict[str, str]:
+            seen.append(context.settings.service_name)
+            return {"status": "polled"}
+
+        return app
+
+    port = free_port()
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_worker(
+            settings_for(redis_url, namespace, health_port=port), Recorder(), stop=stop, http=api
+        )
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+
+            async def up() -> bool:
+                try:
+                    return (await client.get("/healthz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await wait_until(up)
+            assert (await client.post("/poll")).json() == {"status": "polled"}
+            assert (await client.get("/openapi.json")).status_code == 200
+            assert (await client.get("/metrics")).status_code == 200  # still the host's
+            assert (await client.get("/nope")).status_code == 404
+    finally:
+        stop.set()
+    await asyncio.wait_for(task, timeout=10)
+    assert seen == ["host-test"]  # the handler got the context
 
 
 async def test_a_critical_background_task_is_a_liveness_check(
