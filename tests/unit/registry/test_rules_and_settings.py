@@ -3,14 +3,22 @@ throttling: pure logic, no Hub, no Redis."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from llmops_registry.adapters.store import SnapshotStore, repo_dir_name, safe_relative_path
+from llmops_registry.adapters.store import (
+    InvalidRepoId,
+    SnapshotStore,
+    check_repo_id,
+    repo_dir_name,
+    safe_relative_path,
+)
 from llmops_registry.config import RegistrySettings
 from llmops_registry.handlers import UnsupportedModel, context_length, imported_model
 from llmops_registry.ports import InvalidModel, RepoFile, ResolvedModel
@@ -169,3 +177,86 @@ def test_importing_the_service_does_not_import_huggingface_hub() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    "repo", ["a--b", "a/-b", "a-/b", "a..b", "a/b/c", "", "a/", "/b", ".a", "a.", "a b", "a\\b"]
+)
+def test_repo_ids_outside_the_hub_rule_have_no_directory(tmp_path: Path, repo: str) -> None:
+    with pytest.raises(InvalidRepoId):
+        check_repo_id(repo)
+    with pytest.raises(ValueError, match="invalid repository id"):
+        SnapshotStore(tmp_path).snapshot_dir(repo, SHA)
+
+
+def test_repo_dir_names_are_one_to_one() -> None:
+    ids = ["a/b", "a-b", "ab", "a/b-c", "a-b/c", "a.b/c", "a/b.c", "a_b/c", "a/b_c", "b/a"]
+    assert len({repo_dir_name(i) for i in ids}) == len(ids)
+    assert repo_dir_name("sentence-transformers/all-MiniLM-L6-v2") == (
+        "sentence-transformers--all-MiniLM-L6-v2"
+    )
+
+
+def _old(path: Path, age_s: float = 7200) -> Path:
+    path.mkdir(parents=True)
+    then = time.time() - age_s
+    os.utime(path, (then, then))
+    return path
+
+
+def test_sweep_removes_only_old_unlocked_staging_dirs(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path)
+    live = store.staging("a/b", SHA)  # this process's own, in progress
+    os.utime(live, (0, 0))
+    dead = _old(tmp_path / "a--b" / f".{SHA}.partial-1-deadbeef")
+    young = _old(tmp_path / "a--b" / f".{SHA}.partial-2-deadbeef", age_s=10)
+    snapshot = _old(tmp_path / "a--b" / SHA)
+    other = _old(tmp_path / "a--b" / ".keep")
+    assert store.sweep() == [dead]
+    assert all(p.exists() for p in (live, young, snapshot, other))
+    store.discard(live)
+    assert not live.exists()
+
+
+def test_sweep_never_removes_a_dir_another_process_holds(tmp_path: Path) -> None:
+    """A live download in another process (or another replica on the same volume) holds the
+    flock of its staging dir, however old the dir looks."""
+    held = _old(tmp_path / "a--b" / f".{SHA}.partial-99-deadbeef")
+    code = (
+        "import fcntl, os, sys, time\n"
+        "fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "print('locked', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(held)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "locked"
+        store = SnapshotStore(tmp_path, stale_after_s=0)
+        assert store.sweep() == []
+        assert held.exists()
+    finally:
+        holder.kill()  # the worker dies mid-download: its lock goes with it
+        holder.wait()
+    assert store.sweep() == [held]
+
+
+def test_a_killed_worker_leaves_a_sweepable_staging_dir(tmp_path: Path) -> None:
+    code = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from llmops_registry.adapters.store import SnapshotStore\n"
+        f"print(SnapshotStore(Path(sys.argv[1])).staging('a/b', '{SHA}'), flush=True)\n"
+        "os._exit(0)\n"  # no discard, no cleanup: as if killed
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    left = Path(out.stdout.strip())
+    assert left.is_dir()
+    assert left.name.startswith(f".{SHA}.partial-")  # the pid of the dead worker follows
+    assert SnapshotStore(tmp_path).sweep() == []  # fresh: kept (the default threshold is 1 h)
+    assert SnapshotStore(tmp_path, stale_after_s=0).sweep() == [left]

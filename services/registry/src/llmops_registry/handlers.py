@@ -101,6 +101,7 @@ async def handle_import(
 
     failure: str | None = None
     imported: ImportedModel | None = None
+    resolved: ResolvedModel | None = None
     async with ProgressReporter(
         ports.sink, running, interval_s=ports.progress_interval_s
     ) as reporter:
@@ -118,7 +119,7 @@ async def handle_import(
             failure = f"import of {repo} failed unexpectedly: {type(exc).__name__}: {exc}"
             log.exception("import_crashed")
     # built after the reporter stopped, so its seq is newer than every progress report
-    if failure is not None or imported is None:
+    if failure is not None or imported is None or resolved is None:
         return _model_status(
             event, request.model_id, Phase.FAILED, reason=failure or f"import of {repo} failed"
         )
@@ -131,7 +132,16 @@ async def handle_import(
         snapshot_uri=imported.snapshot_uri,
     )
     reason = f"imported {repo} at {imported.revision}"
-    if imported.snapshot_uri:
+    if not resolved.complete_listing:
+        # offline on a cache without the commit's file list: never claim the whole commit
+        reason += (
+            f" (from the offline cache, which has no file list of this commit: the "
+            f"{len(imported.files)} cached files are reported"
+            + (" and materialised" if imported.snapshot_uri else "")
+            + ", the commit may have more)"
+        )
+        log.warning("import_file_list_unverified", files=len(imported.files))
+    elif imported.snapshot_uri:
         reason += " (snapshot downloaded)"
     return _model_status(
         event,

@@ -83,6 +83,10 @@ class ResolvedModel:
     gated: bool = False
     private: bool = False
     last_modified: datetime | None = None
+    complete_listing: bool = True
+    """``files`` is the commit's whole file list. False only offline on a cache that has no
+    saved list of the commit (seeded by ``huggingface_hub`` alone): ``files`` is then what the
+    cache holds, and may lack files the commit has."""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -112,7 +116,8 @@ class RegistryBackend(Protocol):
         """Materialise the snapshot of ``model`` in the model store; returns its URI.
 
         Either the complete snapshot exists afterwards, or nothing does (a failed download
-        removes its partial directory).
+        removes its partial directory). An existing snapshot is reused only when it holds every
+        file of ``model``.
         """
         ...
 

@@ -9,9 +9,16 @@ blocking, so it runs in a thread (``asyncio.to_thread``), and is retried with ex
 backoff (tenacity) while the Hub is unreachable or answers 5xx/429/408; after the last attempt
 the import fails with "Hugging Face Hub unreachable at <endpoint> after N attempts".
 
+Online resolve also saves the commit's facts (every file with its size, license, gated,
+private, last modified) as a small manifest in the cache, ``models--<owner>--<name>/.llmops/
+manifests/<sha>.json`` (a directory ``huggingface_hub`` neither writes nor scans), and only then
+records ``refs/<revision>``, so an offline worker on that cache knows the whole commit even when
+only ``config.json`` of it was fetched.
+
 Offline (``HF_HUB_OFFLINE=true``) nothing is requested: the revision is resolved through the
-cache's ``refs/``, ``config.json``, the file list and sizes come from the cached snapshot, and a
-download materialises the store from the cached files.
+cache's ``refs/``, ``config.json`` comes from the cached snapshot, the facts from the manifest
+(else, for a cache seeded by ``huggingface_hub`` alone, from the files cached), and a download
+materialises the store from the cached files; one that needs a file that is not cached fails.
 
 The client is always given the endpoint and the token explicitly (``token=False`` when none is
 configured, so a token saved by ``hf auth login`` is never used by accident). The token
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import threading
 from collections.abc import Callable, Mapping
@@ -54,7 +62,13 @@ from huggingface_hub.repocard import metadata_load
 from pydantic import SecretStr
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from llmops_registry.adapters.store import SnapshotStore, repo_dir_name, safe_relative_path
+from llmops_registry.adapters.store import (
+    InvalidRepoId,
+    SnapshotStore,
+    check_repo_id,
+    repo_dir_name,
+    safe_relative_path,
+)
 from llmops_registry.ports import (
     AccessDenied,
     InvalidModel,
@@ -78,6 +92,9 @@ DEFAULT_BRANCH: Final = "main"
 MAX_RETRY_WAIT_S: Final = 30.0
 TRANSIENT_STATUS: Final = frozenset({408, 429, 500, 502, 503, 504})
 _COMMIT_RE: Final = re.compile(r"^[0-9a-f]{40}$")
+MANIFEST_DIR: Final = ".llmops/manifests"
+"""Under a repo's cache dir (``models--<owner>--<name>/``): ``<sha>.json`` per resolved commit."""
+MANIFEST_VERSION: Final = 1
 
 _log = get_logger(__name__)
 
@@ -175,6 +192,10 @@ class HubBackend:
         self._wait_s = retry_wait_s
         self._timeout_s = timeout_s
         self._api = HfApi(endpoint=self.endpoint, token=self._token or False)
+        try:
+            self.store.sweep()  # staging dirs left by killed workers
+        except Exception as exc:  # noqa: BLE001 - housekeeping never stops the worker
+            _log.warning("stale_staging_sweep_failed", error=f"{type(exc).__name__}: {exc}")
 
     @property
     def name(self) -> str:
@@ -183,6 +204,7 @@ class HubBackend:
     # ------------------------------------------------------------------ the port
 
     async def resolve(self, repo_id: str, revision: str | None) -> ResolvedModel:
+        _check_repo_id(repo_id)
         if self.offline:
             return await asyncio.to_thread(self._resolve_offline, repo_id, revision)
         info = await self._call(
@@ -217,8 +239,7 @@ class HubBackend:
             f"download of {CONFIG_FILE}",
             partial(self._fetch, repo_id, CONFIG_FILE, sha),
         )
-        self._remember_ref(repo_id, revision or DEFAULT_BRANCH, sha)
-        return ResolvedModel(
+        resolved = ResolvedModel(
             repo_id=repo_id,
             revision=sha,
             url=self.model_url(repo_id, sha),
@@ -229,12 +250,31 @@ class HubBackend:
             private=bool(info.private),
             last_modified=info.last_modified,
         )
+        if self._save_manifest(resolved):  # a ref without the manifest would mislead offline
+            self._remember_ref(repo_id, revision or DEFAULT_BRANCH, sha)
+        return resolved
 
     async def download(self, model: ResolvedModel, progress: ProgressCallback) -> str:
+        _check_repo_id(model.repo_id)
+        listing = [(f.path, f.size) for f in model.files]
         existing = self.store.existing(model.repo_id, model.revision)
         if existing is not None:
-            _log.info("snapshot_reused", repo_id=model.repo_id, sha=model.revision)
-            return self.store.uri(existing)
+            try:
+                stale = await asyncio.to_thread(self.store.missing, existing, listing)
+            except ValueError as exc:  # an unsafe path in the listing
+                raise InvalidModel(f"repository {model.repo_id}: {exc}") from None
+            if not stale:
+                _log.info("snapshot_reused", repo_id=model.repo_id, sha=model.revision)
+                return self.store.uri(existing)
+            _log.warning(
+                "snapshot_incomplete",
+                repo_id=model.repo_id,
+                sha=model.revision,
+                missing=len(stale),
+                note="downloaded again and replaced",
+            )
+        if self.offline:
+            self._check_cached(model)
         counter = _DownloadProgress(progress, len(model.files), model.total_bytes)
         staging = self.store.staging(model.repo_id, model.revision)
         try:
@@ -266,7 +306,9 @@ class HubBackend:
                 await asyncio.to_thread(self.store.place, source, staging, repo_file.path)
                 counter.finish_file(repo_file.size)
             final = self.store.commit(
-                staging, self.store.snapshot_dir(model.repo_id, model.revision)
+                staging,
+                self.store.snapshot_dir(model.repo_id, model.revision),
+                replace=existing is not None,
             )
         except BaseException:
             self.store.discard(staging)
@@ -281,6 +323,7 @@ class HubBackend:
         return self.store.uri(final)
 
     async def current_revision(self, repo_id: str, revision: str | None) -> str:
+        _check_repo_id(repo_id)
         if self.offline:
             raise OfflineMode(
                 "offline mode (HF_HUB_OFFLINE=true): the Hub is not contacted, so upstream is "
@@ -479,10 +522,59 @@ class HubBackend:
     def _storage(self, repo_id: str) -> Path:
         return self.cache_dir / f"models--{repo_dir_name(repo_id)}"
 
+    def _manifest_path(self, repo_id: str, sha: str) -> Path:
+        return self._storage(repo_id) / MANIFEST_DIR / f"{sha}.json"
+
+    def _save_manifest(self, model: ResolvedModel) -> bool:
+        """Save the commit's facts beside the cache's ``refs/`` (atomically); False if it could
+        not be written (logged: the import goes on, the offline cache just does not learn it)."""
+        path = self._manifest_path(model.repo_id, model.revision)
+        document = {
+            "version": MANIFEST_VERSION,
+            "repo_id": model.repo_id,
+            "sha": model.revision,
+            "files": [{"path": f.path, "size": f.size} for f in model.files],
+            "license": model.license,
+            "gated": model.gated,
+            "private": model.private,
+            "last_modified": (
+                model.last_modified.isoformat() if model.last_modified is not None else None
+            ),
+        }
+        text = json.dumps(document, indent=1, sort_keys=True)
+        try:
+            if path.is_file() and path.read_text(encoding="utf-8") == text:
+                return True
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:
+            _log.warning(
+                "cache_manifest_not_written",
+                repo_id=model.repo_id,
+                sha=model.revision,
+                error=str(exc),
+                note="refs/ not written either: an offline worker will not resolve this import",
+            )
+            return False
+        return True
+
+    def _load_manifest(self, repo_id: str, sha: str) -> _Manifest | None:
+        """The facts an online resolve saved for ``sha``; None when absent or unreadable."""
+        path = self._manifest_path(repo_id, sha)
+        if not path.is_file():
+            return None
+        try:
+            return _Manifest.parse(json.loads(path.read_text(encoding="utf-8")), repo_id, sha)
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            _log.warning("cache_manifest_ignored", path=str(path), error=str(exc))
+            return None
+
     def _remember_ref(self, repo_id: str, revision: str, sha: str) -> None:
         """Record ``revision -> sha`` in the cache's ``refs/`` as huggingface_hub does when it
         downloads by branch name (files are fetched by sha here), so an offline worker on this
-        cache resolves the same branch or tag. Best effort."""
+        cache resolves the same branch or tag. Best effort; only after the manifest is saved."""
         if _COMMIT_RE.match(revision) or not _safe_ref(revision):
             return
         ref = self._storage(repo_id) / "refs" / revision
@@ -508,7 +600,7 @@ class HubBackend:
             ref = storage / "refs" / wanted
             if ref.is_file():
                 sha = ref.read_text().strip()
-        if not sha or not (storage / "snapshots" / sha).is_dir():
+        if not sha or not _COMMIT_RE.match(sha) or not (storage / "snapshots" / sha).is_dir():
             raise NotInOfflineCache(
                 f"revision {wanted} of {repo_id} is not in the offline cache at {self.cache_dir} "
                 "(HF_HUB_OFFLINE=true)"
@@ -520,29 +612,54 @@ class HubBackend:
                 f"{CONFIG_FILE} of {repo_id} at {sha} is not in the offline cache at "
                 f"{self.cache_dir}"
             )
+        config = _read_config(config_path, f"{CONFIG_FILE} of {repo_id} at {sha}")
+        url = self.model_url(repo_id, sha)
+        manifest = self._load_manifest(repo_id, sha)
+        if manifest is not None:
+            return ResolvedModel(
+                repo_id=repo_id,
+                revision=sha,
+                url=url,
+                config=config,
+                files=manifest.files,
+                license=manifest.license or _cached_license(snapshot),
+                gated=manifest.gated,
+                private=manifest.private,
+                last_modified=manifest.last_modified,
+            )
+        # seeded by huggingface_hub alone: the cached files are all that is known
         files = tuple(
             RepoFile(path=path.relative_to(snapshot).as_posix(), size=path.stat().st_size)
             for path in sorted(snapshot.rglob("*"))
             if path.is_file()
         )
-        license_ = None
-        readme = snapshot / "README.md"
-        if readme.is_file():
-            try:
-                card = metadata_load(readme) or {}
-            except Exception:  # noqa: BLE001 - a broken model card only costs the license
-                card = {}
-            license_ = _license_value(card.get("license"))
         modified = datetime.fromtimestamp(config_path.resolve().stat().st_mtime, UTC)
         return ResolvedModel(
             repo_id=repo_id,
             revision=sha,
-            url=self.model_url(repo_id, sha),
-            config=_read_config(config_path, f"{CONFIG_FILE} of {repo_id} at {sha}"),
+            url=url,
+            config=config,
             files=files,
-            license=license_,
+            license=_cached_license(snapshot),
             last_modified=modified,
+            complete_listing=False,
         )
+
+    def _check_cached(self, model: ResolvedModel) -> None:
+        """Offline: fail unless every file of ``model`` is in the cache (before staging)."""
+        snapshot = self._storage(model.repo_id) / "snapshots" / model.revision
+        try:
+            missing = self.store.missing(snapshot, [(f.path, f.size) for f in model.files])
+        except ValueError as exc:  # an unsafe path in a manifest
+            raise InvalidModel(f"repository {model.repo_id}: {exc}") from None
+        if missing:
+            shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+            raise NotInOfflineCache(
+                f"{model.repo_id} at {model.revision} is only partly in the offline cache at "
+                f"{self.cache_dir} (HF_HUB_OFFLINE=true): {len(missing)} of {len(model.files)} "
+                f"files missing ({shown}); import it online with download=true, or seed it with "
+                "huggingface_hub, first"
+            )
 
     def _cached_file(self, repo_id: str, sha: str, path: str) -> Path:
         cached = self._storage(repo_id) / "snapshots" / sha / safe_relative_path(path)
@@ -552,6 +669,70 @@ class HubBackend:
                 f"{self.cache_dir} (HF_HUB_OFFLINE=true)"
             )
         return cached
+
+
+class _Manifest:
+    """The facts of one commit saved by an online resolve (:meth:`HubBackend._save_manifest`)."""
+
+    def __init__(
+        self,
+        files: tuple[RepoFile, ...],
+        license_: str | None,
+        gated: bool,
+        private: bool,
+        last_modified: datetime | None,
+    ) -> None:
+        self.files = files
+        self.license = license_
+        self.gated = gated
+        self.private = private
+        self.last_modified = last_modified
+
+    @classmethod
+    def parse(cls, data: Any, repo_id: str, sha: str) -> _Manifest:
+        if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
+            raise ValueError("not a manifest of a known version")
+        if data.get("repo_id") != repo_id or data.get("sha") != sha:
+            raise ValueError("manifest of another repository or commit")
+        files: list[RepoFile] = []
+        for entry in data["files"]:
+            path, size = entry["path"], entry.get("size")
+            if not isinstance(path, str):
+                raise ValueError("a file path is not a string")
+            safe_relative_path(path)
+            if size is not None and (isinstance(size, bool) or not isinstance(size, int)):
+                raise ValueError(f"size of {path} is not an integer")
+            files.append(RepoFile(path=path, size=size))
+        if CONFIG_FILE not in {f.path for f in files}:
+            raise ValueError(f"the file list has no {CONFIG_FILE}")
+        modified = data.get("last_modified")
+        return cls(
+            files=tuple(files),
+            license_=_license_value(data.get("license")),
+            gated=bool(data.get("gated")),
+            private=bool(data.get("private")),
+            last_modified=datetime.fromisoformat(modified) if isinstance(modified, str) else None,
+        )
+
+
+def _check_repo_id(repo_id: str) -> None:
+    """:class:`InvalidModel` for an id that is not a Hub id (see :func:`check_repo_id`)."""
+    try:
+        check_repo_id(repo_id)
+    except InvalidRepoId as exc:
+        raise InvalidModel(str(exc)) from None
+
+
+def _cached_license(snapshot: Path) -> str | None:
+    """The ``license`` of the cached model card's front matter, if any."""
+    readme = snapshot / "README.md"
+    if not readme.is_file():
+        return None
+    try:
+        card = metadata_load(readme) or {}
+    except Exception:  # noqa: BLE001 - a broken model card only costs the license
+        card = {}
+    return _license_value(card.get("license"))
 
 
 def _safe_ref(revision: str) -> bool:
