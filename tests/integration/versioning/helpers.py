@@ -22,7 +22,14 @@ from llmops_shared.events import (
     new_event,
 )
 from llmops_shared.events.payloads.datasets import ManifestEntry
-from llmops_versioning.ports import VersioningBackend, VersioningPorts
+from llmops_versioning.adapters import restore
+from llmops_versioning.ports import (
+    Progress,
+    ProgressCallback,
+    VersioningBackend,
+    VersioningPorts,
+    VersionRequest,
+)
 
 CORRELATION_ID = "req-versioning-test"
 
@@ -182,3 +189,22 @@ def version_facts(status: StatusUpdated) -> dict[str, Any]:
     version = status.details["version"]
     assert isinstance(version, dict)
     return version
+
+
+class Crash(BaseException):
+    """A worker killed mid-operation: no ``except Exception`` clean-up runs."""
+
+
+def version_request(dataset_id: str, tag: str, uri: str) -> VersionRequest:
+    """A backend-level version request with a fresh version id."""
+    return VersionRequest(dataset_id, new_id(), tag, "jsonl", uri)
+
+
+def crash_after(batches: int) -> ProgressCallback:
+    """A progress callback that kills the operation after ``batches`` written batches."""
+
+    def progress(report: Progress) -> None:
+        if report.files_done >= batches * restore.BATCH and report.files_done:
+            raise Crash
+
+    return progress

@@ -52,6 +52,18 @@ def test_s3_endpoint_url_wins_and_defaults_build_dvc(monkeypatch: pytest.MonkeyP
     assert isinstance(build_backend(settings), DvcBackend)
 
 
+@pytest.mark.parametrize("enabled", ["true", "false"])
+def test_local_data_roots_reach_both_backends(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, enabled: str
+) -> None:
+    monkeypatch.setenv("DATA_VERSIONING_ENABLED", enabled)
+    monkeypatch.setenv("LLMOPS_DATA_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("LOCAL_DATA_ROOTS", f"{tmp_path / 'data'},{tmp_path / 'more'}")
+    backend = build_backend(VersioningSettings(_env_file=None))  # type: ignore[call-arg]
+    assert isinstance(backend, BuiltinBackend | DvcBackend)
+    assert backend.access.roots == ((tmp_path / "data").resolve(), (tmp_path / "more").resolve())
+
+
 def test_bad_remote_name_is_refused() -> None:
     with pytest.raises(ValueError, match="DVC_REMOTE_NAME"):
         VersioningSettings(dvc_remote_name="my remote")

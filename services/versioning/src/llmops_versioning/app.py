@@ -36,7 +36,11 @@ def s3_options(settings: VersioningSettings) -> S3Options:
 def build_backend(settings: VersioningSettings) -> VersioningBackend:
     """DVC when data versioning is enabled, else the built-in object store."""
     if not settings.data_versioning_enabled:
-        return BuiltinBackend(settings.builtin_store_dir, s3=s3_options(settings))
+        return BuiltinBackend(
+            settings.builtin_store_dir,
+            s3=s3_options(settings),
+            local_data_roots=settings.local_data_roots,
+        )
     from llmops_versioning.adapters.dvc import DvcBackend, DvcOptions
 
     return DvcBackend(
@@ -49,6 +53,7 @@ def build_backend(settings: VersioningSettings) -> VersioningBackend:
             author_name=settings.git_author_name,
             author_email=settings.git_author_email,
             command_timeout_s=settings.dvc_command_timeout_s,
+            local_data_roots=settings.local_data_roots,
         )
     )
 

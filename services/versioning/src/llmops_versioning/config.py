@@ -13,8 +13,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import NoDecode
 
 from llmops_shared.config import ServiceSettings
 
@@ -73,6 +75,12 @@ class VersioningSettings(ServiceSettings):
     progress_interval_s: float = Field(
         default=0.5, gt=0, description="Least time between two Running progress reports."
     )
+    local_data_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="LOCAL_DATA_ROOTS, comma-separated absolute directories: local storage_uri "
+        "and target_uri paths must resolve inside one of them (targets strictly below). Empty: "
+        "any local path except /proc, /sys, /dev, /etc and the worker's own directories.",
+    )
 
     @field_validator("dvc_remote_name")
     @classmethod
@@ -89,6 +97,18 @@ class VersioningSettings(ServiceSettings):
         value = value.strip()
         if not value:
             raise ValueError("DVC_REMOTE_URL is empty")
+        return value
+
+    @field_validator("local_data_roots", mode="before")
+    @classmethod
+    def _roots(cls, value: Any) -> Any:
+        """``/data,/mnt/datasets`` (the environment) or a list; relative roots are refused."""
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list | tuple):
+            for root in value:
+                if not Path(root).is_absolute():
+                    raise ValueError(f"LOCAL_DATA_ROOTS entry {str(root)!r} is not absolute")
         return value
 
     @field_validator("s3_endpoint_url", "aws_region")

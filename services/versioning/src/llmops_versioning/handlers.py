@@ -7,6 +7,12 @@ Plain async functions ``(event, ports) -> status events``; ``app.py`` binds ``po
 ``details.restore`` (:class:`RestoreFacts`) or Failed. While the backend works, Running reports
 with ``details.progress`` / ``details.restore`` are published directly (see ``progress.py``).
 Work on one dataset is serialized (one repository must not be mutated concurrently).
+
+Any exception of the backend ends as a Failed report, never as a retry: a :class:`VersioningFailed`
+with its own reason, anything else (a bug, an unreadable ``data.dvc``...) as ``version <tag>
+failed unexpectedly: <Type>: <message>``, logged with its traceback. The backend has rolled
+back by then, so the gateway's row leaves Pending/Running and the tag can be requested again.
+``BaseException`` (cancellation, shutdown) still propagates.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from llmops_shared.events.payloads.datasets import (
 )
 from llmops_shared.logging import get_logger
 from llmops_shared.progress import ProgressReporter
+from llmops_versioning.adapters.storage import describe
 from llmops_versioning.manifest import one_line
 from llmops_versioning.ports import (
     Progress,
@@ -97,9 +104,15 @@ async def handle_version_requested(
     async with ports.locks(payload.dataset_id):
         try:
             facts = await ports.backend.create_version(request, reporter)
-        except VersioningFailed as exc:
-            reason = one_line(str(exc))
-            log.warning("version_failed", reason=reason, backend=ports.backend.name)
+        except Exception as exc:
+            if isinstance(exc, VersioningFailed):
+                reason = one_line(str(exc))
+                log.warning("version_failed", reason=reason, backend=ports.backend.name)
+            else:
+                reason = one_line(
+                    f"version {payload.version_tag} failed unexpectedly: {describe(exc)}"
+                )
+                log.exception("version_failed_unexpectedly", backend=ports.backend.name)
             return [
                 report(
                     event,
@@ -167,9 +180,15 @@ async def handle_restore_requested(
     async with ports.locks(payload.dataset_id):
         try:
             facts = await ports.backend.restore(request, reporter)
-        except VersioningFailed as exc:
-            reason = one_line(str(exc))
-            log.warning("restore_failed", reason=reason, backend=ports.backend.name)
+        except Exception as exc:
+            if isinstance(exc, VersioningFailed):
+                reason = one_line(str(exc))
+                log.warning("restore_failed", reason=reason, backend=ports.backend.name)
+            else:
+                reason = one_line(
+                    f"restore of version {payload.version_tag} failed unexpectedly: {describe(exc)}"
+                )
+                log.exception("restore_failed_unexpectedly", backend=ports.backend.name)
             return [
                 report(
                     event,

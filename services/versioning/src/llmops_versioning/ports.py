@@ -4,8 +4,9 @@ The handlers decide *what* to report (status entity, phase, details); a backend 
 *how* to record a version (git + DVC, or the built-in object store) and to put one back. A
 backend raises :class:`VersioningFailed` with a one-line reason for every failure the user can
 act on (missing data, duplicate tag, unreachable remote...), after undoing whatever it had
-started; the handler turns it into a ``Failed`` report. Anything else is a bug and goes to the
-consumer runtime (retries, then a dead letter).
+started; the handler turns it into a ``Failed`` report. Anything else is a bug: the backend
+still rolls back, and the handler reports it as Failed ("... failed unexpectedly: Type: message")
+so the version's row never stays Running.
 """
 
 from __future__ import annotations

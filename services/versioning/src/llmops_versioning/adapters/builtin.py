@@ -21,7 +21,7 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -30,7 +30,7 @@ from pydantic import ValidationError
 from llmops_shared.events.payloads.datasets import ManifestEntry, RestoreFacts, VersionFacts
 from llmops_versioning.adapters.restore import (
     load_record,
-    save_record,
+    record_path,
     write_json_atomically,
     write_version,
 )
@@ -43,23 +43,34 @@ from llmops_versioning.ports import (
     VersioningFailed,
     VersionRequest,
 )
+from llmops_versioning.safety import LocalAccess, check_md5, check_name, redact_uri
 
 
 class BuiltinBackend:
     """A :class:`~llmops_versioning.ports.VersioningBackend` on a local object store."""
 
-    def __init__(self, store_dir: Path, *, s3: S3Options | None = None) -> None:
+    def __init__(
+        self,
+        store_dir: Path,
+        *,
+        s3: S3Options | None = None,
+        local_data_roots: Iterable[Path] = (),
+    ) -> None:
         self.store_dir = store_dir.resolve()
         self.s3 = s3 or S3Options()
+        self.access = LocalAccess.of(local_data_roots, denied=[self.store_dir])
 
     @property
     def name(self) -> Literal["builtin"]:
         return "builtin"
 
     def object_path(self, md5: str) -> Path:
+        check_md5(md5, what="object")
         return self.store_dir / "objects" / md5[:2] / md5[2:]
 
     def manifest_path(self, dataset_id: str, tag: str) -> Path:
+        check_name(dataset_id, what="dataset id")
+        check_name(tag, what="version tag")
         return self.store_dir / "versions" / dataset_id / f"{tag}.json"
 
     async def create_version(
@@ -102,7 +113,7 @@ class BuiltinBackend:
                         f"{request.dataset_id} (version {version_id})"
                     )
                 return facts
-            source = Location(request.storage_uri, self.s3)
+            source = Location(request.storage_uri, self.s3, access=self.access)
             files = source.list_files()
             try:
                 manifest = self._store(source, files, progress)
@@ -125,7 +136,7 @@ class BuiltinBackend:
                         "dataset_id": request.dataset_id,
                         "version_id": request.version_id,
                         "dataset_type": request.dataset_type,
-                        "storage_uri": request.storage_uri,
+                        "storage_uri": redact_uri(request.storage_uri),
                         "facts": facts.model_dump(mode="json"),
                     },
                 )
@@ -192,10 +203,16 @@ class BuiltinBackend:
             ) from exc
 
     def _restore(self, request: RestoreRequest, progress: ProgressCallback) -> RestoreFacts:
-        record = self.store_dir / "restores" / f"{request.restore_id}.json"
-        done = load_record(record)
+        records = self.store_dir / "restores"
+        done = load_record(record_path(records, request.restore_id))
         if done is not None:
             return done
+        with self._locked(request.dataset_id):
+            return self._restore_locked(request, records, progress)
+
+    def _restore_locked(
+        self, request: RestoreRequest, records: Path, progress: ProgressCallback
+    ) -> RestoreFacts:
         recorded = self._load(self.manifest_path(request.dataset_id, request.version_tag))
         if recorded is None:
             raise VersioningFailed(
@@ -207,22 +224,23 @@ class BuiltinBackend:
                 f"version tag {request.version_tag} of dataset {request.dataset_id} is "
                 f"version {version_id}, not {request.version_id}"
             )
-        result = write_version(
+        return write_version(
             facts.files,
             self.object_path,
+            restore_id=request.restore_id,
             version_id=request.version_id,
             target_uri=request.target_uri,
             s3=self.s3,
+            records_dir=records,
             progress=progress,
+            access=self.access,
         )
-        save_record(record, result)
-        return result
 
     @contextlib.contextmanager
     def _locked(self, dataset_id: str) -> Iterator[None]:
         locks = self.store_dir / "locks"
         locks.mkdir(parents=True, exist_ok=True)
-        with open(locks / f"{dataset_id}.lock", "a+b") as handle:
+        with open(locks / f"{check_name(dataset_id, what='dataset id')}.lock", "a+b") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield

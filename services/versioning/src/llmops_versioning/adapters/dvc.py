@@ -32,7 +32,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -40,7 +40,7 @@ from typing import Any, Final, Literal
 import yaml
 
 from llmops_shared.events.payloads.datasets import ManifestEntry, RestoreFacts, VersionFacts
-from llmops_versioning.adapters.restore import load_record, save_record, write_version
+from llmops_versioning.adapters.restore import load_record, record_path, write_version
 from llmops_versioning.adapters.storage import (
     Location,
     S3Options,
@@ -55,6 +55,14 @@ from llmops_versioning.ports import (
     RestoreRequest,
     VersioningFailed,
     VersionRequest,
+)
+from llmops_versioning.safety import (
+    LocalAccess,
+    check_md5,
+    check_name,
+    check_relpath,
+    redact_uri,
+    safe_join,
 )
 
 DATA: Final = "data"
@@ -93,6 +101,9 @@ class DvcOptions:
     author_email: str = "versioning@llmops.local"
     command_timeout_s: float = 3600.0
     python: str = sys.executable
+    local_data_roots: Sequence[Path] = ()
+    """LOCAL_DATA_ROOTS: local sources and targets must be inside one (empty: anywhere outside
+    the deny list)."""
 
 
 def normalize_remote(url: str) -> str:
@@ -145,6 +156,12 @@ class DvcBackend:
         self.site_cache_dir = self.repos_dir / ".site-cache"
         self.restores_dir = self.repos_dir / ".restores"
         self.remote_url = normalize_remote(options.remote_url)
+        self.public_remote = redact_uri(self.remote_url)
+        """The remote as reported and tagged: credentials only in .dvc/config.local."""
+        own: list[Path] = [self.repos_dir, self.cache_dir, self.site_cache_dir]
+        if "://" not in self.remote_url:
+            own.append(Path(self.remote_url))
+        self.access = LocalAccess.of(options.local_data_roots, denied=own)
         self._env = {
             **os.environ,
             "DVC_NO_ANALYTICS": "1",
@@ -165,7 +182,27 @@ class DvcBackend:
 
     def repo(self, dataset_id: str) -> Path:
         """The repository of a dataset."""
-        return self.repos_dir / dataset_id
+        return self.repos_dir / check_name(dataset_id, what="dataset id")
+
+    @staticmethod
+    def tag_ref(tag: str) -> str:
+        """The full ref of a version tag: never ambiguous with HEAD, ORIG_HEAD, a branch..."""
+        return f"refs/tags/{tag}"
+
+    def check_tag(self, tag: str) -> None:
+        """Refuse a tag name git refuses (``v1.``, ``a..b``, ``x.lock``) before any work."""
+        self.repos_dir.mkdir(parents=True, exist_ok=True)
+        result = self._run(
+            ["git", "check-ref-format", self.tag_ref(tag)],
+            self.repos_dir,
+            what="git check-ref-format",
+            check=False,
+        )
+        if result.returncode != 0 or tag.startswith("-"):
+            raise VersioningFailed(
+                f"version tag {tag!r} is not a valid git tag name "
+                f"(git check-ref-format refuses {self.tag_ref(tag)})"
+            )
 
     # ------------------------------------------------------------------ async surface
 
@@ -208,6 +245,7 @@ class DvcBackend:
 
     def _create_version(self, request: VersionRequest, progress: ProgressCallback) -> VersionFacts:
         root = self.repo(request.dataset_id)
+        self.check_tag(request.version_tag)
         with self._locked(request.dataset_id):
             if self._has_head(root):
                 self._configure(root)
@@ -215,7 +253,7 @@ class DvcBackend:
                 existing = self._existing_version(root, request)
                 if existing is not None:
                     return existing
-            source = Location(request.storage_uri, self.options.s3)
+            source = Location(request.storage_uri, self.options.s3, access=self.access)
             files = source.list_files()
             self._ensure_repo(root, request.dataset_id)
             base = self._git(root, "rev-parse", "HEAD")
@@ -240,7 +278,7 @@ class DvcBackend:
         progress(Progress("hashing", 0, files_total, 0, bytes_total))
         self._dvc(root, "add", DATA)
         digest = self._dir_md5(self._git_show_or_file(root, None))
-        tree = self._tree(root, digest, rev=None)
+        tree = self._tree(root, digest, tag=None)
         if {entry[0] for entry in tree} != set(sizes):
             raise VersioningFailed(
                 f"DVC tracked {len(tree)} files of {request.storage_uri} but {files_total} were "
@@ -266,12 +304,13 @@ class DvcBackend:
             root,
             "tag",
             "--annotate",
-            request.version_tag,
             "-m",
             self._tag_message(request),
+            "--",
+            request.version_tag,
         )
         state.tagged = True
-        revision = self._git(root, "rev-parse", f"{request.version_tag}^{{commit}}")
+        revision = self._commit_of(root, request.version_tag)
         shutil.rmtree(root / PREVIOUS, ignore_errors=True)
         return VersionFacts(
             backend="dvc",
@@ -280,7 +319,7 @@ class DvcBackend:
             total_bytes=sum(size for _, _, size in manifest),
             revision=revision,
             tag=request.version_tag,
-            remote_uri=self.remote_url,
+            remote_uri=self.public_remote,
             parent_version_id=request.parent_version_id,
             files=manifest,
         )
@@ -292,8 +331,8 @@ class DvcBackend:
             f"version_id: {request.version_id}\n"
             f"parent_version_id: {request.parent_version_id or ''}\n"
             f"dataset_type: {request.dataset_type}\n"
-            f"storage_uri: {request.storage_uri}\n"
-            f"remote_uri: {self.remote_url}\n"
+            f"storage_uri: {redact_uri(request.storage_uri)}\n"
+            f"remote_uri: {self.public_remote}\n"
         )
 
     def _fetch(
@@ -314,7 +353,7 @@ class DvcBackend:
         progress(Progress("fetching", 0, files_total, 0, bytes_total))
         for start in range(0, files_total, BATCH):
             batch = files[start : start + BATCH]
-            targets = [staging / file.relpath for file in batch]
+            targets = [safe_join(staging, file.relpath, what="source file") for file in batch]
             for target in targets:
                 target.parent.mkdir(parents=True, exist_ok=True)
             try:
@@ -387,9 +426,9 @@ class DvcBackend:
             digest=self._dir_md5(self._git_show_or_file(root, tag)),
             file_count=len(manifest),
             total_bytes=sum(size for _, _, size in manifest),
-            revision=self._git(root, "rev-parse", f"{tag}^{{commit}}"),
+            revision=self._commit_of(root, tag),
             tag=tag,
-            remote_uri=fields.get("remote_uri") or self.remote_url,
+            remote_uri=redact_uri(fields.get("remote_uri") or self.public_remote),
             parent_version_id=fields.get("parent_version_id") or None,
             files=manifest,
         )
@@ -397,7 +436,7 @@ class DvcBackend:
     def _manifest_at(self, root: Path, tag: str) -> list[ManifestEntry]:
         """``(relpath, md5, size)`` of a tagged version; fetched from the remote if needed."""
         digest = self._dir_md5(self._git_show_or_file(root, tag))
-        tree = self._tree(root, digest, rev=tag)
+        tree = self._tree(root, digest, tag=tag)
         if any(not self.object_path(md5).exists() for _, md5 in tree):
             self._fetch_rev(root, tag)
         try:
@@ -407,7 +446,7 @@ class DvcBackend:
         except FileNotFoundError as exc:
             raise VersioningFailed(
                 f"version {tag}: object {Path(exc.filename or '').name} is neither in the cache "
-                f"nor in the remote {self.remote_url}"
+                f"nor in the remote {self.public_remote}"
             ) from exc
 
     # ------------------------------------------------------------------ restores
@@ -422,11 +461,11 @@ class DvcBackend:
             ) from exc
 
     def _restore(self, request: RestoreRequest, progress: ProgressCallback) -> RestoreFacts:
-        record = self.restores_dir / f"{request.restore_id}.json"
-        done = load_record(record)
+        done = load_record(record_path(self.restores_dir, request.restore_id))
         if done is not None:
             return done
         root = self.repo(request.dataset_id)
+        self.check_tag(request.version_tag)
         if not self._has_head(root):
             raise VersioningFailed(f"dataset {request.dataset_id} has no recorded versions")
         with self._locked(request.dataset_id):
@@ -443,27 +482,34 @@ class DvcBackend:
                     f"version {fields.get('version_id')}, not {request.version_id}"
                 )
             manifest = self._manifest_at(root, request.version_tag)
-            facts = write_version(
+            return write_version(
                 manifest,
                 self.object_path,
+                restore_id=request.restore_id,
                 version_id=request.version_id,
                 target_uri=request.target_uri,
                 s3=self.options.s3,
+                records_dir=self.restores_dir,
                 progress=progress,
+                access=self.access,
             )
-            save_record(record, facts)
-            return facts
 
     # ------------------------------------------------------------------ DVC cache and files
 
     def object_path(self, md5: str) -> Path:
         """Where DVC 3 keeps an object in the cache (``files/md5/ab/cdef...``)."""
+        check_md5(md5, what="object")
         return self.cache_dir / "files" / "md5" / md5[:2] / md5[2:]
 
-    def _git_show_or_file(self, root: Path, rev: str | None) -> str:
-        if rev is None:
+    def _git_show_or_file(self, root: Path, tag: str | None) -> str:
+        """``data.dvc`` of the working tree (``None``) or at a version tag."""
+        if tag is None:
             return (root / DVC_FILE).read_text(encoding="utf-8")
-        return self._git(root, "show", f"{rev}:{DVC_FILE}")
+        return self._git(root, "show", f"{self.tag_ref(tag)}:{DVC_FILE}", "--")
+
+    def _commit_of(self, root: Path, tag: str) -> str:
+        """The commit a version tag points at."""
+        return self._git(root, "rev-parse", "--verify", f"{self.tag_ref(tag)}^{{commit}}")
 
     @staticmethod
     def _dir_md5(dvc_file: str) -> str:
@@ -474,26 +520,37 @@ class DvcBackend:
             raise VersioningFailed(f"{DVC_FILE} has no output md5") from exc
         if not md5.endswith(".dir"):
             raise VersioningFailed(f"{DVC_FILE} does not track a directory ({md5})")
-        return md5
+        return check_md5(md5, what=DVC_FILE)
 
-    def _tree(self, root: Path, digest: str, *, rev: str | None) -> list[tuple[str, str]]:
-        """``(relpath, md5)`` of a '.dir' object, from the cache or fetched from the remote."""
+    def _tree(self, root: Path, digest: str, *, tag: str | None) -> list[tuple[str, str]]:
+        """``(relpath, md5)`` of a '.dir' object, from the cache or fetched from the remote.
+
+        The object may come from the remote: every relpath and md5 is checked before it is
+        joined to a directory.
+        """
         path = self.object_path(digest)
-        if not path.exists() and rev is not None:
-            self._fetch_rev(root, rev)
+        if not path.exists() and tag is not None:
+            self._fetch_rev(root, tag)
         try:
             entries = json.loads(path.read_bytes())
         except FileNotFoundError as exc:
             raise VersioningFailed(
-                f"the manifest {digest} is neither in the cache nor in the remote {self.remote_url}"
+                f"the manifest {digest} is neither in the cache nor in the remote "
+                f"{self.public_remote}"
             ) from exc
-        return [(str(entry["relpath"]), str(entry["md5"])) for entry in entries]
+        tree = [(str(entry["relpath"]), str(entry["md5"])) for entry in entries]
+        for relpath, md5 in tree:
+            check_relpath(relpath, what=f"the manifest {digest}: path")
+            check_md5(md5, what=f"the manifest {digest} ({relpath})")
+        return tree
 
-    def _fetch_rev(self, root: Path, rev: str) -> None:
+    def _fetch_rev(self, root: Path, tag: str) -> None:
+        """``dvc fetch`` of a version: the commit its tag points at, never a bare name."""
+        commit = self._commit_of(root, tag)
         self._run(
-            [self.options.python, "-c", _FETCH_REV, str(root), rev, DVC_FILE],
+            [self.options.python, "-c", _FETCH_REV, str(root), commit, DVC_FILE],
             root,
-            what=f"dvc fetch of {rev}",
+            what=f"dvc fetch of {tag}",
         )
 
     # ------------------------------------------------------------------ repository set-up
@@ -568,7 +625,7 @@ class DvcBackend:
         return bool(self._git(root, "rev-parse", "--verify", "--quiet", "HEAD", check=False))
 
     def _tag_fields(self, root: Path, tag: str) -> dict[str, str] | None:
-        ref = f"refs/tags/{tag}"
+        ref = self.tag_ref(tag)
         if not self._git(root, "rev-parse", "--verify", "--quiet", ref, check=False):
             return None
         message = self._git(root, "for-each-ref", "--format=%(contents)", ref)
@@ -579,7 +636,7 @@ class DvcBackend:
         """An exclusive file lock on the dataset (two worker processes on one volume)."""
         locks = self.repos_dir / ".locks"
         locks.mkdir(parents=True, exist_ok=True)
-        with open(locks / f"{dataset_id}.lock", "a+b") as handle:
+        with open(locks / f"{check_name(dataset_id, what='dataset id')}.lock", "a+b") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield

@@ -9,6 +9,7 @@ streamed one by one: a dataset is never held in memory. Every failure is raised 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -21,6 +22,13 @@ from pydantic import SecretStr
 
 from llmops_versioning.manifest import IGNORED_DIRS, one_line
 from llmops_versioning.ports import VersioningFailed
+from llmops_versioning.safety import (
+    LocalAccess,
+    check_relpath,
+    redact_uri,
+    safe_join,
+    unsafe_relpath,
+)
 
 
 @dataclass(frozen=True)
@@ -91,12 +99,28 @@ def local_path(uri: str) -> Path | None:
 
 
 class Location:
-    """A directory tree behind a URI (local or S3)."""
+    """A directory tree behind a URI (local or S3).
 
-    def __init__(self, uri: str, s3: S3Options) -> None:
-        self.uri = uri
+    A local path is checked against ``access`` (deny list, ``LOCAL_DATA_ROOTS``) and used
+    resolved; ``writing`` marks a restore target. ``uri`` in messages is redacted.
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        s3: S3Options,
+        *,
+        access: LocalAccess | None = None,
+        what: str = "storage_uri",
+        writing: bool = False,
+    ) -> None:
+        self.uri = redact_uri(uri)
+        self.what = what
         path = local_path(uri)
+        if path is not None:
+            path = (access or LocalAccess.of()).check(path, what=what, uri=uri, writing=writing)
         self.local = path
+        self.access = access or LocalAccess.of()
         if path is not None:
             self.root = str(path).rstrip("/") or "/"
             self._fs: Any = None
@@ -131,26 +155,40 @@ class Location:
         assert self.local is not None
         root = self.local
         if root.is_file():
-            return [SourceFile(root.name, str(root), root.stat().st_size)]
+            rel = check_relpath(root.name, what=f"{self.what} {self.uri}: file")
+            return [SourceFile(rel, str(root), root.stat().st_size)]
         if not root.is_dir():
             return None
         files: list[SourceFile] = []
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = [d for d in dirnames if d not in IGNORED_DIRS]
             rel_dir = os.path.relpath(dirpath, root)
+            for name in dirnames:
+                if os.path.islink(os.path.join(dirpath, name)):
+                    rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+                    raise VersioningFailed(
+                        f"{self.what} {self.uri}: {rel} is a symbolic link to a directory; "
+                        "not supported"
+                    )
             for name in filenames:
                 full = os.path.join(dirpath, name)
-                stat = os.stat(full)  # follows symlinks: a link versions its target's bytes
+                rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+                check_relpath(rel, what=f"{self.what} {self.uri}: file")
+                if os.path.islink(full):  # a link versions its target's bytes: check where
+                    self.access.check(
+                        Path(os.path.realpath(full)), what=f"{self.what} file", uri=rel
+                    )
+                stat = os.stat(full)
                 if not os.path.isfile(full):
                     continue
-                rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-                files.append(SourceFile(rel.replace(os.sep, "/"), full, stat.st_size))
+                files.append(SourceFile(rel, full, stat.st_size))
         return files
 
     def _list_s3(self, what: str) -> list[SourceFile] | None:
         fs = self._fs
         if "/" in self.root and fs.isfile(self.root):
-            return [SourceFile(self.root.rsplit("/", 1)[1], self.root, int(fs.size(self.root)))]
+            rel = check_relpath(self.root.rsplit("/", 1)[1], what=f"object key of {self.uri}")
+            return [SourceFile(rel, self.root, int(fs.size(self.root)))]
         found = cast(dict[str, dict[str, Any]], fs.find(self.root, detail=True))
         if not found and not fs.exists(self.root):
             return None
@@ -160,6 +198,11 @@ class Location:
             if info.get("type") != "file" or path.endswith("/") or not path.startswith(prefix):
                 continue
             rel = path[len(prefix) :]
+            if unsafe_relpath(rel):
+                key = path.split("/", 1)[1] if "/" in path else path
+                raise VersioningFailed(
+                    f"object key {key!r} under {what} {self.uri} is not a safe relative path"
+                )
             if any(part in IGNORED_DIRS for part in rel.split("/")[:-1]):
                 continue
             files.append(SourceFile(rel, path, int(info.get("size") or 0)))
@@ -189,11 +232,12 @@ class Location:
         """Copy local files to ``<root>/<relpath>``; S3 uploads run concurrently (one batch)."""
         if self.local is not None:
             for source, relpath in zip(sources, relpaths, strict=True):
-                target = self.local / relpath
+                target = safe_join(self.local, relpath)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(source, target)
         else:
-            self._fs.put([str(s) for s in sources], [f"{self.root}/{r}" for r in relpaths])
+            keys = [f"{self.root}/{check_relpath(r, what='path')}" for r in relpaths]
+            self._fs.put([str(s) for s in sources], keys)
 
     def is_empty(self) -> bool:
         """Nothing is there (missing, or an empty directory / prefix)."""
@@ -203,32 +247,24 @@ class Location:
             return self.local.is_dir() and not any(self.local.iterdir())
         return not self._fs.find(self.root, maxdepth=None, withdirs=False)
 
-    @contextmanager
-    def open_write(self, relpath: str) -> Iterator[BinaryIO]:
-        """A binary stream that becomes ``<root>/<relpath>``."""
+    def remove_files(self, relpaths: list[str]) -> None:
+        """Delete ``<root>/<relpath>`` for each path (those that exist), then the directories
+        this leaves empty below the root: what one restore wrote, nothing else."""
         if self.local is not None:
-            path = self.local / relpath
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "wb") as handle:
-                yield handle
-        else:
-            with self._fs.open(f"{self.root}/{relpath}", "wb") as handle:
-                yield cast(BinaryIO, handle)
-
-    def remove_tree(self, *, keep_root: bool) -> None:
-        """Delete everything under the root (undoing a partial restore), best effort."""
-        if self.local is not None:
-            if not self.local.exists():
-                return
-            if not keep_root:
-                shutil.rmtree(self.local, ignore_errors=True)
-                return
-            for child in self.local.iterdir():
-                if child.is_dir() and not child.is_symlink():
-                    shutil.rmtree(child, ignore_errors=True)
-                else:
-                    child.unlink(missing_ok=True)
+            parents: set[Path] = set()
+            for relpath in relpaths:
+                path = safe_join(self.local, relpath)
+                if path.is_file() or path.is_symlink():
+                    path.unlink()
+                parents.update(path.parents)
+            base = self.local.resolve()
+            for directory in sorted(parents, key=lambda p: len(p.parts), reverse=True):
+                if directory.is_relative_to(base) and directory != base:
+                    with contextlib.suppress(OSError):  # not empty: someone else's files
+                        directory.rmdir()
             return
-        paths = self._fs.find(self.root)
-        if paths:
-            self._fs.rm(paths)
+        keys = [f"{self.root}/{check_relpath(r, what='path')}" for r in relpaths]
+        existing = set(self._fs.find(self.root))
+        doomed = [key for key in keys if key in existing]
+        if doomed:
+            self._fs.rm(doomed)
