@@ -1,5 +1,7 @@
-"""The github-sync service: MLflow model versions written as Helm values into Git.
+"""The github-sync service: MLflow model versions written as Helm values files into Git.
 
-A skeleton until its issue lands: the package, its settings and its dependencies are in the
-workspace so the lock and the layout are settled once.
+Consumes ``llmops.models`` (``ModelVersionRegistered``, ``ModelVersionChanged``), makes
+``{values_path}/{run_id}.yaml`` right in the target repository (GitHub through PyGithub, or any
+git remote) and reports ``model_version`` status events; ``POST /poll`` reconciles every version
+in MLflow in one commit. See docs/github-sync.md.
 """
