@@ -12,10 +12,17 @@ tracking tests simulate an outage::
 
 Starting takes ~10 s the first time (schema migrations) and ~6 s afterwards, so test suites
 share one server per session (see tests/integration/tracking/conftest.py).
+
+``MlflowServer(root, webhooks=True)`` lets the server deliver webhooks to http receivers on
+localhost (:func:`webhook_env`), with a webhook-secret encryption key fixed for the instance
+(MLflow otherwise makes a new one per process, and a restarted server cannot read the secrets
+it stored) and a webhook-list cache of ``webhook_cache_ttl_s`` (default 0: none; MLflow's
+60 s would hide a webhook a test registers from events it fires a moment later).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import signal
@@ -25,12 +32,30 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
 LEAN_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 """Environment of the server process, on top of ours: no background job runner."""
+
+
+def new_webhook_encryption_key() -> str:
+    """A key for ``MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY`` (Fernet: urlsafe base64 of 32 bytes)."""
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
+def webhook_env(encryption_key: str, *, cache_ttl_s: int | None = None) -> dict[str, str]:
+    """Server environment that allows webhooks to http receivers on private addresses."""
+    env = {
+        "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+        "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+        "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": encryption_key,
+    }
+    if cache_ttl_s is not None:
+        env["MLFLOW_WEBHOOK_CACHE_TTL"] = str(cache_ttl_s)
+    return env
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -56,6 +81,9 @@ class MlflowServer:
         startup_timeout_s: float = 60.0,
         stop_timeout_s: float = 10.0,
         python: str = sys.executable,
+        webhooks: bool = False,
+        webhook_cache_ttl_s: int = 0,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.root = Path(root)
         self.host = host
@@ -64,6 +92,12 @@ class MlflowServer:
         self.stop_timeout_s = stop_timeout_s
         self.python = python
         self.log_path = self.root / "mlflow-server.log"
+        self.env = {**LEAN_ENV, **(env or {})}
+        if webhooks:
+            self.env = {
+                **webhook_env(new_webhook_encryption_key(), cache_ttl_s=webhook_cache_ttl_s),
+                **self.env,
+            }
         self._process: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
 
@@ -108,7 +142,7 @@ class MlflowServer:
         self._process = subprocess.Popen(
             self.command(),
             cwd=self.root,
-            env={**os.environ, **LEAN_ENV},
+            env={**os.environ, **self.env},
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,

@@ -8,6 +8,14 @@
 * the gateway and every worker service that is installed and runnable (``python -m
   llmops_<name>``); skeleton services without a ``__main__`` are skipped.
 
+MLflow notifies the tracking worker of new model versions by webhook: the MLflow server it
+starts may call http receivers on localhost (``MLFLOW_WEBHOOK_ALLOWED_SCHEMES=http,https``,
+``MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS=true``) and encrypts the stored webhook secrets with a key kept
+in ``<data dir>/mlflow/webhook-encryption-key`` (MLflow would otherwise pick a new key per start
+and could no longer read them). The webhook secret is made once per data dir
+(``<data dir>/webhook-secret``, mode 0600); the tracking worker gets it as
+``MLFLOW_WEBHOOK_SECRET`` and registers ``MLFLOW_WEBHOOK_URL`` (its own health port) in MLflow.
+
 It writes a fresh API key to ``<data dir>/api-key`` (the CLI reads it), waits until the gateway
 answers ``/readyz``, and on Ctrl-C (or SIGTERM) stops everything in reverse order: SIGTERM, a
 grace period, then SIGKILL. If one process dies, the stack stops and says which.
@@ -16,6 +24,7 @@ grace period, then SIGKILL. If one process dies, the stack stops and says which.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import importlib.util
 import os
@@ -23,7 +32,7 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,6 +94,33 @@ def redis_url_path(data_dir: Path) -> Path:
     return data_dir / "redis-url"
 
 
+def webhook_secret_path(data_dir: Path) -> Path:
+    return data_dir / "webhook-secret"
+
+
+def webhook_encryption_key_path(data_dir: Path) -> Path:
+    return data_dir / "mlflow" / "webhook-encryption-key"
+
+
+def _private_value(path: Path, make: Callable[[], str]) -> str:
+    """The value kept in ``path`` (mode 0600), made and written on first use."""
+    if path.exists():
+        value = path.read_text().strip()
+        if value:
+            return value
+    value = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)
+    path.write_text(value + "\n")
+    return value
+
+
+def new_fernet_key() -> str:
+    """A key for ``MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY`` (Fernet: urlsafe base64, 32 bytes)."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
 class Stack:
     """Start, watch and stop the local processes."""
 
@@ -93,6 +129,7 @@ class Stack:
         self.console = console or Console()
         self._processes: list[_Process] = []
         self._redis: EmbeddedRedis | None = None
+        self._mlflow_local = False
         self.env: dict[str, str] = dict(options.environ)
 
     async def run(self, stop: asyncio.Event) -> int:
@@ -125,6 +162,8 @@ class Stack:
             env = {**self.env, "HEALTH_PORT": str(free_port())}
             if name == "gateway":
                 env["PORT"] = str(self.options.gateway_port)
+            if name == "tracking" and self.options.tracking_enabled:
+                self._tracking_webhook_env(data, env)
             await self._spawn(name, [sys.executable, "-m", f"llmops_{name.replace('-', '_')}"],
                               env, _COLORS[index % len(_COLORS)])  # fmt: skip
         if "gateway" in services:
@@ -153,6 +192,15 @@ class Stack:
         path.chmod(0o600)
         self.env["API_KEYS"] = key
 
+    def _tracking_webhook_env(self, data: Path, env: dict[str, str]) -> None:
+        """The webhook secret, and the receiver URL when MLflow is ours (a remote MLflow
+        cannot reach 127.0.0.1: set ``MLFLOW_WEBHOOK_URL`` for it yourself)."""
+        if not env.get("MLFLOW_WEBHOOK_SECRET"):
+            path = webhook_secret_path(data)
+            env["MLFLOW_WEBHOOK_SECRET"] = _private_value(path, lambda: secrets.token_urlsafe(32))
+        if self._mlflow_local and not env.get("MLFLOW_WEBHOOK_URL"):
+            env["MLFLOW_WEBHOOK_URL"] = f"http://127.0.0.1:{env['HEALTH_PORT']}/mlflow/webhook"
+
     async def _start_mlflow(self, data: Path) -> None:
         if self.env.get("MLFLOW_TRACKING_URI"):
             self.console.print("[dim]mlflow: using MLFLOW_TRACKING_URI[/dim]")
@@ -166,7 +214,18 @@ class Stack:
             "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}",
             "--artifacts-destination", str(store / "artifacts"),
         ]  # fmt: skip
-        env = {**self.env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+        env = {
+            "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+            "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+            "MLFLOW_WEBHOOK_CACHE_TTL": "5",  # MLflow's 60 s would delay a new webhook
+            **self.env,
+            "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        }
+        if not env.get("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"):
+            env["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"] = _private_value(
+                webhook_encryption_key_path(data), new_fernet_key
+            )
+        self._mlflow_local = True
         await self._spawn("mlflow", command, env, "white")
         uri = f"http://127.0.0.1:{port}"
         await self._wait_http(f"{uri}/health", "mlflow", timeout_s=120)

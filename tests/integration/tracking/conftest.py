@@ -22,9 +22,11 @@ from support.mlflow_server import MlflowServer
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     """A real ``mlflow server`` (SQLite store, local artifacts) for the whole session.
 
-    The outage test stops and restarts it; it is running again when that test ends.
+    The outage test stops and restarts it; it is running again when that test ends. Webhooks
+    to localhost are allowed (the model-version tests register their receivers; each test
+    uses its own webhook name and deletes it afterwards).
     """
-    with MlflowServer(tmp_path_factory.mktemp("mlflow")) as server:
+    with MlflowServer(tmp_path_factory.mktemp("mlflow"), webhooks=True) as server:
         yield server
 
 

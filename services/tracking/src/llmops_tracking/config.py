@@ -10,7 +10,7 @@ from __future__ import annotations
 import string
 from typing import Final, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from llmops_shared.config import ServiceSettings
 
@@ -58,6 +58,64 @@ class TrackingSettings(ServiceSettings):
     mlflow_http_request_timeout: int = Field(
         default=10, ge=1, description="Seconds per MLflow request (MLflow's default is 120)."
     )
+
+    # ------------------------------------------------------------ model-version events
+    mlflow_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC secret of the MLflow webhook (X-MLflow-Signature). Unset: the "
+        "receiver answers 503 and no webhook is registered; the poller still runs.",
+    )
+    mlflow_webhook_url: str | None = Field(
+        default=None,
+        description="The URL MLflow must call, e.g. http://tracking:8081/mlflow/webhook. With "
+        "the secret set, the worker creates or updates the MLflow webhook at start-up.",
+    )
+    mlflow_webhook_name: str = Field(
+        default="llmops-model-versions",
+        min_length=1,
+        max_length=63,
+        description="Name of the webhook registered in MLflow (one per deployment sharing an "
+        "MLflow server: give each environment its own).",
+    )
+    mlflow_webhook_tolerance_s: int = Field(
+        default=300,
+        ge=1,
+        description="Deliveries whose X-MLflow-Timestamp is further than this from now are "
+        "refused (401): replay protection.",
+    )
+    polling_interval: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds between two passes of the model-version reconciliation poller.",
+    )
+    model_versions_backfill: bool = Field(
+        default=True,
+        description="First start (no watermark in Redis): publish every existing model version "
+        "(true) or only those created from now on (false).",
+    )
+    model_versions_lookback_s: int = Field(
+        default=300,
+        ge=0,
+        description="The poller re-reads versions created up to this long before its watermark "
+        "(skipping those already published), so a version committed late is not missed.",
+    )
+
+    @field_validator("mlflow_webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        """An empty ``MLFLOW_WEBHOOK_SECRET=`` line means unset."""
+        return value if value is not None and value.get_secret_value().strip() else None
+
+    @field_validator("mlflow_webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        """Empty means unset; anything else must be an http(s) URL MLflow can POST to."""
+        value = (value or "").strip()
+        if not value:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"MLFLOW_WEBHOOK_URL {value!r} is not an http(s) URL")
+        return value
 
     @field_validator("experiment_tracking_system", mode="before")
     @classmethod
