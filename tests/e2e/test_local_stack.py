@@ -9,6 +9,8 @@ in-repo test double (support/hf_hub_server.py) the registry worker reaches over 
 from __future__ import annotations
 
 import signal
+import subprocess
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -267,12 +269,42 @@ def test_a_new_dataset_version_diffs_and_restores_byte_for_byte(stack: RunningSt
     assert {path.name: path.read_bytes() for path in target.iterdir()} == v1_files
 
 
+def test_a_registered_model_version_becomes_helm_values_in_git(stack: RunningStack) -> None:
+    """github-sync: MLflow's webhook -> tracking -> llmops.models -> a commit in the local
+    bare repository, with the seed's structure."""
+    client = MlflowClient(stack.mlflow_url)
+    experiment = client.create_experiment(f"e2e-sync-{uuid.uuid4().hex[:8]}")
+    run = client.create_run(experiment)
+    name = f"e2e-model-{uuid.uuid4().hex[:8]}"
+    client.create_registered_model(name)
+    client.create_model_version(
+        name, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id
+    )
+    bare = stack.data_dir / "github-sync" / "values.git"
+
+    def committed() -> dict[str, Any] | None:
+        shown = subprocess.run(
+            ["git", "--git-dir", str(bare), "show", f"main:{run.info.run_id}.yaml"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        return yaml.safe_load(shown.stdout) if shown.returncode == 0 else None
+
+    values = eventually(committed, timeout_s=30, what="the values file in git")
+    assert values["global"]["runid"] == run.info.run_id
+    assert values["global"]["experimentId"] == experiment
+    assert (values["global"]["modelName"], str(values["global"]["modelVersion"])) == (name, "1")
+    assert values["vllm"]["vllm"]["model"] == (
+        "/mlflow/{{ .Values.global.experimentId }}/{{ .Values.global.runid }}/artifacts/model"
+    )
+
+
 def test_ctrl_c_stops_every_process(stack: RunningStack) -> None:
     stack.process.send_signal(signal.SIGINT)
     assert stack.process.wait(timeout=60) == 0
     log = stack.log_text()
     assert "stack stopped" in log
-    for name in ("gateway", "tracking", "serving", "workflow", "registry", "versioning", "mlflow"):
+    services = ("gateway", "tracking", "serving", "workflow", "registry", "versioning")
+    for name in (*services, "github-sync", "mlflow"):
         assert f"{name} |" in log, f"no output from {name}"
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{stack.gateway_url}/healthz", timeout=2)
