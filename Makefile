@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: help install test test-fast lint typecheck format schemas schemas-check bench bench-gateway bench-versioning up run clean
+.PHONY: help install test test-fast lint typecheck format schemas schemas-check bench bench-gateway bench-versioning bench-github-sync up run clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ bench-gateway: install  ## gateway benchmark on the real local stack (see docs/b
 
 bench-versioning: install  ## dataset version creation and diff, 1k and 10k files (docs/benchmarks.md)
 	$(UV) run --frozen python bench/versioning.py
+
+bench-github-sync: install  ## create_model_version -> commit, webhook vs polling (docs/benchmarks.md)
+	$(UV) run --frozen python bench/github_sync.py
 
 run: up  ## alias of up
 

@@ -22,8 +22,6 @@ import os
 import platform
 import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -34,37 +32,13 @@ import httpx
 import redis as redis_sync
 import yaml
 
-from llmops_shared.embedded_redis import EmbeddedRedis, free_port
+from llmops_shared.embedded_redis import EmbeddedRedis
 from llmops_shared.events import Stream, decode_event
 from llmops_shared.streams import EVENT_FIELD
+from local_stack import start_stack
 
 EXAMPLE = Path(__file__).parents[1] / "examples" / "sft-train-job.yaml"
 API = "/llm-ops/v1"
-
-
-def start_stack(data_dir: Path, redis_url: str) -> tuple[subprocess.Popen[bytes], str]:
-    port, mlflow_port = free_port(), free_port()
-    env = {**os.environ, "REDIS_URL": redis_url, "LOG_LEVEL": "WARNING"}
-    env.pop("DATABASE_URL", None)
-    env.pop("MLFLOW_TRACKING_URI", None)
-    log = (data_dir / "stack.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "llmops_shared.cli", "up", "--data-dir", str(data_dir),
-         "--gateway-port", str(port), "--mlflow-port", str(mlflow_port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"llmops up exited: see {data_dir / 'stack.log'}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit("the stack did not become ready in 180 s")
 
 
 def percentile(values: list[float], share: float) -> float:
