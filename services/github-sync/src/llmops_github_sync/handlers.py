@@ -44,15 +44,13 @@ from llmops_shared.events import (
     ModelVersionRegistered,
     Phase,
     StatusEntity,
-    new_event,
-    status_updated,
+    status_event,
 )
 from llmops_shared.events.payloads.models import model_version_id
 from llmops_shared.logging import get_logger
 
 REPORTER: Final = "github-sync"
 SKIPPED_NO_RUN: Final = "skipped: the model version has no run id"
-_MAX_REASON = 2000
 _log = get_logger(__name__)
 
 
@@ -287,17 +285,13 @@ def _status(
     reason: str,
     details: Mapping[str, JsonValue] | None = None,
 ) -> Envelope:
-    payload = status_updated(
+    """A ``model_version`` status event about ``entity_id``, correlated with ``event``."""
+    return status_event(
         StatusEntity.MODEL_VERSION,
         entity_id=entity_id,
         phase=phase,
         reporter=REPORTER,
-        reason=_clip(reason),
+        correlation_id=event.envelope.correlationid,
+        reason=reason,
         details=details,
     )
-    return new_event(payload, source=REPORTER, correlation_id=event.envelope.correlationid)
-
-
-def _clip(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."

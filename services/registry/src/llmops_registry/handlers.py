@@ -37,8 +37,8 @@ from llmops_shared.events import (
     ModelUpdateCheckRequested,
     Phase,
     StatusEntity,
-    new_event,
-    status_updated,
+    clip_reason,
+    status_event,
 )
 from llmops_shared.events.payloads.catalog import (
     MODEL_DETAILS_KEY,
@@ -64,7 +64,6 @@ CONTEXT_LENGTH_KEYS: Final = (
 )
 """``config.json`` keys that give the context length, in order of preference."""
 
-_MAX_REASON = 2000
 _log = get_logger(__name__)
 
 
@@ -173,7 +172,7 @@ async def handle_update_check(
         upstream_revision=upstream,
         updated=updated,
         checked_at=datetime.now(UTC),
-        error=_clip(error) if error else None,
+        error=clip_reason(error),
     )
     if error is not None:
         reason = f"update check failed: {error}"
@@ -274,11 +273,6 @@ def _progress_reason(repo: str, revision: str | None, progress: ImportProgress) 
     )
 
 
-def _clip(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
-
-
 def _model_status(
     event: Event,
     model_id: str,
@@ -287,12 +281,13 @@ def _model_status(
     reason: str,
     details: Mapping[str, JsonValue] | None = None,
 ) -> Envelope:
-    payload = status_updated(
+    """A ``model`` status event about ``model_id``, correlated with ``event``."""
+    return status_event(
         StatusEntity.MODEL,
         entity_id=model_id,
         phase=phase,
         reporter=REPORTER,
-        reason=_clip(reason),
+        correlation_id=event.envelope.correlationid,
+        reason=reason,
         details=details,
     )
-    return new_event(payload, source=REPORTER, correlation_id=event.envelope.correlationid)

@@ -14,7 +14,7 @@ from pydantic import JsonValue
 from llmops_serving.render import names
 from llmops_serving.render.rollout import canary_percent, deployment_mode
 from llmops_serving.render.status import Observed
-from llmops_shared.events import Envelope, Phase, StatusEntity, new_event, status_updated
+from llmops_shared.events import Envelope, Phase, StatusEntity, status_event
 
 REPORTER: Final = "serving"
 
@@ -72,21 +72,13 @@ def deployment_status(
 ) -> Envelope:
     """A ``deployment`` status event (entity id = endpoint id) from the serving worker;
     ``seq`` defaults to now."""
-    payload = status_updated(
+    return status_event(
         StatusEntity.DEPLOYMENT,
         entity_id=endpoint_id,
         phase=phase,
         reporter=REPORTER,
-        reason=_bounded(reason),
+        correlation_id=correlation_id,
+        reason=reason,
         details=details,
         seq=seq,
     )
-    return new_event(payload, source=REPORTER, correlation_id=correlation_id)
-
-
-def _bounded(reason: str | None) -> str | None:
-    """Reasons are at most 2,000 characters in the contract; API messages can be longer."""
-    if not reason:
-        return None
-    text = " ".join(reason.split())
-    return text if len(text) <= 2000 else text[:1997] + "..."

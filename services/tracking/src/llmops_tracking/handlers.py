@@ -19,8 +19,7 @@ from llmops_shared.events import (
     StatusEntity,
     TrainingJobCancelled,
     TrainingJobSubmitted,
-    new_event,
-    status_updated,
+    status_event,
 )
 from llmops_shared.logging import get_logger
 from llmops_tracking.mapping import run_request
@@ -69,7 +68,7 @@ async def handle_submitted(
         backend=ports.backend.name,
         status=run.status.value,
     )
-    return [status_event(event, run, job_id=job.job_id, backend=ports.backend.name)]
+    return [run_status_event(event, run, job_id=job.job_id, backend=ports.backend.name)]
 
 
 async def handle_cancelled(
@@ -95,23 +94,25 @@ async def handle_cancelled(
     )
     _log.info("run_cancelled", job_id=cancel.job_id, run_id=run.run_id, status=run.status.value)
     return [
-        status_event(event, run, job_id=cancel.job_id, backend=ports.backend.name, reason=reason)
+        run_status_event(
+            event, run, job_id=cancel.job_id, backend=ports.backend.name, reason=reason
+        )
     ]
 
 
-def status_event(
+def run_status_event(
     event: Event, run: TrackedRun, *, job_id: str, backend: str, reason: str | None = None
 ) -> Envelope:
     """The ``experiment_run`` status event reporting ``run``, correlated with ``event``."""
-    payload = status_updated(
+    return status_event(
         StatusEntity.EXPERIMENT_RUN,
         entity_id=run.run_id,
         phase=PHASES[run.status],
         reporter=REPORTER,
+        correlation_id=event.envelope.correlationid,
         reason=reason or run.note,
         details=run_details(run, job_id=job_id, backend=backend),
     )
-    return new_event(payload, source=REPORTER, correlation_id=event.envelope.correlationid)
 
 
 def run_details(run: TrackedRun, *, job_id: str, backend: str) -> dict[str, JsonValue]:

@@ -29,8 +29,8 @@ from llmops_shared.events import (
     Event,
     Phase,
     StatusEntity,
-    new_event,
-    status_updated,
+    clip_reason,
+    status_event,
 )
 from llmops_shared.events.payloads.datasets import (
     PROGRESS_DETAILS_KEY,
@@ -42,7 +42,6 @@ from llmops_shared.events.payloads.datasets import (
 from llmops_shared.logging import get_logger
 from llmops_shared.progress import ProgressReporter
 from llmops_versioning.adapters.storage import describe
-from llmops_versioning.manifest import one_line
 from llmops_versioning.ports import (
     Progress,
     RestoreRequest,
@@ -106,10 +105,10 @@ async def handle_version_requested(
             facts = await ports.backend.create_version(request, reporter)
         except Exception as exc:
             if isinstance(exc, VersioningFailed):
-                reason = one_line(str(exc))
+                reason = clip_reason(str(exc))
                 log.warning("version_failed", reason=reason, backend=ports.backend.name)
             else:
-                reason = one_line(
+                reason = clip_reason(
                     f"version {payload.version_tag} failed unexpectedly: {describe(exc)}"
                 )
                 log.exception("version_failed_unexpectedly", backend=ports.backend.name)
@@ -182,10 +181,10 @@ async def handle_restore_requested(
             facts = await ports.backend.restore(request, reporter)
         except Exception as exc:
             if isinstance(exc, VersioningFailed):
-                reason = one_line(str(exc))
+                reason = clip_reason(str(exc))
                 log.warning("restore_failed", reason=reason, backend=ports.backend.name)
             else:
-                reason = one_line(
+                reason = clip_reason(
                     f"restore of version {payload.version_tag} failed unexpectedly: {describe(exc)}"
                 )
                 log.exception("restore_failed_unexpectedly", backend=ports.backend.name)
@@ -223,7 +222,12 @@ def report(
     details: Mapping[str, JsonValue] | None = None,
 ) -> Envelope:
     """A status event about ``entity_id``, correlated with ``event``."""
-    payload = status_updated(
-        entity, entity_id=entity_id, phase=phase, reporter=REPORTER, reason=reason, details=details
+    return status_event(
+        entity,
+        entity_id=entity_id,
+        phase=phase,
+        reporter=REPORTER,
+        correlation_id=event.envelope.correlationid,
+        reason=reason,
+        details=details,
     )
-    return new_event(payload, source=REPORTER, correlation_id=event.envelope.correlationid)

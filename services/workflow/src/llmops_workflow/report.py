@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from pydantic import JsonValue
 
-from llmops_shared.events import Envelope, Phase, StatusEntity, new_event, status_updated
+from llmops_shared.events import Envelope, Phase, StatusEntity, status_event
 from llmops_workflow.render.status import Observed
 
 REPORTER: Final = "workflow"
@@ -59,16 +59,16 @@ def pipeline_status(
     seq: int | None = None,
 ) -> Envelope:
     """A ``pipeline`` status event (entity id = workflow name); ``seq`` defaults to now."""
-    payload = status_updated(
+    return status_event(
         StatusEntity.PIPELINE,
         entity_id=workflow_name,
         phase=phase,
         reporter=REPORTER,
-        reason=bounded(reason),
+        correlation_id=correlation_id,
+        reason=reason,
         details=details,
         seq=seq,
     )
-    return new_event(payload, source=REPORTER, correlation_id=correlation_id)
 
 
 def job_status(
@@ -80,15 +80,15 @@ def job_status(
     seq: int | None = None,
 ) -> Envelope:
     """A ``job`` status event (entity id = job id); ``seq`` defaults to now."""
-    payload = status_updated(
+    return status_event(
         StatusEntity.JOB,
         entity_id=job_id,
         phase=phase,
         reporter=REPORTER,
-        reason=bounded(reason),
+        correlation_id=correlation_id,
+        reason=reason,
         seq=seq,
     )
-    return new_event(payload, source=REPORTER, correlation_id=correlation_id)
 
 
 def reports(
@@ -132,11 +132,3 @@ def reports(
             )
         )
     return out
-
-
-def bounded(reason: str | None) -> str | None:
-    """Reasons are at most 2,000 characters in the contract; API messages can be longer."""
-    if not reason:
-        return None
-    text = " ".join(reason.split())
-    return text if len(text) <= 2000 else text[:1997] + "..."

@@ -11,6 +11,7 @@ from llmops_shared.events.codec import decode_event, encode_event, new_event
 from llmops_shared.events.dead_letter import DEAD_LETTER_FIELDS, DeadLetterEntry
 from llmops_shared.events.envelope import Envelope, Event, is_valid_traceparent
 from llmops_shared.events.errors import EventDecodeError
+from llmops_shared.events.fields import REASON_MAX_LENGTH
 from llmops_shared.events.names import (
     DEAD_LETTER_SUFFIX,
     EVENT_TYPE_PATTERN,
@@ -45,11 +46,13 @@ from llmops_shared.events.payloads.status import (
     PipelineStatusUpdated,
     StatusEntity,
     StatusUpdated,
+    clip_reason,
     new_seq,
     status_updated,
 )
 from llmops_shared.events.payloads.training import TrainingJobCancelled, TrainingJobSubmitted
 from llmops_shared.events.registry import EVENT_TYPES, PAYLOAD_TYPES, event_types_for, stream_for
+from llmops_shared.events.reporting import status_event
 
 __all__ = [
     "DEAD_LETTER_FIELDS",
@@ -57,6 +60,7 @@ __all__ = [
     "EVENT_TYPES",
     "EVENT_TYPE_PATTERN",
     "PAYLOAD_TYPES",
+    "REASON_MAX_LENGTH",
     "STATUS_PAYLOADS",
     "DatasetRestoreRequested",
     "DatasetRestoreStatusUpdated",
@@ -87,6 +91,7 @@ __all__ = [
     "Stream",
     "TrainingJobCancelled",
     "TrainingJobSubmitted",
+    "clip_reason",
     "dead_letter_stream",
     "decode_event",
     "encode_event",
@@ -97,6 +102,7 @@ __all__ = [
     "model_version_id",
     "new_event",
     "new_seq",
+    "status_event",
     "status_updated",
     "stream_for",
 ]

@@ -104,5 +104,8 @@ VersionTag = Annotated[
 Name = Annotated[str, Field(min_length=1, max_length=256)]
 """A free-form but non-empty identifier (MLflow names, versions, run ids, service names)."""
 
-Reason = Annotated[str, Field(min_length=1, max_length=2000)]
+REASON_MAX_LENGTH: Final = 2000
+"""Longest :data:`Reason`; :func:`llmops_shared.events.clip_reason` cuts longer text to it."""
+
+Reason = Annotated[str, Field(min_length=1, max_length=REASON_MAX_LENGTH)]
 """A human-readable explanation; bounded so it fits a log line and a stream field."""

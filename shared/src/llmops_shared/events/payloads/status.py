@@ -16,7 +16,7 @@ from typing import ClassVar, Final, Literal
 from pydantic import Field, JsonValue
 
 from llmops_shared.events.base import EventPayload
-from llmops_shared.events.fields import Name, Reason
+from llmops_shared.events.fields import REASON_MAX_LENGTH, Name, Reason
 from llmops_shared.events.names import Stream
 
 MAX_SEQ: Final = 2**63 - 1
@@ -208,3 +208,22 @@ def status_updated(
             "reporter": reporter,
         }
     )
+
+
+def clip_reason(text: str | None) -> str | None:
+    """``text`` as a valid :data:`Reason`: on one line, at most 2,000 characters, or ``None``.
+
+    Reasons are mostly exception messages and API error bodies (tracebacks, YAML dumps), which
+    can be long and span lines; a reason that fails validation would lose the whole report, so
+    every reporter clips instead. Whitespace runs (newlines included) collapse to one space, so
+    the reason fits a log line; a longer text keeps its start, which names the failure, and ends
+    in ``...``. Empty or blank text is ``None`` (a reason is never empty).
+    """
+    if text is None:
+        return None
+    flat = " ".join(text.split())
+    if not flat:
+        return None
+    if len(flat) <= REASON_MAX_LENGTH:
+        return flat
+    return flat[: REASON_MAX_LENGTH - 3] + "..."
