@@ -40,11 +40,11 @@ import json
 import threading
 import uuid
 from datetime import UTC, datetime
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from support.http_double import DoubleHandler, HttpDouble, bound_handler
 from support.k8s_server import label_selector_matches
 
 JsonDict = dict[str, Any]
@@ -67,11 +67,11 @@ def grpc_error(status: int, message: str) -> JsonDict:
     return {"code": GRPC_CODES.get(status, 2), "message": message}
 
 
-class ArgoServerDouble:
+class ArgoServerDouble(HttpDouble):
     """In-process Argo Server REST API test double (see the module docstring)."""
 
     def __init__(self, *, token: str | None = None) -> None:
-        self.url = ""
+        super().__init__()
         self.token = token
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         """``(method, path with query, headers)`` of every request, in order."""
@@ -79,40 +79,9 @@ class ArgoServerDouble:
         self._workflows: dict[tuple[str, str], JsonDict] = {}
         self._failures: list[list[Any]] = []  # [method, contains, status, message, body, left]
         self._rv = itertools.count(1)
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> ArgoServerDouble:
-        if self._httpd is not None:
-            return self
-        handler = type("_BoundHandler", (_Handler,), {"server_double": self})
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        httpd.daemon_threads = True
-        self._httpd = httpd
-        self.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        httpd.shutdown()
-        httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> ArgoServerDouble:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return bound_handler(_Handler, server_double=self)
 
     # ------------------------------------------------------------------ inspecting and driving
 
@@ -280,33 +249,20 @@ class ArgoServerDouble:
         return copy.deepcopy(obj)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(DoubleHandler):
     server_double: ArgoServerDouble
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
-        code, payload = self.server_double.handle(self.command, self.path, headers, body)
+        code, payload = self.server_double.handle(
+            self.command, self.path, headers, self.read_body()
+        )
         if isinstance(payload, str):
-            data, content_type = payload.encode(), "text/html; charset=utf-8"
+            self.send_body(code, payload.encode(), content_type="text/html; charset=utf-8")
         else:
-            data, content_type = json.dumps(payload).encode(), "application/json"
-        try:
-            phrase = HTTPStatus(code).phrase
-        except ValueError:
-            phrase = "Error"
-        self.send_response(code, phrase)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+            self.send_json(code, payload)
 
     do_GET = _serve
     do_POST = _serve
     do_PUT = _serve
     do_DELETE = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return

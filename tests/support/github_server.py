@@ -49,9 +49,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from support.http_double import DoubleHandler, HttpDouble, bound_handler
 
 DEFAULT_TOKEN = "ghp_test_token"
 _REPO = r"^/repos/(?P<owner>[^/]+)/(?P<name>[^/]+)"
@@ -92,10 +94,11 @@ class _Error(Exception):
         self.headers = dict(headers or {})
 
 
-class GitHubServer:
+class GitHubServer(HttpDouble):
     """In-process GitHub REST API test double on 127.0.0.1 (free port)."""
 
     def __init__(self, token: str = DEFAULT_TOKEN) -> None:
+        super().__init__()
         self.token = token
         self.requests: list[tuple[str, str]] = []
         self._tokens = {token}
@@ -105,38 +108,9 @@ class GitHubServer:
         self._counter = itertools.count(1)
         self._rate_limited: list[tuple[int, float]] = []
         self._conflicts = 0
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self.url = ""
 
-    # ------------------------------------------------------------------ life cycle
-
-    def start(self) -> GitHubServer:
-        handler = type("_BoundGitHubHandler", (_Handler,), {"gh": self})
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        httpd.daemon_threads = True
-        self._httpd = httpd
-        self.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is not None:
-            httpd.shutdown()
-            httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> GitHubServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return bound_handler(_Handler, gh=self)
 
     # ------------------------------------------------------------------ content and inspection
 
@@ -266,13 +240,9 @@ def _person(name: str, email: str) -> dict[str, str]:
     return {"name": name, "email": email, "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(DoubleHandler):
     gh: GitHubServer
-    protocol_version = "HTTP/1.1"
     server_version = "GitHubTestDouble/1.0"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -291,8 +261,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         split = urlsplit(self.path)
         path, query = unquote(split.path), parse_qs(split.query)
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.read_body()
         gh = self.gh
         with gh._lock:
             gh.requests.append((self.command, path))
@@ -732,14 +701,9 @@ class _Handler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ responses
 
     def _send(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(data)
+        self.send_json(
+            status, body, content_type="application/json; charset=utf-8", headers=headers
+        )
 
 
 def _who(identity: Mapping[str, Any]) -> dict[str, str]:

@@ -53,10 +53,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from support.http_double import DoubleHandler, HttpDouble, bound_handler
 
 MINILM_REPO = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_TOKEN = "hf_test_token"
@@ -75,6 +77,7 @@ _ROUTES_API = (
 )
 _RESOLVE = re.compile(rf"^/{_REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)$")
 _RANGE = re.compile(r"^bytes=(\d+)-(\d*)$")
+_JSON: Final = "application/json; charset=utf-8"
 
 
 def minilm_dir() -> Path:
@@ -164,10 +167,11 @@ class _Repo:
         return self.commits.get(sha)
 
 
-class HubServer:
+class HubServer(HttpDouble):
     """In-process Hugging Face Hub test double: HTTP on 127.0.0.1 (free port), one thread."""
 
     def __init__(self, token: str = DEFAULT_TOKEN) -> None:
+        super().__init__()
         self.token = token
         self.requests: list[tuple[str, str]] = []
         self._repos: dict[str, _Repo] = {}
@@ -175,38 +179,9 @@ class HubServer:
         self._counter = itertools.count(1)
         self._down = False
         self._fail_next: list[int] = []
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self.url = ""
 
-    # ------------------------------------------------------------------ life cycle
-
-    def start(self) -> HubServer:
-        handler = type("_BoundHubHandler", (_HubHandler,), {"hub": self})
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        httpd.daemon_threads = True
-        self._httpd = httpd
-        self.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is not None:
-            httpd.shutdown()
-            httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> HubServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return bound_handler(_HubHandler, hub=self)
 
     # ------------------------------------------------------------------ content
 
@@ -324,9 +299,8 @@ class _HubError(Exception):
         self.headers = headers or {}
 
 
-class _HubHandler(BaseHTTPRequestHandler):
+class _HubHandler(DoubleHandler):
     hub: HubServer
-    protocol_version = "HTTP/1.1"
     server_version = "HubTestDouble/1.0"
 
     def do_GET(self) -> None:
@@ -334,9 +308,6 @@ class _HubHandler(BaseHTTPRequestHandler):
 
     def do_HEAD(self) -> None:
         self._dispatch(head=True)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return None
 
     # ------------------------------------------------------------------ dispatch
 
@@ -451,27 +422,16 @@ class _HubHandler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ responses
 
     def _json(self, body: Any, *, head: bool, status: int = 200) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if not head:
-            self.wfile.write(data)
+        self.send_json(status, body, content_type=_JSON, head=head)
 
     def _error(self, error: _HubError, *, head: bool) -> None:
-        data = json.dumps({"error": error.message}).encode()
-        self.send_response(error.status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.send_header("X-Error-Message", error.message)
+        headers = {"X-Error-Message": error.message}
         if error.code:
-            self.send_header("X-Error-Code", error.code)
-        for key, value in error.headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-        if not head:
-            self.wfile.write(data)
+            headers["X-Error-Code"] = error.code
+        headers.update(error.headers)
+        self.send_json(
+            error.status, {"error": error.message}, content_type=_JSON, headers=headers, head=head
+        )
 
 
 # ---------------------------------------------------------------------- JSON bodies

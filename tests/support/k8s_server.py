@@ -65,13 +65,14 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass, field
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import kubernetes.client
 import yaml
+
+from support.http_double import DoubleHandler, HttpDouble, bound_handler
 
 JsonDict = dict[str, Any]
 FieldPath = tuple[str, ...]
@@ -501,11 +502,11 @@ def _spec_part(obj: JsonDict) -> JsonDict:
     return {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion", "kind")}
 
 
-class KubeApiServer:
+class KubeApiServer(HttpDouble):
     """In-process Kubernetes API test double: HTTP on 127.0.0.1 (free port), served by a thread."""
 
     def __init__(self) -> None:
-        self.url: str = ""
+        super().__init__()
         self.requests: list[tuple[str, str, str | None]] = []
         self._lock = threading.RLock()
         self._objects: dict[tuple[str, str, str, str], JsonDict] = {}
@@ -514,40 +515,9 @@ class KubeApiServer:
         self._failures: list[list[Any]] = []  # [method, path_contains, status, reason, left]
         self._rv = itertools.count(1)
         self._last_rv = 0
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> KubeApiServer:
-        if self._httpd is not None:
-            return self
-        handler = type("_BoundHandler", (_Handler,), {"server_double": self})
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        httpd.daemon_threads = True
-        self._httpd = httpd
-        self.url = f"http://127.0.0.1:{httpd.server_address[1]}"
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        httpd.shutdown()
-        httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> KubeApiServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return bound_handler(_Handler, server_double=self)
 
     def api_client(self) -> kubernetes.client.ApiClient:
         """A real client for this server: ``Configuration(host=url)``, no auth, no TLS."""
@@ -1125,36 +1095,21 @@ class KubeApiServer:
         return 200, self._render_route(stored, route)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(DoubleHandler):
     server_double: KubeApiServer
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
         code, payload = self.server_double.handle(
             self.command,
             self.path,
             self.headers.get("Content-Type"),
-            body,
+            self.read_body(),
             self.headers.get("User-Agent") or "",
         )
-        data = json.dumps(payload).encode()
-        try:
-            phrase = HTTPStatus(code).phrase
-        except ValueError:
-            phrase = "Error"
-        self.send_response(code, phrase)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.send_json(code, payload)
 
     do_GET = _serve
     do_POST = _serve
     do_PUT = _serve
     do_PATCH = _serve
     do_DELETE = _serve
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
