@@ -4,9 +4,6 @@ with ``HF_TOKEN``, the token in no log line, SIGTERM."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,15 +25,14 @@ from integration.registry.helpers import (
 from support.hf_hub_server import HubServer
 from support.mlflow_server import free_port
 from support.streams import read_events, wait_until
+from support.workers import module_process
 
 pytestmark = pytest.mark.integration
 
 
 @contextmanager
 def worker_process(tmp_path: Path, **env: str) -> Iterator[Path]:
-    """The worker in its own process; SIGTERMed (and must exit 0) when the block ends."""
-    log_path = tmp_path / "worker.log"
-    log = log_path.open("wb")
+    """The worker in its own process, without the machine's Hub token and cache; its log."""
     hub_variables = {
         "HF_TOKEN",
         "HUGGINGFACE_HUB_TOKEN",
@@ -44,27 +40,14 @@ def worker_process(tmp_path: Path, **env: str) -> Iterator[Path]:
         "HUGGINGFACE_HUB_CACHE_DIR",
     }
     inherited = {k: v for k, v in os.environ.items() if k.upper() not in hub_variables}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "llmops_registry"],
+    log_path = tmp_path / "worker.log"
+    with module_process(
+        "llmops_registry",
         cwd=tmp_path,  # no stray .env; relative default dirs land in tmp_path
         env={**inherited, "LOG_JSON": "true", **env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
+        log_path=log_path,
+    ):
         yield log_path
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            code = process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            raise
-        finally:
-            log.close()
-    assert code == 0, log_path.read_text()
 
 
 async def test_worker_process_imports_a_gated_model_with_the_token(

@@ -3,9 +3,7 @@ the real huggingface_hub client against the Hub test double."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
@@ -28,6 +26,7 @@ from integration.registry.helpers import (
 )
 from support.hf_hub_server import HubServer
 from support.streams import read_events, wait_until
+from support.workers import in_process
 
 pytestmark = pytest.mark.integration
 
@@ -72,15 +71,8 @@ def worker(redis_url: str, streams: Streams, tmp_path: Path, hub: HubServer) -> 
     return worker_settings(redis_url, streams.namespace, tmp_path, hub.url)
 
 
-@asynccontextmanager
-async def running(settings: RegistrySettings) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(settings, stop=stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=10)
+def running(settings: RegistrySettings) -> AbstractAsyncContextManager[None]:
+    return in_process(lambda stop: serve(settings, stop=stop))
 
 
 async def test_import_through_the_worker_reports_progress_then_success(

@@ -3,9 +3,7 @@ watcher in one process), the KServe backend on the Kubernetes API test double.""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
@@ -20,6 +18,7 @@ from llmops_shared.streams import Publisher
 from integration.serving.helpers import ISVC, new_endpoint, requested, worker_settings
 from support.k8s_server import KubeApiServer
 from support.streams import read_events, wait_until
+from support.workers import in_process
 
 pytestmark = pytest.mark.integration
 
@@ -58,17 +57,10 @@ def streams(redis: aioredis.Redis, names: object) -> Streams:
     return Streams(redis, f"test.{names.token}:")  # type: ignore[attr-defined]
 
 
-@asynccontextmanager
-async def running(
+def running(
     settings: ServingSettings, backend: KServeBackend | None = None
-) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(settings, stop=stop, backend=backend))
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=10)
+) -> AbstractAsyncContextManager[None]:
+    return in_process(lambda stop: serve(settings, stop=stop, backend=backend))
 
 
 async def test_seed_deployment_becomes_ready_through_the_watcher(

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
+from subprocess import Popen
 
-import httpx
 import pytest
 import redis.asyncio as aioredis
 
@@ -21,53 +18,19 @@ from llmops_shared.streams import Publisher
 from integration.tracking.helpers import new_job_id, submitted, unreachable_uri
 from support.mlflow_server import free_port
 from support.streams import read_events, wait_until
+from support.workers import module_process, readyz
 
 pytestmark = pytest.mark.integration
 
 
-@contextmanager
-def worker_process(tmp_path: Path, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+def worker_process(tmp_path: Path, **env: str) -> AbstractContextManager[Popen[bytes]]:
     """The worker in its own process; SIGTERMed (and must exit 0) when the block ends."""
-    log = (tmp_path / "worker.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "llmops_tracking"],
+    return module_process(
+        "llmops_tracking",
         cwd=tmp_path,  # no stray .env
         env={**os.environ, "LOG_JSON": "false", **env},
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        log_path=tmp_path / "worker.log",
     )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            code = process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            raise
-        finally:
-            log.close()
-    assert code == 0, (tmp_path / "worker.log").read_text()
-
-
-async def readyz(port: int, *, timeout_s: float = 20.0) -> httpx.Response:
-    """``/readyz`` once the health server answers at all."""
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-        response: httpx.Response | None = None
-
-        async def answered() -> bool:
-            nonlocal response
-            try:
-                response = await client.get("/readyz")
-            except httpx.TransportError:
-                return False
-            return True
-
-        await wait_until(answered, timeout_s=timeout_s, interval_s=0.1)
-        assert response is not None
-        return response
 
 
 async def test_builtin_worker_process_needs_no_mlflow(

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 
 import pytest
 import redis.asyncio as aioredis
@@ -29,6 +28,7 @@ from integration.tracking.helpers import (
 )
 from support.mlflow_server import MlflowServer
 from support.streams import read_events, wait_until
+from support.workers import in_process
 
 pytestmark = pytest.mark.integration
 
@@ -80,16 +80,9 @@ def settings(
     )
 
 
-@asynccontextmanager
-async def running(settings: TrackingSettings) -> AsyncIterator[None]:
+def running(settings: TrackingSettings) -> AbstractAsyncContextManager[None]:
     """The worker, as ``python -m llmops_tracking`` runs it, until the block ends."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(settings, stop=stop))
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=30)
+    return in_process(lambda stop: serve(settings, stop=stop), stop_timeout_s=30)
 
 
 async def statuses_count(streams: Streams, count: int) -> list[ExperimentRunStatusUpdated]:

@@ -4,9 +4,7 @@ manifests default writing real files."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from integration.workflow.helpers import NS, WORKFLOWS, new_job_id, submitted, w
 from support.argo_schema import schema_errors
 from support.k8s_server import KubeApiServer
 from support.streams import read_events, wait_until
+from support.workers import in_process
 
 pytestmark = pytest.mark.integration
 
@@ -62,17 +61,10 @@ def streams(redis: aioredis.Redis, names: object) -> Streams:
     return Streams(redis, f"test.{names.token}:")  # type: ignore[attr-defined]
 
 
-@asynccontextmanager
-async def running(
+def running(
     settings: WorkflowSettings, backend: ArgoBackend | None = None
-) -> AsyncIterator[None]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve(settings, stop=stop, backend=backend))
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=10)
+) -> AbstractAsyncContextManager[None]:
+    return in_process(lambda stop: serve(settings, stop=stop, backend=backend))
 
 
 async def test_seed_job_becomes_a_workflow_and_status_events(
