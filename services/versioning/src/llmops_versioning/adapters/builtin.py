@@ -15,19 +15,18 @@ has the same digest under both backends.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Literal
 
 from pydantic import ValidationError
 
 from llmops_shared.events.payloads.datasets import ManifestEntry, RestoreFacts, VersionFacts
+from llmops_versioning.adapters.blocking import BlockingBackend, check_writable, dataset_lock
 from llmops_versioning.adapters.restore import (
     load_record,
     record_path,
@@ -46,7 +45,7 @@ from llmops_versioning.ports import (
 from llmops_versioning.safety import LocalAccess, check_md5, check_name, redact_uri
 
 
-class BuiltinBackend:
+class BuiltinBackend(BlockingBackend):
     """A :class:`~llmops_versioning.ports.VersioningBackend` on a local object store."""
 
     def __init__(
@@ -73,33 +72,10 @@ class BuiltinBackend:
         check_name(tag, what="version tag")
         return self.store_dir / "versions" / dataset_id / f"{tag}.json"
 
-    async def create_version(
-        self, request: VersionRequest, progress: ProgressCallback
-    ) -> VersionFacts:
-        return await asyncio.to_thread(self.create_version_sync, request, progress)
-
-    async def restore(self, request: RestoreRequest, progress: ProgressCallback) -> RestoreFacts:
-        return await asyncio.to_thread(self.restore_sync, request, progress)
-
-    async def ping(self) -> None:
-        await asyncio.to_thread(self._ping_sync)
-
     def _ping_sync(self) -> None:
-        self.store_dir.mkdir(parents=True, exist_ok=True)
-        if not os.access(self.store_dir, os.W_OK):
-            raise PermissionError(f"{self.store_dir} is not writable")
+        check_writable(self.store_dir)
 
     # ------------------------------------------------------------------ versions
-
-    def create_version_sync(
-        self, request: VersionRequest, progress: ProgressCallback
-    ) -> VersionFacts:
-        try:
-            return self._create_version(request, progress)
-        except OSError as exc:
-            raise VersioningFailed(
-                f"cannot record version {request.version_tag}: {describe(exc)}"
-            ) from exc
 
     def _create_version(self, request: VersionRequest, progress: ProgressCallback) -> VersionFacts:
         path = self.manifest_path(request.dataset_id, request.version_tag)
@@ -194,14 +170,6 @@ class BuiltinBackend:
 
     # ------------------------------------------------------------------ restores
 
-    def restore_sync(self, request: RestoreRequest, progress: ProgressCallback) -> RestoreFacts:
-        try:
-            return self._restore(request, progress)
-        except OSError as exc:
-            raise VersioningFailed(
-                f"cannot restore version {request.version_tag}: {describe(exc)}"
-            ) from exc
-
     def _restore(self, request: RestoreRequest, progress: ProgressCallback) -> RestoreFacts:
         records = self.store_dir / "restores"
         done = load_record(record_path(records, request.restore_id))
@@ -236,13 +204,5 @@ class BuiltinBackend:
             access=self.access,
         )
 
-    @contextlib.contextmanager
-    def _locked(self, dataset_id: str) -> Iterator[None]:
-        locks = self.store_dir / "locks"
-        locks.mkdir(parents=True, exist_ok=True)
-        with open(locks / f"{check_name(dataset_id, what='dataset id')}.lock", "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def _locked(self, dataset_id: str) -> AbstractContextManager[None]:
+        return dataset_lock(self.store_dir / "locks", dataset_id)

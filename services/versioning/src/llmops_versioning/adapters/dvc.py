@@ -26,13 +26,12 @@ runs DVC.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -40,6 +39,7 @@ from typing import Any, Final, Literal
 import yaml
 
 from llmops_shared.events.payloads.datasets import ManifestEntry, RestoreFacts, VersionFacts
+from llmops_versioning.adapters.blocking import BlockingBackend, check_writable, dataset_lock
 from llmops_versioning.adapters.restore import load_record, record_path, write_version
 from llmops_versioning.adapters.storage import (
     Location,
@@ -146,7 +146,7 @@ def parse_tag_message(message: str) -> dict[str, str]:
     return fields
 
 
-class DvcBackend:
+class DvcBackend(BlockingBackend):
     """A :class:`~llmops_versioning.ports.VersioningBackend` on git + DVC."""
 
     def __init__(self, options: DvcOptions) -> None:
@@ -204,44 +204,12 @@ class DvcBackend:
                 f"(git check-ref-format refuses {self.tag_ref(tag)})"
             )
 
-    # ------------------------------------------------------------------ async surface
-
-    async def create_version(
-        self, request: VersionRequest, progress: ProgressCallback
-    ) -> VersionFacts:
-        import asyncio
-
-        return await asyncio.to_thread(self.create_version_sync, request, progress)
-
-    async def restore(self, request: RestoreRequest, progress: ProgressCallback) -> RestoreFacts:
-        import asyncio
-
-        return await asyncio.to_thread(self.restore_sync, request, progress)
-
-    async def ping(self) -> None:
-        import asyncio
-
-        await asyncio.to_thread(self._ping_sync)
-
     def _ping_sync(self) -> None:
-        self.repos_dir.mkdir(parents=True, exist_ok=True)
-        if not os.access(self.repos_dir, os.W_OK):
-            raise PermissionError(f"{self.repos_dir} is not writable")
+        check_writable(self.repos_dir)
         if shutil.which("git") is None:
             raise FileNotFoundError("git is not installed")
 
     # ------------------------------------------------------------------ versions
-
-    def create_version_sync(
-        self, request: VersionRequest, progress: ProgressCallback
-    ) -> VersionFacts:
-        """Record a version (blocking; see the module docstring for the steps)."""
-        try:
-            return self._create_version(request, progress)
-        except OSError as exc:  # the repos dir or cache is not writable, the disk is full...
-            raise VersioningFailed(
-                f"cannot record version {request.version_tag}: {describe(exc)}"
-            ) from exc
 
     def _create_version(self, request: VersionRequest, progress: ProgressCallback) -> VersionFacts:
         root = self.repo(request.dataset_id)
@@ -451,15 +419,6 @@ class DvcBackend:
 
     # ------------------------------------------------------------------ restores
 
-    def restore_sync(self, request: RestoreRequest, progress: ProgressCallback) -> RestoreFacts:
-        """Materialise a tagged version at the target (blocking); the repo is not touched."""
-        try:
-            return self._restore(request, progress)
-        except OSError as exc:
-            raise VersioningFailed(
-                f"cannot restore version {request.version_tag}: {describe(exc)}"
-            ) from exc
-
     def _restore(self, request: RestoreRequest, progress: ProgressCallback) -> RestoreFacts:
         done = load_record(record_path(self.restores_dir, request.restore_id))
         if done is not None:
@@ -631,17 +590,8 @@ class DvcBackend:
         message = self._git(root, "for-each-ref", "--format=%(contents)", ref)
         return parse_tag_message(message)
 
-    @contextlib.contextmanager
-    def _locked(self, dataset_id: str) -> Iterator[None]:
-        """An exclusive file lock on the dataset (two worker processes on one volume)."""
-        locks = self.repos_dir / ".locks"
-        locks.mkdir(parents=True, exist_ok=True)
-        with open(locks / f"{check_name(dataset_id, what='dataset id')}.lock", "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def _locked(self, dataset_id: str) -> contextlib.AbstractContextManager[None]:
+        return dataset_lock(self.repos_dir / ".locks", dataset_id)
 
     # ------------------------------------------------------------------ commands
 
