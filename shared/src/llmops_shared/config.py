@@ -84,4 +84,11 @@ class ServiceSettings(BaseSettings):
         ge=0,
         description="approximate MAXLEN cap on XADD (0 = no cap); keep it well above lag",
     )
+    heartbeat_interval_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="how often a worker writes its heartbeat hash in Redis "
+        "(llmops:workers:<service>:<consumer>); it expires after three intervals",
+    )
     consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)

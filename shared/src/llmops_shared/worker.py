@@ -12,6 +12,9 @@ module owns the rest of the process life cycle so that no service re-implements 
   the consumer loops when critical;
 * ``/healthz`` (every consumer loop and critical background task alive), ``/readyz`` (Redis and
   the service's own checks), ``/metrics``;
+* a heartbeat in Redis every ``heartbeat_interval_s`` (:mod:`llmops_shared.heartbeat`): who the
+  worker is, whether its loops are alive, and what the service describes (its backend, its
+  integration flag), read by the gateway's ``/health/integrations``;
 * SIGTERM/SIGINT: stop reading, finish and commit the batch in hand, exit 0.
 """
 
@@ -35,6 +38,7 @@ from starlette.types import ASGIApp
 
 from llmops_shared.config import ServiceSettings
 from llmops_shared.health import HealthServer, ReadinessCheck, health_app
+from llmops_shared.heartbeat import Heartbeat
 from llmops_shared.logging import configure_logging, get_logger
 from llmops_shared.streams.connection import async_redis, redact_url, resolve_redis_url
 from llmops_shared.streams.consumer import ConsumerRunner, Handler
@@ -92,6 +96,10 @@ class BackgroundTaskEnded(RuntimeError):
 SubscriptionsFactory = Callable[[WorkerContext[S]], Sequence[Subscription]]
 """Builds the subscriptions from the context: the handlers get ``context.publisher``."""
 
+Describe = Mapping[str, str] | Callable[[WorkerContext[S]], Mapping[str, str]]
+"""The facts a worker's heartbeat carries besides its identity: at least ``backend``, and the
+integration's ``enabled`` flag where the service has one. A callable is asked before every beat."""
+
 
 def default_consumer_name(service: str) -> str:
     """Stable across container restarts in one pod (the hostname), so own-PEL replay works."""
@@ -146,6 +154,7 @@ async def run_worker(
     stop: asyncio.Event | None = None,
     background: Sequence[Background[S]] = (),
     http: Callable[[WorkerContext[S]], ASGIApp] | None = None,
+    describe: Describe[S] | None = None,
 ) -> None:
     """Run the service until SIGTERM/SIGINT (or ``stop``), then drain and return.
 
@@ -158,6 +167,11 @@ async def run_worker(
     critical background task that crashes stops the whole worker and its error propagates: the
     orchestrator restarts the process. On the way out the consumers drain first, then the
     background tasks still running are cancelled and awaited.
+
+    ``describe`` gives the facts the worker's heartbeat reports (``{"backend": "mlflow",
+    "enabled": "true"}``); the heartbeat is written every ``settings.heartbeat_interval_s``,
+    survives Redis outages (a failed beat is retried at the next one) and is deleted on the
+    way out.
     """
     log = get_logger(__name__)
     stop = stop or asyncio.Event()
@@ -210,6 +224,28 @@ async def run_worker(
         )
         server = HealthServer(app, host=settings.health_host, port=settings.health_port)
         health_task = asyncio.create_task(server.serve(stop), name="health")
+
+        def facts() -> Mapping[str, str]:
+            described = describe(context) if callable(describe) else (describe or {})
+            return {
+                **described,
+                "healthy": str(all(not t.done() for t in supervised)).lower(),
+                "health_port": str(server.port or settings.health_port),
+            }
+
+        heartbeat = Heartbeat(
+            redis,
+            namespace=settings.stream_namespace,
+            service=settings.service_name,
+            consumer=name,
+            interval_s=settings.heartbeat_interval_s,
+            identity={
+                "streams": ",".join(s.stream for s in subs),
+                "environment": settings.environment,
+            },
+            facts=facts,
+        )
+        beating = asyncio.create_task(heartbeat.run(stop), name="heartbeat")
         log.info(
             "worker_started",
             redis=redact_url(url),
@@ -231,6 +267,7 @@ async def run_worker(
             for task in extras:
                 task.cancel()  # a watcher returns on ``stop`` by itself; a probe may not
             await asyncio.gather(*extras, return_exceptions=True)
+            await asyncio.gather(beating, return_exceptions=True)  # clears the heartbeat
         # the task that stopped the worker first, then any that failed while draining
         for ended in (*done, *supervised, health_task):
             error = None if ended.cancelled() else ended.exception()

@@ -5,7 +5,8 @@ and the routes; the lifespan migrates the database, connects to Redis and runs t
 background loops next to the web server:
 
 * the outbox relay, which publishes committed outbox rows to the streams;
-* the status consumer, which folds ``llmops.status`` into the read model.
+* the status consumer, which folds ``llmops.status`` into the read model, with its heartbeat
+  (``llmops:workers:gateway:<consumer>``, as every worker writes one).
 
 Both stop cleanly on shutdown (the consumer finishes and commits the batch in hand).
 """
@@ -25,7 +26,16 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, text
 
 from llmops_gateway.adapters.mlflow_metrics import MlflowMetrics
-from llmops_gateway.api import catalog, datasets, health, serving, training, workflows
+from llmops_gateway.api import (
+    catalog,
+    datasets,
+    dead_letters,
+    health,
+    integrations,
+    serving,
+    training,
+    workflows,
+)
 from llmops_gateway.api.errors import install_error_handlers
 from llmops_gateway.api.middleware import HttpMetrics, RequestContextMiddleware
 from llmops_gateway.config import GatewaySettings
@@ -36,6 +46,7 @@ from llmops_gateway.domain.status import handle_status_event
 from llmops_gateway.state import GatewayState
 from llmops_shared.events import Stream
 from llmops_shared.health import LivenessCheck, ReadinessCheck, health_app
+from llmops_shared.heartbeat import Heartbeat
 from llmops_shared.logging import get_logger
 from llmops_shared.streams import (
     ConsumerRunner,
@@ -106,6 +117,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(catalog.router)
     app.include_router(datasets.router)
     app.include_router(health.router)
+    app.include_router(integrations.router)
+    app.include_router(dead_letters.router)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=HttpMetrics(state.registry))
     probes = health_app(
@@ -149,11 +162,13 @@ async def _start(
     redis_async = async_redis(url)
     stack.push_async_callback(redis_async.aclose)
     readiness["redis"] = redis_async.ping
+    state.redis = redis_async
 
     if settings.mlflow_tracking_uri:
         http = httpx.AsyncClient(timeout=settings.mlflow_timeout_s)
         stack.push_async_callback(http.aclose)
         state.mlflow = MlflowMetrics(http, settings.mlflow_tracking_uri)
+        state.http = http
 
     stop = asyncio.Event()
     state.relay = OutboxRelay(
@@ -182,6 +197,23 @@ async def _start(
             output_maxlen=settings.stream_maxlen,
         )
         tasks.append(asyncio.create_task(runner.run(stop), name="consume:llmops.status"))
+        state.consumer_name = consumer
+        heartbeat = Heartbeat(
+            redis_async,
+            namespace=settings.stream_namespace,
+            service=settings.service_name,
+            consumer=consumer,
+            interval_s=settings.heartbeat_interval_s,
+            identity={"streams": Stream.STATUS.value, "environment": settings.environment},
+            facts=lambda: {
+                "backend": state.engine.dialect.name,
+                "healthy": str(all(not t.done() for t in tasks)).lower(),
+                "model_registry_enabled": str(settings.model_registry_enabled).lower(),
+            },
+        )
+        beating = asyncio.create_task(heartbeat.run(stop), name="heartbeat")
+    else:
+        beating = None
     for task in tasks:
         task.add_done_callback(_log_crash)
         liveness[task.get_name()] = functools.partial(_alive, task)
@@ -190,8 +222,12 @@ async def _start(
     async def stop_loops() -> None:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if beating is not None:
+            await asyncio.gather(beating, return_exceptions=True)  # clears the heartbeat
         state.relay = None
         state.mlflow = None
+        state.redis = None
+        state.http = None
 
     stack.push_async_callback(stop_loops)
     _log.info(

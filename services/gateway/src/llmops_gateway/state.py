@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+import httpx
+import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
@@ -29,6 +31,12 @@ class GatewayState:
     registry: CollectorRegistry
     relay: OutboxRelay | None = None
     mlflow: MlflowMetrics | None = None
+    redis: aioredis.Redis | None = None
+    """The async client of the streams' Redis (health of integrations, dead letters)."""
+    http: httpx.AsyncClient | None = None
+    """The client MLflow is read with (``mlflow_timeout_s``); None without MLFLOW_TRACKING_URI."""
+    consumer_name: str | None = None
+    """This process's consumer name in the status group (None when it does not consume)."""
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def wake_relay(self) -> None:

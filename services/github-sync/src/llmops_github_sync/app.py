@@ -252,7 +252,19 @@ async def serve(
     def http(_: WorkerContext[GithubSyncSettings]) -> ASGIApp:
         return build_api(settings, ports, activity)
 
-    await run_worker(settings, subscriptions, stop=stop, http=http)
+    described = ports.repository.describe()
+    await run_worker(
+        settings,
+        subscriptions,
+        stop=stop,
+        http=http,
+        describe={
+            "backend": ports.repository.name,
+            "mode": str(described.get("mode", settings.sync_mode)),
+            "repository": str(described.get("repository", "")),
+            "branch": str(described.get("branch", "")),
+        },
+    )
 
 
 def main() -> None:

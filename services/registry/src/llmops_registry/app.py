@@ -118,6 +118,11 @@ async def serve(
         subscriptions,
         stop=stop,
         background=[Background("hub-probe", probe, critical=False)],
+        describe={
+            "backend": backend.name,
+            "offline": str(settings.hf_hub_offline).lower(),
+            "endpoint": settings.hf_endpoint,
+        },
     )
 
 

@@ -135,6 +135,10 @@ async def serve(
         readiness={backend.name: backend.ping},
         stop=stop,
         background=[Background("watcher", watch)] if backend.observable else [],
+        describe={
+            "backend": backend.name,
+            "deployment_mode": settings.kserve_deployment_mode.value,
+        },
     )
 
 

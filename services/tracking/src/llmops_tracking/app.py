@@ -195,6 +195,7 @@ async def serve(settings: TrackingSettings, *, stop: asyncio.Event | None = None
         stop=stop,
         background=events.background(),
         http=events.http,
+        describe={"backend": backend.name, "enabled": str(enabled).lower()},
     )
 
 

@@ -89,7 +89,16 @@ async def serve(
         handler = build_handler(settings, backend, sink=context.publisher)
         return [Subscription(Stream.DATASETS, handler)]
 
-    await run_worker(settings, subscriptions, readiness={backend.name: backend.ping}, stop=stop)
+    await run_worker(
+        settings,
+        subscriptions,
+        readiness={backend.name: backend.ping},
+        stop=stop,
+        describe={
+            "backend": backend.name,
+            "enabled": str(settings.data_versioning_enabled).lower(),
+        },
+    )
 
 
 def main() -> None:

@@ -176,6 +176,7 @@ async def serve(
         readiness={backend.name: backend.ping},
         stop=stop,
         background=[Background("watcher", watch)] if backend.observable else [],
+        describe={"backend": backend.name, "namespace": settings.namespace},
     )
 
 

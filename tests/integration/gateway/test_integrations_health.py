@@ -1,0 +1,218 @@
+"""``GET /health/integrations`` on a real Redis and database: a live worker with its backend,
+consumer-group numbers that match the streams, a stopped worker, a stopped Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from llmops_shared.config import ServiceSettings
+from llmops_shared.embedded_redis import EmbeddedRedis
+from llmops_shared.events import Envelope, Event, Stream
+from llmops_shared.worker import Subscription, WorkerContext, run_worker
+
+from integration.gateway.harness import API, Gateway
+from support.streams import FAST_CONSUMER, wait_until
+
+pytestmark = pytest.mark.integration
+
+URL = f"{API}/health/integrations"
+INTERVAL_S = 0.2
+
+
+async def _nothing(event: Event) -> list[Envelope]:
+    return []
+
+
+def _training(_: WorkerContext[ServiceSettings]) -> Sequence[Subscription]:
+    return [Subscription(Stream.TRAINING, _nothing)]
+
+
+async def _body(gateway: Gateway) -> dict[str, Any]:
+    response = await gateway.client.get(URL)
+    assert response.status_code in (200, 503), response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_a_live_worker_its_backend_and_the_stream_numbers(gateway: Gateway) -> None:
+    ns = gateway.namespace
+    redis = gateway.redis
+    # serving: a group that has read 1 of 3 entries (pending 1, lag 2), 2 dead letters
+    serving = f"{ns}{Stream.SERVING}"
+    await redis.xgroup_create(serving, "serving", id="0", mkstream=True)
+    for n in range(3):
+        await redis.xadd(serving, {"event": f"e{n}"})
+    await redis.xreadgroup("serving", "s-1", {serving: ">"}, count=1)
+    for n in range(2):
+        await redis.xadd(f"{serving}.dlq", {"event": f"d{n}", "reason": "x"})
+
+    stop = asyncio.Event()
+    settings = ServiceSettings(
+        service_name="tracking", redis_url=SecretStr(gateway.settings.redis_url.get_secret_value()),  # type: ignore[union-attr]
+        stream_namespace=ns, consumer=FAST_CONSUMER, health_port=0,
+        heartbeat_interval_s=INTERVAL_S,
+    )  # fmt: skip
+    worker = asyncio.create_task(
+        run_worker(
+            settings, _training, consumer_name="tracking-t1", stop=stop,
+            describe={"backend": "builtin", "enabled": "false"},
+        )
+    )  # fmt: skip
+    try:
+
+        async def tracking_alive() -> bool:
+            area = (await _body(gateway))["integrations"]["experiment_tracking"]
+            return bool(area["workersAlive"])
+
+        await wait_until(tracking_alive, timeout_s=10)
+        response = await gateway.client.get(URL)
+        assert response.status_code == 200
+        body = response.json()
+        assert body["redis"]["ok"] is True
+        assert body["redis"]["latencyMs"] >= 0
+        assert body["status"] == "degraded"  # other workers missing, dead letters
+        tracking = body["integrations"]["experiment_tracking"]
+        assert tracking["backend"] == "builtin"
+        assert tracking["enabled"] is False
+        [w] = tracking["workers"]
+        assert w["consumer"] == "tracking-t1"
+        assert w["alive"] is True
+        assert w["healthy"] is True
+        assert w["ageS"] < 3 * INTERVAL_S
+        assert tracking["group"]["name"] == "tracking"
+        assert tracking["group"]["pending"] == 0
+        assert tracking["problems"] == []
+        assert tracking["status"] == "ok"
+
+        area = body["integrations"]["serving"]
+        assert area["group"]["pending"] == 1
+        assert area["group"]["lag"] == 2
+        assert area["deadLetters"] == 2
+        assert area["workers"] == []
+        assert area["status"] == "degraded"
+        assert "no live serving worker" in area["problems"]
+        assert body["deadLetters"]["llmops.serving"] == 2
+        assert body["deadLetters"]["llmops.training"] == 0
+        # the gateway's own status consumer beats too
+        status_consumer = body["integrations"]["status_consumer"]
+        assert status_consumer["service"] == "gateway"
+        assert status_consumer["group"]["name"] == "gateway"
+        # the gateway's flag: model_registry is on, and its worker is missing
+        assert body["integrations"]["model_registry"]["requiresWorker"] is True
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, timeout=10)
+
+    started = time.monotonic()
+
+    async def tracking_gone() -> bool:
+        area = (await _body(gateway))["integrations"]["experiment_tracking"]
+        return area["workersAlive"] == 0
+
+    await wait_until(tracking_gone, timeout_s=5)
+    assert time.monotonic() - started < 2
+    tracking = (await _body(gateway))["integrations"]["experiment_tracking"]
+    assert tracking["status"] == "degraded"
+    assert "no live tracking worker" in tracking["problems"]
+
+
+async def test_a_crashed_worker_shows_as_gone_within_three_intervals(gateway: Gateway) -> None:
+    """A worker that dies without clearing: its last heartbeat ages out."""
+    key = f"{gateway.namespace}llmops:workers:serving:dead-1"
+    beat = {"service": "serving", "consumer": "dead-1", "interval_s": str(INTERVAL_S),
+            "backend": "kserve"}  # fmt: skip
+    await gateway.redis.hset(key, mapping=beat)
+    await gateway.redis.pexpire(key, int(3 * INTERVAL_S * 1000))
+    index = f"{gateway.namespace}llmops:workers"
+    await gateway.redis.zadd(index, {"serving:dead-1": time.time()})
+    serving = (await _body(gateway))["integrations"]["serving"]
+    assert serving["workersAlive"] == 1
+    assert serving["backend"] == "kserve"
+    await asyncio.sleep(3 * INTERVAL_S + 0.1)
+    serving = (await _body(gateway))["integrations"]["serving"]
+    assert serving["workersAlive"] == 0
+    assert serving["backend"] is None
+
+
+async def test_model_registry_off_needs_no_worker(start_gateway: Callable[..., Any]) -> None:
+    gateway: Gateway = await start_gateway(model_registry_enabled=False)
+    area = (await _body(gateway))["integrations"]["model_registry"]
+    assert area["enabled"] is False
+    assert area["backend"] == "request"
+    assert area["requiresWorker"] is False
+    assert area["status"] == "disabled"
+
+
+async def test_a_stopped_redis_is_a_503_within_two_seconds(
+    start_gateway: Callable[..., Any],
+) -> None:
+    server = EmbeddedRedis().start()
+    try:
+        gateway: Gateway = await start_gateway(redis_url=server.url)
+        assert (await gateway.client.get(URL)).status_code in (200, 503)
+        server.stop()
+        started = time.monotonic()
+        response = await gateway.client.get(URL)
+        elapsed = time.monotonic() - started
+        assert response.status_code == 503, response.text
+        assert elapsed < 2.5
+        body = response.json()
+        assert body["status"] == "unavailable"
+        assert body["redis"]["ok"] is False
+        assert body["redis"]["error"]
+        assert body["deadLetters"] is None
+        tracking = body["integrations"]["experiment_tracking"]
+        assert tracking["status"] == "unknown"
+        assert tracking["workers"] is None
+        # the gateway's own flag is still known
+        assert body["integrations"]["model_registry"]["requiresWorker"] is True
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def mlflow_api() -> Iterator[str]:
+    """A stand-in MLflow answering experiments/search."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            ok = self.path.startswith("/api/2.0/mlflow/experiments/search")
+            body = b'{"experiments": []}' if ok else b"{}"
+            self.send_response(200 if ok else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+async def test_mlflow_reachability_and_latency(
+    start_gateway: Callable[..., Any], mlflow_api: str
+) -> None:
+    gateway: Gateway = await start_gateway(mlflow_tracking_uri=mlflow_api)
+    mlflow = (await _body(gateway))["integrations"]["experiment_tracking"]["mlflow"]
+    assert mlflow["ok"] is True
+    assert mlflow["statusCode"] == 200
+    assert mlflow["latencyMs"] >= 0
+
+    down: Gateway = await start_gateway(mlflow_tracking_uri="http://127.0.0.1:1")
+    area = (await _body(down))["integrations"]["experiment_tracking"]
+    assert area["mlflow"]["ok"] is False
+    assert any("MLflow unreachable" in p for p in area["problems"])
