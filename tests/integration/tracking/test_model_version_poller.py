@@ -16,7 +16,7 @@ from llmops_shared.events import Event, ModelVersionRegistered, model_version_ev
 from llmops_shared.streams import Publisher
 from llmops_tracking.adapters.mlflow_registry import MlflowModelRegistry
 from llmops_tracking.config import TrackingSettings
-from llmops_tracking.model_versions import state_key
+from llmops_tracking.model_versions import ModelVersionRecord, VersionUnreadable, state_key
 from llmops_tracking.poller import ModelVersionPoller
 
 from integration.tracking.helpers import worker_settings
@@ -92,7 +92,8 @@ async def test_every_version_of_every_model_once_across_restarts(
     assert versions_of(await streams.events(second)) == ["1", "2", "3", "4"]
     for event in await streams.events(first):
         payload = event.payload_as(ModelVersionRegistered)
-        assert event.id == model_version_event_id(first, payload.version)
+        created = mlflow_reader.get_model_version(first, payload.version).creation_timestamp
+        assert event.id == model_version_event_id(first, payload.version, created)
         assert payload.experiment_id == registry.experiment_id
         assert payload.run_id
 
@@ -173,3 +174,102 @@ async def test_the_poller_survives_an_mlflow_outage(
         await wait_until(recovered, timeout_s=5)
         final = await status()
     assert final["failures"] >= 1
+
+
+class StubRegistry:
+    """Versions given by the test; reading ``unreadable`` ones is refused by MLflow."""
+
+    def __init__(self, records: list[ModelVersionRecord], unreadable: set[str]) -> None:
+        self.records = records
+        self.unreadable = unreadable
+
+    async def versions_since(self, min_timestamp: int | None) -> list[ModelVersionRecord]:
+        low = min_timestamp if min_timestamp is not None else -1
+        found = [r for r in self.records if r.creation_timestamp >= low]
+        return sorted(found, key=lambda r: r.creation_timestamp, reverse=True)
+
+    async def get_version(self, name: str, version: str) -> ModelVersionRecord | None:
+        if f"{name}/{version}" in self.unreadable:
+            raise VersionUnreadable(f"MLflow refused reading {name}/{version}: PERMISSION_DENIED")
+        return next((r for r in self.records if (r.name, r.version) == (name, version)), None)
+
+    async def newest_timestamp(self) -> int | None:
+        return max((r.creation_timestamp for r in self.records), default=None)
+
+
+def stub(name: str, version: str, created: int, **fields: Any) -> ModelVersionRecord:
+    return ModelVersionRecord(
+        name=name, version=version, source="s3://b/k", creation_timestamp=created, **fields
+    )
+
+
+async def test_one_bad_version_does_not_stop_the_poller(
+    redis: aioredis.Redis, streams: ModelStreams
+) -> None:
+    now = int(time.time() * 1000)
+    records = [
+        stub("m", "1", now - 3000),
+        stub("m", "2", now - 2000),  # MLflow refuses to read it
+        stub("m", "3", now - 1500, run_id="../../etc"),  # not expressible as an event
+        stub("m", "4", now - 1000),
+    ]
+    poller = ModelVersionPoller(
+        registry=StubRegistry(records, unreadable={"m/2"}),
+        redis=redis,
+        publisher=Publisher(redis, namespace=streams.namespace),
+        namespace=streams.namespace,
+        interval_s=60,
+    )
+    result = await poller.run_once_reported()
+    assert result is not None
+    assert (result.published, result.skipped, result.watermark) == (2, 2, now - 1000)
+    assert versions_of(await streams.events("m")) == ["1", "4"]
+    shown = poller.status.as_dict()
+    assert shown["last_run"]["error"] is None  # type: ignore[index]
+    assert shown["skipped_total"] == 2
+    assert [s["model_version"] for s in shown["last_skipped"]] == ["m/2", "m/3"]  # type: ignore[attr-defined]
+    assert "run_id" in shown["last_skipped"][1]["reason"]  # type: ignore[index]
+    assert (await poller.run_once()).published == 0  # skipped once, not retried every pass
+
+
+async def test_a_version_from_the_future_does_not_push_the_watermark_past_later_ones(
+    redis: aioredis.Redis, streams: ModelStreams
+) -> None:
+    now = int(time.time() * 1000)
+    records = [stub("m", "1", now + 3_600_000)]  # MLflow's clock an hour ahead
+    registry = StubRegistry(records, unreadable=set())
+    poller = ModelVersionPoller(
+        registry=registry,
+        redis=redis,
+        publisher=Publisher(redis, namespace=streams.namespace),
+        namespace=streams.namespace,
+        interval_s=60,
+        lookback_s=300,
+        clock=lambda: now / 1000,
+    )
+    first = await poller.run_once()
+    assert first.watermark == now + 300_000  # local now + look-back, not an hour ahead
+    records.append(stub("m", "2", now + 1000))  # created later, stamped right
+    second = await poller.run_once()
+    assert second.published == 1
+    assert versions_of(await streams.events("m")) == ["1", "2"]
+
+
+async def test_a_model_registered_again_is_published_again(
+    redis: aioredis.Redis, streams: ModelStreams
+) -> None:
+    """Deleted with its model and registered again: version 1 again, a new version."""
+    now = int(time.time() * 1000)
+    records = [stub("m", "1", now - 2000)]
+    poller = ModelVersionPoller(
+        registry=StubRegistry(records, unreadable=set()),
+        redis=redis,
+        publisher=Publisher(redis, namespace=streams.namespace),
+        namespace=streams.namespace,
+        interval_s=60,
+    )
+    assert (await poller.run_once()).published == 1
+    records[0] = stub("m", "1", now - 1000)
+    assert (await poller.run_once()).published == 1
+    events = await streams.events("m")
+    assert len({e.id for e in events}) == 2

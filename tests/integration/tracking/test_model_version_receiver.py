@@ -6,6 +6,7 @@ server; deliveries are built and signed exactly as MLflow's ``webhooks/delivery.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -24,9 +25,10 @@ from llmops_shared.events import Envelope, ModelVersionRegistered, model_version
 from llmops_shared.streams import Publisher
 from llmops_tracking.adapters.mlflow import mlflow_client
 from llmops_tracking.adapters.mlflow_registry import MlflowModelRegistry
-from llmops_tracking.model_versions import delivery_key
+from llmops_tracking.model_versions import ModelVersionRecord, delivery_key
 from llmops_tracking.webhooks import (
     NOT_CONFIGURED,
+    WebhookError,
     WebhookReceiver,
     build_webhook_app,
     sign,
@@ -127,6 +129,7 @@ async def test_a_signed_delivery_is_published_once(
     http: httpx.AsyncClient,
     streams: ModelStreams,
     redis: aioredis.Redis,
+    mlflow_reader: MlflowClient,
     version: tuple[str, str],
 ) -> None:
     model, number = version
@@ -135,7 +138,8 @@ async def test_a_signed_delivery_is_published_once(
     again = await http.post("/mlflow/webhook", content=body, headers=headers)
 
     assert first.status_code == 200, first.text
-    assert first.json()["published"] == model_version_event_id(model, number)
+    created_ms = mlflow_reader.get_model_version(model, number).creation_timestamp
+    assert first.json()["published"] == model_version_event_id(model, number, created_ms)
     assert again.status_code == 200
     assert again.json() == {"duplicate": True, "delivery_id": headers["X-MLflow-Delivery-Id"]}
     [event] = await streams.events(model)
@@ -288,3 +292,185 @@ async def test_without_a_secret_or_mlflow_the_receiver_says_why(
         assert (answer.status_code, answer.json()) == (503, {"detail": "tracking is built-in"})
         poller = await http.get("/mlflow/poller")
         assert (poller.status_code, poller.json()) == (503, {"detail": "tracking is built-in"})
+
+
+class CrashAfterPublish:
+    """Publishes, then the process "dies" before the delivery id is recorded."""
+
+    def __init__(self, inner: Publisher) -> None:
+        self.inner = inner
+
+    async def publish(self, envelope: Envelope) -> str:
+        await self.inner.publish(envelope)
+        raise asyncio.CancelledError  # what a SIGTERM'd task sees; SIGKILL stops even earlier
+
+
+async def test_a_crash_between_publish_and_record_republishes_the_same_id(
+    redis: aioredis.Redis,
+    streams: ModelStreams,
+    mlflow_reader: MlflowClient,
+    version: tuple[str, str],
+) -> None:
+    model, number = version
+    headers, body = created(model, number)
+    crashing = receiver(
+        redis,
+        streams,
+        mlflow_reader,
+        publisher=CrashAfterPublish(Publisher(redis, namespace=streams.namespace)),
+    )
+    with pytest.raises(asyncio.CancelledError):
+        await crashing.receive(headers, body)
+    key = delivery_key(streams.namespace, headers["X-MLflow-Delivery-Id"])
+    assert not await redis.exists(key)  # nothing left behind to answer "duplicate"
+
+    app = build_webhook_app(receiver(redis, streams, mlflow_reader), poller_status=None)
+    async for http in http_client(app):
+        retried = await http.post("/mlflow/webhook", content=body, headers=headers)
+        again = await http.post("/mlflow/webhook", content=body, headers=headers)
+    assert retried.status_code == 200, retried.text
+    assert again.json()["duplicate"] is True
+    events = await streams.events(model)
+    assert len(events) == 2
+    assert len({e.id for e in events}) == 1  # consumers keep one
+    assert retried.json()["published"] == events[0].id
+
+
+class SlowRegistry:
+    """The first read waits for ``release`` (an MLflow lookup past MLflow's 30 s timeout)."""
+
+    def __init__(self, inner: MlflowModelRegistry) -> None:
+        self.inner = inner
+        self.release = asyncio.Event()
+        self.calls = 0
+
+    async def get_version(self, name: str, version: str) -> Any:
+        self.calls += 1
+        if self.calls == 1:
+            await self.release.wait()
+        return await self.inner.get_version(name, version)
+
+
+async def test_a_retry_overtaking_a_slow_attempt_that_then_fails_is_not_lost(
+    redis: aioredis.Redis,
+    streams: ModelStreams,
+    mlflow_reader: MlflowClient,
+    version: tuple[str, str],
+) -> None:
+    """The first attempt is slow, MLflow times out and retries; the retry publishes; the first
+    attempt then fails with 503. The event is on the stream and the delivery is done."""
+    model, number = version
+    headers, body = created(model, number)
+    slow = SlowRegistry(MlflowModelRegistry(mlflow_reader))
+    shared = WebhookReceiver(
+        secret=SecretStr(SECRET),
+        tolerance_s=300,
+        registry=slow,  # type: ignore[arg-type]
+        redis=redis,
+        publisher=Publisher(redis, namespace=streams.namespace),
+        namespace=streams.namespace,
+    )
+    first = asyncio.create_task(shared.receive(headers, body))
+    await asyncio.sleep(0.05)
+    retried = await shared.receive(headers, body)
+    assert "published" in retried
+
+    class FailNow:
+        async def publish(self, envelope: Envelope) -> str:
+            raise ConnectionError("redis is down")
+
+    shared._publisher = FailNow()  # the slow attempt's publish fails
+    slow.release.set()
+    with pytest.raises(WebhookError) as failed:
+        await first
+    assert failed.value.status == 503
+    key = delivery_key(streams.namespace, headers["X-MLflow-Delivery-Id"])
+    assert await redis.exists(key)  # the failure did not forget the done delivery
+    assert [e.id for e in await streams.events(model)] == [retried["published"]]
+    assert (await shared.receive(headers, body))["duplicate"] is True
+
+
+async def test_oversized_bodies_are_refused_before_being_read(
+    http: httpx.AsyncClient, streams: ModelStreams
+) -> None:
+    headers, _ = created("m", "1")
+    declared = await http.post(
+        "/mlflow/webhook",
+        content=b"x" * 10,
+        headers={**headers, "Content-Length": str(2 * 1024 * 1024)},
+    )
+    assert declared.status_code == 413
+
+    async def chunks() -> AsyncIterator[bytes]:  # chunked: no Content-Length to check
+        for _ in range(3):
+            yield b"x" * 512 * 1024
+
+    streamed = await http.post("/mlflow/webhook", content=chunks(), headers=headers)
+    assert streamed.status_code == 413
+    assert "larger than 1048576 bytes" in streamed.json()["detail"]
+    assert await streams.events() == []
+
+
+class FixedRegistry:
+    def __init__(self, record: ModelVersionRecord) -> None:
+        self.record = record
+
+    async def get_version(self, name: str, version: str) -> ModelVersionRecord:
+        return self.record
+
+
+async def test_a_version_with_a_path_like_run_id_is_ignored_with_a_reason(
+    redis: aioredis.Redis, streams: ModelStreams
+) -> None:
+    record = ModelVersionRecord(
+        name="m", version="1", source="s3://b/k", creation_timestamp=1, run_id="../../x"
+    )
+    shared = WebhookReceiver(
+        secret=SecretStr(SECRET),
+        tolerance_s=300,
+        registry=FixedRegistry(record),  # type: ignore[arg-type]
+        redis=redis,
+        publisher=Publisher(redis, namespace=streams.namespace),
+        namespace=streams.namespace,
+    )
+    async for http in http_client(build_webhook_app(shared, poller_status=None)):
+        headers, body = created("m", "1")
+        answer = await http.post("/mlflow/webhook", content=body, headers=headers)
+    assert answer.status_code == 200
+    assert answer.json()["ignored"] is True
+    assert "run_id" in answer.json()["reason"]
+    assert await streams.events() == []
+
+
+async def test_a_long_tag_value_is_published(
+    http: httpx.AsyncClient,
+    streams: ModelStreams,
+    mlflow_reader: MlflowClient,
+    version: tuple[str, str],
+) -> None:
+    model, number = version
+    value = "v" * 100_000  # MLflow's own limit
+    mlflow_reader.set_model_version_tag(model, number, "notes", value)
+    headers, body = delivery(
+        "model_version_tag",
+        "set",
+        {"name": model, "version": number, "key": "notes", "value": value},
+    )
+    answer = await http.post("/mlflow/webhook", content=body, headers=headers)
+    assert answer.status_code == 200, answer.text[:500]
+    [event] = await streams.events(model)
+    assert event.envelope.data["value"] == value
+
+
+async def test_credentials_in_the_tracking_uri_never_reach_an_answer(
+    redis: aioredis.Redis, streams: ModelStreams
+) -> None:
+    uri = unreachable_uri().replace("http://", "http://alice:s3cret@")
+    down = mlflow_client(uri, max_retries=0, timeout_s=2)
+    app = build_webhook_app(receiver(redis, streams, down), poller_status=None)
+    headers, body = created("m", "1")
+    async for http in http_client(app):
+        answer = await http.post("/mlflow/webhook", content=body, headers=headers)
+    assert answer.status_code == 503
+    assert "s3cret" not in answer.text
+    assert "alice:***@" in answer.text

@@ -24,7 +24,7 @@ from llmops_shared.events import (
 from llmops_shared.streams import Publisher
 from llmops_tracking.adapters.mlflow_registry import MlflowModelRegistry
 from llmops_tracking.config import TrackingSettings
-from llmops_tracking.model_versions import changed_event_id
+from llmops_tracking.model_versions import ModelVersionRecord, changed_event_id
 from llmops_tracking.poller import ModelVersionPoller
 
 from integration.tracking.helpers import worker_settings
@@ -114,7 +114,7 @@ async def test_a_real_delivery_publishes_registered_and_changed_events(
     assert max(delays_ms) < 5000
 
     # the registered event: deterministic id, fields read back from MLflow
-    assert event.envelope.id == model_version_event_id(model, "1")
+    assert event.envelope.id == model_version_event_id(model, "1", version.creation_timestamp)
     assert event.envelope.source == "tracking"
     assert event.envelope.subject == f"{model}/1"
     assert event.envelope.correlationid  # the delivery id
@@ -144,7 +144,13 @@ async def test_a_real_delivery_publishes_registered_and_changed_events(
         None,
     )
     assert alias_payload.aliases == ["champion"]
-    assert alias.id == changed_event_id(model, "1", "alias_created", "champion", None)
+    record = ModelVersionRecord(
+        name=model, version="1", source="x", creation_timestamp=version.creation_timestamp
+    )
+    alias_delivery, tag_delivery = alias.envelope.correlationid, tag.envelope.correlationid
+    assert alias_delivery  # the delivery ids
+    assert tag_delivery
+    assert alias.id == changed_event_id(record, "alias_created", "champion", alias_delivery)
     tag_payload = tag.payload_as(ModelVersionChanged)
     assert (tag_payload.change, tag_payload.key, tag_payload.value) == (
         "tag_set",
@@ -152,7 +158,9 @@ async def test_a_real_delivery_publishes_registered_and_changed_events(
         "yes",
     )
     assert tag_payload.tags == {"stage": "candidate", "approved": "yes"}
-    assert tag.id == model_version_event_id(model, "1", "tag_set:approved:yes")
+    assert tag.id == model_version_event_id(
+        model, "1", version.creation_timestamp, f"tag_set:approved:{tag_delivery}"
+    )
     assert tag_payload.run_id == run_id
 
     # the poller ran once at start (no backfill) and published nothing since

@@ -101,7 +101,7 @@ def test_invalid_model_version_settings_are_refused(values: dict[str, object]) -
 
 def test_registered_event_carries_the_version_and_a_deterministic_id() -> None:
     envelope = registered_event(RECORD, correlation_id="delivery-1")
-    assert envelope.id == model_version_event_id("m", "3")
+    assert envelope.id == model_version_event_id("m", "3", 1_700_000_000_123)
     assert (envelope.source, envelope.subject, envelope.correlationid) == (
         "tracking",
         "m/3",
@@ -112,12 +112,19 @@ def test_registered_event_carries_the_version_and_a_deterministic_id() -> None:
     assert (payload.run_id, payload.experiment_id, payload.aliases) == ("abc", "1", ["champion"])
 
 
-def test_changed_event_ids_depend_on_the_change() -> None:
-    alias = changed_event(RECORD, "alias_created", "champion", None, correlation_id=None)
-    tag = changed_event(RECORD, "tag_set", "k", "v", correlation_id=None)
-    assert alias.id == changed_event_id("m", "3", "alias_created", "champion", None)
-    assert tag.id == model_version_event_id("m", "3", "tag_set:k:v")
+def test_changed_event_ids_depend_on_the_change_and_the_delivery() -> None:
+    alias = changed_event(RECORD, "alias_created", "champion", None, delivery_id="d-1")
+    tag = changed_event(RECORD, "tag_set", "k", "v", delivery_id="d-2")
+    assert alias.id == changed_event_id(RECORD, "alias_created", "champion", "d-1")
+    assert tag.id == model_version_event_id("m", "3", 1_700_000_000_123, "tag_set:k:d-2")
+    assert alias.correlationid == "d-1"
     assert len({alias.id, tag.id, registered_event(RECORD, correlation_id=None).id}) == 3
+    # MLflow's retry of a delivery keeps the id; the same change in a new delivery does not
+    # (an alias moved away and back, a tag set A -> B -> A)
+    retried = changed_event(RECORD, "alias_created", "champion", None, delivery_id="d-1")
+    again = changed_event(RECORD, "alias_created", "champion", None, delivery_id="d-3")
+    assert retried.id == alias.id
+    assert again.id != alias.id
     assert alias.data["change"] == "alias_created"
     assert alias.data["value"] is None
 
@@ -138,8 +145,10 @@ def test_poller_status_as_dict() -> None:
         "duration_ms": None,
         "scanned": 0,
         "published": 0,
+        "skipped": 0,
         "error": None,
     }
+    assert (shown["skipped_total"], shown["last_skipped"]) == (0, [])
 
 
 def test_stack_secrets_are_made_once_and_private(tmp_path: Path) -> None:
@@ -163,3 +172,64 @@ def test_the_stack_gives_tracking_its_webhook_secret_and_url(tmp_path: Path) -> 
     env = {"HEALTH_PORT": "18081", "MLFLOW_WEBHOOK_SECRET": "given"}
     remote._tracking_webhook_env(tmp_path, env)
     assert env == {"HEALTH_PORT": "18081", "MLFLOW_WEBHOOK_SECRET": "given"}
+
+
+def test_a_model_registered_again_gets_new_ids() -> None:
+    """Delete a model and register it again: MLflow restarts at version 1; the new version 1
+    is another version (another creation time), so another event id and published member."""
+    again = ModelVersionRecord(
+        name="m", version="3", source=RECORD.source, creation_timestamp=1_800_000_000_000
+    )
+    old, new = (registered_event(r, correlation_id=None) for r in (RECORD, again))
+    assert old.id != new.id
+    assert RECORD.member != again.member
+    assert RECORD.member == "m/3@1700000000123"
+
+
+@pytest.mark.parametrize("run_id", ["../../etc/passwd", "a/b", ".hidden", "-x", "x" * 65, ""])
+def test_a_version_whose_run_id_is_not_a_run_id_cannot_be_published(run_id: str) -> None:
+    bad = ModelVersionRecord(
+        name="m", version="1", source=RECORD.source, creation_timestamp=1, run_id=run_id or " "
+    )
+    with pytest.raises(ValueError, match="run_id"):
+        registered_event(bad, correlation_id=None)
+
+
+def test_tag_values_up_to_mlflows_limit_are_published() -> None:
+    from mlflow.utils.validation import MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH
+
+    from llmops_shared.events.payloads.models import TAG_VALUE_MAX_LENGTH
+
+    assert TAG_VALUE_MAX_LENGTH == MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH
+    value = "x" * TAG_VALUE_MAX_LENGTH
+    event = changed_event(RECORD, "tag_set", "k", value, delivery_id="d-1")
+    assert event.data["value"] == value
+    with pytest.raises(ValueError, match="value"):
+        changed_event(RECORD, "tag_set", "k", value + "x", delivery_id="d-1")
+
+
+@pytest.mark.parametrize(
+    ("text", "uri", "expected"),
+    [
+        (
+            "API request to http://user:s3cret@mlflow:5000/api/2.0/mlflow/runs/get failed",
+            "http://user:s3cret@mlflow:5000",
+            "API request to http://user:***@mlflow:5000/api/2.0/mlflow/runs/get failed",
+        ),
+        (  # a password with '/' and '@' in it: the URI itself is replaced first
+            "to https://u:p/a@ss@host/x failed",
+            "https://u:p/a@ss@host",
+            "to https://u:***@host/x failed",
+        ),
+        (  # another URL in the text (a redirect, a proxy)
+            "via http://proxy-user:hunter2@proxy:3128 refused",
+            "http://mlflow:5000",
+            "via http://proxy-user:***@proxy:3128 refused",
+        ),
+        ("no URL at all", None, "no URL at all"),
+    ],
+)
+def test_mlflow_messages_lose_their_credentials(text: str, uri: str | None, expected: str) -> None:
+    from llmops_tracking.adapters.mlflow import scrub
+
+    assert scrub(text, uri) == expected

@@ -2,9 +2,12 @@
 
 Both paths read a version from the registry (:class:`ModelRegistry`, an adapter over MLflow),
 build the same payload and publish it under the same deterministic event id
-(:func:`~llmops_shared.events.model_version_event_id`), so github-sync drops the second copy.
-They also share one Redis set of the versions already published (:class:`PublishedVersions`),
-so the poller does not re-send what a webhook delivery already put on the stream.
+(:func:`~llmops_shared.events.model_version_event_id` of name, version and the version's
+``creation_timestamp``), so github-sync drops the second copy. They also share one Redis set of
+the versions already published (:class:`PublishedVersions`), so the poller does not re-send
+what a webhook delivery already put on the stream. Changes (alias, tag) come only from webhook
+deliveries; their id also names the delivery, so every occurrence is its own event while
+MLflow's retries of one delivery keep one id.
 """
 
 from __future__ import annotations
@@ -35,6 +38,11 @@ class RegistryUnavailable(RuntimeError):
     """The model registry (MLflow) could not answer: retry later."""
 
 
+class VersionUnreadable(RegistryUnavailable):
+    """The registry answered but refused to read this one version (e.g. PERMISSION_DENIED):
+    not a reason to hold up every other version."""
+
+
 @dataclass(frozen=True)
 class ModelVersionRecord:
     """A registered model version as the registry reports it (plain data, no mlflow types)."""
@@ -53,6 +61,12 @@ class ModelVersionRecord:
     def id(self) -> str:
         """``<name>/<version>``."""
         return model_version_id(self.name, self.version)
+
+    @property
+    def member(self) -> str:
+        """``<name>/<version>@<creation_timestamp>``: this version, not an earlier one of the
+        same number (a model deleted and registered again restarts at version 1)."""
+        return f"{self.id}@{self.creation_timestamp}"
 
     @property
     def created_at(self) -> datetime:
@@ -110,13 +124,17 @@ def registered_event(record: ModelVersionRecord, *, correlation_id: str | None) 
         registered_payload(record),
         source=SOURCE,
         correlation_id=correlation_id,
-        event_id=model_version_event_id(record.name, record.version),
+        event_id=model_version_event_id(record.name, record.version, record.creation_timestamp),
     )
 
 
-def changed_event_id(name: str, version: str, change: Change, key: str, value: str | None) -> str:
-    """Deterministic id of "``change`` ``key``(=``value``) happened to name/version"."""
-    return model_version_event_id(name, version, f"{change}:{key}:{value}")
+def changed_event_id(record: ModelVersionRecord, change: Change, key: str, delivery_id: str) -> str:
+    """Deterministic id of "``change`` of ``key`` on this version, told by delivery
+    ``delivery_id``": MLflow's retries of a delivery keep its id, while an alias moved away and
+    back (or a tag set A -> B -> A) arrives in new deliveries and is a new event."""
+    return model_version_event_id(
+        record.name, record.version, record.creation_timestamp, f"{change}:{key}:{delivery_id}"
+    )
 
 
 def changed_event(
@@ -125,13 +143,14 @@ def changed_event(
     key: str,
     value: str | None,
     *,
-    correlation_id: str | None,
+    delivery_id: str,
 ) -> Envelope:
+    """The ``ModelVersionChanged`` envelope of one webhook delivery (correlated to it)."""
     return new_event(
         changed_payload(record, change, key, value),
         source=SOURCE,
-        correlation_id=correlation_id,
-        event_id=changed_event_id(record.name, record.version, change, key, value),
+        correlation_id=delivery_id,
+        event_id=changed_event_id(record, change, key, delivery_id),
     )
 
 
@@ -144,12 +163,13 @@ def state_key(namespace: str, name: str) -> str:
 
 
 def delivery_key(namespace: str, delivery_id: str) -> str:
-    """The dedupe key of one MLflow webhook delivery."""
+    """The dedupe key of one MLflow webhook delivery, written once its event is published."""
     return f"{namespace}tracking:mlflow-webhook:delivery:{delivery_id}"
 
 
 class PublishedVersions:
-    """The versions already on ``llmops.models``, scored by creation time (a sorted set).
+    """The versions already on ``llmops.models`` (:attr:`ModelVersionRecord.member`), scored
+    by creation time (a sorted set).
 
     The poller trims it below its look-back window; the receiver adds what it publishes.
     """
@@ -159,7 +179,7 @@ class PublishedVersions:
         self.key = state_key(namespace, "published")
 
     async def add(self, records: Iterable[ModelVersionRecord]) -> None:
-        mapping = {r.id: r.creation_timestamp for r in records}
+        mapping = {r.member: r.creation_timestamp for r in records}
         if mapping:
             await self._redis.zadd(self.key, mapping)
 

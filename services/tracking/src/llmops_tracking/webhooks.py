@@ -8,12 +8,20 @@ secret). A delivery is answered:
 * 503 while the receiver is not configured or experiment tracking is not on MLflow;
 * 401 when a header is missing, the timestamp is outside ``MLFLOW_WEBHOOK_TOLERANCE_S`` of now
   (replay protection) or the signature does not match (compared in constant time);
-* 400 when the signed body is not a webhook payload; 413 when it is absurdly large;
-* 200 ``{"ignored": true}`` for entities/actions this service does not handle (prompts...);
-* 200 ``{"duplicate": true}`` for a delivery id already handled (remembered 24 h in Redis);
+* 413 when the body is over 1 MiB (``Content-Length`` checked first, the body read with a cap);
+* 400 when the signed body is not a webhook payload;
+* 200 ``{"ignored": true}`` for entities/actions this service does not handle (prompts...), a
+  version that no longer exists, or one that cannot be expressed as an event (``reason``);
+* 200 ``{"duplicate": true}`` for a delivery id whose event was published (remembered 24 h);
 * 503 when MLflow or Redis cannot be reached: MLflow retries, and the poller catches up
   whatever a lost delivery did not publish;
 * 200 ``{"published": <event id>}`` otherwise.
+
+A delivery id is recorded only *after* its event is on the stream. Event ids are deterministic
+and consumers idempotent, so two attempts of one delivery racing (MLflow retrying after its
+30 s timeout while the first attempt still runs), or a retry after a crash between publishing
+and recording, publish the same event id twice at worst, and nothing is ever lost to a claim
+left behind.
 
 The payload of every event is read back from MLflow (source, run, creation time, aliases,
 tags, the run's experiment), not copied from the delivery: the delivery carries less, and a
@@ -37,6 +45,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from starlette.requests import ClientDisconnect
 
 from llmops_shared.events import Envelope
 from llmops_shared.logging import get_logger
@@ -184,22 +193,20 @@ class WebhookReceiver:
 
         key = delivery_key(self._namespace, delivery_id)
         try:
-            claimed = await self._redis.set(key, event, nx=True, ex=DELIVERY_TTL_S)
+            done = await self._redis.exists(key)
         except Exception as exc:
             log.warning("mlflow_webhook_redis_failed", error=describe(exc))
-            raise WebhookError(503, f"cannot record the delivery: {describe(exc)}") from exc
-        if not claimed:
+            raise WebhookError(503, f"cannot read the delivery state: {describe(exc)}") from exc
+        if done:
             log.info("mlflow_webhook_duplicate")
             return {"duplicate": True, "delivery_id": delivery_id}
-        try:
-            return await self._publish(ref, change, delivery_id, log)
-        except WebhookError as exc:
-            if exc.status >= 500:  # let MLflow's retry through
-                await self._release(key, log)
-            raise
-        except BaseException:
-            await self._release(key, log)
-            raise
+        result = await self._publish(ref, change, delivery_id, log)
+        if "published" in result:
+            try:  # only now: a crash before this costs a re-publish under the same event id
+                await self._redis.set(key, event, ex=DELIVERY_TTL_S)
+            except Exception as exc:  # noqa: BLE001 - the event is out; a retry repeats its id
+                log.warning("mlflow_webhook_record_failed", error=describe(exc))
+        return result
 
     # ------------------------------------------------------------------ steps
 
@@ -253,11 +260,10 @@ class WebhookReceiver:
             return {"ignored": True, "reason": "the model version no longer exists"}
         try:
             envelope = _envelope(record, change, delivery_id)
-        except ValueError as exc:  # the version does not fit the event schema (odd source)
-            log.warning("mlflow_webhook_unpublishable", model_version=record.id, error=str(exc))
-            raise WebhookError(
-                422, f"model version {record.id} cannot be published: {exc}"
-            ) from exc
+        except ValueError as exc:  # does not fit the event schema (odd source or run id)
+            reason = f"model version {record.id} cannot be published: {_reason(exc)}"
+            log.warning("mlflow_webhook_unpublishable", model_version=record.id, error=reason)
+            return {"ignored": True, "reason": reason}
         try:
             await self._publisher.publish(envelope)
         except Exception as exc:
@@ -276,12 +282,6 @@ class WebhookReceiver:
         )
         return {"published": envelope.id, "type": envelope.type, "subject": envelope.subject}
 
-    async def _release(self, key: str, log: Any) -> None:
-        try:
-            await self._redis.delete(key)
-        except Exception as exc:  # noqa: BLE001 - the retry is answered "duplicate"; poller covers
-            log.warning("mlflow_webhook_release_failed", error=describe(exc))
-
 
 def _interpret(event: str, data: dict[str, Any]) -> tuple[_VersionRef | None, _Change | None]:
     if event == "model_version.created":
@@ -298,9 +298,13 @@ def _interpret(event: str, data: dict[str, Any]) -> tuple[_VersionRef | None, _C
 def _envelope(record: ModelVersionRecord, change: _Change | None, delivery_id: str) -> Envelope:
     if change is None:
         return registered_event(record, correlation_id=delivery_id)
-    return changed_event(
-        record, change.change, change.key, change.value, correlation_id=delivery_id
-    )
+    return changed_event(record, change.change, change.key, change.value, delivery_id=delivery_id)
+
+
+def _reason(exc: ValueError) -> str:
+    if isinstance(exc, ValidationError):
+        return _first_error(exc)
+    return " ".join(str(exc).split())[:500]
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -330,8 +334,8 @@ def build_webhook_app(
     async def mlflow_webhook(request: Request) -> JSONResponse:
         if receiver is None:
             return JSONResponse({"detail": reason}, status_code=503)
-        body = await request.body()
         try:
+            body = await _read_body(request, MAX_BODY_BYTES)
             result = await receiver.receive(request.headers, body)
         except WebhookError as exc:
             if exc.status in (401, 400, 413):
@@ -346,6 +350,30 @@ def build_webhook_app(
         return JSONResponse(poller_status())
 
     return app
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 once it is over ``limit`` bytes: a declared
+    ``Content-Length`` before reading anything, then while streaming (chunked bodies)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise WebhookError(400, "Content-Length is not a number") from None
+        if size > limit:
+            raise WebhookError(413, f"body larger than {limit} bytes")
+    chunks: list[bytes] = []
+    received = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > limit:
+                raise WebhookError(413, f"body larger than {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise WebhookError(400, "the client went away before sending the body") from None
+    return b"".join(chunks)
 
 
 # ---------------------------------------------------------------------- registration

@@ -272,12 +272,14 @@ class MlflowTracking:
             return TrackingUnavailable(self._unavailable_message(action, exc))
         if status >= 500:
             if await self._answers():
-                return MlflowServerError(f"MLflow failed while {action}: {_message(exc)}")
+                return MlflowServerError(
+                    f"MLflow failed while {action}: {_message(exc, self._uri)}"
+                )
             return TrackingUnavailable(self._unavailable_message(action, exc))
         if 400 <= status < 500 and (
             isinstance(exc, RestException) or exc.error_code != "INTERNAL_ERROR"
         ):
-            return TrackingRejected(f"MLflow rejected {action}: {_message(exc)}")
+            return TrackingRejected(f"MLflow rejected {action}: {_message(exc, self._uri)}")
         return exc
 
     async def _answers(self) -> bool:
@@ -285,12 +287,15 @@ class MlflowTracking:
         try:
             await asyncio.to_thread(self._ping)
         except (MlflowException, requests.RequestException, Urllib3HTTPError, OSError) as exc:
-            self._log.warning("mlflow_health_check_failed", error=_message(exc))
+            self._log.warning("mlflow_health_check_failed", error=_message(exc, self._uri))
             return False
         return True
 
     def _unavailable_message(self, action: str, exc: BaseException) -> str:
-        return f"MLflow at {redact_url(self._uri)} unavailable while {action}: {_message(exc)}"
+        return (
+            f"MLflow at {redact_url(self._uri)} unavailable while {action}: "
+            f"{_message(exc, self._uri)}"
+        )
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
@@ -329,6 +334,36 @@ def _literal(value: str) -> str:
     return value
 
 
-def _message(exc: BaseException) -> str:
+def _message(exc: BaseException, uri: str | None = None) -> str:
     text = exc.message if isinstance(exc, MlflowException) else str(exc)
-    return " ".join(str(text).split())[:1000]
+    return " ".join(scrub(str(text), uri).split())[:1000]
+
+
+_USERINFO: Final = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^\s/@]+)@")
+
+
+def scrub(text: str, uri: str | None = None) -> str:
+    """``text`` without credentials: MLflow's messages quote the tracking URI it called
+    (``http://user:pass@host/api/2.0/...``). ``uri`` itself is replaced by
+    :func:`~llmops_shared.streams.connection.redact_url` of it, and the password of any other
+    ``scheme://user:pass@`` in the text by ``***``."""
+    if uri:
+        text = text.replace(uri, redact_url(uri))
+    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['userinfo'].split(':', 1)[0]}:***@", text)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether MLflow failed as a whole (no answer, a retried 408/429/5xx, 5xx, overloaded,
+    unauthenticated, not MLflow at all) rather than refusing this one request (not found,
+    permission denied on one run, an invalid parameter): the former is retried later, the
+    latter concerns only the object asked for."""
+    if not isinstance(exc, MlflowException):
+        return isinstance(exc, requests.RequestException | Urllib3HTTPError | OSError)
+    if _status_retried_on(exc) is not None:
+        return True
+    if isinstance(exc, InvalidUrlException) or _transport_failure(exc):
+        return True
+    if str(exc.error_code) in _UNAVAILABLE_CODES - {"PERMISSION_DENIED", "CUSTOMER_UNAUTHORIZED"}:
+        return True
+    status = int(exc.get_http_status_code())  # type: ignore[no-untyped-call]
+    return status >= 500 or status in _UNAVAILABLE_STATUSES - {403}

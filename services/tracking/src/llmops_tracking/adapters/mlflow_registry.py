@@ -24,8 +24,14 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
+from llmops_shared.logging import get_logger
 from llmops_shared.streams.connection import redact_url
-from llmops_tracking.model_versions import ModelVersionRecord, RegistryUnavailable
+from llmops_tracking.adapters.mlflow import is_transient, scrub
+from llmops_tracking.model_versions import (
+    ModelVersionRecord,
+    RegistryUnavailable,
+    VersionUnreadable,
+)
 
 T = TypeVar("T")
 
@@ -41,13 +47,24 @@ _RUN_CACHE_SIZE: Final = 1024
 
 WebhookOutcome = Literal["created", "updated", "secret_refreshed"]
 
+_log = get_logger(__name__)
+
+
+class _Unreadable(Exception):
+    """MLflow refused to read this one version (not a failure of MLflow as a whole)."""
+
+    def __init__(self, cause: MlflowException) -> None:
+        super().__init__(cause.message)
+        self.cause = cause
+
 
 class MlflowModelRegistry:
     """A :class:`~llmops_tracking.model_versions.ModelRegistry` over an ``MlflowClient``."""
 
     def __init__(self, client: MlflowClient, *, page_size: int = 1000) -> None:
         self._client = client
-        self._uri = redact_url(str(client.tracking_uri))
+        self._raw_uri = str(client.tracking_uri)
+        self._uri = redact_url(self._raw_uri)
         self._page_size = page_size
         self._experiments: OrderedDict[str, str | None] = OrderedDict()  # run id -> experiment
 
@@ -82,6 +99,8 @@ class MlflowModelRegistry:
         except MlflowException as exc:
             if exc.error_code == _NOT_FOUND:
                 return None
+            if not is_transient(exc):
+                raise _Unreadable(exc) from exc
             raise
         return self._record(found, self._experiment_of(found.run_id))
 
@@ -123,7 +142,17 @@ class MlflowModelRegistry:
             experiment: str | None = self._client.get_run(run_id).info.experiment_id
         except MlflowException as exc:
             if exc.error_code != _NOT_FOUND:
-                raise
+                if is_transient(exc):
+                    raise
+                # refused for this run only (e.g. PERMISSION_DENIED): the version is published
+                # without its experiment rather than holding up every other version
+                _log.warning(
+                    "mlflow_run_unreadable",
+                    run_id=run_id,
+                    error=self._message(exc),
+                    note="published without experiment_id",
+                )
+                return None  # not cached: the next read may be allowed
             experiment = None  # the run was deleted for good: the version still exists
         self._experiments[run_id] = experiment
         if len(self._experiments) > _RUN_CACHE_SIZE:
@@ -181,12 +210,20 @@ class MlflowModelRegistry:
     # ------------------------------------------------------------------ errors
 
     async def _call(self, action: str, fn: Callable[..., T], *args: object) -> T:
-        """Run ``fn`` in a thread; any MLflow or transport failure -> RegistryUnavailable."""
+        """Run ``fn`` in a thread; any MLflow or transport failure -> RegistryUnavailable
+        (:class:`VersionUnreadable` when MLflow refused to read one version)."""
         try:
             return await asyncio.to_thread(fn, *args)
+        except _Unreadable as exc:
+            raise VersionUnreadable(
+                f"MLflow at {self._uri} refused {action}: {self._message(exc.cause)}"
+            ) from exc.cause
         except (MlflowException, requests.RequestException, Urllib3HTTPError, OSError) as exc:
-            text = exc.message if isinstance(exc, MlflowException) else str(exc)
-            message = " ".join(str(text).split())[:500]
             raise RegistryUnavailable(
-                f"MLflow at {self._uri} failed while {action}: {message}"
+                f"MLflow at {self._uri} failed while {action}: {self._message(exc)}"
             ) from exc
+
+    def _message(self, exc: BaseException) -> str:
+        """MLflow's text without credentials: it quotes the raw tracking URI it called."""
+        text = exc.message if isinstance(exc, MlflowException) else str(exc)
+        return " ".join(scrub(str(text), self._raw_uri).split())[:500]
