@@ -178,6 +178,14 @@ class GitHubServer(HttpDouble):
             repo = self._repos[(owner, name)]
             return {r.removeprefix("heads/"): s for r, s in repo.refs.items()}
 
+    def rename_branch(self, owner: str, name: str, old: str, new: str) -> None:
+        """Rename a branch as GitHub's UI does (the default branch follows)."""
+        with self._lock:
+            repo = self._repos[(owner, name)]
+            repo.refs[f"heads/{new}"] = repo.refs.pop(f"heads/{old}")
+            if repo.default_branch == old:
+                repo.default_branch = new
+
     def pulls(self, owner: str, name: str) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(p) for p in self._repos[(owner, name)].pulls]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from llmops_github_sync.handlers import handle_models_event
-from llmops_github_sync.ports import DependencyUnavailableError
-from llmops_shared.events import Phase
+from llmops_github_sync.handlers import handle_models_event, sync_version
+from llmops_github_sync.ports import DependencyUnavailableError, SyncRejected
+from llmops_shared.events import ModelVersionRegistered, Phase
 
 from integration.github_sync.helpers import GOLDEN, git_repo, ports, received, registered, status_of
 
@@ -116,3 +116,100 @@ async def test_unreachable_remote_is_a_dependency_outage(tmp_path: Path) -> None
         await sync(ports(repo), registered())
     with pytest.raises(DependencyUnavailableError):
         await repo.ping()
+
+
+# ---------------------------------------------------------------------------- review findings
+
+
+async def test_a_run_id_that_cannot_name_a_file_fails_and_writes_nothing(tmp_path: Path) -> None:
+    repo = git_repo(tmp_path / "gs")
+    event = received(registered())
+    # the shared contract now refuses such a run id; an older producer's event still carries it
+    bad = ModelVersionRegistered.model_construct(
+        **{**event.payload.model_dump(), "run_id": "../../escape"}
+    )
+    status = status_of(await sync_version(event, bad, ports(repo, values_path="values")))
+    assert status.phase is Phase.FAILED
+    assert "cannot name a values file" in (status.reason or "")
+    assert not (tmp_path / "escape.yaml").exists()
+    assert not (tmp_path / "gs" / "escape.yaml").exists()
+    # the backend refuses such a path itself, whoever asks
+    with pytest.raises(SyncRejected):
+        await repo.sync_file("../../escape.yaml", lambda _c: None, run_id="x")  # type: ignore[arg-type,return-value]
+
+
+def _remote_with(tmp_path: Path, setup: str) -> Path:
+    bare = tmp_path / "remote.git"
+    git("init", "--quiet", "--bare", "-b", "main", str(bare), cwd=tmp_path)
+    other = tmp_path / "other"
+    git("clone", "--quiet", str(bare), str(other), cwd=tmp_path)
+    subprocess.run(["sh", "-c", setup], cwd=other, check=True)
+    git("add", "-A", cwd=other)
+    git("-c", "user.name=o", "-c", "user.email=o@x", "commit", "-qm", "setup", cwd=other)
+    git("push", "-q", "origin", "HEAD:main", cwd=other)
+    return bare
+
+
+@pytest.mark.parametrize("link", ["dir", "file"])
+async def test_symlinks_in_the_values_repository_are_refused(tmp_path: Path, link: str) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / PATH
+    victim.write_text("not yours\n")
+    if link == "dir":  # the values directory is a symlink out of the clone
+        bare = _remote_with(tmp_path, f"ln -s {outside} values")
+        p = ports(git_repo(tmp_path / "gs", remote=str(bare)), values_path="values")
+    else:  # the file itself is a symlink out of the clone
+        bare = _remote_with(tmp_path, f"ln -s {victim} {PATH}")
+        p = ports(git_repo(tmp_path / "gs", remote=str(bare)))
+    status = await sync(p, registered())
+    assert status.phase is Phase.FAILED
+    assert "symlink" in (status.reason or "")
+    assert victim.read_text() == "not yours\n"
+    assert log(bare) == ["setup"]
+
+
+async def test_a_stale_index_lock_left_by_a_killed_git_does_not_wedge_the_clone(
+    tmp_path: Path,
+) -> None:
+    repo = git_repo(tmp_path / "gs")
+    p = ports(repo)
+    await sync(p, registered())
+    (repo.clone_dir / ".git" / "index.lock").write_text("")  # git was SIGKILLed mid-write
+    (repo.clone_dir / ".git" / "refs" / "heads" / "main.lock").write_text("")
+    status = await sync(p, registered(version="2"))
+    assert status.phase is Phase.SUCCEEDED, status.reason
+    assert status.details["action"] == "updated"
+    assert not (repo.clone_dir / ".git" / "index.lock").exists()
+
+
+async def test_a_broken_clone_is_cloned_again(tmp_path: Path) -> None:
+    repo = git_repo(tmp_path / "gs")
+    p = ports(repo)
+    await sync(p, registered())
+    (repo.clone_dir / ".git" / "HEAD").write_text("garbage\n")  # not a repository any more
+    status = await sync(p, registered(version="2"))
+    assert status.phase is Phase.SUCCEEDED, status.reason
+    assert status.details["action"] == "updated"
+
+
+async def test_a_failed_first_push_to_an_empty_remote_does_not_block_the_next(
+    tmp_path: Path,
+) -> None:
+    bare = tmp_path / "remote.git"
+    git("init", "--quiet", "--bare", "-b", "main", str(bare), cwd=tmp_path)
+    repo = git_repo(tmp_path / "gs", remote=str(bare))
+    repo.ensure()
+    marker = tmp_path / "failed-once"
+    hook = repo.clone_dir / ".git" / "hooks" / "pre-push"
+    hook.write_text(
+        f'#!/bin/sh\nif [ ! -e "{marker}" ]; then touch "{marker}"; exit 1; fi\nexit 0\n'
+    )
+    hook.chmod(0o755)
+    with pytest.raises(DependencyUnavailableError):
+        await sync(ports(repo), registered())
+    assert marker.exists()
+    status = await sync(ports(repo), registered())  # the orphan branch is left: re-created
+    assert status.phase is Phase.SUCCEEDED, status.reason
+    assert status.details["action"] == "created"
+    assert show(bare, PATH) == GOLDEN.read_bytes()

@@ -55,7 +55,8 @@ async def test_new_run_gets_the_seeds_structure_in_one_commit(gh: GitHubServer) 
         "capped": False,
     }
     assert commits[0]["message"].startswith(f"github-sync: add {PATH} for Qwen/Qwen3-0.6B/1")
-    assert commits[0]["author"]["name"] == "Octo" or commits[0]["author"]["name"]
+    # no author configured: GitHub makes the token's user the author (the double: "Octo")
+    assert commits[0]["author"]["name"] == "Octo"
 
 
 async def test_redelivery_and_unchanged_make_no_commit(gh: GitHubServer) -> None:
@@ -230,3 +231,37 @@ async def test_values_path_directory_and_a_broken_template(gh: GitHubServer, tmp
     status = await sync(ports(repo, template_path=bad), registered(run_id="other"))
     assert status.phase is Phase.FAILED
     assert "does not parse" in (status.reason or "")
+
+
+# ---------------------------------------------------------------------------- review findings
+
+
+async def test_a_renamed_default_branch_is_followed(gh: GitHubServer) -> None:
+    repo = github_repo(gh)  # no branch configured: the repository's default
+    p = ports(repo)
+    first = await sync(p, registered())
+    assert first.details["action"] == "created"
+    gh.rename_branch(OWNER, REPO, "main", "trunk")
+    second = await sync(p, registered(version="2"))
+    assert second.phase is Phase.SUCCEEDED, second.reason
+    assert second.details["action"] == "updated"
+    assert b'modelVersion: "2"' in (gh.file(OWNER, REPO, PATH, ref="trunk") or b"")
+    gh.rename_branch(OWNER, REPO, "trunk", "release")
+    await repo.ping()
+    assert repo.describe()["branch"] == "release"
+
+
+async def test_an_event_whose_run_is_gone_from_mlflow_fails_without_stalling(
+    gh: GitHubServer,
+) -> None:
+    from llmops_github_sync.ports import RunNotFound
+
+    class GoneRegistry:
+        async def experiment_of(self, run_id: str) -> str:
+            raise RunNotFound(f"MLflow cannot give run {run_id} (RESOURCE_DOES_NOT_EXIST)")
+
+    p = ports(github_repo(gh), registry=GoneRegistry())
+    status = await sync(p, registered(experiment_id=None))
+    assert status.phase is Phase.FAILED
+    assert "RESOURCE_DOES_NOT_EXIST" in (status.reason or "")
+    assert gh.file(OWNER, REPO, PATH) is None

@@ -159,7 +159,16 @@ async def test_worker_end_to_end_through_redis(
             return bool(await read_events(redis, status_stream))
 
         await wait_until(reported, timeout_s=20)
-        await asyncio.sleep(0.3)
+        models = f"{namespace}{Stream.MODELS}"
+        [(last_id, _)] = await redis.xrevrange(models, count=1)
+
+        async def both_settled() -> bool:
+            # the duplicate too was delivered to the group and acked (handled or skipped)
+            groups = await redis.xinfo_groups(models)
+            group = next(g for g in groups if _text(g["name"]) == "github-sync")
+            return _text(group["last-delivered-id"]) == _text(last_id) and group["pending"] == 0
+
+        await wait_until(both_settled, timeout_s=20)
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=10)
@@ -173,6 +182,41 @@ async def test_worker_end_to_end_through_redis(
     assert gh.file(OWNER, REPO, "abc123def456.yaml") == GOLDEN.read_bytes()
     assert len(gh.commits(OWNER, REPO)) == 2
     assert not await redis.exists(f"{namespace}{Stream.MODELS}.dlq")
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def test_a_run_gone_from_mlflow_is_permanent_and_poll_skips_it(
+    mlflow_server: MlflowServer, tmp_path: Path
+) -> None:
+    from llmops_github_sync.adapters.mlflow import MlflowRegistry
+    from llmops_github_sync.handlers import SyncPorts, reconcile
+    from llmops_github_sync.ports import ModelVersionRecord, RunNotFound
+
+    from integration.github_sync.helpers import CREATED, git_repo
+
+    registry = MlflowRegistry(mlflow_server.url)
+    with pytest.raises(RunNotFound, match="RESOURCE_DOES_NOT_EXIST"):
+        await registry.experiment_of("0" * 32)
+
+    class Registry:
+        async def list_versions(self) -> list[ModelVersionRecord]:
+            return [
+                ModelVersionRecord("m", "1", "a" * 32, None, CREATED, run_missing="gone"),
+                ModelVersionRecord("m", "2", "../x", "1", CREATED),
+                ModelVersionRecord("m", "3", "b" * 32, "1", CREATED),
+            ]
+
+        async def experiment_of(self, run_id: str) -> str:
+            raise AssertionError("not asked")
+
+    repo = git_repo(tmp_path / "gs")
+    report = await reconcile(SyncPorts(repository=repo, registry=Registry()))  # type: ignore[arg-type]
+    assert (report.files, report.created) == (1, 1)
+    assert report.skipped_missing_run == 1
+    assert report.skipped_invalid_run_id == 1
 
 
 async def test_rate_limit_beyond_the_bound_pauses_the_consumer_without_dead_letters(

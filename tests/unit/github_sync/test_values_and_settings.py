@@ -11,7 +11,14 @@ from github import GithubException
 from pydantic import SecretStr, ValidationError
 
 from llmops_github_sync.adapters.github import rate_limit_wait
+from llmops_github_sync.adapters.mlflow import redact
 from llmops_github_sync.config import GithubSyncSettings
+from llmops_github_sync.ports import (
+    DependencyUnavailableError,
+    SyncRejected,
+    check_relative_path,
+    valid_run_id,
+)
 from llmops_github_sync.values import (
     HELM_MODEL_PATH,
     RenderOptions,
@@ -101,8 +108,13 @@ def test_template_errors_and_a_custom_template(tmp_path: Path) -> None:
     bad.write_text("- not a mapping\n")
     with pytest.raises(TemplateError, match="not a YAML mapping"):
         load_template(bad)
-    with pytest.raises(TemplateError, match="cannot be read"):
+    # unreadable (a volume not mounted yet): an outage, the consumer pauses
+    with pytest.raises(DependencyUnavailableError, match="cannot be read"):
         load_template(tmp_path / "missing.yaml")
+    unparsable = tmp_path / "unparsable.yaml"
+    unparsable.write_text("a: [unclosed\n")
+    with pytest.raises(TemplateError, match="does not parse"):
+        load_template(unparsable)
     custom = tmp_path / "values.yaml"
     custom.write_text("replicaCount: 2\nvllm:\n  vllm:\n    model: /models/x\n")
     created = plan_file(
@@ -160,3 +172,114 @@ def test_settings_choose_the_backend_and_hide_secrets(tmp_path: Path) -> None:
     )
     assert app.backend == "github"
     assert app.app_auth_configured
+
+
+# ---------------------------------------------------------------------------- review findings
+
+
+def test_run_ids_that_cannot_name_a_file_and_paths_outside_the_repository() -> None:
+    assert valid_run_id("0123456789abcdef0123456789abcdef")
+    assert valid_run_id("abc123def456")
+    assert valid_run_id("run_1-a")
+    for bad in ("../../etc/passwd", "a/b", "..", ".hidden", "-x", "a b", "x\n", "", "a" * 65):
+        assert not valid_run_id(bad), bad
+    assert check_relative_path("values/abc.yaml") == "values/abc.yaml"
+    for bad in ("/etc/x.yaml", "../x.yaml", "values/../../x.yaml", "a//b", ".git/hooks/x", ""):
+        with pytest.raises(SyncRejected):
+            check_relative_path(bad)
+
+
+def test_mlflow_messages_never_carry_the_tracking_uris_credentials() -> None:
+    uri = "http://user:s3cret@mlflow.internal:5000"
+    text = (
+        f"API request to endpoint /api/2.0/mlflow/runs/get failed: {uri}/api/2.0/mlflow/runs/get "
+        "and https://ghp_token@other.host/x"
+    )
+    shown = redact(text, uri)
+    assert "s3cret" not in shown
+    assert "ghp_token" not in shown
+    assert "http://user:***@mlflow.internal:5000/api/2.0" in shown
+
+
+def test_an_anchor_on_global_falls_back_to_a_whole_dump() -> None:
+    text = b'global: &g\n  runid: abc123def456\n  modelVersion: "0"\nother:\n  <<: *g\n  extra: 1\n'
+    updated = plan(text)
+    assert updated.action == "updated"
+    assert "re-dumped whole" in updated.message
+    document = yaml.safe_load(updated.content or b"")
+    assert document["global"]["modelVersion"] == "1"
+    assert document["other"]["extra"] == 1
+
+
+def test_a_multi_document_file_edits_the_first_document_only() -> None:
+    trailing = GOLDEN.read_bytes() + b"---\n"
+    newer = VersionFacts(**{**FACTS.__dict__, "version": "2"})
+    updated = plan(trailing, newer)
+    assert updated.action == "updated"
+    assert updated.content == trailing.replace(b'modelVersion: "1"', b'modelVersion: "2"')
+    two = GOLDEN.read_bytes() + b"---\nkind: Other\n# keep me\n"
+    updated = plan(two, newer)
+    assert updated.content == two.replace(b'modelVersion: "1"', b'modelVersion: "2"')
+    assert "Only the first" in updated.message
+    with pytest.raises(SyncRejected, match="first is not a mapping"):
+        plan(b"- a list\n---\nglobal: {}\n")
+
+
+def test_an_alias_bomb_is_refused_quickly() -> None:
+    import time
+
+    bomb = (
+        b'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
+        + b"".join(
+            f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n".encode()
+            for i in range(8)
+        )
+        + b"global: {runid: x}\n"
+    )
+    started = time.perf_counter()
+    with pytest.raises(SyncRejected, match="aliases"):
+        plan(bomb)
+    assert time.perf_counter() - started < 1
+    # a few aliases are fine, and compared as canonical dumps (not alias graphs)
+    small = b'base: &b ["x", "y"]\nuse: *b\nglobal:\n  runid: abc123def456\n'
+    updated = plan(small)
+    assert updated.action == "updated"
+    assert updated.content is not None
+    assert updated.content.startswith(b'base: &b ["x", "y"]\nuse: *b\nglobal:\n')  # in place
+    document = yaml.safe_load(updated.content)
+    assert document["use"] == ["x", "y"]
+    assert document["global"]["modelVersion"] == "1"
+
+
+def test_an_older_version_does_not_move_the_file_backwards() -> None:
+    v2 = plan(GOLDEN.read_bytes(), VersionFacts(**{**FACTS.__dict__, "version": "2"}))
+    assert v2.content is not None
+    v1 = plan(v2.content, FACTS)
+    assert v1.action == "unchanged"
+    assert v1.content is None
+    assert "names a newer version (2)" in (v1.note or "")
+    other_model = plan(v2.content, VersionFacts(**{**FACTS.__dict__, "model_name": "other"}))
+    assert other_model.action == "updated"
+    v10 = plan(v2.content, VersionFacts(**{**FACTS.__dict__, "version": "10"}))
+    assert v10.action == "updated"  # numerically newer, not "10" < "2"
+
+
+def test_an_update_lowers_max_model_len_to_the_models_context_never_raises_it() -> None:
+    limited = VersionFacts(**{**FACTS.__dict__, "max_position_embeddings": 2048})
+    lowered = plan(GOLDEN.read_bytes(), limited)
+    assert lowered.action == "updated"
+    assert lowered.content == GOLDEN.read_bytes().replace(
+        b"maxModelLen: 4096", b"maxModelLen: 2048"
+    )
+    assert (lowered.max_model_len, lowered.capped) == (2048, True)
+    assert "maxModelLen lowered from 4096 to 2048" in lowered.message
+    assert "maxModelLen lowered" in (lowered.note or "")
+    assert plan(lowered.content, limited).action == "unchanged"
+    roomy = VersionFacts(**{**FACTS.__dict__, "max_position_embeddings": 32768})
+    assert plan(GOLDEN.read_bytes(), roomy).action == "unchanged"  # never raised
+    # with global changes too, and a comment on the line kept
+    text = GOLDEN.read_bytes().replace(b"maxModelLen: 4096", b"maxModelLen: 8192  # mine")
+    both = plan(text, VersionFacts(**{**limited.__dict__, "version": "3"}))
+    assert both.content == text.replace(b'modelVersion: "1"', b'modelVersion: "3"').replace(
+        b"maxModelLen: 8192  # mine", b"maxModelLen: 2048  # mine"
+    )

@@ -8,14 +8,16 @@ event (entity id ``<model>/<version>``) for the runtime to commit with the ack:
   max_model_len, capped}``, ``action`` one of ``created | updated | regenerated | unchanged |
   skipped`` (a version without a run id is skipped: there is no file to write);
 * ``Failed`` only for what retrying cannot fix: the template does not parse, the values path is
-  a file, ... Outages raise ``DependencyUnavailableError`` out of the handler (the consumer
+  a file, the run id cannot name a file (``^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$``), MLflow says the
+  run is gone (no experiment id to write), the file is a symlink or cannot be edited safely...
+  Outages raise ``DependencyUnavailableError`` out of the handler (the consumer
   pauses, the event stays pending); other errors are retried by the runtime.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Final
@@ -26,8 +28,10 @@ from llmops_github_sync.ports import (
     ModelRegistry,
     ModelVersionRecord,
     Plan,
+    RunNotFound,
     SyncRejected,
     ValuesRepository,
+    valid_run_id,
 )
 from llmops_github_sync.values import (
     RenderOptions,
@@ -94,6 +98,10 @@ async def sync_version(event: Event, version: ModelVersionRegistered, ports: Syn
             SKIPPED_NO_RUN,
             _details(None, "skipped", None, backend, None, None, False),
         )
+    if not valid_run_id(version.run_id):
+        reason = invalid_run_id_reason(version.run_id)
+        log.error("values_run_id_invalid", reason=reason)
+        return _status(event, entity, Phase.FAILED, reason)
     path = ports.path_for(version.run_id)
     try:
         template = load_template(ports.template_path)
@@ -104,6 +112,12 @@ async def sync_version(event: Event, version: ModelVersionRegistered, ports: Syn
         experiment = version.experiment_id or await _experiment_of(version.run_id, ports)
     except MlflowNotConfigured as exc:
         return _status(event, entity, Phase.FAILED, str(exc))
+    except RunNotFound as exc:
+        # the run is gone: its artifacts (the model the file points at) are gone with it;
+        # no file is written, and the event is settled instead of stalling the consumer
+        reason = f"no values file: {exc}"
+        log.error("values_run_not_found", reason=reason)
+        return _status(event, entity, Phase.FAILED, reason)
     facts = VersionFacts(
         model_name=version.model_name,
         version=version.version,
@@ -150,6 +164,14 @@ async def sync_version(event: Event, version: ModelVersionRegistered, ports: Syn
     )
 
 
+def invalid_run_id_reason(run_id: str) -> str:
+    shown = run_id if len(run_id) <= 80 else run_id[:77] + "..."
+    return (
+        f"run id {shown!r} cannot name a values file: it must be 1-64 letters, digits, '_' "
+        "or '-', starting with a letter or digit"
+    )
+
+
 async def _experiment_of(run_id: str, ports: SyncPorts) -> str:
     if ports.registry is None:
         raise MlflowNotConfigured(
@@ -167,6 +189,10 @@ class ReconcileReport(BaseModel):
 
     versions: int
     skipped_without_run: int
+    skipped_invalid_run_id: int = 0
+    """Versions whose run id cannot name a values file (``../x``, ``a/b``...)."""
+    skipped_missing_run: int = 0
+    """Versions whose run MLflow cannot give (deleted): no experiment id to write."""
     files: int
     created: int
     updated: int
@@ -181,8 +207,9 @@ class ReconcileReport(BaseModel):
 async def reconcile(ports: SyncPorts) -> ReconcileReport:
     """List every model version in MLflow and make every values file right in ONE commit.
 
-    Several versions of one run share its file: the most recently created one wins.
-    Raises ``MlflowNotConfigured``, ``TemplateError``, ``SyncRejected`` or
+    Several versions of one run share its file: the most recently created one wins. Versions
+    without a run, with a run id that cannot name a file, or whose run MLflow no longer has are
+    skipped and counted. Raises ``MlflowNotConfigured``, ``TemplateError``, ``SyncRejected`` or
     ``DependencyUnavailableError``; the API maps them to 4xx/5xx answers.
     """
     if ports.registry is None:
@@ -190,25 +217,38 @@ async def reconcile(ports: SyncPorts) -> ReconcileReport:
     versions = await ports.registry.list_versions()
     template = load_template(ports.template_path)
     latest: dict[str, ModelVersionRecord] = {}
-    skipped = 0
+    skipped = invalid = missing = 0
     for record in versions:
         if not record.run_id:
             skipped += 1
             continue
+        if not valid_run_id(record.run_id):
+            invalid += 1
+            _log.warning("values_run_id_invalid", reason=invalid_run_id_reason(record.run_id))
+            continue
         current = latest.get(record.run_id)
         if current is None or _newer(record, current):
             latest[record.run_id] = record
-    facts = {
-        ports.path_for(run_id): VersionFacts(
+    facts: dict[str, VersionFacts] = {}
+    for run_id, r in sorted(latest.items()):
+        experiment = r.experiment_id
+        if r.run_missing is None and not experiment:
+            try:
+                experiment = await _experiment_of(run_id, ports)
+            except RunNotFound as exc:
+                r = replace(r, run_missing=str(exc))
+        if r.run_missing is not None or not experiment:
+            missing += 1
+            _log.warning("values_run_not_found", run_id=run_id, reason=r.run_missing)
+            continue
+        facts[ports.path_for(run_id)] = VersionFacts(
             model_name=r.model_name,
             version=r.version,
             run_id=run_id,
-            experiment_id=r.experiment_id or await _experiment_of(run_id, ports),
+            experiment_id=experiment,
             created_at=r.created_at,
             max_position_embeddings=max_position_embeddings(r.tags),
         )
-        for run_id, r in sorted(latest.items())
-    }
 
     def decide(path: str, current: bytes | None) -> Plan:
         return plan_file(path, current, template=template, facts=facts[path], options=ports.options)
@@ -218,6 +258,8 @@ async def reconcile(ports: SyncPorts) -> ReconcileReport:
     report = ReconcileReport(
         versions=len(versions),
         skipped_without_run=skipped,
+        skipped_invalid_run_id=invalid,
+        skipped_missing_run=missing,
         files=len(facts),
         commit=result.commit,
         pull_request=result.pull_request,

@@ -15,6 +15,7 @@ file): the handler reports Failed. Anything else is retried by the runtime.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,12 @@ Action = Literal["created", "updated", "regenerated", "unchanged", "skipped"]
 
 class SyncRejected(Exception):
     """The repository cannot take the file, and retrying will not change that."""
+
+
+class RunNotFound(Exception):
+    """MLflow answers that the run cannot be read, and asking again will not change that: it
+    does not exist (``RESOURCE_DOES_NOT_EXIST``, deleted and garbage-collected) or MLflow
+    refused the request as invalid (another 4xx besides credentials and rate limits)."""
 
 
 class SyncConflict(Exception):
@@ -108,6 +115,8 @@ class ModelVersionRecord:
     experiment_id: str | None
     created_at: datetime
     tags: Mapping[str, str] = field(default_factory=dict)
+    run_missing: str | None = None
+    """Why the run could not be read (it is gone from MLflow), when it could not."""
 
 
 class ModelRegistry(Protocol):
@@ -118,7 +127,7 @@ class ModelRegistry(Protocol):
         ...
 
     async def experiment_of(self, run_id: str) -> str:
-        """The experiment of a run."""
+        """The experiment of a run; :class:`RunNotFound` when MLflow says it is not there."""
         ...
 
     async def ping(self) -> None:
@@ -128,3 +137,28 @@ class ModelRegistry(Protocol):
     def describe(self) -> dict[str, JsonValue]:
         """The tracking URI (credentials removed)."""
         ...
+
+
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+def valid_run_id(run_id: str) -> bool:
+    """Whether ``run_id`` can name a values file and a branch: 1-64 letters, digits, ``_`` or
+    ``-``, not starting with ``_`` or ``-`` (MLflow's own run ids are 32 hex digits). Anything
+    else (``../x``, ``a/b``, spaces...) would steer the file outside the values path."""
+    return bool(_RUN_ID.fullmatch(run_id))
+
+
+def check_relative_path(path: str) -> str:
+    """``path`` when it is a plain relative path inside the repository, else SyncRejected."""
+    parts = path.split("/")
+    if (
+        not path
+        or path.startswith("/")
+        or "\\" in path
+        or "\0" in path
+        or any(part in ("", ".", "..") for part in parts)
+        or any(part.lower() == ".git" for part in parts)
+    ):
+        raise SyncRejected(f"{path!r} is not a plain relative path inside the repository")
+    return path

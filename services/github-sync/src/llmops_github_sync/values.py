@@ -29,7 +29,7 @@ from typing import Any, Final
 
 import yaml
 
-from llmops_github_sync.ports import Action, Plan
+from llmops_github_sync.ports import Action, DependencyUnavailableError, Plan, SyncRejected
 
 HELM_MODEL_PATH: Final = (
     "/mlflow/{{ .Values.global.experimentId }}/{{ .Values.global.runid }}/artifacts/model"
@@ -38,10 +38,18 @@ MAX_POSITION_TAGS: Final = ("max_position_embeddings", "llmops.max_position_embe
 HEADER: Final = "# Helm values of MLflow run {run_id}, written by llmops github-sync.\n"
 _GLOBAL_LINE = re.compile(r"^global[ \t]*:")
 _TOP_LEVEL = re.compile(r"^[^\s#]")
+_MAX_MODEL_LEN_LINE = re.compile(
+    r"^(?P<head>[ \t]+maxModelLen[ \t]*:[ \t]*)(?P<value>[0-9]+)(?P<tail>[ \t]*(?:#.*)?)$"
+)
+MAX_ALIASES: Final = 25
+"""More YAML aliases than this in a values file and it is refused, never loaded: with merge keys
+(``<<: [*a, *a, ...]``) a few hundred bytes expand exponentially (a "billion laughs")."""
 
 
 class TemplateError(Exception):
-    """The values template cannot be used (missing, not YAML, not a mapping)."""
+    """The values template cannot be used (not YAML, not a mapping): retrying will not help.
+    A template that cannot be *read* (an OSError: a volume not mounted yet, permissions)
+    raises ``DependencyUnavailableError`` instead: the consumer pauses until it can be."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +121,9 @@ def load_template(path: Path | None) -> dict[str, Any]:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise TemplateError(f"{where} cannot be read: {exc.strerror or exc}") from exc
+            raise DependencyUnavailableError(
+                f"{where} cannot be read: {exc.strerror or exc}"
+            ) from exc
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -191,13 +201,17 @@ def plan_file(
     facts: VersionFacts,
     options: RenderOptions,
 ) -> Plan:
-    """What the file at ``path`` must become for ``facts`` (see the module docstring)."""
+    """What the file at ``path`` must become for ``facts`` (see the module docstring).
+
+    Raises :class:`~llmops_github_sync.ports.SyncRejected` for a file the service must neither
+    edit nor regenerate: more than :data:`MAX_ALIASES` YAML aliases, or several documents of
+    which the first is not a mapping (regenerating would destroy the others)."""
     subject = f"{facts.model_name}/{facts.version}"
     trailer = f"\n\nModel-Version: {subject}\nRun-Id: {facts.run_id}\n"
     if current is not None:
-        existing = _parse_mapping(current)
-        if existing is not None:
-            return _plan_update(path, current, existing, facts, subject, trailer)
+        parsed = _parse_documents(path, current)
+        if parsed is not None:
+            return _plan_update(path, parsed, facts, subject, trailer)
     document, max_len, capped = render(template, facts, options)
     content = (HEADER.format(run_id=facts.run_id) + dump(document)).encode()
     note = ""
@@ -226,40 +240,133 @@ def plan_file(
     )
 
 
+@dataclass(frozen=True)
+class _Parsed:
+    """An existing values file: its text, its documents, and the line where the second
+    document starts (None: one document); only the first document is ever edited."""
+
+    text: str
+    documents: list[Any]
+    boundary: int | None
+
+
+def _parse_documents(path: str, content: bytes) -> _Parsed | None:
+    """The file's documents when its first one is a mapping; None when it must be regenerated
+    (not UTF-8, not YAML, empty, one document that is not a mapping)."""
+    try:
+        text = content.decode("utf-8")
+        aliases = 0
+        starts: list[int] = []
+        # the event stream is linear in the text: count aliases before anything is built
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                aliases += 1
+                if aliases > MAX_ALIASES:
+                    raise SyncRejected(
+                        f"{path} uses more than {MAX_ALIASES} YAML aliases: github-sync does not "
+                        "load it (an alias bomb expands exponentially); set its global fields by "
+                        "hand or use fewer aliases"
+                    )
+            elif isinstance(event, yaml.DocumentStartEvent) and event.start_mark is not None:
+                starts.append(event.start_mark.line)
+        documents = list(yaml.safe_load_all(text))
+    except (UnicodeDecodeError, yaml.YAMLError):
+        return None
+    if not any(d is not None for d in documents):
+        return None  # empty
+    first = documents[0]
+    if not isinstance(first, dict):
+        if len(documents) == 1:
+            return None
+        raise SyncRejected(
+            f"{path} holds {len(documents)} YAML documents and the first is not a mapping: "
+            "github-sync edits only the first document and does not regenerate the file "
+            "(that would destroy the others)"
+        )
+    return _Parsed(text, documents, starts[1] if len(starts) > 1 else None)
+
+
 def _plan_update(
     path: str,
-    current: bytes,
-    existing: dict[str, Any],
+    parsed: _Parsed,
     facts: VersionFacts,
     subject: str,
     trailer: str,
 ) -> Plan:
+    existing: dict[str, Any] = parsed.documents[0]
     fields = global_fields(facts)
     old_global = existing.get("global")
     file_len = _file_max_model_len(existing)
-    if all(_same(old_global, k, v) for k, v in fields.items()):
+    newer = _newer_version_in_file(old_global, facts)
+    if newer is not None:
+        return Plan(
+            path=path,
+            action="unchanged",
+            content=None,
+            max_model_len=file_len,
+            note=f"names a newer version ({newer}) of {facts.model_name} for this run: kept",
+        )
+    limit = facts.max_position_embeddings
+    lower_to = limit if limit is not None and file_len is not None and file_len > limit else None
+    changed = sorted(k for k, v in fields.items() if not _same(old_global, k, v))
+    if not changed and lower_to is None:
         return Plan(path=path, action="unchanged", content=None, max_model_len=file_len)
     merged = {**(old_global if isinstance(old_global, dict) else {}), **fields}
-    text = current.decode("utf-8")
-    new_text = _replace_global_block(text, merged)
-    expected = {**existing, "global": merged}
-    reformatted = False
-    if new_text is None or _safe_load(new_text) != expected:
-        # no top-level `global:` line to replace (flow style, duplicate keys...): dump it whole
-        new_text = dump(expected if "global" in existing else {"global": merged, **existing})
-        reformatted = True
-    changed = sorted(k for k, v in fields.items() if not _same(old_global, k, v))
-    message = f"github-sync: update global of {path} for {subject}\n\n"
-    message += f"Changed: {', '.join(changed)}."
+    if "global" in existing:
+        expected = {**existing, "global": merged}
+    else:
+        expected = {"global": merged, **existing}
+    if lower_to is not None:
+        vllm = existing["vllm"]
+        expected["vllm"] = {**vllm, "vllm": {**vllm["vllm"], "maxModelLen": lower_to}}
+    expected_documents = [expected, *parsed.documents[1:]]
+    new_text = _edit_in_place(parsed, merged if changed else None, lower_to)
+    reformatted = new_text is None or not _same_documents(new_text, expected_documents)
+    if new_text is None or reformatted:
+        new_text = _dump_documents(expected_documents)
+    if changed:
+        message = f"github-sync: update global of {path} for {subject}\n\n"
+        message += f"Changed: {', '.join(changed)}."
+    else:
+        message = f"github-sync: lower maxModelLen of {path} for {subject}\n\n"
+    note = None
+    if lower_to is not None:
+        note = (
+            f"maxModelLen lowered from {file_len} to {lower_to}: the model's "
+            f"max_position_embeddings is {limit}"
+        )
+        message += (" " if changed else "") + note + "."
     if reformatted:
-        message += " The file was re-dumped whole: its global block could not be edited in place."
+        message += " The file was re-dumped whole: it could not be edited in place."
+    if len(parsed.documents) > 1:
+        message += " Only the first of its YAML documents was edited."
     return Plan(
         path=path,
         action="updated",
         content=new_text.encode(),
         message=message + trailer,
-        max_model_len=file_len,
+        max_model_len=lower_to if lower_to is not None else file_len,
+        capped=lower_to is not None,
+        note=note,
     )
+
+
+def _newer_version_in_file(old_global: Any, facts: VersionFacts) -> str | None:
+    """The file's version when it names a newer version of the same model for the same run
+    (both versions integers); None otherwise."""
+    if not isinstance(old_global, dict):
+        return None
+    if str(old_global.get("runid")) != facts.run_id:
+        return None
+    if old_global.get("modelName") != facts.model_name:
+        return None
+    old, new = str(old_global.get("modelVersion")), str(facts.version)
+    if _INTEGER.fullmatch(old) and _INTEGER.fullmatch(new) and int(old) > int(new):
+        return old
+    return None
+
+
+_INTEGER = re.compile(r"[0-9]+")
 
 
 def _same(old: Any, key: str, value: Any) -> bool:
@@ -268,9 +375,37 @@ def _same(old: Any, key: str, value: Any) -> bool:
     return bool(old[key] == value and type(old[key]) is type(value))
 
 
-def _replace_global_block(text: str, merged: Mapping[str, Any]) -> str | None:
-    """``text`` with its top-level ``global:`` block replaced by ``merged``; None if none."""
-    lines = text.splitlines(keepends=True)
+def _edit_in_place(
+    parsed: _Parsed, merged: Mapping[str, Any] | None, lower_to: int | None
+) -> str | None:
+    """The text with the first document's ``global:`` block replaced by ``merged`` (when
+    given) and its one ``maxModelLen:`` line set to ``lower_to`` (when given); every other
+    byte as it was. None when that cannot be done (no block-style ``global:`` line, no single
+    ``maxModelLen:`` line)."""
+    lines = parsed.text.splitlines(keepends=True)
+    cut = len(lines) if parsed.boundary is None else parsed.boundary
+    head, tail = lines[:cut], lines[cut:]
+    if merged is not None:
+        replaced = _replace_global_block(head, merged)
+        if replaced is None:
+            return None
+        head = replaced
+    if lower_to is not None:
+        found = [
+            (i, m)
+            for i, line in enumerate(head)
+            if (m := _MAX_MODEL_LEN_LINE.match(line.rstrip("\r\n")))
+        ]
+        if len(found) != 1:
+            return None
+        i, match = found[0]
+        ending = head[i][len(head[i].rstrip("\r\n")) :]
+        head[i] = f"{match['head']}{lower_to}{match['tail']}{ending}"
+    return "".join(head + tail)
+
+
+def _replace_global_block(lines: list[str], merged: Mapping[str, Any]) -> list[str] | None:
+    """``lines`` with the top-level ``global:`` block replaced by ``merged``; None if none."""
     start = next((i for i, line in enumerate(lines) if _GLOBAL_LINE.match(line)), None)
     if start is None:
         return None
@@ -281,19 +416,40 @@ def _replace_global_block(text: str, merged: Mapping[str, Any]) -> str | None:
     while end > start + 1 and (not lines[end - 1].strip() or lines[end - 1].startswith("#")):
         end -= 1
     block = dump({"global": dict(merged)})
-    return "".join(lines[:start]) + block + "".join(lines[end:])
+    return [*lines[:start], *block.splitlines(keepends=True), *lines[end:]]
 
 
-def _parse_mapping(content: bytes) -> dict[str, Any] | None:
+def _same_documents(text: str, expected: list[Any]) -> bool:
+    """Whether ``text`` loads to ``expected``, compared as canonical dumps (linear in the size
+    of the dumps, shared nodes are dumped once as anchors), never as graphs: ``==`` on two
+    loaded alias graphs walks every path through them (exponential)."""
     try:
-        document = _safe_load(content.decode("utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError):
-        return None
-    return document if isinstance(document, dict) else None
+        documents = list(yaml.safe_load_all(text))
+    except yaml.YAMLError:
+        return False  # e.g. an alias whose anchor was on the replaced global line
+    return _canonical(documents) == _canonical(expected)
 
 
-def _safe_load(text: str) -> Any:
-    return yaml.safe_load(text)
+def _canonical(documents: list[Any]) -> str:
+    return yaml.dump_all(documents, Dumper=yaml.SafeDumper, sort_keys=True, allow_unicode=True)
+
+
+def _dump_documents(documents: list[Any]) -> str:
+    """The documents dumped whole (a trailing empty document is dropped)."""
+    while len(documents) > 1 and documents[-1] is None:
+        documents = documents[:-1]
+    if len(documents) == 1:
+        return dump(documents[0])
+    return yaml.dump_all(
+        documents,
+        Dumper=_StableDumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=4096,
+        indent=2,
+        explicit_start=True,
+    )
 
 
 def _file_max_model_len(document: Mapping[str, Any]) -> int | None:

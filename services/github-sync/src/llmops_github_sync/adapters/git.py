@@ -7,6 +7,12 @@ hard to the remote branch (an empty remote starts an orphan branch), read the fi
 fast-forward) starts over from the fetch, so the plan is made again on what is there now
 (bounded). A remote that cannot be reached raises ``DependencyUnavailableError``.
 
+The clone is the process's own: stale ``*.lock`` files a killed git left behind (a timeout, a
+crash) are removed before the reset, and a clone that still cannot be reset is cloned again.
+Every file is written only at a path inside the clone whose components are no symlinks
+(``lstat``): a symlink in the values repository (``values -> /etc``) would otherwise make the
+sync read or overwrite a file outside it; such a path is refused (``SyncRejected``).
+
 With no remote configured the backend creates a local bare repository
 ``<work dir>/values.git`` on first use, so the local stack works offline.
 """
@@ -15,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import stat
 import subprocess
 import threading
 from collections.abc import Sequence
@@ -30,6 +38,7 @@ from llmops_github_sync.ports import (
     SyncConflict,
     SyncRejected,
     SyncResult,
+    check_relative_path,
 )
 from llmops_shared.logging import get_logger
 
@@ -109,10 +118,12 @@ class GitRepository:
     # ------------------------------------------------------------------ the sync
 
     def _sync(self, paths: list[str], decide: DecideMany, message: BatchMessage) -> SyncResult:
+        for path in paths:
+            check_relative_path(path)
         with self._lock:
             self.ensure()
             for attempt in range(1, self.push_retries + 1):
-                self._reset_to_remote()
+                self._recover_and_reset()
                 plans = [decide(path, self._read(path)) for path in paths]
                 changed = [p for p in plans if p.content is not None]
                 if not changed:
@@ -175,6 +186,34 @@ class GitRepository:
             )
             _log.info("git_local_repository_created", path=str(self.local_bare))
 
+    def _recover_and_reset(self) -> None:
+        """Reset the clone to the remote; a clone a killed git left broken is repaired (stale
+        locks removed) or, when the reset still fails, cloned again."""
+        self._remove_stale_locks()
+        try:
+            self._git(["rev-parse", "--git-dir"])  # a clone at all (a local check, no network)
+            self._reset_to_remote()
+        except GitCommandError as exc:
+            _log.warning("git_clone_reset_failed_recloning", error=str(exc))
+            shutil.rmtree(self.clone_dir, ignore_errors=True)
+            self.ensure()
+            self._reset_to_remote()
+
+    def _remove_stale_locks(self) -> None:
+        """Remove ``.git/*.lock`` (index, HEAD, refs...): only this process uses the clone, and
+        only under ``self._lock``, so any lock found here was left by a killed git."""
+        git_dir = self.clone_dir / ".git"
+        candidates = [*git_dir.glob("*.lock")]
+        refs = git_dir / "refs"
+        if refs.is_dir():
+            candidates += refs.rglob("*.lock")
+        for lock in candidates:
+            try:
+                lock.unlink()
+            except FileNotFoundError:
+                continue
+            _log.warning("git_stale_lock_removed", path=str(lock.relative_to(self.clone_dir)))
+
     def _reset_to_remote(self) -> None:
         try:
             self._git(["fetch", "--quiet", "--prune", "origin"])
@@ -184,8 +223,11 @@ class GitRepository:
         try:
             self._git(["rev-parse", "--verify", "--quiet", remote])
         except GitCommandError:
-            # an empty remote (or a new branch): start an orphan branch with no files
-            self._git(["checkout", "--quiet", "--orphan", f"llmops-sync-{os.getpid()}"])
+            # an empty remote (or a new branch): start an orphan branch with no files; one left
+            # by an earlier attempt whose push failed is deleted first (--orphan refuses it)
+            orphan = f"llmops-sync-{os.getpid()}"
+            self._git(["update-ref", "-d", f"refs/heads/{orphan}"])
+            self._git(["checkout", "--quiet", "--orphan", orphan])
             self._git(["rm", "-r", "--quiet", "--cached", "--ignore-unmatch", "."])
             self._git(["clean", "-fdxq"])
             return
@@ -194,9 +236,29 @@ class GitRepository:
         self._git(["clean", "-fdxq"])
 
     def _path(self, path: str) -> Path:
-        return self.clone_dir / path
+        """``path`` inside the clone, refused (SyncRejected) unless it is a plain relative path
+        none of whose existing components is a symlink and which resolves inside the clone."""
+        check_relative_path(path)
+        root = self.clone_dir.resolve()
+        current = root
+        for part in path.split("/"):
+            current = current / part
+            try:
+                mode = current.lstat().st_mode
+            except OSError:
+                break  # absent: created by the write, as plain directories and a plain file
+            if stat.S_ISLNK(mode):
+                raise SyncRejected(
+                    f"{current.relative_to(root)} is a symlink in {_redact(self.remote_url)}: "
+                    "github-sync does not follow symlinks in the values repository"
+                )
+        target = root / path
+        if not target.resolve().is_relative_to(root):
+            raise SyncRejected(f"{path} resolves outside the working clone")
+        return target
 
     def _read(self, path: str) -> bytes | None:
+        target = self._path(path)
         if self.values_path:
             directory = self._path(self.values_path)
             if directory.exists() and not directory.is_dir():
@@ -204,7 +266,6 @@ class GitRepository:
                     f"the values path {self.values_path!r} is a file in "
                     f"{_redact(self.remote_url)}, not a directory"
                 )
-        target = self._path(path)
         if target.is_dir():
             raise SyncRejected(f"{path} is a directory in {_redact(self.remote_url)}")
         return target.read_bytes() if target.is_file() else None

@@ -12,6 +12,12 @@
   for a batch), branched from the target branch, and an open pull request is reused or opened.
   A branch left over from a merged or closed pull request is first reset to the target branch.
 
+The target branch is ``branch`` when configured, else the repository's default branch, read
+again for every sync and on every ping (never cached: a default branch renamed on GitHub is
+followed); a write answered ``404`` re-reads it and tries again. A recursive tree GitHub
+answers ``truncated`` (a huge repository) is not trusted to say a file is absent: the batch's
+files are then read through the Contents API. Symlinks (mode ``120000``) are refused.
+
 Rate limits: PyGithub's own retry is turned off (``retry=None``): with its defaults a 403 with
 ``Retry-After`` or a primary rate limit sleeps for as long as the server says, with no bound,
 inside a worker thread. Here every call goes through :meth:`GithubRepository._call`, which
@@ -48,6 +54,8 @@ from llmops_github_sync.ports import (
     SyncConflict,
     SyncRejected,
     SyncResult,
+    check_relative_path,
+    valid_run_id,
 )
 from llmops_shared.logging import get_logger
 
@@ -106,7 +114,8 @@ class GithubRepository:
         self.conflict_retries = conflict_retries
         self.auth_kind = auth_kind
         self._author = InputGitAuthor(*author) if author else None
-        self._branch = branch
+        self._branch = branch  # configured: fixed
+        self._default_branch: str | None = None  # last read, for describe() only
         self._repo: Repository | None = None
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -118,7 +127,7 @@ class GithubRepository:
             "backend": self.name,
             "repository": f"{self.owner}/{self.repo_name}",
             "base_url": self.base_url,
-            "branch": self._branch,
+            "branch": self._branch or self._default_branch,
             "values_path": self.values_path,
             "mode": self.mode,
             "auth": self.auth_kind,
@@ -130,12 +139,15 @@ class GithubRepository:
     def _ping(self) -> None:
         with self._lock:
             self._repo = None  # a fresh read: the repository may have moved or been renamed
-        self.branch()
+        self.branch(refresh=False)
 
     # ------------------------------------------------------------------ public API
 
     async def sync_file(self, path: str, decide: Decide, *, run_id: str) -> SyncResult:
+        check_relative_path(path)
         if self.mode == "pull_request":
+            if not valid_run_id(run_id):
+                raise SyncRejected(f"run id {run_id!r} cannot name a branch")
             return await asyncio.to_thread(
                 self._pull_request_sync,
                 f"llmops/values-{run_id}",
@@ -149,6 +161,8 @@ class GithubRepository:
     async def sync_files(
         self, paths: Sequence[str], decide: DecideMany, message: BatchMessage
     ) -> SyncResult:
+        for path in paths:
+            check_relative_path(path)
         if self.mode == "pull_request":
             return await asyncio.to_thread(
                 self._pull_request_sync,
@@ -159,9 +173,21 @@ class GithubRepository:
                 "llmops: reconcile values files with MLflow",
             )
         plans, sha = await asyncio.to_thread(
-            self._data_commit, self.branch(), list(paths), decide, message
+            self._default_data_commit, list(paths), decide, message
         )
         return SyncResult(plans, sha, None)
+
+    def _default_data_commit(
+        self, paths: list[str], decide: DecideMany, message: BatchMessage
+    ) -> tuple[list[Plan], str | None]:
+        branch = self.branch()
+        try:
+            return self._data_commit(branch, paths, decide, message)
+        except SyncRejected:
+            # the default branch may have been renamed since it was read: read it again
+            if self._branch is not None or self.branch() == branch:
+                raise
+            return self._data_commit(self.branch(), paths, decide, message)
 
     # ------------------------------------------------------------------ repository facts
 
@@ -173,17 +199,23 @@ class GithubRepository:
                 )
             return self._repo
 
-    def branch(self) -> str:
-        """The configured branch, else the repository's default branch."""
+    def branch(self, *, refresh: bool = True) -> str:
+        """The configured branch, else the repository's default branch, read now (never
+        cached: it can be renamed at any time)."""
+        if self._branch is not None:
+            return self._branch
+        if refresh:
+            with self._lock:
+                self._repo = None
         repository = self.repository()
-        if self._branch is None:
-            self._branch = self._call(lambda: repository.default_branch)
-        return self._branch
+        self._default_branch = self._call(lambda: repository.default_branch)
+        return self._default_branch
 
     # ------------------------------------------------------------------ contents API
 
     def _contents_sync(self, path: str, decide: Decide) -> SyncResult:
-        repository, branch = self.repository(), self.branch()
+        branch = self.branch()
+        repository = self.repository()
         for _ in range(self.conflict_retries):
             current, sha = self._read(repository, path, branch)
             plan = decide(current)
@@ -207,6 +239,12 @@ class GithubRepository:
                 if exc.status in (409, 422):
                     _log.info("github_write_conflict", path=path, status=exc.status)
                     continue
+                if exc.status == 404 and self._branch is None:
+                    # the default branch was renamed since it was read: read it again
+                    _log.info("github_branch_gone", branch=branch)
+                    branch = self.branch()
+                    repository = self.repository()
+                    continue
                 raise
             commit = result["commit"]
             return SyncResult([plan], str(commit.sha), None)
@@ -224,6 +262,8 @@ class GithubRepository:
         if isinstance(found, list):
             raise SyncRejected(f"{path} is a directory in {self.owner}/{self.repo_name}")
         assert isinstance(found, ContentFile)
+        if found.type == "symlink":
+            raise SyncRejected(f"{path} is a symlink in {self.owner}/{self.repo_name}")
         return found.decoded_content, found.sha
 
     def _check_directory(self, repository: Repository, ref: str) -> None:
@@ -256,19 +296,31 @@ class GithubRepository:
             ref, head_sha = found
             head: GitCommit = self._call(repository.get_git_commit, head_sha)
             tree = self._call(repository.get_git_tree, head.tree.sha, recursive=True)
-            blobs = {e.path: e.sha for e in tree.tree if e.type == "blob"}
-            kinds = {e.path: e.type for e in tree.tree}
-            if self.values_path and kinds.get(self.values_path, "tree") != "tree":
-                raise SyncRejected(
-                    f"the values path {self.values_path!r} is a file in "
-                    f"{self.owner}/{self.repo_name}, not a directory"
-                )
             plans = []
-            for path in paths:
-                if kinds.get(path) == "tree":
-                    raise SyncRejected(f"{path} is a directory in {self.owner}/{self.repo_name}")
-                current = self._blob(repository, blobs[path]) if path in blobs else None
-                plans.append(decide(path, current))
+            if tree.truncated:
+                # a huge tree: absent from the listing does not mean absent from the branch
+                _log.info("github_tree_truncated", branch=branch, files=len(paths))
+                self._check_directory(repository, head_sha)
+                for path in paths:
+                    plans.append(decide(path, self._read(repository, path, head_sha)[0]))
+            else:
+                blobs = {e.path: e.sha for e in tree.tree if e.type == "blob"}
+                kinds = {e.path: e.type for e in tree.tree}
+                links = {e.path for e in tree.tree if e.mode == "120000"}
+                if self.values_path and kinds.get(self.values_path, "tree") != "tree":
+                    raise SyncRejected(
+                        f"the values path {self.values_path!r} is a file in "
+                        f"{self.owner}/{self.repo_name}, not a directory"
+                    )
+                for path in paths:
+                    if kinds.get(path) == "tree":
+                        raise SyncRejected(
+                            f"{path} is a directory in {self.owner}/{self.repo_name}"
+                        )
+                    if path in links:
+                        raise SyncRejected(f"{path} is a symlink in {self.owner}/{self.repo_name}")
+                    current = self._blob(repository, blobs[path]) if path in blobs else None
+                    plans.append(decide(path, current))
             changed = [p for p in plans if p.content is not None]
             if not changed:
                 return plans, None
