@@ -180,15 +180,6 @@ async def list_dead_letters(
     return letters[:limit]
 
 
-async def dead_letter_counts(redis: aioredis.Redis, *, namespace: str = "") -> dict[Stream, int]:
-    """XLEN of every contract stream's dead-letter stream."""
-    async with redis.pipeline(transaction=False) as pipe:
-        for name in Stream:
-            pipe.xlen(dead_letter_stream(f"{namespace}{name}"))
-        replies = await pipe.execute()
-    return {name: int(count) for name, count in zip(Stream, replies, strict=True)}
-
-
 _REPLAY_LUA = """
 local entries = redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1])
 if #entries == 0 then

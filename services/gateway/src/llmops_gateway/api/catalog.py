@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
-from fastapi.exceptions import RequestValidationError
 
 from llmops_gateway.api.catalog_schemas import (
     CatalogModelList,
@@ -16,6 +15,7 @@ from llmops_gateway.api.catalog_schemas import (
     RegistryLinkOut,
 )
 from llmops_gateway.api.deps import Authenticated, CorrelationId, Sessions, State
+from llmops_gateway.api.errors import rules_refused
 from llmops_gateway.api.schemas import API_PREFIX
 from llmops_gateway.db import repository
 from llmops_gateway.domain.catalog import (
@@ -28,7 +28,6 @@ from llmops_gateway.domain.catalog import (
     request_update_check,
 )
 from llmops_gateway.domain.errors import CatalogRuleError
-from llmops_shared.specs import violations_to_validation_error
 
 router = APIRouter(prefix=f"{API_PREFIX}/catalog/models", tags=["catalog"])
 
@@ -90,8 +89,7 @@ def import_from_registry(
             state.sessions, command, registry_enabled=state.settings.model_registry_enabled
         )
     except CatalogRuleError as exc:
-        error = violations_to_validation_error("ModelImportRequest", exc.violations, ("body",))
-        raise RequestValidationError(error.errors(include_url=False)) from None
+        raise rules_refused(exc, "ModelImportRequest", ("body",)) from None
     state.wake_relay()
     return CatalogModelOut.of(model)
 

@@ -7,14 +7,30 @@ so clients retry, not a 500 that reads like a bug.
 from __future__ import annotations
 
 from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, OperationalError
 
-from llmops_gateway.domain.errors import ConflictError, InvalidRequestError, NotFoundError
+from llmops_gateway.domain.errors import (
+    CatalogRuleError,
+    ConflictError,
+    InvalidRequestError,
+    NotFoundError,
+)
 from llmops_shared.logging import get_logger
+from llmops_shared.specs import violations_to_validation_error
 from llmops_shared.streams.errors import describe
 
 _log = get_logger(__name__)
+
+
+def rules_refused(
+    exc: CatalogRuleError, title: str, loc_prefix: tuple[str, ...]
+) -> RequestValidationError:
+    """A catalog-rule refusal as FastAPI's own 422, each violation at ``loc_prefix`` + its
+    ``loc`` (the body path of the model the rules checked), like the schema rules' errors."""
+    error = violations_to_validation_error(title, exc.violations, loc_prefix)
+    return RequestValidationError(error.errors(include_url=False))
 
 
 async def _not_found(_: Request, exc: Exception) -> JSONResponse:

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, status
-from fastapi.exceptions import RequestValidationError
 
 from llmops_gateway.api.deps import Authenticated, CorrelationId, Sessions, State
+from llmops_gateway.api.errors import rules_refused
 from llmops_gateway.api.schemas import (
     API_PREFIX,
     DeploymentOut,
@@ -28,7 +28,6 @@ from llmops_gateway.domain.serving import (
     promote_endpoint,
     rollback_endpoint,
 )
-from llmops_shared.specs import violations_to_validation_error
 
 router = APIRouter(prefix=f"{API_PREFIX}/serving/endpoints", tags=["serving"])
 
@@ -64,8 +63,7 @@ def create(
     try:
         endpoint = create_endpoint(state.sessions, command)
     except CatalogRuleError as exc:
-        error = violations_to_validation_error("ServingEndpointRequest", exc.violations, ("body",))
-        raise RequestValidationError(error.errors(include_url=False)) from None
+        raise rules_refused(exc, "ServingEndpointRequest", ("body",)) from None
     state.wake_relay()
     return ServingEndpointOut.of(endpoint)
 

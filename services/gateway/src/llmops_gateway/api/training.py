@@ -6,10 +6,10 @@ import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, status
-from fastapi.exceptions import RequestValidationError
 
 from llmops_gateway.adapters.mlflow_metrics import MetricsUnavailableError
 from llmops_gateway.api.deps import Authenticated, CorrelationId, Sessions, State
+from llmops_gateway.api.errors import rules_refused
 from llmops_gateway.api.schemas import (
     API_PREFIX,
     CancelRequest,
@@ -29,7 +29,6 @@ from llmops_gateway.domain.training import (
     submit_training_job,
 )
 from llmops_gateway.domain.workflows import pipelines_of_jobs
-from llmops_shared.specs import violations_to_validation_error
 
 router = APIRouter(prefix=f"{API_PREFIX}/training/jobs", tags=["training"])
 
@@ -76,10 +75,7 @@ def submit(
     try:
         job = submit_training_job(state.sessions, command)
     except CatalogRuleError as exc:
-        error = violations_to_validation_error(
-            "TrainJobSpec", exc.violations, ("body", "trainJobSpec")
-        )
-        raise RequestValidationError(error.errors(include_url=False)) from None
+        raise rules_refused(exc, "TrainJobSpec", ("body", "trainJobSpec")) from None
     state.wake_relay()
     return _job_out(state.sessions, job)  # an Idempotency-Key replay may have a pipeline
 

@@ -27,6 +27,8 @@ def typed_details(details: Mapping[str, Any], key: str, model: type[FactsT]) -> 
     value = details.get(key)
     if value is None:
         return None
+    if not isinstance(value, dict):
+        raise NonRetryableError(f"details.{key} must be an object, got {type(value).__name__}")
     try:
         return model.model_validate(value)
     except ValidationError as exc:

@@ -29,7 +29,7 @@ from llmops_gateway.db.models import (
 from llmops_gateway.db.session import SessionFactory
 from llmops_gateway.domain.catalog_status import apply_model_report
 from llmops_gateway.domain.dataset_status import apply_restore_report, apply_version_report
-from llmops_gateway.domain.reports import brief, observed_at
+from llmops_gateway.domain.reports import brief, observed_at, typed_details
 from llmops_gateway.domain.serving import DELETE_FAILED, DELETE_STATES
 from llmops_gateway.domain.training import TERMINAL_PHASES
 from llmops_shared.events import Envelope, Event, Phase, StatusEntity, StatusUpdated
@@ -167,13 +167,8 @@ def _traffic(details: Mapping[str, Any]) -> list[dict[str, Any]] | None:
 
 
 def _rollout(details: Mapping[str, Any]) -> dict[str, Any] | None:
-    value = _mapping(details, "rollout")
-    if value is None:
-        return None
-    try:
-        return RolloutState.model_validate(value).model_dump(exclude_none=True)
-    except ValidationError as exc:
-        raise NonRetryableError(f"details.rollout is malformed: {brief(exc)}") from None
+    rollout = typed_details(details, "rollout", RolloutState)
+    return None if rollout is None else rollout.model_dump(exclude_none=True)
 
 
 def _apply_deployment(session: Session, report: StatusUpdated) -> bool:
