@@ -18,7 +18,7 @@ back by then, so the gateway's row leaves Pending/Running and the tag can be req
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Final
+from typing import Any, Final
 
 from pydantic import JsonValue
 
@@ -103,15 +103,10 @@ async def handle_version_requested(
     async with ports.locks(payload.dataset_id):
         try:
             facts = await ports.backend.create_version(request, reporter)
-        except Exception as exc:
-            if isinstance(exc, VersioningFailed):
-                reason = clip_reason(str(exc))
-                log.warning("version_failed", reason=reason, backend=ports.backend.name)
-            else:
-                reason = clip_reason(
-                    f"version {payload.version_tag} failed unexpectedly: {describe(exc)}"
-                )
-                log.exception("version_failed_unexpectedly", backend=ports.backend.name)
+        except Exception as exc:  # noqa: BLE001 - logged and reported by _failure_reason
+            reason = _failure_reason(
+                exc, f"version {payload.version_tag}", "version", log, ports.backend.name
+            )
             return [
                 report(
                     event,
@@ -179,15 +174,10 @@ async def handle_restore_requested(
     async with ports.locks(payload.dataset_id):
         try:
             facts = await ports.backend.restore(request, reporter)
-        except Exception as exc:
-            if isinstance(exc, VersioningFailed):
-                reason = clip_reason(str(exc))
-                log.warning("restore_failed", reason=reason, backend=ports.backend.name)
-            else:
-                reason = clip_reason(
-                    f"restore of version {payload.version_tag} failed unexpectedly: {describe(exc)}"
-                )
-                log.exception("restore_failed_unexpectedly", backend=ports.backend.name)
+        except Exception as exc:  # noqa: BLE001 - logged and reported by _failure_reason
+            reason = _failure_reason(
+                exc, f"restore of version {payload.version_tag}", "restore", log, ports.backend.name
+            )
             return [
                 report(
                     event,
@@ -210,6 +200,18 @@ async def handle_restore_requested(
             details={RESTORE_DETAILS_KEY: facts.model_dump(mode="json")},
         )
     ]
+
+
+def _failure_reason(exc: Exception, subject: str, kind: str, log: Any, backend: str) -> str | None:
+    """The Failed report's reason. A :class:`VersioningFailed` says why itself; anything else is
+    unforeseen (a bug, a corrupt object): it is logged with its traceback and still ends the
+    work as Failed, so a version or restore never stays Running."""
+    if isinstance(exc, VersioningFailed):
+        reason = clip_reason(str(exc))
+        log.warning(f"{kind}_failed", reason=reason, backend=backend)
+        return reason
+    log.exception(f"{kind}_failed_unexpectedly", backend=backend)
+    return clip_reason(f"{subject} failed unexpectedly: {describe(exc)}")
 
 
 def report(
