@@ -139,6 +139,24 @@ class GatewayClient:
     def delete_endpoint(self, endpoint_id: str) -> dict[str, Any]:
         return self._json("DELETE", f"/serving/endpoints/{endpoint_id}")
 
+    def integration_configs(self, environment: str | None = None) -> list[dict[str, Any]]:
+        params = {"environment": environment} if environment else {}
+        items: list[dict[str, Any]] = self._json("GET", "/integrations/configs", params=params)[
+            "items"
+        ]
+        return items
+
+    def set_integration_config(
+        self, environment: str, area: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        return self._json("PUT", f"/integrations/configs/{environment}/{area}", json=body)
+
+    def integrations_health(self) -> dict[str, Any]:
+        """``/health/integrations``; its 503 (Redis down) still carries the report."""
+        response = self._http.get(API_PREFIX + "/health/integrations")
+        body: dict[str, Any] = response.json()
+        return body
+
     def _optional(self, path: str) -> dict[str, Any] | None:
         try:
             return self._json("GET", path)

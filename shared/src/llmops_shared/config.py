@@ -7,7 +7,7 @@ because they may embed passwords: they never appear in ``repr`` or logs.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -92,3 +92,39 @@ class ServiceSettings(BaseSettings):
         "(llmops:workers:<service>:<consumer>); it expires after three intervals",
     )
     consumer: ConsumerSettings = Field(default_factory=ConsumerSettings)
+
+    integration_area: ClassVar[str | None] = None
+    """The integration area this service runs (``experiment_tracking``...), if any: its flag is
+    read from ``<area>_enabled`` and the system from ``integration_system_field``, and a change
+    on ``llmops.config`` restarts the worker on the other backend."""
+    integration_system_field: ClassVar[str | None] = None
+
+    def integration_flag(self) -> tuple[bool, str] | None:
+        """``(enabled, system)`` of the service's integration area, from its settings."""
+        if self.integration_area is None or self.integration_system_field is None:
+            return None
+        enabled = bool(getattr(self, f"{self.integration_area}_enabled"))
+        return enabled, str(getattr(self, self.integration_system_field))
+
+    def with_integration_flag(self, enabled: bool, system: str) -> Self:
+        """These settings with the area switched, validated again (a contradiction is an error).
+
+        Services whose backend choice follows the flag (serving, workflow) extend
+        :meth:`_integration_updates`. Always applied to the settings the process started with,
+        so switching off and on again returns to exactly the configured backend.
+        """
+        if self.integration_area is None or self.integration_system_field is None:
+            raise ValueError(f"{self.service_name} has no integration flag")
+        data: dict[str, Any] = self.model_dump()
+        data.update(
+            {
+                f"{self.integration_area}_enabled": enabled,
+                self.integration_system_field: system,
+                **self._integration_updates(enabled),
+            }
+        )
+        return self.model_validate(data)
+
+    def _integration_updates(self, enabled: bool) -> dict[str, Any]:
+        """Other fields that must change with the flag; none by default."""
+        return {}

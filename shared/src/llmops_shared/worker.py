@@ -15,6 +15,10 @@ module owns the rest of the process life cycle so that no service re-implements 
 * a heartbeat in Redis every ``heartbeat_interval_s`` (:mod:`llmops_shared.heartbeat`): who the
   worker is, whether its loops are alive, and what the service describes (its backend, its
   integration flag), read by the gateway's ``/health/integrations``;
+* the integration flag of the service's area (:mod:`llmops_shared.integration_flags`): read from
+  ``llmops.config`` before the consumers start and watched while they run; a change that selects
+  another backend drains the worker and raises :class:`IntegrationFlagChanged`, which
+  :func:`serve_with_flags` answers by serving again on the switched settings;
 * SIGTERM/SIGINT: stop reading, finish and commit the batch in hand, exit 0.
 """
 
@@ -34,11 +38,14 @@ from typing import Any, Generic, TypeVar
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
+from redis.exceptions import RedisError
 from starlette.types import ASGIApp
 
 from llmops_shared.config import ServiceSettings
+from llmops_shared.events import IntegrationArea
 from llmops_shared.health import HealthServer, ReadinessCheck, health_app
 from llmops_shared.heartbeat import Heartbeat
+from llmops_shared.integration_flags import FlagWatcher, IntegrationFlag
 from llmops_shared.logging import configure_logging, get_logger
 from llmops_shared.streams.connection import async_redis, redact_url, resolve_redis_url
 from llmops_shared.streams.consumer import ConsumerRunner, Handler
@@ -91,6 +98,42 @@ class Background(Generic[S]):
 
 class BackgroundTaskEnded(RuntimeError):
     """A critical background task returned while the worker was still running."""
+
+
+class IntegrationFlagChanged(Exception):
+    """The service's integration flag now selects another backend; serve again on ``flag``."""
+
+    def __init__(self, area: str, flag: IntegrationFlag) -> None:
+        super().__init__(f"{area} is now enabled={flag.enabled} system={flag.system}")
+        self.area = area
+        self.flag = flag
+
+
+def _flag_watcher(settings: ServiceSettings, redis: aioredis.Redis) -> FlagWatcher | None:
+    """The watcher of the service's integration area, if it has one."""
+    running = settings.integration_flag()
+    if running is None or settings.integration_area is None:
+        return None
+    return FlagWatcher(
+        redis,
+        namespace=settings.stream_namespace,
+        environment=settings.environment,
+        area=IntegrationArea(settings.integration_area),
+        running=IntegrationFlag(enabled=running[0], system=running[1]),
+    )
+
+
+def _flag_facts(watcher: FlagWatcher | None) -> dict[str, str]:
+    """What the heartbeat says of the flag in force: value, system and where it came from."""
+    if watcher is None:
+        return {}
+    flag = watcher.effective
+    return {
+        "enabled": str(flag.enabled).lower(),
+        "system": flag.system,
+        "config_revision": str(flag.revision),
+        "config_source": "llmops.config" if flag.revision else "environment",
+    }
 
 
 SubscriptionsFactory = Callable[[WorkerContext[S]], Sequence[Subscription]]
@@ -174,15 +217,28 @@ async def run_worker(
     way out.
     """
     log = get_logger(__name__)
-    stop = stop or asyncio.Event()
+    requested = stop or asyncio.Event()  # the caller's (and the signals') stop
+    stop = asyncio.Event()  # this run's: also set to restart on a flag change
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, _stop_then_force, stop)
+        loop.add_signal_handler(sig, _stop_then_force, requested)
 
     async with AsyncExitStack() as stack:
+        forward = asyncio.create_task(requested.wait(), name="stop-requested")
+        forward.add_done_callback(lambda _: stop.set())
+        stack.callback(forward.cancel)
         url = resolve_redis_url(settings, stack)
         redis = async_redis(url)
         stack.push_async_callback(redis.aclose)
+        flags = _flag_watcher(settings, redis)
+        switched: IntegrationFlag | None = None
+        if flags is not None:
+            try:
+                switched = await flags.load()
+            except (RedisError, OSError) as exc:  # start on the environment's flag; the
+                log.warning("integration_config_unreadable", error=str(exc))  # watcher retries
+            if switched is not None:
+                raise IntegrationFlagChanged(str(settings.integration_area), switched)
         context = WorkerContext(
             settings=settings.model_copy(update={"redis_url": SecretStr(url)}),
             redis=redis,
@@ -225,10 +281,28 @@ async def run_worker(
         server = HealthServer(app, host=settings.health_host, port=settings.health_port)
         health_task = asyncio.create_task(server.serve(stop), name="health")
 
+        async def watch_flags() -> None:
+            nonlocal switched
+            assert flags is not None
+            switched = await flags.changed(stop)
+            if switched is not None:
+                log.warning(
+                    "integration_flag_changed",
+                    area=settings.integration_area,
+                    enabled=switched.enabled,
+                    system=switched.system,
+                    revision=switched.revision,
+                    action="draining, then serving on the switched backend",
+                )
+                stop.set()
+
+        flag_task = asyncio.create_task(watch_flags(), name="integration-flags") if flags else None
+
         def facts() -> Mapping[str, str]:
             described = describe(context) if callable(describe) else (describe or {})
             return {
                 **described,
+                **_flag_facts(flags),
                 "healthy": str(all(not t.done() for t in supervised)).lower(),
                 "health_port": str(server.port or settings.health_port),
             }
@@ -268,20 +342,54 @@ async def run_worker(
                 task.cancel()  # a watcher returns on ``stop`` by itself; a probe may not
             await asyncio.gather(*extras, return_exceptions=True)
             await asyncio.gather(beating, return_exceptions=True)  # clears the heartbeat
+            if flag_task is not None:
+                flag_task.cancel()
+                await asyncio.gather(flag_task, return_exceptions=True)
         # the task that stopped the worker first, then any that failed while draining
         for ended in (*done, *supervised, health_task):
             error = None if ended.cancelled() else ended.exception()
             if error is not None:
                 log.error("worker_loop_crashed", task=ended.get_name(), exc_info=error)
                 raise error
+        if switched is not None and not requested.is_set():
+            log.info("worker_stopped", restart="integration flag changed")
+            raise IntegrationFlagChanged(str(settings.integration_area), switched)
         log.info("worker_stopped")
 
 
-def service_main(
-    name: str,
-    settings_factory: Callable[[], S],
-    serve: Callable[[S], Coroutine[Any, Any, None]],
-) -> None:
+Serve = Callable[..., Coroutine[Any, Any, None]]
+"""A service's ``serve(settings, *, stop=None)``."""
+
+
+async def serve_with_flags(serve: Serve, settings: S, *, stop: asyncio.Event | None = None) -> None:
+    """Run ``serve`` and run it again on switched settings whenever the integration flag changes.
+
+    The switch is always applied to ``settings`` (what the process started with), so turning a
+    flag off and on returns to exactly the configured backend. Settings a flag cannot switch to
+    (a validator refuses them) are logged and the worker stays on what it runs.
+    """
+    log = get_logger(__name__)
+    current = settings
+    while True:
+        try:
+            await serve(current, stop=stop)
+            return
+        except IntegrationFlagChanged as change:
+            try:
+                current = settings.with_integration_flag(change.flag.enabled, change.flag.system)
+            except ValueError as exc:
+                log.error("integration_flag_not_applicable", area=change.area, error=str(exc))
+                raise
+            log.info(
+                "integration_flag_applied",
+                area=change.area,
+                enabled=change.flag.enabled,
+                system=change.flag.system,
+                revision=change.flag.revision,
+            )
+
+
+def service_main(name: str, settings_factory: Callable[[], S], serve: Serve) -> None:
     """A worker's ``main()``: read the environment, configure logging, serve until stopped.
 
     Invalid settings print pydantic's explanation and exit 2 before anything starts, so a
@@ -295,4 +403,4 @@ def service_main(
     configure_logging(
         service=settings.service_name, level=settings.log_level, json=settings.log_json
     )
-    asyncio.run(serve(settings))
+    asyncio.run(serve_with_flags(serve, settings))

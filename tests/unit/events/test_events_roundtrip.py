@@ -46,6 +46,7 @@ def test_stream_names_are_the_architecture_ones() -> None:
         "DATASETS": "llmops.datasets",
         "MODELS": "llmops.models",
         "STATUS": "llmops.status",
+        "CONFIG": "llmops.config",  # integration flag changes (issue 9), read without groups
     }
 
 
@@ -75,7 +76,7 @@ def test_malformed_type_names_are_recognised(name: str) -> None:
 
 
 def test_registry_is_consistent() -> None:
-    assert len(EVENT_TYPES) == len(PAYLOAD_TYPES) == 20
+    assert len(EVENT_TYPES) == len(PAYLOAD_TYPES) == 23
     for event_type, cls in EVENT_TYPES.items():
         assert cls.event_type == event_type
         assert stream_for(event_type) is cls.stream

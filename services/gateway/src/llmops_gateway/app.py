@@ -31,6 +31,7 @@ from llmops_gateway.api import (
     datasets,
     dead_letters,
     health,
+    integration_configs,
     integrations,
     serving,
     training,
@@ -118,6 +119,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(datasets.router)
     app.include_router(health.router)
     app.include_router(integrations.router)
+    app.include_router(integration_configs.router)
     app.include_router(dead_letters.router)
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=HttpMetrics(state.registry))
@@ -208,7 +210,6 @@ async def _start(
             facts=lambda: {
                 "backend": state.engine.dialect.name,
                 "healthy": str(all(not t.done() for t in tasks)).lower(),
-                "model_registry_enabled": str(settings.model_registry_enabled).lower(),
             },
         )
         beating = asyncio.create_task(heartbeat.run(stop), name="heartbeat")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
 from llmops_shared.config import ServiceSettings
+from llmops_shared.events import IntegrationArea
+from llmops_shared.integration_flags import SYSTEM_SETTINGS, IntegrationFlag
 
 
 class GatewaySettings(ServiceSettings):
@@ -48,8 +50,20 @@ class GatewaySettings(ServiceSettings):
     model_registry_enabled: bool = Field(
         default=True,
         description="Import catalog models through the registry worker (Hugging Face Hub); "
-        "off: an import records the request's own facts, unverified.",
+        "off: an import records the request's own facts, unverified. Overridden at run time "
+        "by the integration_configs row of this gateway's ENVIRONMENT.",
     )
+    model_registry_default: Literal["huggingface"] = "huggingface"
+    # The other areas' flags as the workers' environment sets them: the defaults that
+    # GET /integrations/configs shows until a row overrides them (the workers read their own).
+    experiment_tracking_enabled: bool = True
+    experiment_tracking_system: Literal["mlflow"] = "mlflow"
+    serving_framework_enabled: bool = True
+    serving_framework_default: Literal["kserve"] = "kserve"
+    workflow_orchestration_enabled: bool = True
+    workflow_orchestration_system: Literal["argo_workflows"] = "argo_workflows"
+    data_versioning_enabled: bool = True
+    data_versioning_system: Literal["dvc"] = "dvc"
     training_requires_dataset_version: bool = Field(
         default=True,
         description="A training job's dataset_ref must name a Succeeded version of a catalog "
@@ -70,6 +84,13 @@ class GatewaySettings(ServiceSettings):
                 return parsed
             return [part.strip() for part in text.split(",") if part.strip()]
         return value
+
+    def environment_flag(self, area: IntegrationArea) -> IntegrationFlag:
+        """The flag ``area`` has from the environment (revision 0), before any override."""
+        return IntegrationFlag(
+            enabled=bool(getattr(self, f"{area.value}_enabled")),
+            system=str(getattr(self, SYSTEM_SETTINGS[area])),
+        )
 
     def sqlalchemy_url(self) -> str:
         """DATABASE_URL, else a SQLite file under ``data_dir`` (created on demand)."""

@@ -12,7 +12,7 @@ import os
 import string
 from enum import StrEnum
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -64,6 +64,8 @@ class ServingSettings(ServiceSettings):
     """Everything the serving service reads from its environment."""
 
     service_name: str = "serving"
+    integration_area: ClassVar[str | None] = "serving_framework"
+    integration_system_field: ClassVar[str | None] = "serving_framework_default"
     health_port: int = Field(default=8082, ge=0, le=65535)
     serving_framework_enabled: bool = Field(
         default=True,
@@ -147,6 +149,13 @@ class ServingSettings(ServiceSettings):
                 "SERVING_BACKEND=deployment (built-in) or manifests"
             )
         return self
+
+    def _integration_updates(self, enabled: bool) -> dict[str, Any]:
+        """On a cluster the backend follows the flag: KServe when on, the built-in Deployment
+        when off (the manifests backend renders either format)."""
+        if self.serving_backend is BackendKind.MANIFESTS:
+            return {}
+        return {"serving_backend": BackendKind.KSERVE if enabled else BackendKind.DEPLOYMENT}
 
     @property
     def render_format(self) -> RenderFormat:

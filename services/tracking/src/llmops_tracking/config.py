@@ -8,7 +8,7 @@ configures the worker and any MLflow tooling run next to it the same way.
 from __future__ import annotations
 
 import string
-from typing import Final, Literal
+from typing import ClassVar, Final, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
@@ -25,6 +25,8 @@ class TrackingSettings(ServiceSettings):
     """Everything the tracking service reads from its environment."""
 
     service_name: str = "tracking"
+    integration_area: ClassVar[str | None] = "experiment_tracking"
+    integration_system_field: ClassVar[str | None] = "experiment_tracking_system"
     health_port: int = Field(default=8081, ge=0, le=65535)
     experiment_tracking_enabled: bool = Field(
         default=True,

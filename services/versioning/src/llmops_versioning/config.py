@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
@@ -32,11 +32,16 @@ class VersioningSettings(ServiceSettings):
     """Everything the versioning service reads from its environment."""
 
     service_name: str = "versioning"
+    integration_area: ClassVar[str | None] = "data_versioning"
+    integration_system_field: ClassVar[str | None] = "data_versioning_system"
     health_port: int = Field(default=8085, ge=0, le=65535)
     data_versioning_enabled: bool = Field(
         default=True,
         description="false: no DVC at all; versions are content-hash manifests over a local "
         "object store (the built-in backend).",
+    )
+    data_versioning_system: Literal["dvc"] = Field(
+        default="dvc", description="The data versioning system when enabled; only 'dvc' exists."
     )
     dvc_repos_dir: Path = Field(
         default_factory=lambda: data_dir() / "repos",

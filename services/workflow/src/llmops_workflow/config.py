@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 
@@ -54,6 +54,8 @@ class WorkflowSettings(ServiceSettings):
     """Everything the workflow service reads from its environment."""
 
     service_name: str = "workflow"
+    integration_area: ClassVar[str | None] = "workflow_orchestration"
+    integration_system_field: ClassVar[str | None] = "workflow_orchestration_system"
     health_port: int = Field(default=8083, ge=0, le=65535)
     workflow_orchestration_enabled: bool = Field(
         default=True,
@@ -200,6 +202,13 @@ class WorkflowSettings(ServiceSettings):
         if not text.startswith(("http://", "https://")):
             raise ValueError(f"ARGO_SERVER_URL={value!r} must start with http:// or https://")
         return text.rstrip("/")
+
+    def _integration_updates(self, enabled: bool) -> dict[str, Any]:
+        """On a cluster the backend follows the flag: Argo when on, the built-in Jobs when off
+        (the manifests backend renders either format)."""
+        if self.workflow_backend is BackendKind.MANIFESTS:
+            return {}
+        return {"workflow_backend": BackendKind.ARGO if enabled else BackendKind.JOB}
 
     @property
     def render_format(self) -> RenderFormat:

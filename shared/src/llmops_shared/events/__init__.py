@@ -20,6 +20,11 @@ from llmops_shared.events.names import (
     is_valid_event_type,
 )
 from llmops_shared.events.payloads.catalog import ModelImportRequested, ModelUpdateCheckRequested
+from llmops_shared.events.payloads.config import (
+    AREA_SYSTEMS,
+    IntegrationArea,
+    IntegrationConfigChanged,
+)
 from llmops_shared.events.payloads.datasets import DatasetRestoreRequested, DatasetVersionRequested
 from llmops_shared.events.payloads.models import (
     ModelVersionChanged,
@@ -29,6 +34,7 @@ from llmops_shared.events.payloads.models import (
 )
 from llmops_shared.events.payloads.serving import (
     DeploymentDeleted,
+    DeploymentMigrationRequested,
     DeploymentPromoted,
     DeploymentRequested,
     DeploymentRolledBack,
@@ -50,11 +56,16 @@ from llmops_shared.events.payloads.status import (
     new_seq,
     status_updated,
 )
-from llmops_shared.events.payloads.training import TrainingJobCancelled, TrainingJobSubmitted
+from llmops_shared.events.payloads.training import (
+    ExperimentMigrationRequested,
+    TrainingJobCancelled,
+    TrainingJobSubmitted,
+)
 from llmops_shared.events.registry import EVENT_TYPES, PAYLOAD_TYPES, event_types_for, stream_for
 from llmops_shared.events.reporting import status_event
 
 __all__ = [
+    "AREA_SYSTEMS",
     "DEAD_LETTER_FIELDS",
     "DEAD_LETTER_SUFFIX",
     "EVENT_TYPES",
@@ -68,6 +79,7 @@ __all__ = [
     "DatasetVersionStatusUpdated",
     "DeadLetterEntry",
     "DeploymentDeleted",
+    "DeploymentMigrationRequested",
     "DeploymentPromoted",
     "DeploymentRequested",
     "DeploymentRolledBack",
@@ -76,7 +88,10 @@ __all__ = [
     "Event",
     "EventDecodeError",
     "EventPayload",
+    "ExperimentMigrationRequested",
     "ExperimentRunStatusUpdated",
+    "IntegrationArea",
+    "IntegrationConfigChanged",
     "JobStatusUpdated",
     "ModelImportRequested",
     "ModelStatusUpdated",

@@ -49,6 +49,10 @@ STREAM_DESCRIPTIONS: Final[dict[Stream, str]] = {
     Stream.STATUS: "Status reports from the workers. Consumed by the gateway, which folds them "
     "into its read model and ignores a report whose seq is not newer than the last applied "
     "for that entity.",
+    Stream.CONFIG: "Integration flag changes from the gateway (its integration_configs table). "
+    "Read by every worker process without a consumer group, so every replica sees every change; "
+    "a worker keeps the highest revision per environment and area and switches backend when "
+    "the flag of its area changes.",
 }
 
 _ENTRY_NOTE: Final = (

@@ -20,6 +20,7 @@ class Stream(StrEnum):
     DATASETS = "llmops.datasets"
     MODELS = "llmops.models"
     STATUS = "llmops.status"
+    CONFIG = "llmops.config"
 
 
 DEAD_LETTER_SUFFIX: Final = ".dlq"

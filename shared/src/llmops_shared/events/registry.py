@@ -13,30 +13,39 @@ from typing import Final
 from llmops_shared.events.base import EventPayload
 from llmops_shared.events.names import Stream, stream_of_type_name
 from llmops_shared.events.payloads.catalog import ModelImportRequested, ModelUpdateCheckRequested
+from llmops_shared.events.payloads.config import IntegrationConfigChanged
 from llmops_shared.events.payloads.datasets import DatasetRestoreRequested, DatasetVersionRequested
 from llmops_shared.events.payloads.models import ModelVersionChanged, ModelVersionRegistered
 from llmops_shared.events.payloads.serving import (
     DeploymentDeleted,
+    DeploymentMigrationRequested,
     DeploymentPromoted,
     DeploymentRequested,
     DeploymentRolledBack,
 )
 from llmops_shared.events.payloads.status import STATUS_PAYLOADS
-from llmops_shared.events.payloads.training import TrainingJobCancelled, TrainingJobSubmitted
+from llmops_shared.events.payloads.training import (
+    ExperimentMigrationRequested,
+    TrainingJobCancelled,
+    TrainingJobSubmitted,
+)
 
 PAYLOAD_TYPES: Final[tuple[type[EventPayload], ...]] = (
     TrainingJobSubmitted,
     TrainingJobCancelled,
+    ExperimentMigrationRequested,
     DeploymentRequested,
     DeploymentPromoted,
     DeploymentRolledBack,
     DeploymentDeleted,
+    DeploymentMigrationRequested,
     ModelImportRequested,
     ModelUpdateCheckRequested,
     DatasetVersionRequested,
     DatasetRestoreRequested,
     ModelVersionRegistered,
     ModelVersionChanged,
+    IntegrationConfigChanged,
     *STATUS_PAYLOADS.values(),
 )
 """Every registered payload class, in documentation order (by stream, then lifecycle)."""

@@ -28,6 +28,7 @@ from llmops_gateway.domain.catalog import (
     request_update_check,
 )
 from llmops_gateway.domain.errors import CatalogRuleError
+from llmops_gateway.domain.integration_configs import registry_enabled
 
 router = APIRouter(prefix=f"{API_PREFIX}/catalog/models", tags=["catalog"])
 
@@ -86,7 +87,9 @@ def import_from_registry(
     )
     try:
         model = import_model(
-            state.sessions, command, registry_enabled=state.settings.model_registry_enabled
+            state.sessions,
+            command,
+            registry_enabled=registry_enabled(state.sessions, state.settings),
         )
     except CatalogRuleError as exc:
         raise rules_refused(exc, "ModelImportRequest", ("body",)) from None
@@ -141,7 +144,7 @@ def check_updates(model_id: str, state: State, correlation_id: CorrelationId) ->
         state.sessions,
         model_id,
         correlation_id=correlation_id,
-        registry_enabled=state.settings.model_registry_enabled,
+        registry_enabled=registry_enabled(state.sessions, state.settings),
     )
     state.wake_relay()
     return RegistryLinkOut.of(link)

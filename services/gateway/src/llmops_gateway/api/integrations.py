@@ -13,9 +13,11 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 
 from llmops_gateway.api.deps import State
 from llmops_gateway.api.schemas import API_PREFIX
+from llmops_gateway.domain.integration_configs import list_configs
 from llmops_gateway.domain.integrations import IntegrationsHealth, integrations_health
 
 router = APIRouter(prefix=API_PREFIX, tags=["health"])
@@ -37,8 +39,15 @@ async def integrations(state: State) -> JSONResponse:
     the live workers report, each worker's last heartbeat, the service's consumer group on its
     stream (lag, pending), the stream's dead letters; plus Redis (PING) and MLflow
     reachability and latency. Answers within about two seconds even when Redis is down."""
+    settings = state.settings
+    try:
+        configs = {
+            c.area: c for c in list_configs(state.sessions, settings, [settings.environment])
+        }
+    except SQLAlchemyError:  # the database is not this report's subject: report without it
+        configs = {}
     report = await integrations_health(
-        state.settings, state.redis, state.http, now=datetime.now(UTC)
+        settings, state.redis, state.http, now=datetime.now(UTC), configs=configs
     )
     code = 503 if report.status == "unavailable" else 200
     return JSONResponse(report.model_dump(mode="json", by_alias=True), status_code=code)

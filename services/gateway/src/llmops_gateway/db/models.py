@@ -108,6 +108,9 @@ class TrainingJob(Timestamped, Base):
     correlation_id: Mapped[str | None] = mapped_column(String(256))
     idempotency_key: Mapped[str | None] = mapped_column(String(256), unique=True)
     request_hash: Mapped[str | None] = mapped_column(String(64))
+    violations: Mapped[list[Any] | None] = mapped_column(JSON)
+    """Rules the stored spec breaks today (``validate training-jobs --mark``); null: unchecked."""
+    validated_at: Mapped[datetime | None]
 
 
 class CatalogModel(Base):
@@ -241,6 +244,9 @@ class ServingDeployment(Timestamped, Base):
     serve_url: Mapped[str | None] = mapped_column(String(2048))
     observed_at: Mapped[datetime | None]
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    violations: Mapped[list[Any] | None] = mapped_column(JSON)
+    """Rules the stored spec breaks today (``validate serving-endpoints --mark``)."""
+    validated_at: Mapped[datetime | None]
 
 
 class WorkflowPipeline(Timestamped, Base):
@@ -357,7 +363,14 @@ class DatasetRestore(Timestamped, Base):
 
 
 class IntegrationConfig(Base):
-    """Feature flag and system choice of one integration area per environment (seed 3.1)."""
+    """The run-time flag of one integration area in one environment (the seed's
+    ``integration_configs``, section 3.1): it overrides the workers' ``<AREA>_ENABLED``.
+
+    ``revision`` counts the row's changes from 1; every change is also an
+    ``IntegrationConfigChanged`` event on ``llmops.config`` with that revision, published
+    through the outbox in the same transaction, which is how workers learn of it. ``config``
+    holds area-specific options (none are defined yet).
+    """
 
     __tablename__ = "integration_configs"
     __table_args__ = (UniqueConstraint("area", "environment"),)
@@ -368,6 +381,9 @@ class IntegrationConfig(Base):
     enabled: Mapped[bool] = mapped_column(Boolean)
     system: Mapped[str] = mapped_column(String(64))
     config: Mapped[dict[str, Any]]
+    revision: Mapped[int] = mapped_column(Integer)
+    changed_by: Mapped[str | None] = mapped_column(String(256))
+    reason: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -13,7 +13,9 @@ Status rules:
 * ``unavailable``: Redis does not answer (the HTTP answer is then a 503);
 * ``degraded``: an area that needs a worker has no live one, a worker reports a loop down
   (``healthy: false``), a dead-letter stream is not empty, or MLflow is configured, tracking is
-  not known to be off, and MLflow does not answer 200;
+  not known to be off, and MLflow does not answer 200, or a live worker of this environment
+  runs another flag than an ``integration_configs`` override asks for (it switches within
+  seconds; longer means it does not read ``llmops.config``);
 * ``ok``: none of these. Lag alone never degrades: a burst is not an outage.
 """
 
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TypeVar
@@ -32,7 +34,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from llmops_gateway.config import GatewaySettings
-from llmops_shared.events import Stream, dead_letter_stream
+from llmops_gateway.domain.integration_configs import EffectiveConfig
+from llmops_shared.events import IntegrationArea, Stream, dead_letter_stream
 from llmops_shared.heartbeat import WorkerBeat, read_heartbeats
 from llmops_shared.streams.connection import redact_url
 
@@ -53,14 +56,20 @@ class Area:
     name: str
     service: str
     stream: Stream
+    flag: IntegrationArea | None = None
 
 
 AREAS: tuple[Area, ...] = (
-    Area("experiment_tracking", "tracking", Stream.TRAINING),
-    Area("serving", "serving", Stream.SERVING),
-    Area("workflow_orchestration", "workflow", Stream.TRAINING),
-    Area("model_registry", "registry", Stream.CATALOG),
-    Area("data_versioning", "versioning", Stream.DATASETS),
+    Area("experiment_tracking", "tracking", Stream.TRAINING, IntegrationArea.EXPERIMENT_TRACKING),
+    Area("serving", "serving", Stream.SERVING, IntegrationArea.SERVING_FRAMEWORK),
+    Area(
+        "workflow_orchestration",
+        "workflow",
+        Stream.TRAINING,
+        IntegrationArea.WORKFLOW_ORCHESTRATION,
+    ),
+    Area("model_registry", "registry", Stream.CATALOG, IntegrationArea.MODEL_REGISTRY),
+    Area("data_versioning", "versioning", Stream.DATASETS, IntegrationArea.DATA_VERSIONING),
     Area("github_sync", "github-sync", Stream.MODELS),
 )
 """The worker areas; the gateway's own status consumer is added with its service name."""
@@ -88,6 +97,7 @@ class WorkerOut(Out):
     consumer: str
     host: str | None
     pid: int | None
+    environment: str | None
     started_at: datetime | None
     last_seen: datetime | None
     age_s: float = Field(description="Seconds since the last heartbeat (server clock).")
@@ -107,6 +117,15 @@ class GroupOut(Out):
     last_delivered_id: str | None
 
 
+class ConfiguredOut(Out):
+    """The flag the platform asks for (``/integrations/configs``), in the gateway's environment."""
+
+    enabled: bool
+    system: str
+    source: str = Field(description="integration_configs (a run-time override) or environment.")
+    revision: int
+
+
 class AreaOut(Out):
     name: str
     service: str
@@ -114,6 +133,9 @@ class AreaOut(Out):
     status: AreaStatus
     enabled: bool | None = Field(description="The integration flag; null when no worker says.")
     backend: str | None = Field(description="What the live workers run (comma-joined if several).")
+    configured: ConfiguredOut | None = Field(
+        default=None, description="The flag asked for; the workers follow within seconds."
+    )
     requires_worker: bool
     workers: list[WorkerOut] | None = Field(description="null when Redis is down.")
     workers_alive: int | None
@@ -229,6 +251,7 @@ def _worker(beat: WorkerBeat) -> WorkerOut:
     return WorkerOut(
         consumer=beat.consumer,
         host=beat.fields.get("host"),
+        environment=beat.fields.get("environment"),
         pid=int(pid) if pid.isdigit() else None,
         started_at=beat.started_at,
         last_seen=beat.last_seen,
@@ -246,11 +269,23 @@ def _area(
     settings: GatewaySettings,
     facts: _RedisFacts | None,
     mlflow: MlflowProbe | None,
+    configs: Mapping[IntegrationArea, EffectiveConfig],
 ) -> AreaOut:
     requires_worker = True
     enabled: bool | None = None
     backend: str | None = None
-    if area.name == "model_registry" and not settings.model_registry_enabled:
+    config = configs.get(area.flag) if area.flag is not None else None
+    configured = (
+        ConfiguredOut(
+            enabled=config.enabled,
+            system=config.system,
+            source=config.source,
+            revision=config.revision,
+        )
+        if config is not None
+        else None
+    )
+    if area.flag is IntegrationArea.MODEL_REGISTRY and config is not None and not config.enabled:
         requires_worker, enabled, backend = False, False, "request"  # the gateway's fallback
     if area.name == STATUS_CONSUMER and not settings.consume_status:
         requires_worker = False  # another gateway process may consume; reported if it beats
@@ -258,7 +293,8 @@ def _area(
     if facts is None:
         return AreaOut(
             name=area.name, service=area.service, stream=area.stream.value, status="unknown",
-            enabled=enabled, backend=backend, requires_worker=requires_worker, workers=None,
+            enabled=enabled, backend=backend, configured=configured,
+            requires_worker=requires_worker, workers=None,
             workers_alive=None, group=None, dead_letters=None,
             problems=["Redis unavailable"], mlflow=mlflow,
         )  # fmt: skip
@@ -273,6 +309,16 @@ def _area(
     if requires_worker and not live:
         problems.append(f"no live {area.service} worker")
     problems.extend(f"worker {w.consumer} reports a loop down" for w in live if w.healthy is False)
+    overridden = configured is not None and configured.source == "integration_configs"
+    if configured is not None and overridden and area.flag is not IntegrationArea.MODEL_REGISTRY:
+        problems.extend(
+            f"worker {w.consumer} runs enabled={str(w.enabled).lower()}, configured "
+            f"{str(configured.enabled).lower()} (switching, or not reading llmops.config)"
+            for w in live
+            if w.enabled is not None
+            and w.enabled != configured.enabled
+            and (w.environment or settings.environment) == settings.environment
+        )
     dead = facts.dead_letters.get(area.stream, 0)
     if dead:
         problems.append(f"{dead} dead letter(s) in {area.stream}.dlq")
@@ -291,6 +337,7 @@ def _area(
         status=status,
         enabled=enabled,
         backend=backend,
+        configured=configured,
         requires_worker=requires_worker,
         workers=workers,
         workers_alive=len(live),
@@ -307,8 +354,11 @@ async def integrations_health(
     http: httpx.AsyncClient | None,
     *,
     now: datetime,
+    configs: Mapping[IntegrationArea, EffectiveConfig] | None = None,
 ) -> IntegrationsHealth:
-    """The whole report; never raises on a dependency being down."""
+    """The whole report; never raises on a dependency being down. ``configs`` are the flags
+    asked for in the gateway's environment (none: the health report omits them)."""
+    configs = configs or {}
 
     async def redis_part() -> tuple[Probe, _RedisFacts | None, str | None]:
         probe = await probe_redis(redis)
@@ -329,7 +379,9 @@ async def integrations_health(
     (probe, facts, _), mlflow = await asyncio.gather(redis_part(), mlflow_part())
     areas = [*AREAS, Area(STATUS_CONSUMER, settings.service_name, Stream.STATUS)]
     out = {
-        area.name: _area(area, settings, facts, mlflow if area.name == AREAS[0].name else None)
+        area.name: _area(
+            area, settings, facts, mlflow if area.name == AREAS[0].name else None, configs
+        )
         for area in areas
     }
     if facts is None:

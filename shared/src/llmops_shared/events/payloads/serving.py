@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -79,3 +79,19 @@ class DeploymentDeleted(_EndpointEvent):
     """
 
     event_type: ClassVar[str] = "llmops.serving.deployment.deleted.v1"
+
+
+class DeploymentMigrationRequested(DeploymentRequested):
+    """An endpoint should move to another serving format (``migrate serving-to-kserve``, or
+    ``rollback integrations --remove-kserve`` back to the built-in one).
+
+    Carries the endpoint's current request, so the serving worker renders it in the ``target``
+    format, applies it under the same name, and only then removes the resources of the other
+    format: the endpoint keeps serving throughout. A redelivery re-applies the same manifests.
+    """
+
+    event_type: ClassVar[str] = "llmops.serving.deployment_migration.requested.v1"
+
+    target: Literal["kserve", "builtin"] = Field(
+        description="kserve: a KServe InferenceService; builtin: the plain Deployment + Service."
+    )
