@@ -94,10 +94,7 @@ async def serve(
         subscriptions,
         readiness={backend.name: backend.ping},
         stop=stop,
-        describe={
-            "backend": backend.name,
-            "enabled": str(settings.data_versioning_enabled).lower(),
-        },
+        describe={"backend": backend.name},  # the host adds the flag in force
     )
 
 
