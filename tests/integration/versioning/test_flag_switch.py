@@ -108,7 +108,8 @@ class Platform:
 
         await wait_until(done, timeout_s=60)
         report = await final()
-        assert report is not None and report.phase == "Succeeded", report
+        assert report is not None
+        assert report.phase == "Succeeded", report.reason
         return VersionFacts.model_validate(report.details["version"]).backend
 
 
