@@ -269,6 +269,44 @@ def test_a_new_dataset_version_diffs_and_restores_byte_for_byte(stack: RunningSt
     assert {path.name: path.read_bytes() for path in target.iterdir()} == v1_files
 
 
+@pytest.mark.usefixtures("base_model")
+def test_a_flag_change_switches_the_running_versioning_worker(stack: RunningStack) -> None:
+    """Operations: DATA_VERSIONING off for dev through the gateway; the versioning process
+    (started by `llmops up` with DVC) switches to the built-in store by itself, and back."""
+
+    def versioning() -> dict[str, Any]:
+        with stack.client() as client:
+            area: dict[str, Any] = client.integrations_health()["integrations"]["data_versioning"]
+        return area
+
+    def runs(backend: str) -> dict[str, Any] | None:
+        area = versioning()
+        return area if area["backend"] == backend and area["workersAlive"] == 1 else None
+
+    with stack.client() as client:
+        [dataset] = [d for d in client.datasets() if d["name"] == DATASET_NAME]
+        off = client.set_integration_config("dev", "data_versioning", {"enabled": False})
+        assert (off["changed"], off["source"]) == (True, "integration_configs")
+        try:
+            area = eventually(lambda: runs("builtin"), timeout_s=30, what="the builtin backend")
+            assert area["configured"]["enabled"] is False
+            assert area["workers"][0]["facts"]["config_source"] == "llmops.config"
+            version = client.create_dataset_version(dataset["id"], "v1.2.0")
+            done = eventually(
+                lambda: (
+                    (v := client.dataset_version(dataset["id"], version["id"]))["status"]
+                    in {"Succeeded", "Failed"}
+                    and v
+                ),
+                timeout_s=60,
+                what="a version on the built-in store",
+            )
+            assert (done["status"], done["backend"]) == ("Succeeded", "builtin"), done
+        finally:
+            client.set_integration_config("dev", "data_versioning", {"enabled": True})
+        eventually(lambda: runs("dvc"), timeout_s=30, what="DVC again")
+
+
 def test_a_registered_model_version_becomes_helm_values_in_git(stack: RunningStack) -> None:
     """github-sync: MLflow's webhook -> tracking -> llmops.models -> a commit in the local
     bare repository, with the seed's structure."""
