@@ -25,6 +25,7 @@ module owns the rest of the process life cycle so that no service re-implements 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import signal
@@ -43,7 +44,7 @@ from starlette.types import ASGIApp
 
 from llmops_shared.config import ServiceSettings
 from llmops_shared.events import IntegrationArea
-from llmops_shared.health import HealthServer, ReadinessCheck, health_app
+from llmops_shared.health import HealthServer, ReadinessCheck, health_app, run_checks
 from llmops_shared.heartbeat import Heartbeat
 from llmops_shared.integration_flags import FlagWatcher, IntegrationFlag
 from llmops_shared.logging import configure_logging, get_logger
@@ -121,6 +122,31 @@ def _flag_watcher(settings: ServiceSettings, redis: aioredis.Redis) -> FlagWatch
         area=IntegrationArea(settings.integration_area),
         running=IntegrationFlag(enabled=running[0], system=running[1]),
     )
+
+
+def _probe_facts(results: Mapping[str, Mapping[str, object]]) -> dict[str, str]:
+    """The last backend probes as heartbeat fields: ``probe.<check>.ok`` / ``.latency_ms`` /
+    ``.error``, read by ``/health/integrations`` as the integration's reachability."""
+    facts: dict[str, str] = {}
+    for name, result in results.items():
+        for key, value in result.items():
+            facts[f"probe.{name}.{key}"] = str(value).lower() if key == "ok" else str(value)
+    return facts
+
+
+async def _probe_backends(
+    checks: Mapping[str, ReadinessCheck],
+    results: dict[str, dict[str, object]],
+    *,
+    interval_s: float,
+    stop: asyncio.Event,
+) -> None:
+    """Run the service's readiness checks every ``interval_s`` (at least 5 s) for the heartbeat:
+    the gateway cannot reach a cluster or a DVC remote itself, the workers can."""
+    while not stop.is_set():
+        results.update(await run_checks(checks))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=max(interval_s, 5.0))
 
 
 def _flag_facts(watcher: FlagWatcher | None) -> dict[str, str]:
@@ -298,11 +324,14 @@ async def run_worker(
 
         flag_task = asyncio.create_task(watch_flags(), name="integration-flags") if flags else None
 
+        probes: dict[str, dict[str, object]] = {}
+
         def facts() -> Mapping[str, str]:
             described = describe(context) if callable(describe) else (describe or {})
             return {
                 **described,
                 **_flag_facts(flags),
+                **_probe_facts(probes),
                 "healthy": str(all(not t.done() for t in supervised)).lower(),
                 "health_port": str(server.port or settings.health_port),
             }
@@ -320,6 +349,12 @@ async def run_worker(
             facts=facts,
         )
         beating = asyncio.create_task(heartbeat.run(stop), name="heartbeat")
+        probing = asyncio.create_task(
+            _probe_backends(
+                readiness or {}, probes, interval_s=settings.heartbeat_interval_s, stop=stop
+            ),
+            name="probe-backends",
+        )
         log.info(
             "worker_started",
             redis=redact_url(url),
@@ -341,7 +376,8 @@ async def run_worker(
             for task in extras:
                 task.cancel()  # a watcher returns on ``stop`` by itself; a probe may not
             await asyncio.gather(*extras, return_exceptions=True)
-            await asyncio.gather(beating, return_exceptions=True)  # clears the heartbeat
+            probing.cancel()
+            await asyncio.gather(beating, probing, return_exceptions=True)  # clears the beat
             if flag_task is not None:
                 flag_task.cancel()
                 await asyncio.gather(flag_task, return_exceptions=True)

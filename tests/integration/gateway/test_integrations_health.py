@@ -124,6 +124,62 @@ async def test_a_live_worker_its_backend_and_the_stream_numbers(gateway: Gateway
     assert "no live tracking worker" in tracking["problems"]
 
 
+async def test_reachability_and_latency_come_from_the_workers_probes(gateway: Gateway) -> None:
+    """The gateway cannot reach a cluster or a DVC remote; the workers' readiness probes,
+    carried by their heartbeats, say whether the integration's backend answers and how fast."""
+    reachable = True
+
+    async def kserve_api() -> None:
+        await asyncio.sleep(0.01)
+        if not reachable:
+            raise ConnectionError("connection refused by kube-apiserver")
+
+    stop = asyncio.Event()
+    settings = ServiceSettings(
+        service_name="serving",
+        redis_url=SecretStr(gateway.settings.redis_url.get_secret_value()),  # type: ignore[union-attr]
+        stream_namespace=gateway.namespace, consumer=FAST_CONSUMER, health_port=0,
+        heartbeat_interval_s=INTERVAL_S,
+    )  # fmt: skip
+    worker = asyncio.create_task(
+        run_worker(
+            settings, lambda _: [Subscription(Stream.SERVING, _nothing)],
+            consumer_name="serving-p1", stop=stop, readiness={"kserve": kserve_api},
+            describe={"backend": "kserve"},
+        )
+    )  # fmt: skip
+    try:
+
+        async def serving() -> dict[str, Any]:
+            area: dict[str, Any] = (await _body(gateway))["integrations"]["serving"]
+            return area
+
+        async def probed() -> bool:
+            return (await serving())["reachable"] is True
+
+        await wait_until(probed, timeout_s=10)
+        area = await serving()
+        assert area["latencyMs"] >= 10
+        assert area["problems"] == []
+        assert area["workers"][0]["facts"]["probe.kserve.ok"] == "true"
+        # the probes run every max(interval, 5 s): a failure shows at the next one
+        reachable = False
+
+        async def unreachable() -> bool:
+            return (await serving())["reachable"] is False
+
+        await wait_until(unreachable, timeout_s=10)
+        area = await serving()
+        assert area["status"] == "degraded"
+        assert area["problems"] == [
+            "worker serving-p1 cannot reach kserve: ConnectionError: connection refused by "
+            "kube-apiserver"
+        ]
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, timeout=10)
+
+
 async def test_a_crashed_worker_shows_as_gone_within_three_intervals(gateway: Gateway) -> None:
     """A worker that dies without clearing: its last heartbeat ages out."""
     key = f"{gateway.namespace}llmops:workers:serving:dead-1"

@@ -12,7 +12,8 @@ Status rules:
 
 * ``unavailable``: Redis does not answer (the HTTP answer is then a 503);
 * ``degraded``: an area that needs a worker has no live one, a worker reports a loop down
-  (``healthy: false``), a dead-letter stream is not empty, or MLflow is configured, tracking is
+  (``healthy: false``) or cannot reach its backend (its readiness probe failed), a
+  dead-letter stream is not empty, or MLflow is configured, tracking is
   not known to be off, and MLflow does not answer 200, or a live worker of this environment
   runs another flag than an ``integration_configs`` override asks for (it switches within
   seconds; longer means it does not read ``llmops.config``);
@@ -133,6 +134,14 @@ class AreaOut(Out):
     status: AreaStatus
     enabled: bool | None = Field(description="The integration flag; null when no worker says.")
     backend: str | None = Field(description="What the live workers run (comma-joined if several).")
+    reachable: bool | None = Field(
+        default=None,
+        description="Whether the live workers reach the integration's backend (their "
+        "readiness probes, run every heartbeat); null when no worker probes one.",
+    )
+    latency_ms: float | None = Field(
+        default=None, description="The slowest live worker's last probe of the backend."
+    )
     configured: ConfiguredOut | None = Field(
         default=None, description="The flag asked for; the workers follow within seconds."
     )
@@ -246,6 +255,37 @@ def _flag(value: str | None) -> bool | None:
     return value.strip().lower() in {"true", "1", "yes", "on"}
 
 
+@dataclass(frozen=True)
+class _Probe:
+    consumer: str
+    name: str
+    ok: bool
+    latency_ms: float | None
+    error: str | None
+
+
+def _probes(worker: WorkerOut) -> list[_Probe]:
+    """The ``probe.<check>.*`` facts a worker's heartbeat carries (see llmops_shared.worker)."""
+    names = {key.split(".")[1] for key in worker.facts if key.startswith("probe.")}
+    probes = []
+    for name in sorted(names):
+        latency = worker.facts.get(f"probe.{name}.latency_ms")
+        try:
+            latency_ms = float(latency) if latency is not None else None
+        except ValueError:
+            latency_ms = None
+        probes.append(
+            _Probe(
+                consumer=worker.consumer,
+                name=name,
+                ok=_flag(worker.facts.get(f"probe.{name}.ok")) is True,
+                latency_ms=latency_ms,
+                error=worker.facts.get(f"probe.{name}.error"),
+            )
+        )
+    return probes
+
+
 def _worker(beat: WorkerBeat) -> WorkerOut:
     pid = beat.fields.get("pid", "")
     return WorkerOut(
@@ -309,6 +349,14 @@ def _area(
     if requires_worker and not live:
         problems.append(f"no live {area.service} worker")
     problems.extend(f"worker {w.consumer} reports a loop down" for w in live if w.healthy is False)
+    probes = [probe for w in live for probe in _probes(w)]
+    reachable = all(p.ok for p in probes) if probes else None
+    latencies = [p.latency_ms for p in probes if p.latency_ms is not None]
+    problems.extend(
+        f"worker {p.consumer} cannot reach {p.name}: {p.error or 'failed'}"
+        for p in probes
+        if not p.ok
+    )
     overridden = configured is not None and configured.source == "integration_configs"
     if configured is not None and overridden and area.flag is not IntegrationArea.MODEL_REGISTRY:
         problems.extend(
@@ -337,6 +385,8 @@ def _area(
         status=status,
         enabled=enabled,
         backend=backend,
+        reachable=reachable,
+        latency_ms=max(latencies) if latencies else None,
         configured=configured,
         requires_worker=requires_worker,
         workers=workers,
