@@ -118,6 +118,14 @@ class TrainingJobOut(CamelModel):
     pipeline: PipelineSummaryOut | None = Field(
         description="The workflow pipeline running the job; null before its first report."
     )
+    violations: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="Rules the stored spec broke at the last `validate training-jobs --mark` "
+        "(`{loc, message, rule, type}` each; [] when clean); null: never re-validated.",
+    )
+    validated_at: datetime | None = Field(
+        default=None, description="When `validate training-jobs --mark` last checked the job."
+    )
 
     @classmethod
     def of(cls, job: TrainingJob, pipeline: WorkflowPipeline | None) -> TrainingJobOut:
@@ -136,6 +144,8 @@ class TrainingJobOut(CamelModel):
             status_url=url,
             experiment_run_url=f"{url}/experiment-run",
             pipeline=None if pipeline is None else PipelineSummaryOut.of(pipeline),
+            violations=job.violations,
+            validated_at=job.validated_at,
         )
 
 
@@ -293,6 +303,15 @@ class ServingEndpointOut(CamelModel):
     delete_requested_at: datetime | None
     status_url: str
     deployment_url: str
+    violations: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="Rules the stored spec broke at the last `validate serving-endpoints "
+        "--mark` (`{loc, message, rule, type}` each; [] when clean); null: never re-validated.",
+    )
+    validated_at: datetime | None = Field(
+        default=None,
+        description="When `validate serving-endpoints --mark` last checked the endpoint.",
+    )
 
     @classmethod
     def of(cls, endpoint: ServingDeployment) -> ServingEndpointOut:
@@ -314,6 +333,8 @@ class ServingEndpointOut(CamelModel):
             delete_requested_at=endpoint.delete_requested_at,
             status_url=url,
             deployment_url=f"{url}/deployment",
+            violations=endpoint.violations,
+            validated_at=endpoint.validated_at,
         )
 
 

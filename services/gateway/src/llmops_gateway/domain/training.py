@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from llmops_gateway.db import repository
-from llmops_gateway.db.models import TrainingJob, utcnow
+from llmops_gateway.db.models import CatalogDataset, CatalogModel, TrainingJob, utcnow
 from llmops_gateway.db.session import SessionFactory
 from llmops_gateway.domain.catalog import usable_facts
 from llmops_gateway.domain.errors import CatalogRuleError, ConflictError, NotFoundError
@@ -86,8 +86,20 @@ def _replayed(job: TrainingJob, command: SubmitTrainingJob) -> TrainingJob:
     return job
 
 
-def _insert_job(session: Session, command: SubmitTrainingJob) -> TrainingJob:
-    spec = command.spec
+@dataclass(frozen=True, slots=True)
+class CatalogCheck:
+    """The catalog rules' verdict on a spec, and the catalog entries the spec names."""
+
+    violations: list[RuleViolation]
+    base_model: CatalogModel | None
+    dataset: CatalogDataset | None
+
+
+def check_job_against_catalog(
+    session: Session, spec: TrainJobSpec, *, require_dataset_version: bool
+) -> CatalogCheck:
+    """Look up the facts the catalog rules need and apply them (reads only): used at
+    submission and by ``validate training-jobs`` on stored jobs."""
     base_model = None
     base_model_facts = None
     not_ready: list[RuleViolation] = []
@@ -102,13 +114,22 @@ def _insert_job(session: Session, command: SubmitTrainingJob) -> TrainingJob:
     if dataset is not None:
         versions = repository.dataset_version_labels(session, dataset.id)
         dataset_facts = DatasetFacts(dataset.name, dataset.type, versions)
-    elif command.require_dataset_version:  # unknown dataset: none of its versions exist
+    elif require_dataset_version:  # unknown dataset: none of its versions exist
         dataset_facts = DatasetFacts(spec.dataset_ref.name, None)
     violations = check_train_job_against_catalog(spec, base_model_facts, dataset_facts)
     if not_ready:  # the model exists, it just cannot be used yet: say that, not "not found"
         violations = not_ready + [v for v in violations if v.rule != "base_model_exists"]
-    if violations:
-        raise CatalogRuleError(violations)
+    return CatalogCheck(violations, base_model, dataset)
+
+
+def _insert_job(session: Session, command: SubmitTrainingJob) -> TrainingJob:
+    spec = command.spec
+    check = check_job_against_catalog(
+        session, spec, require_dataset_version=command.require_dataset_version
+    )
+    if check.violations:
+        raise CatalogRuleError(check.violations)
+    base_model, dataset = check.base_model, check.dataset
 
     now = utcnow()
     job = TrainingJob(
