@@ -21,7 +21,7 @@ from typer.testing import CliRunner, Result
 
 from llmops_gateway.db.models import CatalogModel, ServingDeployment, TrainingJob
 from llmops_gateway.scripts.cli import app
-from llmops_shared.cli import app as llmops_app
+from llmops_shared.cli import with_plugins
 from llmops_shared.specs.examples import SEED_TRAIN_JOB_SPEC
 
 from integration.gateway.harness import API, Gateway, auth, seed_request, serving_request
@@ -357,7 +357,7 @@ async def test_a_clean_database_exits_0(gateway: Gateway) -> None:
     assert response.status_code == 202, response.text
     # through the `llmops` command, where the gateway's scripts plug in
     for command, entity in entities.items():
-        result = validate(gateway, command, "--mark", cli=llmops_app)
+        result = validate(gateway, command, "--mark", cli=with_plugins())
         assert result.exit_code == 0, result.output
         assert f"1 {entity} checked, 0 with violations; marked 1 record" in result.stdout
 

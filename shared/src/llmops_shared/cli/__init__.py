@@ -27,17 +27,35 @@ app.add_typer(catalog.datasets_app, name="datasets")
 app.add_typer(integrations.integrations_app, name="integrations")
 
 
-def _add_plugins(root: typer.Typer) -> None:
-    """Add every installed ``llmops.cli`` command group; a broken one is named, not fatal."""
+_loaded: set[str] = set()
+
+
+def with_plugins(argv: list[str] | None = None) -> typer.Typer:
+    """:data:`app` with the installed ``llmops.cli`` command groups it needs; all of them when
+    ``argv`` is None. A broken group is named on stderr, not fatal.
+
+    With ``argv``, a group is imported only when the command line names it, or lists the
+    commands (no command, or an option first such as ``--help``): the gateway's scripts import
+    SQLAlchemy and its whole domain, which ``llmops train`` or ``llmops up`` should not pay for.
+    """
+    command = argv[1] if argv is not None and len(argv) > 1 else None
+    everything = argv is None or command is None or command.startswith("-")
     for entry in sorted(entry_points(group="llmops.cli"), key=lambda e: e.name):
+        if entry.name in _loaded or (not everything and entry.name != command):
+            continue
         try:
             group = entry.load()
         except Exception as exc:  # noqa: BLE001 - one broken plugin must not break the CLI
             print(f"llmops: command group {entry.name!r} unavailable: {exc}", file=sys.stderr)
             continue
-        root.add_typer(group, name=entry.name)
+        app.add_typer(group, name=entry.name)
+        _loaded.add(entry.name)
+    return app
 
 
-_add_plugins(app)
+def main() -> None:
+    """The ``llmops`` command."""
+    with_plugins(sys.argv)()
 
-__all__ = ["app"]
+
+__all__ = ["app", "main", "with_plugins"]

@@ -1,5 +1,5 @@
 """``python -m llmops_shared.cli`` = ``llmops``."""
 
-from llmops_shared.cli import app
+from llmops_shared.cli import main
 
-app()
+main()
