@@ -29,8 +29,7 @@ _OPTIONS: dict[str, object] = {
     "retry_on_timeout": False,
     # no CLIENT SETINFO on connect: per-service ACL users (deploy/redis) are not granted it,
     # Redis 7.0 does not know it, and on 7.2+ every refusal would land in ACL LOG
-    "lib_name": None,
-    "lib_version": None,
+    "driver_info": None,
 }
 
 
