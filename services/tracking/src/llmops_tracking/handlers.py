@@ -1,4 +1,5 @@
-"""Handlers of ``llmops.training``: a job gets a tracked run; a cancelled job's run is killed.
+"""Handlers of ``llmops.training``: a job gets a tracked run; a cancelled job's run is killed;
+a built-in run record moves to MLflow on request (``migrate experiments-to-mlflow``).
 
 Plain async functions ``(event, ports) -> status events``; ``app.py`` binds ``ports`` with
 ``functools.partial``. They report one ``experiment_run`` status event per handled event, whose
@@ -15,6 +16,7 @@ from pydantic import JsonValue
 from llmops_shared.events import (
     Envelope,
     Event,
+    ExperimentMigrationRequested,
     Phase,
     StatusEntity,
     TrainingJobCancelled,
@@ -22,8 +24,9 @@ from llmops_shared.events import (
     status_event,
 )
 from llmops_shared.logging import get_logger
-from llmops_tracking.mapping import run_request
-from llmops_tracking.ports import RunStatus, TrackedRun, TrackingPorts
+from llmops_tracking.adapters.builtin import builtin_run_id
+from llmops_tracking.mapping import MIGRATED_FROM, migration_request, run_request
+from llmops_tracking.ports import RunStatus, TrackedRun, TrackingPorts, TrackingRejected
 
 REPORTER: Final = "tracking"
 
@@ -36,6 +39,13 @@ PHASES: Final = {
 }
 """The status phase that reports a run in each tracking status."""
 
+CARRIED_STATUSES: Final = {
+    **{status.value.lower(): status for status in RunStatus},
+    **{phase.value.lower(): status for status, phase in PHASES.items()},
+}
+"""``run_status`` of a migration: MLflow's names (``FINISHED``) or the gateway's phases
+(``Succeeded``), case-insensitive."""
+
 _log = get_logger(__name__)
 
 
@@ -46,6 +56,8 @@ async def handle_training_event(event: Event, ports: TrackingPorts) -> list[Enve
         return await handle_submitted(event, payload, ports)
     if isinstance(payload, TrainingJobCancelled):
         return await handle_cancelled(event, payload, ports)
+    if isinstance(payload, ExperimentMigrationRequested):
+        return await handle_migration(event, payload, ports)
     _log.info("event_not_for_tracking", event_type=event.type)
     return []
 
@@ -98,6 +110,96 @@ async def handle_cancelled(
             event, run, job_id=cancel.job_id, backend=ports.backend.name, reason=reason
         )
     ]
+
+
+async def handle_migration(
+    event: Event, migration: ExperimentMigrationRequested, ports: TrackingPorts
+) -> list[Envelope]:
+    """Move a built-in run record to the tracking system and report it like any run.
+
+    The run is the job's own (created or reused by the job id tag, so a redelivery or a second
+    request reuses it), with the record's params and tags, tagged ``llmops.migrated_from`` and
+    ended like the record when its status is terminal. The report is the normal one (backend,
+    run id, experiment, URL) plus ``details.migration``; its ``seq`` is now, later than any
+    report of the built-in record. A migration that cannot be done (the built-in backend runs
+    here, the tracking system refuses the record, an unknown ``run_status``) is reported
+    ``Failed`` on the built-in run with the reason, so the record does not wait forever; an
+    unreachable tracking system keeps the event pending like any other.
+    """
+    status = CARRIED_STATUSES.get(migration.run_status.strip().lower())
+    if status is None:
+        expected = ", ".join(s.value for s in RunStatus)
+        return [
+            migration_failed(
+                event,
+                migration,
+                f"unknown run_status {migration.run_status!r} (expected one of {expected})",
+            )
+        ]
+    request = migration_request(
+        migration,
+        environment=ports.environment,
+        experiment_name_template=ports.experiment_name_template,
+    )
+    try:
+        run = await ports.backend.migrate_run(request, status)
+    except TrackingRejected as exc:
+        _log.warning(
+            "run_migration_failed",
+            job_id=migration.job_id,
+            target=migration.target,
+            backend=ports.backend.name,
+            reason=str(exc),
+        )
+        return [migration_failed(event, migration, str(exc))]
+    _log.info(
+        "run_migrated",
+        job_id=migration.job_id,
+        run_id=run.run_id,
+        experiment=run.experiment_name,
+        status=run.status.value,
+    )
+    details = run_details(run, job_id=migration.job_id, backend=ports.backend.name)
+    details["migration"] = migration_facts(migration, outcome="migrated")
+    return [
+        status_event(
+            StatusEntity.EXPERIMENT_RUN,
+            entity_id=run.run_id,
+            phase=PHASES[run.status],
+            reporter=REPORTER,
+            correlation_id=event.envelope.correlationid,
+            details=details,
+        )
+    ]
+
+
+def migration_facts(migration: ExperimentMigrationRequested, *, outcome: str) -> JsonValue:
+    """``details.migration`` of a migration's report."""
+    return {
+        "from": MIGRATED_FROM,
+        "target": migration.target,
+        "outcome": outcome,
+        "run_status": migration.run_status,
+    }
+
+
+def migration_failed(
+    event: Event, migration: ExperimentMigrationRequested, reason: str
+) -> Envelope:
+    """``Failed`` on the built-in run record, saying why it could not move. No ``backend`` nor
+    experiment in the details: the record stays what it was, built-in."""
+    return status_event(
+        StatusEntity.EXPERIMENT_RUN,
+        entity_id=builtin_run_id(migration.job_id),
+        phase=Phase.FAILED,
+        reporter=REPORTER,
+        correlation_id=event.envelope.correlationid,
+        reason=f"migration to {migration.target} failed: {reason}",
+        details={
+            "job_id": migration.job_id,
+            "migration": migration_facts(migration, outcome="failed"),
+        },
+    )
 
 
 def run_status_event(

@@ -6,18 +6,22 @@ for exactly the same run (the reliability contract's "deterministic external nam
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Final
 
 from pydantic import JsonValue
 
-from llmops_shared.events import TrainingJobSubmitted
+from llmops_shared.events import ExperimentMigrationRequested, TrainingJobSubmitted
 from llmops_shared.specs import TrainJobSpec
 from llmops_tracking.ports import RunRequest
 
 TAG_PREFIX: Final = "llmops."
 JOB_ID_TAG: Final = "llmops.job_id"
 CANCEL_REASON_TAG: Final = "llmops.cancel_reason"
+MIGRATED_FROM_TAG: Final = "llmops.migrated_from"
+"""Set on a run that ``migrate experiments-to-mlflow`` moved from the built-in backend."""
+MIGRATED_FROM: Final = "builtin"
 
 
 def run_name(job_id: str) -> str:
@@ -80,4 +84,43 @@ def run_request(
         run_name=run_name(job.job_id),
         params=flatten_params(job.spec),
         tags=run_tags(job, environment=environment),
+    )
+
+
+def recorded_value(value: JsonValue) -> str:
+    """A param or tag value the gateway recorded, as MLflow stores it: strings as they are,
+    scalars as :func:`flatten_params` writes them (``str()``), objects and lists as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return str(value)
+
+
+def _recorded(values: Mapping[str, JsonValue]) -> dict[str, str]:
+    return {key: recorded_value(value) for key, value in values.items() if value is not None}
+
+
+def migration_request(
+    migration: ExperimentMigrationRequested, *, environment: str, experiment_name_template: str
+) -> RunRequest:
+    """The run a built-in run record moves to: the run its job would have had (same experiment,
+    name, spec params and tags), plus what the built-in record holds (recorded values win: they
+    are what users saw), tagged ``llmops.migrated_from=builtin``. The job id tag is always the
+    event's, so a redelivered migration (or the job's own earlier run) is found and reused."""
+    job = TrainingJobSubmitted(job_id=migration.job_id, spec=migration.spec)
+    base = run_request(
+        job, environment=environment, experiment_name_template=experiment_name_template
+    )
+    return RunRequest(
+        job_id=migration.job_id,
+        experiment_name=base.experiment_name,
+        run_name=base.run_name,
+        params={**base.params, **_recorded(migration.params)},
+        tags={
+            **base.tags,
+            **_recorded(migration.tags),
+            JOB_ID_TAG: migration.job_id,
+            MIGRATED_FROM_TAG: MIGRATED_FROM,
+        },
     )

@@ -92,6 +92,13 @@ class TrackingBackend(Protocol):
         """Stop the job's run as killed (unless it already ended); ``None`` if it has none."""
         ...
 
+    async def migrate_run(self, request: RunRequest, status: RunStatus) -> TrackedRun:
+        """Move a built-in run record here: the job's run, created or reused as by
+        ``ensure_run``, with ``request``'s params and tags, ended as ``status`` when that is
+        terminal and the run has not ended yet. A backend that cannot hold runs (the built-in
+        one) raises :class:`TrackingRejected` saying why."""
+        ...
+
     async def ping(self) -> None:
         """Raise unless the backend can serve requests now (readiness)."""
         ...

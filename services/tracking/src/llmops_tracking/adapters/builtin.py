@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from typing import Final
 
-from llmops_tracking.ports import RunRequest, RunStatus, TrackedRun
+from llmops_tracking.ports import RunRequest, RunStatus, TrackedRun, TrackingRejected
 
 EXPERIMENT_ID: Final = "builtin"
 NOTE: Final = (
     "experiment tracking is disabled (EXPERIMENT_TRACKING_ENABLED=false): "
     "the run record lives in the gateway DB only"
+)
+MIGRATION_REFUSED: Final = (
+    "experiment tracking is disabled (EXPERIMENT_TRACKING_ENABLED=false): "
+    "enable it before migrating"
 )
 
 
@@ -57,6 +61,10 @@ class BuiltinTracking:
             tags={"llmops.job_id": job_id},
             note=NOTE,
         )
+
+    async def migrate_run(self, request: RunRequest, status: RunStatus) -> TrackedRun:
+        """Refused: a run can only move to a tracking system, and this worker runs none."""
+        raise TrackingRejected(MIGRATION_REFUSED)
 
     async def ping(self) -> None:
         """Always ready: there is nothing to reach."""

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Final, TypeVar
 
 import requests
-from mlflow.entities import Param, Run, ViewType
+from mlflow.entities import Param, Run, RunTag, ViewType
 from mlflow.exceptions import InvalidUrlException, MlflowException, RestException
 from mlflow.tracking import MlflowClient
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
@@ -121,6 +121,11 @@ class MlflowTracking:
     async def cancel_run(self, job_id: str, reason: str) -> TrackedRun | None:
         return await self._call(f"cancelling job {job_id}", self._cancel_run, job_id, reason)
 
+    async def migrate_run(self, request: RunRequest, status: RunStatus) -> TrackedRun:
+        return await self._call(
+            f"migrating the run of job {request.job_id}", self._migrate_run, request, status
+        )
+
     async def ping(self) -> None:
         """One cheap authenticated API call: proves the server, its store and our credentials."""
         await self._call("checking readiness", self._ping)
@@ -128,6 +133,11 @@ class MlflowTracking:
     # ------------------------------------------------------------------ blocking parts
 
     def _ensure_run(self, request: RunRequest) -> TrackedRun:
+        run = self._run_for(request)
+        return self._tracked(run, request.experiment_name, params=request.params, tags=request.tags)
+
+    def _run_for(self, request: RunRequest) -> Run:
+        """The job's run in its experiment, found by the job id tag or created; params logged."""
         experiment_id = self._ensure_experiment(request.experiment_name)
         run = self._find_run([experiment_id], request.job_id)
         if run is None:
@@ -138,7 +148,29 @@ class MlflowTracking:
         else:
             self._log.info("mlflow_run_reused", job_id=request.job_id, run_id=run.info.run_id)
         self._log_params(run, request.params)
-        return self._tracked(run, request.experiment_name, params=request.params, tags=request.tags)
+        return run
+
+    def _migrate_run(self, request: RunRequest, status: RunStatus) -> TrackedRun:
+        """Create or reuse the run, add the recorded tags it lacks, end it like the record.
+
+        A run that already ended keeps its own status (a redelivery, or a job cancelled in
+        MLflow meanwhile): MLflow's end is the newer fact.
+        """
+        run = self._run_for(request)
+        run_id = run.info.run_id
+        tags = [RunTag(k, v) for k, v in request.tags.items() if run.data.tags.get(k) != v]
+        for start in range(0, len(tags), _PAGE_SIZE):
+            self._client.log_batch(run_id, tags=tags[start : start + _PAGE_SIZE])
+        current = RunStatus(run.info.status)
+        if status.terminal and not current.terminal:
+            self._client.set_terminated(run_id, status=status.value)
+            current = status
+        self._log.info(
+            "mlflow_run_migrated", job_id=request.job_id, run_id=run_id, status=current.value
+        )
+        return self._tracked(
+            run, request.experiment_name, params=request.params, tags=request.tags, status=current
+        )
 
     def _ensure_experiment(self, name: str) -> str:
         """The experiment's id, created (or restored, and marked managed) as needed."""

@@ -1,0 +1,393 @@
+"""``migrate experiments-to-mlflow`` end to end: the gateway (relay and status consumer), the
+tracking worker through ``serve_with_flags`` (what ``python -m llmops_tracking`` runs), a real
+MLflow server, real Redis and the gateway's database; the command runs through typer's
+``CliRunner`` as ``llmops migrate experiments-to-mlflow`` would.
+
+The built-in run records are made the way production makes them: jobs submitted through the
+API while the tracking worker runs with ``EXPERIMENT_TRACKING_ENABLED=false``. The flag is then
+turned on through ``PUT /integrations/configs`` and the running worker switches to MLflow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import structlog
+from click.testing import Result
+from mlflow.tracking import MlflowClient
+from pydantic import SecretStr
+from typer.testing import CliRunner
+
+from llmops_gateway.db.models import ExperimentRun
+from llmops_gateway.domain.status import apply_status_event
+from llmops_gateway.scripts.cli import app as scripts_app
+from llmops_shared.events import (
+    ExperimentRunStatusUpdated,
+    Phase,
+    StatusEntity,
+    decode_event,
+    encode_event,
+    new_event,
+    new_seq,
+    status_updated,
+)
+from llmops_shared.heartbeat import read_heartbeats
+from llmops_shared.logging import configure_logging
+from llmops_shared.worker import serve_with_flags
+from llmops_tracking.app import serve
+from llmops_tracking.config import TrackingSettings
+
+from integration.gateway.harness import API, Gateway, auth, job_report, seed_request
+from integration.tracking.helpers import FAST_CONSUMER, runs_of_job
+from support.mlflow_server import MlflowServer
+from support.streams import wait_until
+
+pytestmark = pytest.mark.integration
+
+COMMAND = ["migrate", "experiments-to-mlflow"]
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """One real MLflow server for this module (the tracking suite's fixture is not visible
+    from this directory)."""
+    with MlflowServer(tmp_path_factory.mktemp("mlflow-migration")) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def logs_on_stderr() -> Iterator[None]:
+    """Worker logs go to stderr, never into the command's stdout while ``CliRunner`` swaps
+    ``sys.stdout`` (structlog's default prints to whatever stdout is at the time)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    configure_logging(service="tests", level="WARNING", json=False)
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
+
+
+@dataclass
+class Scene:
+    """The gateway, the tracking worker's settings, the command's environment."""
+
+    gateway: Gateway
+    mlflow: MlflowClient
+    tracking: TrackingSettings
+    env: dict[str, str]
+
+    async def migrate(self, *args: str) -> Result:
+        """The command, in a thread: the gateway and the worker keep running meanwhile."""
+        runner = CliRunner()
+        return await asyncio.to_thread(
+            runner.invoke, scripts_app, [*COMMAND, *args], env=self.env, catch_exceptions=False
+        )
+
+    async def migrate_json(self, *args: str, code: int = 0) -> dict[str, Any]:
+        result = await self.migrate("--json", *args)
+        assert result.exit_code == code, result.output
+        document: dict[str, Any] = json.loads(result.stdout)
+        return document
+
+    @asynccontextmanager
+    async def tracking_worker(self) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(serve_with_flags(serve, self.tracking, stop=stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, timeout=30)
+
+    async def wait_backend(self, backend: str) -> None:
+        """Until the (one) tracking worker's heartbeat says it runs ``backend``."""
+
+        async def running() -> bool:
+            beats = await read_heartbeats(
+                self.gateway.redis, namespace=self.gateway.namespace, service="tracking"
+            )
+            return [b.facts.get("backend") for b in beats if b.alive] == [backend]
+
+        await wait_until(running, timeout_s=20)
+
+    async def set_tracking(self, enabled: bool) -> None:
+        response = await self.gateway.client.put(
+            f"{API}/integrations/configs/dev/experiment_tracking",
+            json={"enabled": enabled, "reason": "migration test"},
+            headers=auth(),
+        )
+        assert response.status_code == 200, response.text
+
+    async def submit(self) -> str:
+        response = await self.gateway.submit(seed_request())
+        assert response.status_code == 202, response.text
+        job_id: str = response.json()["id"]
+        return job_id
+
+    def runs(self) -> dict[str, ExperimentRun]:
+        with self.gateway.state.sessions() as session:
+            return {run.job_id: run for run in session.scalars(sa.select(ExperimentRun))}
+
+    async def wait_runs(self, expected: dict[str, tuple[str, str]]) -> dict[str, ExperimentRun]:
+        """Until each job's record has ``(backend, status)``."""
+
+        async def reached() -> bool:
+            runs = self.runs()
+            return all(
+                job in runs and (runs[job].backend, runs[job].status) == state
+                for job, state in expected.items()
+            )
+
+        await wait_until(reached, timeout_s=20)
+        return self.runs()
+
+    def outbox_rows(self) -> int:
+        return self.gateway.count("outbox")
+
+    def mlflow_runs(self, job_ids: list[str]) -> dict[str, list[Any]]:
+        return {job: runs_of_job(self.mlflow, job) for job in job_ids}
+
+
+@pytest.fixture
+async def scene(
+    start_gateway: Callable[..., Any],
+    gateway_db_url: str,
+    redis_url: str,
+    mlflow_server: MlflowServer,
+) -> Scene:
+    gateway: Gateway = await start_gateway()
+    await gateway.register_base_model()
+    tracking = TrackingSettings(
+        _env_file=None,  # type: ignore[call-arg]
+        redis_url=SecretStr(redis_url),
+        stream_namespace=gateway.namespace,
+        environment="dev",
+        health_port=0,
+        log_json=False,
+        heartbeat_interval_s=0.2,
+        consumer=FAST_CONSUMER,
+        experiment_tracking_enabled=False,  # the built-in backend until the flag says otherwise
+        mlflow_tracking_uri=mlflow_server.url,
+        experiment_name_template=f"migration-{uuid.uuid4().hex[:8]}/{{environment}}/{{job_type}}",
+        polling_interval=3600,
+    )
+    env = {
+        "DATABASE_URL": gateway_db_url,
+        "REDIS_URL": redis_url,
+        "STREAM_NAMESPACE": gateway.namespace,
+        "ENVIRONMENT": "dev",
+    }
+    return Scene(gateway, MlflowClient(mlflow_server.url), tracking, env)
+
+
+@pytest.mark.parametrize("gateway_db_url", ["postgresql"], indirect=True)
+async def test_dry_run_then_migrate_then_nothing_is_left(scene: Scene) -> None:
+    async with scene.tracking_worker():
+        await scene.wait_backend("builtin")
+        running, cancelled, succeeded = [await scene.submit() for _ in range(3)]
+        response = await scene.gateway.client.post(
+            f"{API}/training/jobs/{cancelled}/cancel",
+            json={"reason": "superseded"},
+            headers=auth(),
+        )
+        assert response.status_code == 202, response.text
+        await scene.gateway.publish_status(job_report(succeeded, Phase.SUCCEEDED, new_seq()))
+        before = await scene.wait_runs(
+            {
+                running: ("builtin", "Running"),
+                cancelled: ("builtin", "Cancelled"),
+                succeeded: ("builtin", "Running"),
+            }
+        )
+        jobs = [running, cancelled, succeeded]
+        outbox = scene.outbox_rows()
+
+        # --dry-run: the plan, and nothing else
+        plan = await scene.migrate_json("--dry-run")
+        assert plan["dry_run"] is True
+        assert plan["experiment_tracking"] == {
+            "enabled": True,
+            "system": "mlflow",
+            "source": "environment",
+        }
+        planned = {p["job_id"]: p for p in plan["planned"]}
+        assert {job: planned[job]["run_status"] for job in jobs} == {
+            running: "RUNNING",
+            cancelled: "KILLED",
+            succeeded: "FINISHED",  # job's own end
+        }
+        assert all(p["action"] == "migrate" for p in planned.values())
+        assert planned[running]["experiment_name"] == before[running].experiment_name
+        assert scene.outbox_rows() == outbox
+        assert scene.mlflow_runs(jobs) == {job: [] for job in jobs}
+
+        # the flag, turned on through the gateway, switches the running worker to MLflow
+        await scene.set_tracking(True)
+        await scene.wait_backend("mlflow")
+
+        document = await scene.migrate_json("--timeout", "30")
+        results = {r["job_id"]: r for r in document["results"]}
+        assert {job: results[job]["outcome"] for job in jobs} == dict.fromkeys(jobs, "migrated")
+        assert (document["migrated"], document["failed"], document["timed_out"]) == (3, 0, 0)
+        assert sorted(document["queued"]) == sorted(jobs)
+
+        after = scene.runs()
+        mlflow_runs = scene.mlflow_runs(jobs)
+        expected = {
+            running: ("RUNNING", "Running"),
+            cancelled: ("KILLED", "Cancelled"),
+            succeeded: ("FINISHED", "Succeeded"),
+        }
+        for job, (mlflow_status, phase) in expected.items():
+            [run] = mlflow_runs[job]
+            record = after[job]
+            assert run.info.status == mlflow_status
+            assert run.data.params == before[job].params
+            assert (
+                run.data.tags.items()
+                >= {
+                    **before[job].tags,
+                    "llmops.job_id": job,
+                    "llmops.migrated_from": "builtin",
+                }.items()
+            )
+            assert (record.backend, record.status, record.reason) == ("mlflow", phase, None)
+            assert record.run_id == run.info.run_id == results[job]["run_id"]
+            assert record.experiment_id == run.info.experiment_id
+            assert record.tracking_url == (
+                f"{scene.mlflow.tracking_uri}/#/experiments/{run.info.experiment_id}"
+                f"/runs/{run.info.run_id}"
+            )
+            assert record.seq > before[job].seq
+        outbox = scene.outbox_rows()
+
+        # the second run finds nothing built-in and changes nothing
+        again = await scene.migrate()
+        assert again.exit_code == 0, again.output
+        assert "nothing to migrate" in again.stderr
+        assert scene.outbox_rows() == outbox
+        assert {job: len(runs) for job, runs in scene.mlflow_runs(jobs).items()} == dict.fromkeys(
+            jobs, 1
+        )
+
+
+@pytest.mark.parametrize("gateway_db_url", ["sqlite"], indirect=True)
+async def test_requests_are_not_repeated_and_a_failed_move_is_retried(scene: Scene) -> None:
+    async with scene.tracking_worker():
+        await scene.wait_backend("builtin")
+        job = await scene.submit()
+        await scene.wait_runs({job: ("builtin", "Running")})
+    outbox = scene.outbox_rows()
+
+    # no worker: the request waits; asking again adds nothing (same event id)
+    first = await scene.migrate_json("--no-wait")
+    second = await scene.migrate_json("--no-wait")
+    assert (first["queued"], first["already_requested"]) == ([job], [])
+    assert (second["queued"], second["already_requested"]) == ([], [job])
+    assert scene.outbox_rows() == outbox + 1
+
+    async with scene.tracking_worker():  # EXPERIMENT_TRACKING_ENABLED=false: it refuses
+        [record] = (await scene.wait_runs({job: ("builtin", "Failed")})).values()
+        assert record.reason == (
+            "migration to mlflow failed: experiment tracking is disabled "
+            "(EXPERIMENT_TRACKING_ENABLED=false): enable it before migrating"
+        )
+        # the command says so, and exits 1 listing the run
+        failed = await scene.migrate("--timeout", "20")
+        assert failed.exit_code == 1, failed.output
+        assert "enable it before migrating" in failed.stderr
+        assert job in failed.stderr
+        assert scene.mlflow_runs([job]) == {job: []}
+
+        await scene.set_tracking(True)
+        await scene.wait_backend("mlflow")
+        document = await scene.migrate_json("--timeout", "30")
+        [result] = document["results"]
+        assert (result["outcome"], result["status"], result["backend"]) == (
+            "migrated",
+            "Running",
+            "mlflow",  # the failed move did not end the run
+        )
+        [run] = scene.mlflow_runs([job])[job]
+        assert run.info.status == "RUNNING"
+        assert scene.runs()[job].run_id == run.info.run_id
+
+        again = await scene.migrate_json()
+        assert (again["planned"], again["results"]) == ([], [])
+
+
+def run_report(
+    job_id: str, run_id: str, phase: Phase, seq: int, **details: Any
+) -> ExperimentRunStatusUpdated:
+    payload = status_updated(
+        StatusEntity.EXPERIMENT_RUN,
+        entity_id=run_id,
+        phase=phase,
+        reporter="tracking",
+        details={"job_id": job_id, **details},
+        seq=seq,
+    )
+    assert isinstance(payload, ExperimentRunStatusUpdated)
+    return payload
+
+
+@pytest.mark.parametrize("gateway_db_url", ["sqlite"], indirect=True)
+async def test_the_fold_lets_a_move_win_over_the_builtin_record(
+    start_gateway: Callable[..., Any],
+) -> None:
+    """A move to MLflow replaces backend, run id, experiment and URL even when its seq is not
+    greater (another host's clock); a failed move never undoes one that succeeded."""
+    gateway: Gateway = await start_gateway(consume_status=False)
+    sessions = gateway.state.sessions
+    job_id = str(uuid.uuid4())
+    seq = new_seq()
+
+    def fold(report: ExperimentRunStatusUpdated) -> bool:
+        event = decode_event(encode_event(new_event(report, source="tracking")))
+        return apply_status_event(sessions, event, consumer="gateway")
+
+    builtin = {
+        "backend": "builtin",
+        "experiment_id": "builtin",
+        "experiment_name": "e",
+        "params": {"lr": "0.1"},
+        "tags": {"llmops.job_id": job_id},
+    }
+    moved = {
+        "backend": "mlflow",
+        "experiment_id": "7",
+        "experiment_name": "e",
+        "run_url": "http://mlflow/#/experiments/7/runs/r1",
+        "params": {"lr": "0.1"},
+        "tags": {"llmops.migrated_from": "builtin"},
+        "migration": {"outcome": "migrated", "target": "mlflow"},
+    }
+    failed = {"migration": {"outcome": "failed", "target": "mlflow"}}
+    assert fold(run_report(job_id, f"builtin-{job_id}", Phase.RUNNING, seq, **builtin))
+    assert fold(run_report(job_id, "r1", Phase.SUCCEEDED, seq - 1_000, **moved))
+    assert not fold(run_report(job_id, f"builtin-{job_id}", Phase.FAILED, seq + 1, **failed))
+
+    with sessions() as session:
+        run = session.scalars(sa.select(ExperimentRun)).one()
+    assert (run.backend, run.run_id, run.experiment_id, run.tracking_url, run.status) == (
+        "mlflow",
+        "r1",
+        "7",
+        "http://mlflow/#/experiments/7/runs/r1",
+        "Succeeded",
+    )
+    assert run.seq == seq
+    assert run.tags == {"llmops.job_id": job_id, "llmops.migrated_from": "builtin"}
+    # an ordinary stale report is still ignored
+    assert not fold(run_report(job_id, "r1", Phase.RUNNING, seq - 1, **moved | {"migration": {}}))
