@@ -50,7 +50,8 @@ Simplified: lists are atomic in apply and merge patch (no ``listType=map`` merge
 managers cannot share a ``containers`` list item by item), strategic merge patch on built-in
 kinds is treated as a JSON merge patch, no defaulting or validation beyond metadata, no
 finalizers or graceful deletion (DELETE removes at once and answers a ``Status``, or the object
-for Services/Pods/ServiceAccounts/StorageClasses as the real registries do), no version
+for Services/Pods/ServiceAccounts/StorageClasses as the real registries do; its
+``DeleteOptions.preconditions`` uid/resourceVersion are checked, 409 on a mismatch), no version
 conversion (an object reads back with the ``apiVersion`` of the URL), no watch (answered with
 400), no authentication.
 """
@@ -693,7 +694,7 @@ class KubeApiServer(HttpDouble):
         if method == "DELETE":
             if route.subresource:
                 raise ApiError(405, "MethodNotAllowed", "DELETE is not allowed on a subresource")
-            return self._delete(route, dry_run)
+            return self._delete(route, dry_run, body)
         raise ApiError(405, "MethodNotAllowed", f"{method} is not supported")
 
     def _render_route(self, obj: JsonDict, route: _Route) -> JsonDict:
@@ -953,8 +954,9 @@ class KubeApiServer(HttpDouble):
             self._record_update(route, current, stored, manager, route.subresource)
         return 200, self._render_route(stored, route)
 
-    def _delete(self, route: _Route, dry_run: bool) -> tuple[int, JsonDict]:
+    def _delete(self, route: _Route, dry_run: bool, body: bytes = b"") -> tuple[int, JsonDict]:
         current = self._existing(route)
+        self._check_preconditions(route, self._decode(body) if body.strip() else {}, current)
         rendered = self._render_route(current, route)
         if not dry_run:
             del self._objects[route.key]
@@ -969,6 +971,21 @@ class KubeApiServer(HttpDouble):
             "status": "Success",
             "details": {**self._details(route), "uid": current["metadata"]["uid"]},
         }
+
+    def _check_preconditions(self, route: _Route, options: Any, current: JsonDict) -> None:
+        """``DeleteOptions.preconditions``: uid and resourceVersion must match (409 otherwise)."""
+        wanted = (options.get("preconditions") if isinstance(options, dict) else None) or {}
+        for field_name, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+            value = wanted.get(field_name)
+            actual = current["metadata"].get(field_name)
+            if value is not None and str(value) != str(actual):
+                raise ApiError(
+                    409,
+                    "Conflict",
+                    f"Precondition failed: {label} in precondition: {value}, {label} in object "
+                    f"meta: {actual}",
+                    self._details(route),
+                )
 
     def _delete_collection(self, route: _Route, query: dict[str, str], dry_run: bool) -> JsonDict:
         listed = self._list(route, query)

@@ -15,19 +15,22 @@ entry stays pending and is retried.
 
 from __future__ import annotations
 
+import dataclasses
+
 from pydantic import JsonValue
 
-from llmops_serving.config import DeploymentMode
-from llmops_serving.ports import Manifest, ServingPorts
+from llmops_serving.config import DeploymentMode, RenderFormat
+from llmops_serving.ports import Manifest, Removal, ServingPorts
 from llmops_serving.render import names
 from llmops_serving.render.builtin import render_builtin
 from llmops_serving.render.inference_service import render_inference_service
 from llmops_serving.render.names import namespace_for
-from llmops_serving.render.request import serve_request
+from llmops_serving.render.request import ServeRequest, serve_request
 from llmops_serving.render.rollout import RolloutState, promote, rollback, rollout_state
 from llmops_serving.report import deployment_status, details
 from llmops_shared.events import (
     DeploymentDeleted,
+    DeploymentMigrationRequested,
     DeploymentPromoted,
     DeploymentRequested,
     DeploymentRolledBack,
@@ -37,11 +40,18 @@ from llmops_shared.events import (
     new_seq,
 )
 from llmops_shared.logging import get_logger
+from llmops_shared.specs import Rollout, RolloutStrategy
 from llmops_shared.streams import NonRetryableError
 
 _log = get_logger(__name__)
 
 EndpointEvent = DeploymentRequested | DeploymentPromoted | DeploymentRolledBack | DeploymentDeleted
+"""(``DeploymentMigrationRequested`` is a ``DeploymentRequested``: same fields plus ``target``.)"""
+
+FORMAT_LABELS = {
+    RenderFormat.KSERVE: "a KServe InferenceService",
+    RenderFormat.BUILTIN: "the built-in Deployment + Service",
+}
 
 
 async def handle_serving_event(event: Event, ports: ServingPorts) -> list[Envelope]:
@@ -53,6 +63,8 @@ async def handle_serving_event(event: Event, ports: ServingPorts) -> list[Envelo
         _log.info("event_not_for_serving", event_type=event.type)
         return []
     try:
+        if isinstance(payload, DeploymentMigrationRequested):  # before its base class
+            return await handle_migration(event, payload, ports)
         if isinstance(payload, DeploymentRequested):
             return await handle_requested(event, payload, ports)
         if isinstance(payload, DeploymentPromoted):
@@ -136,6 +148,11 @@ async def handle_deleted(
         gone = True
     else:
         gone = await ports.backend.delete(namespace, deleted.name)
+        # objects of the other format this platform created for the endpoint (an endpoint not
+        # migrated after a flag change, an interrupted migration) go with it
+        await ports.backend.remove_other_format(
+            namespace, deleted.name, keep=_own_format(ports), endpoint_id=deleted.endpoint_id
+        )
     base = details(
         name=deleted.name, namespace=namespace, backend=ports.backend.name, manifest=None
     )
@@ -154,6 +171,146 @@ async def handle_deleted(
             correlation_id=event.envelope.correlationid,
         )
     ]
+
+
+async def handle_migration(
+    event: Event, migration: DeploymentMigrationRequested, ports: ServingPorts
+) -> list[Envelope]:
+    """Move an endpoint to ``migration.target``: apply it in that format under the same name,
+    then remove the objects of the other format that this platform created for it.
+
+    The new objects are applied before the old ones are deleted, so the endpoint has a server
+    throughout. A redelivery re-applies the same manifest and finds nothing left to delete.
+    A migration moves the version the endpoint serves; it never starts a canary (it is rendered
+    as a full switch), and the built-in Deployment cannot hold a canary in progress (or a
+    rolled-back one, whose spec is not what serves), so those are refused. Moving to KServe is
+    refused while this worker renders the built-in format (the integration flag is off); moving
+    to the built-in format works in any mode (``rollback integrations --remove-kserve``).
+    """
+    target = RenderFormat(migration.target)
+    namespace = namespace_for(migration.environment)
+    where = f"{namespace}/{migration.name}"
+    if target is RenderFormat.KSERVE and ports.builtin:
+        raise NonRetryableError(
+            f"cannot migrate {where} to KServe: this serving worker renders the built-in "
+            "Deployment + Service (SERVING_FRAMEWORK_ENABLED=false, the serving_framework "
+            "integration flag is off, or SERVING_BACKEND=deployment); enable the serving "
+            f"framework first (PUT /llm-ops/v1/integrations/configs/{migration.environment}/"
+            "serving_framework with enabled=true), then migrate again"
+        )
+    source = _other(target)
+    target_backend = ports.backend.for_format(target)
+    existing = await target_backend.read(namespace, migration.name)
+    if existing is not None:
+        _refuse_if_owned_by_another(existing, migration, action="migrate")
+        if _label(existing, names.MANAGED_BY_LABEL) != names.MANAGED_BY:
+            # a migration takes over nothing it did not create (apply would, with force)
+            raise NonRetryableError(
+                f"cannot migrate {where} to {FORMAT_LABELS[target]}: an object of that name "
+                f"exists that llm-ops did not create (no {names.MANAGED_BY_LABEL}="
+                f"{names.MANAGED_BY} label); remove or rename it first"
+            )
+    current = await ports.backend.for_format(source).read(namespace, migration.name)
+    if target is RenderFormat.BUILTIN and current is not None:
+        _refuse_unless_one_version(current, migration, where)
+    request = _full_switch(
+        serve_request(
+            migration,
+            storage_uri_template=ports.storage_uri_template,
+            correlation_id=event.envelope.correlationid,
+            request_event_id=event.envelope.id,
+        )
+    )
+    if target is RenderFormat.BUILTIN:
+        manifest = render_builtin(request, ports.options)
+    else:
+        manifest = render_inference_service(request, ports.options)
+    watched = target_backend is ports.backend
+    if watched:
+        seq = new_seq()  # before the change, as in _apply: the watcher's reports are newer
+        observed = await target_backend.apply(manifest)
+        ports.cache.forget(namespace, migration.name)
+    else:
+        observed = await target_backend.apply(manifest)
+        # This worker's watcher does not observe the new format: it stops reporting the old
+        # object now, and then this report (stamped after) is newer than any it made.
+        ports.cache.moved_away(namespace, migration.name)
+        seq = new_seq()
+    removal = await ports.backend.remove_other_format(
+        namespace, migration.name, keep=target, endpoint_id=migration.endpoint_id
+    )
+    reason = _migration_reason(target, observed.reason, removal)
+    _log.info(
+        "endpoint_migrated",
+        endpoint_id=migration.endpoint_id,
+        name=migration.name,
+        namespace=namespace,
+        target=target.value,
+        backend=target_backend.name,
+        removed=list(removal.deleted),
+        left=list(removal.left),
+    )
+    return [
+        deployment_status(
+            endpoint_id=migration.endpoint_id,
+            phase=observed.phase,
+            reason=reason,
+            details=details(
+                name=migration.name,
+                namespace=namespace,
+                backend=target_backend.name,
+                manifest=manifest,
+                observed=observed,
+            ),
+            correlation_id=event.envelope.correlationid,
+            seq=seq,
+        )
+    ]
+
+
+def _refuse_unless_one_version(
+    current: Manifest, migration: DeploymentMigrationRequested, where: str
+) -> None:
+    """The built-in Deployment serves one version: a canary in progress (or rolled back, whose
+    spec is not what serves) cannot move there."""
+    if _owner(current) not in (None, migration.endpoint_id):
+        return  # not this endpoint's object: it is left alone anyway
+    state = rollout_state(current)
+    if state in (RolloutState.CANARY, RolloutState.ROLLED_BACK):
+        raise NonRetryableError(
+            f"cannot migrate {where} to the built-in Deployment + Service: its canary "
+            f"rollout is {'in progress' if state is RolloutState.CANARY else 'rolled back'} "
+            "and the built-in Deployment serves one version; promote the canary (or deploy "
+            "again) first"
+        )
+
+
+def _other(target: RenderFormat) -> RenderFormat:
+    return RenderFormat.BUILTIN if target is RenderFormat.KSERVE else RenderFormat.KSERVE
+
+
+def _own_format(ports: ServingPorts) -> RenderFormat:
+    return RenderFormat.BUILTIN if ports.builtin else RenderFormat.KSERVE
+
+
+def _full_switch(request: ServeRequest) -> ServeRequest:
+    """The request as a blue-green (full) switch: a migration moves what serves, at 100 %."""
+    if request.spec.rollout.strategy is RolloutStrategy.BLUE_GREEN:
+        return request
+    # no validation again: the event's spec was validated, and only the rollout changes
+    spec = request.spec.model_copy(update={"rollout": Rollout(strategy=RolloutStrategy.BLUE_GREEN)})
+    return dataclasses.replace(request, spec=spec)
+
+
+def _migration_reason(target: RenderFormat, applied: str | None, removal: Removal) -> str:
+    parts = [f"migrated to {FORMAT_LABELS[target]}" + (f" ({applied})" if applied else "")]
+    if removal.deleted:
+        parts.append("removed " + ", ".join(removal.deleted))
+    if removal.left:
+        parts.append(
+            "left alone (not created by llm-ops for this endpoint): " + ", ".join(removal.left)
+        )
+    return "; ".join(parts)
 
 
 async def report_failure(
@@ -189,12 +346,15 @@ async def _read_or_refuse(payload: EndpointEvent, ports: ServingPorts, *, action
 
 def _owner(manifest: Manifest) -> str | None:
     """The endpoint id an object (or the first object of a List) is labelled with."""
+    return _label(manifest, names.ENDPOINT_ID_LABEL)
+
+
+def _label(manifest: Manifest, key: str) -> str | None:
     target = (
         (manifest.get("items") or [manifest])[0] if manifest.get("kind") == "List" else manifest
     )
-    labels = (target.get("metadata") or {}).get("labels") or {}
-    owner = labels.get(names.ENDPOINT_ID_LABEL)
-    return str(owner) if owner else None
+    value = ((target.get("metadata") or {}).get("labels") or {}).get(key)
+    return str(value) if value else None
 
 
 def _annotation(manifest: Manifest, key: str) -> str | None:

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from llmops_serving.config import RenderFormat
 from llmops_serving.render.request import RenderOptions
 from llmops_serving.render.status import Observed
 from llmops_shared.streams import DependencyUnavailableError, NonRetryableError
@@ -40,12 +41,32 @@ class Live:
     observed: Observed
 
 
+@dataclass(frozen=True)
+class Removal:
+    """What :meth:`ServingBackend.remove_other_format` did: the objects it deleted, and those it
+    found under the endpoint's name but left alone because this platform did not create them
+    for this endpoint (no ``app.kubernetes.io/managed-by=llm-ops`` label, or another endpoint's
+    ``llm-ops.io/endpoint-id``). Both empty: nothing of the other format was there."""
+
+    deleted: tuple[str, ...] = ()
+    left: tuple[str, ...] = ()
+
+    def __add__(self, other: Removal) -> Removal:
+        return Removal(self.deleted + other.deleted, self.left + other.left)
+
+
 class ServingBackend(Protocol):
     """Applies, reads, deletes and observes the objects of endpoints.
 
     ``apply`` is idempotent (server-side apply, or an atomic file write): applying the same
     manifest twice leaves one unchanged object. ``read`` returns the applied part of the live
     object (what :func:`~llmops_serving.render.rollout.desired_from_live` keeps) or ``None``.
+
+    A backend holds one format (an InferenceService, or the built-in Deployment + Service;
+    the manifests backend writes either into the endpoint's one file). Moving an endpoint
+    between formats needs the other format too: :meth:`for_format` gives the backend of a
+    format on the same cluster (or directory), and :meth:`remove_other_format` removes what is
+    left of the other one.
     """
 
     @property
@@ -78,6 +99,23 @@ class ServingBackend(Protocol):
         """Raise unless the backend can serve requests now (readiness)."""
         ...
 
+    def for_format(self, target: RenderFormat) -> ServingBackend:
+        """The backend holding objects of ``target`` where this one holds its own: itself when
+        it already does, else a backend on the same cluster client (and request timeout)."""
+        ...
+
+    async def remove_other_format(
+        self, namespace: str, name: str, *, keep: RenderFormat, endpoint_id: str
+    ) -> Removal:
+        """Delete the endpoint's objects of the format other than ``keep`` that this platform
+        created for ``endpoint_id``; leave anything else alone (see :class:`Removal`).
+
+        Idempotent: once they are gone, nothing is deleted. A missing object (or kind) counts
+        as gone. The manifests backend keeps one file per endpoint, which ``apply`` of the other
+        format has already replaced, so it has nothing to remove.
+        """
+        ...
+
 
 class ObservationCache(Protocol):
     """The watcher's memory of what it last reported; the handlers adjust it so the watcher
@@ -91,6 +129,12 @@ class ObservationCache(Protocol):
         """Report ``Deleted`` once this object has disappeared."""
         ...
 
+    def moved_away(self, namespace: str, name: str) -> None:
+        """The endpoint now lives in a format this watcher does not observe: stop reporting
+        this object, and do not report ``Deleted`` when it disappears (a migration removes it;
+        the endpoint is not gone). Undone by :meth:`forget` or :meth:`expect_gone`."""
+        ...
+
 
 class NoCache:
     """An :class:`ObservationCache` for backends without a watcher (files)."""
@@ -99,6 +143,9 @@ class NoCache:
         return None
 
     def expect_gone(self, namespace: str, name: str, endpoint_id: str) -> None:
+        return None
+
+    def moved_away(self, namespace: str, name: str) -> None:
         return None
 
 

@@ -11,6 +11,10 @@ told it about) that has disappeared.
 The memory is in process: after a restart every object is reported once more, which is
 harmless (the gateway orders reports by ``seq``). An outage of the cluster skips a round and
 is logged; it never stops the worker.
+
+An endpoint migrated to a format this watcher does not observe (the KServe backend moving one to
+the built-in Deployment) is *moved away*: its old object is no longer reported, and its removal
+is not reported as ``Deleted`` (the endpoint is not gone, it lives on in the other format).
 """
 
 from __future__ import annotations
@@ -55,17 +59,27 @@ class Watcher:
         self._namespaces = list(namespaces)
         self._interval = interval_s
         self._seen: dict[Key, _Seen] = {}
+        self._moved: dict[Key, int] = {}  # key -> rounds started when it was moved away
+        self._started = 0
         self.rounds = 0
 
     # ------------------------------------------------------------------ ObservationCache
 
     def forget(self, namespace: str, name: str) -> None:
+        self._moved.pop((namespace, name), None)
         seen = self._seen.get((namespace, name))
         if seen is not None:
             seen.fingerprint = None
 
     def expect_gone(self, namespace: str, name: str, endpoint_id: str) -> None:
+        self._moved.pop((namespace, name), None)
         self._seen[(namespace, name)] = _Seen(endpoint_id, None)
+
+    def moved_away(self, namespace: str, name: str) -> None:
+        # Synchronous, like every check in poll_once before a report is stamped: a report made
+        # after this call is suppressed, one made before has an older seq than the handler's.
+        self._moved[(namespace, name)] = self._started
+        self._seen.pop((namespace, name), None)
 
     # ------------------------------------------------------------------ loop
 
@@ -87,25 +101,36 @@ class Watcher:
 
     async def poll_once(self) -> int:
         """One round: observe, publish what changed; returns the number of reports."""
+        self._started += 1
+        started = self._started
         lives = await self._backend.observe(self._namespaces)
         reports = 0
         present: set[Key] = set()
         for live in lives:
             key = (live.namespace, live.name)
             present.add(key)
-            if not live.endpoint_id:
+            if not live.endpoint_id or key in self._moved:
                 continue
             fingerprint = _fingerprint(live)
             seen = self._seen.get(key)
             if seen is not None and seen.fingerprint == fingerprint:
                 continue
             await self._publish_live(live)
-            self._seen[key] = _Seen(live.endpoint_id, fingerprint)
+            if key not in self._moved:  # moved away while the report was being published
+                self._seen[key] = _Seen(live.endpoint_id, fingerprint)
             reports += 1
         for key in [k for k in self._seen if k not in present]:
-            await self._publish_deleted(key, self._seen[key].endpoint_id)
-            del self._seen[key]  # only once the report is out: a failed publish is retried
+            seen = self._seen.get(key)
+            if seen is None or key in self._moved:  # moved away: the endpoint is not gone
+                self._seen.pop(key, None)
+                continue
+            await self._publish_deleted(key, seen.endpoint_id)
+            self._seen.pop(key, None)  # only once the report is out: a failed publish is retried
             reports += 1
+        for key, moved_at in list(self._moved.items()):
+            # gone in a listing made after the move: no more silence needed
+            if key not in present and moved_at < started:
+                del self._moved[key]
         self.rounds += 1
         return reports
 

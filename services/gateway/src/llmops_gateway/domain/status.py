@@ -84,13 +84,29 @@ def _mapping(details: Mapping[str, Any], key: str) -> dict[str, Any] | None:
 def _apply_experiment_run(session: Session, report: StatusUpdated) -> bool:
     """Upsert the job's run. Missing or null fields keep their stored value and maps are merged,
     so a short "killed" report (the built-in backend's carries no params) does not erase what the
-    "created" one reported."""
+    "created" one reported.
+
+    A migration's report (``details.migration``, see ``migrate experiments-to-mlflow``): one
+    that moved a built-in record to a tracking system wins over the record whatever the seqs
+    (the move is one-way, and clocks of two worker hosts may disagree), keeping the higher seq;
+    backend, run id, experiment and URL become the new system's. One that failed applies only
+    while the record is still built-in (it never undoes a move that succeeded) and never
+    creates a record."""
     details = report.details
     job_id = details.get("job_id")
     if not isinstance(job_id, str) or not job_id:
         raise NonRetryableError("experiment_run status without details.job_id")
+    migration = _mapping(details, "migration") or {}
     run = repository.experiment_run_for_job(session, job_id, for_update=True)
-    if run is not None and run.seq >= report.seq:
+    moved = (
+        migration.get("outcome") == "migrated"
+        and run is not None
+        and run.backend == "builtin"
+        and _text(details, "backend") not in (None, "builtin")
+    )
+    if migration.get("outcome") == "failed" and (run is None or run.backend != "builtin"):
+        return False
+    if run is not None and run.seq >= report.seq and not moved:
         return False
     if run is None:
         run = ExperimentRun(
@@ -106,7 +122,7 @@ def _apply_experiment_run(session: Session, report: StatusUpdated) -> bool:
     run.run_id = report.entity_id
     run.status = report.phase.value
     run.reason = report.reason
-    run.seq = report.seq
+    run.seq = max(run.seq or 0, report.seq)
     run.updated_at = utcnow()
     if (experiment_id := _text(details, "experiment_id")) is not None:
         run.experiment_id = experiment_id
@@ -179,7 +195,9 @@ def _apply_deployment(session: Session, report: StatusUpdated) -> bool:
     conditions and traffic when it has applied a manifest but not observed the result yet, which
     must not blank what the last observation showed); a ``rollout`` that names its strategy
     replaces the stored one (a promoted canary has no percent left), a partial one is merged.
-    The endpoint's ``status``
+    A manifest of the other format than the stored one (a migration between an InferenceService
+    and the built-in Deployment + Service) first clears the old format's mode, URL, conditions and
+    traffic. The endpoint's ``status``
     follows the phase, except while a delete is pending:
 
     * ``Deleted`` while Deleting/DeleteFailed: the resource is gone, so the row is removed
@@ -204,6 +222,17 @@ def _apply_deployment(session: Session, report: StatusUpdated) -> bool:
     endpoint.reported_reason = report.reason
     endpoint.observed_at = observed_at(report.seq)
     endpoint.updated_at = utcnow()
+    reported = _mapping(details, "manifest")
+    stored = endpoint.manifest
+    kserve = "InferenceService"
+    if reported and stored and (reported.get("kind") == kserve) != (stored.get("kind") == kserve):
+        # The endpoint moved to the other format (an InferenceService <-> the built-in List, or
+        # its Deployment as the watcher reports it): what the old object reported (its mode,
+        # URL, conditions, traffic) says nothing of the new one.
+        endpoint.deployment_mode = None
+        endpoint.serve_url = None
+        endpoint.conditions = None
+        endpoint.traffic = None
     for column, key in (
         ("namespace", "namespace"),
         ("backend", "backend"),

@@ -1,8 +1,194 @@
-"""``rollback integrations`` (to be implemented)."""
+"""``rollback integrations``: the seed's rollback procedure (section 8) as one command.
+
+Turns the integration flags of one environment off (all five areas by default, or the
+``--area`` ones), which the workers follow by themselves: each reads ``llmops.config`` and
+restarts on its built-in backend, no redeploy and no ``kubectl rollout restart``. With
+``--remove-kserve`` it also moves every endpoint of the environment that runs as a KServe
+InferenceService back to the built-in Deployment + Service (one ``DeploymentMigrationRequested``
+with target ``builtin`` each): the serving worker applies the Deployment and the Service first,
+then removes the InferenceService it had created, so the endpoints keep serving.
+
+The plan is always printed first (each flag with its current and new value, flags already off
+as unchanged, and the endpoints that move); ``--dry-run`` stops there, and without ``--yes``
+the command asks before changing anything. What it queued is published at once (the gateway's
+relay would publish it too). A second rollback finds nothing to change.
+
+Exit codes: 0 rolled back, nothing to do, or dry run; 1 declined, or some endpoint cannot move
+(the flags are still turned off); 2 bad options.
+"""
 
 from __future__ import annotations
 
+import uuid
+from typing import Annotated, Any, Final, cast, get_args
 
-def integrations() -> None:
-    """Turn integration flags off for an environment."""
-    raise NotImplementedError
+import typer
+from rich.markup import escape
+
+from llmops_gateway.domain.integration_configs import effective_config
+from llmops_gateway.domain.rollback import (
+    ALL_AREAS,
+    RollbackPlan,
+    apply_rollback,
+    plan_rollback,
+)
+from llmops_gateway.scripts.context import ScriptContext, script_context, table_of
+from llmops_gateway.scripts.migrate_serving import plan_table
+from llmops_shared.config import Environment
+from llmops_shared.events import IntegrationArea
+
+ENVIRONMENTS: Final = get_args(Environment)
+AREA_NAMES: Final = tuple(area.value for area in IntegrationArea)
+
+
+def integrations(
+    environment: Annotated[
+        str, typer.Option(help="dev | stg | prod: the environment to roll back.")
+    ],
+    area: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--area",
+            help=f"Only this area (repeat for several; default all: {', '.join(AREA_NAMES)}).",
+        ),
+    ] = None,
+    remove_kserve: Annotated[
+        bool,
+        typer.Option(
+            "--remove-kserve",
+            help="Also move the environment's KServe endpoints to the built-in Deployment + "
+            "Service and remove their InferenceServices.",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the plan; change nothing.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="One JSON document on stdout instead of tables.")
+    ] = False,
+) -> None:
+    """Turn integration flags off for an environment (lists the plan first; --dry-run stops
+    there)."""
+    with script_context(json_output=json_output) as ctx:
+        if environment not in ENVIRONMENTS:
+            _bad(ctx, f"unknown environment {environment!r} (one of {', '.join(ENVIRONMENTS)})")
+        unknown = sorted(set(area or ()) - set(AREA_NAMES))
+        if unknown:
+            _bad(ctx, f"unknown area(s) {', '.join(unknown)} (one of {', '.join(AREA_NAMES)})")
+        areas = [IntegrationArea(a) for a in area] if area else list(ALL_AREAS)
+        env = cast(Environment, environment)  # checked above
+        rollback = plan_rollback(
+            ctx.sessions, ctx.settings, env, areas=areas, remove_kserve=remove_kserve
+        )
+        with ctx.sessions() as session:
+            serving = effective_config(
+                session, ctx.settings, env, IntegrationArea.SERVING_FRAMEWORK
+            )
+        serving_stays_on = serving.enabled and IntegrationArea.SERVING_FRAMEWORK not in areas
+        if remove_kserve and serving_stays_on:
+            _bad(
+                ctx,
+                "--remove-kserve needs the serving_framework flag off: add --area "
+                "serving_framework (with the serving framework on, new deployments would be "
+                "InferenceServices again)",
+            )
+        document: dict[str, Any] = {"dry_run": dry_run, **rollback.as_dict()}
+        _print_plan(ctx, rollback)
+        if rollback.nothing_to_do:
+            ctx.err.print(
+                escape(f"nothing to roll back in {env}: the flags are off")
+                + (" and no endpoint runs on KServe" if remove_kserve else "")
+            )
+            ctx.emit({**document, "applied": None})
+            _exit_if_skipped(rollback)
+            return
+        if dry_run:
+            ctx.emit({**document, "applied": None})
+            ctx.err.print("dry run: nothing was changed")
+            return
+        if not yes and not typer.confirm(
+            f"Roll back the integrations of {env}?", default=False, err=True
+        ):
+            ctx.err.print("declined: nothing was changed")
+            ctx.emit({**document, "applied": None, "declined": True})
+            raise typer.Exit(1)
+        correlation_id = f"rollback-integrations-{uuid.uuid4().hex[:12]}"
+        result = apply_rollback(ctx.sessions, ctx.settings, rollback, correlation_id=correlation_id)
+        published = ctx.publish_outbox()
+        document["applied"] = {**result.as_dict(), "published": published}
+        changed = [flag.area.value for flag in result.flags if flag.changed]
+        ctx.emit(
+            document,
+            table_of(
+                f"rolled back ({env})",
+                ("area", "enabled", "revision", "changed"),
+                [
+                    (flag.area.value, flag.enabled, flag.revision, "yes" if flag.changed else "no")
+                    for flag in result.flags
+                ],
+            ),
+        )
+        ctx.err.print(
+            escape(
+                f"turned off: {', '.join(changed) or 'nothing'}; "
+                f"endpoint moves queued: {len(result.endpoints.queued)}"
+                + (
+                    f" ({len(result.endpoints.already_requested)} already requested)"
+                    if result.endpoints.already_requested
+                    else ""
+                )
+                + f"; published {published} outbox event(s). The workers switch to their "
+                "built-in backends when they read the change."
+            )
+        )
+        _exit_if_skipped(rollback)
+
+
+def _bad(ctx: ScriptContext, message: str) -> None:
+    ctx.err.print(escape(message), style="red")
+    raise typer.Exit(2)
+
+
+def _exit_if_skipped(rollback: RollbackPlan) -> None:
+    skipped = [e for e in rollback.endpoints if e.skipped]
+    if skipped:
+        raise typer.Exit(1)
+
+
+def _print_plan(ctx: ScriptContext, rollback: RollbackPlan) -> None:
+    """The plan, always (on stderr with --json, so stdout stays one document)."""
+    console = ctx.err if ctx.json_output else ctx.out
+    console.print(
+        table_of(
+            f"integration flags of {rollback.environment}",
+            ("area", "service", "now", "after", "action"),
+            [
+                (
+                    flag.area.value,
+                    flag.service,
+                    f"{'on' if flag.enabled else 'off'} ({flag.source})",
+                    "off",
+                    "turn off" if flag.changes else "unchanged",
+                )
+                for flag in rollback.flags
+            ],
+        )
+    )
+    if rollback.remove_kserve:
+        if rollback.endpoints:
+            console.print(
+                plan_table(
+                    f"KServe endpoints to move to the built-in Deployment + Service "
+                    f"({rollback.environment})",
+                    rollback.endpoints,
+                )
+            )
+        else:
+            console.print(escape(f"no endpoint of {rollback.environment} runs on KServe"))
+    for endpoint in rollback.endpoints:
+        if endpoint.skipped:
+            ctx.err.print(
+                escape(f"{endpoint.endpoint_id} stays on KServe: {endpoint.skipped}"),
+                style="yellow",
+            )

@@ -4,21 +4,30 @@ Used when ``SERVING_FRAMEWORK_ENABLED=false`` (or ``SERVING_BACKEND=deployment``
 keeps serving on any cluster. Both objects are server-side applied with the same field manager
 as the InferenceServices; the Deployment carries the endpoint's labels and annotations and is
 what the watcher observes (Ready once a replica is available).
+
+A migration between formats (``DeploymentMigrationRequested``) reaches InferenceServices through
+:meth:`DeploymentBackend.for_format`, a :class:`~llmops_serving.adapters.kserve.KServeBackend`
+on the same API client.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from functools import partial
+from typing import TYPE_CHECKING, Any, cast
 
 from kubernetes import client
 
-from llmops_serving.adapters.kube import call, is_not_found, live_objects
-from llmops_serving.ports import Live, Manifest, ServingRejected
+from llmops_serving.adapters.kube import call, is_not_found, live_objects, remove_owned
+from llmops_serving.config import RenderFormat
+from llmops_serving.ports import Live, Manifest, Removal, ServingBackend, ServingRejected
 from llmops_serving.render import names
 from llmops_serving.render.rollout import desired_from_live
 from llmops_serving.render.status import Observed, observe_builtin
 from llmops_shared.events import Phase
+
+if TYPE_CHECKING:
+    from llmops_serving.adapters.kserve import KServeBackend
 
 APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 
@@ -26,11 +35,18 @@ APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 class DeploymentBackend:
     """A :class:`~llmops_serving.ports.ServingBackend` of plain Deployments and Services."""
 
-    def __init__(self, api_client: client.ApiClient, *, request_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        *,
+        request_timeout_s: float = 10.0,
+        kserve: KServeBackend | None = None,
+    ) -> None:
         self._client = api_client
         self._apps = client.AppsV1Api(api_client)
         self._core = client.CoreV1Api(api_client)
         self._timeout = request_timeout_s
+        self._kserve = kserve
 
     @property
     def name(self) -> str:
@@ -124,6 +140,72 @@ class DeploymentBackend:
         await call(
             "checking readiness", self._core.get_api_resources, _request_timeout=self._timeout
         )
+
+    def for_format(self, target: RenderFormat) -> ServingBackend:
+        return self if target is RenderFormat.BUILTIN else self._inference_services()
+
+    async def remove_other_format(
+        self, namespace: str, name: str, *, keep: RenderFormat, endpoint_id: str
+    ) -> Removal:
+        if keep is RenderFormat.BUILTIN:
+            return await self._inference_services().remove_owned(
+                namespace, name, endpoint_id=endpoint_id
+            )
+        return await self.remove_owned(namespace, name, endpoint_id=endpoint_id)
+
+    async def remove_owned(self, namespace: str, name: str, *, endpoint_id: str) -> Removal:
+        """Delete the endpoint's Service, then its Deployment, each only if this platform created
+        it for the endpoint (the Service first: no traffic is sent to a Deployment going away)."""
+        removal = Removal()
+        for kind, read, delete in (
+            ("Service", self._core.read_namespaced_service, self._core.delete_namespaced_service),
+            (
+                "Deployment",
+                self._apps.read_namespaced_deployment,
+                self._apps.delete_namespaced_deployment,
+            ),
+        ):
+            removal += await remove_owned(
+                f"{kind} {namespace}/{name}",
+                partial(self._get, read, namespace, name),
+                partial(
+                    self._delete_with,
+                    delete,
+                    f"deleting {kind} {namespace}/{name}",
+                    namespace,
+                    name,
+                ),
+                endpoint_id=endpoint_id,
+            )
+        return removal
+
+    async def _delete_with(
+        self,
+        delete: Callable[..., object],
+        where: str,
+        namespace: str,
+        name: str,
+        options: client.V1DeleteOptions,
+    ) -> object:
+        return await call(
+            where,
+            delete,
+            name,
+            namespace,
+            body=options,
+            absent_ok=True,
+            _request_timeout=self._timeout,
+        )
+
+    def _inference_services(self) -> KServeBackend:
+        if self._kserve is None:
+            # imported here: kserve.py builds its own DeploymentBackend from this module
+            from llmops_serving.adapters.kserve import KServeBackend
+
+            self._kserve = KServeBackend(
+                self._client, request_timeout_s=self._timeout, builtin=self
+            )
+        return self._kserve
 
     async def _get(self, read: Any, namespace: str, name: str) -> dict[str, Any] | None:
         try:

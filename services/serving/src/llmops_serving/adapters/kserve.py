@@ -6,6 +6,10 @@ so a redelivered event re-applies the same fields and changes nothing (no new ge
 ``force`` takes over fields someone edited by hand: the event is the source of truth. Fields
 this worker stops sending (a canary percent after a promote) are removed by the API server,
 because the field manager owned them.
+
+A migration between formats (``DeploymentMigrationRequested``) reaches the built-in
+Deployment + Service through :meth:`KServeBackend.for_format`, a
+:class:`~llmops_serving.adapters.deployment.DeploymentBackend` on the same API client.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ from typing import Any, cast
 
 from kubernetes import client
 
-from llmops_serving.adapters.kube import call, is_not_found, live_objects
-from llmops_serving.ports import Live, Manifest
+from llmops_serving.adapters.deployment import DeploymentBackend
+from llmops_serving.adapters.kube import call, is_not_found, live_objects, remove_owned
+from llmops_serving.config import RenderFormat
+from llmops_serving.ports import Live, Manifest, Removal, ServingBackend
 from llmops_serving.render import names
 from llmops_serving.render.rollout import desired_from_live
 from llmops_serving.render.status import Observed, observe_inference_service
@@ -28,9 +34,18 @@ APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 class KServeBackend:
     """A :class:`~llmops_serving.ports.ServingBackend` on a cluster with KServe installed."""
 
-    def __init__(self, api_client: client.ApiClient, *, request_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        *,
+        request_timeout_s: float = 10.0,
+        builtin: DeploymentBackend | None = None,
+    ) -> None:
         self._api = client.CustomObjectsApi(api_client)
         self._timeout = request_timeout_s
+        self._builtin = builtin or DeploymentBackend(
+            api_client, request_timeout_s=request_timeout_s, kserve=self
+        )
 
     @property
     def name(self) -> str:
@@ -124,6 +139,41 @@ class KServeBackend:
             names.KSERVE_PLURAL,
             limit=1,
             _request_timeout=self._timeout,
+        )
+
+    def for_format(self, target: RenderFormat) -> ServingBackend:
+        return self if target is RenderFormat.KSERVE else self._builtin
+
+    async def remove_other_format(
+        self, namespace: str, name: str, *, keep: RenderFormat, endpoint_id: str
+    ) -> Removal:
+        if keep is RenderFormat.KSERVE:
+            return await self._builtin.remove_owned(namespace, name, endpoint_id=endpoint_id)
+        return await self.remove_owned(namespace, name, endpoint_id=endpoint_id)
+
+    async def remove_owned(self, namespace: str, name: str, *, endpoint_id: str) -> Removal:
+        """Delete the endpoint's InferenceService if this platform created it for the endpoint."""
+        where = f"deleting InferenceService {namespace}/{name}"
+
+        async def delete(options: client.V1DeleteOptions) -> object:
+            return await call(
+                where,
+                self._api.delete_namespaced_custom_object,
+                names.KSERVE_GROUP,
+                names.KSERVE_VERSION,
+                namespace,
+                names.KSERVE_PLURAL,
+                name,
+                body=options,
+                absent_ok=True,
+                _request_timeout=self._timeout,
+            )
+
+        return await remove_owned(
+            f"InferenceService {namespace}/{name}",
+            lambda: self._get(namespace, name),
+            delete,
+            endpoint_id=endpoint_id,
         )
 
     async def _get(self, namespace: str, name: str) -> dict[str, Any] | None:

@@ -5,10 +5,13 @@ See :mod:`llmops_shared.adapters.kube` for how failures are classified.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
-from llmops_serving.ports import Live, ServingRejected, ServingUnavailable
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from llmops_serving.ports import Live, Removal, ServingRejected, ServingUnavailable
 from llmops_serving.render import names
 from llmops_serving.render.rollout import desired_from_live
 from llmops_serving.render.status import Observed
@@ -19,6 +22,7 @@ from llmops_shared.adapters.kube import (
     api_message,
     is_not_found,
 )
+from llmops_shared.logging import get_logger
 
 __all__ = [
     "NOT_FOUND",
@@ -28,6 +32,9 @@ __all__ = [
     "is_not_found",
     "translate",
 ]
+
+CONFLICT: Final = 409
+REMOVE_ATTEMPTS: Final = 3
 
 _CALLS: Final = KubeCalls(unavailable=ServingUnavailable, rejected=ServingRejected)
 call = _CALLS.call
@@ -62,3 +69,62 @@ def live_objects(
             )
         )
     return found
+
+
+def created_for(obj: dict[str, Any], endpoint_id: str) -> bool:
+    """Whether this platform created ``obj`` for ``endpoint_id``: the labels the renderers write
+    (``app.kubernetes.io/managed-by=llm-ops`` and ``llm-ops.io/endpoint-id``)."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return (
+        labels.get(names.MANAGED_BY_LABEL) == names.MANAGED_BY
+        and labels.get(names.ENDPOINT_ID_LABEL) == endpoint_id
+    )
+
+
+async def remove_owned(
+    what: str,
+    read: Callable[[], Awaitable[dict[str, Any] | None]],
+    delete: Callable[[client.V1DeleteOptions], Awaitable[object]],
+    *,
+    endpoint_id: str,
+) -> Removal:
+    """Delete one object if this platform created it for ``endpoint_id``.
+
+    The delete carries the uid that was checked as a precondition, so an object replaced
+    between the check and the delete (by someone else, under the same name) is never deleted:
+    the API answers 409 and the new object is checked again. Gone (404) counts as removed
+    already, and an object already being deleted (``deletionTimestamp``, finalizers running) is
+    not deleted twice.
+    """
+    log = get_logger(__name__)
+    for _ in range(REMOVE_ATTEMPTS):
+        obj = await read()
+        if obj is None:
+            return Removal()
+        meta = obj.get("metadata") or {}
+        if not created_for(obj, endpoint_id):
+            log.warning(
+                "other_format_left_alone",
+                object=what,
+                endpoint_id=endpoint_id,
+                owner=(meta.get("labels") or {}).get(names.ENDPOINT_ID_LABEL),
+                managed_by=(meta.get("labels") or {}).get(names.MANAGED_BY_LABEL),
+            )
+            return Removal(left=(what,))
+        if meta.get("deletionTimestamp"):
+            return Removal()
+        options = client.V1DeleteOptions(preconditions=client.V1Preconditions(uid=meta.get("uid")))
+        try:
+            await delete(options)
+        except ServingRejected as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ApiException) and cause.status == CONFLICT:
+                continue  # replaced since it was read: look again
+            raise
+        except ApiException as exc:
+            if is_not_found(exc):
+                return Removal()
+            raise
+        log.info("other_format_removed", object=what, endpoint_id=endpoint_id)
+        return Removal(deleted=(what,))
+    raise ServingUnavailable(f"{what} kept changing while being removed; retrying later")

@@ -7,6 +7,9 @@ leaves the old file; a file system error (full, read-only, permissions) is an ou
 backend, not the event's fault, so it waits like a cluster outage. Re-writing identical
 content is skipped, so redeliveries do not touch the file's mtime (a GitOps diff stays empty).
 
+An endpoint moved to the other format (``DeploymentMigrationRequested``) gets its file replaced
+by the other format's objects in one atomic write: nothing else is left to remove.
+
 Nothing observes the cluster here: after a write the endpoint is reported ``Ready`` with the
 reason "written to <path>", because no later event would ever move it out of ``Pending``.
 """
@@ -21,7 +24,15 @@ from typing import Any
 
 import yaml
 
-from llmops_serving.ports import Live, Manifest, ServingRejected, ServingUnavailable
+from llmops_serving.config import RenderFormat
+from llmops_serving.ports import (
+    Live,
+    Manifest,
+    Removal,
+    ServingBackend,
+    ServingRejected,
+    ServingUnavailable,
+)
 from llmops_serving.render.status import Observed
 from llmops_shared.events import Phase
 from llmops_shared.manifest_files import (
@@ -92,6 +103,16 @@ class ManifestsBackend:
 
     async def observe(self, namespaces: Sequence[str]) -> list[Live]:
         return []
+
+    def for_format(self, target: RenderFormat) -> ServingBackend:
+        """Either format goes into the endpoint's one file."""
+        return self
+
+    async def remove_other_format(
+        self, namespace: str, name: str, *, keep: RenderFormat, endpoint_id: str
+    ) -> Removal:
+        """Nothing: ``apply`` of the other format replaced the endpoint's file already."""
+        return Removal()
 
     async def ping(self) -> None:
         """Ready when the directory exists (or can be made) and is writable."""

@@ -1,0 +1,349 @@
+"""``DeploymentMigrationRequested``: moving an endpoint between the built-in Deployment + Service
+and a KServe InferenceService, with the real ``kubernetes`` client against the Kubernetes API
+test double (tests/support/k8s_server.py), and on real files for the manifests backend."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any, Literal
+
+import pytest
+from kubernetes.client import CoreV1Api
+
+from llmops_serving.adapters.deployment import DeploymentBackend
+from llmops_serving.adapters.kserve import KServeBackend
+from llmops_serving.adapters.kube import call, remove_owned
+from llmops_serving.adapters.manifests import ManifestsBackend
+from llmops_serving.handlers import handle_serving_event
+from llmops_serving.ports import NoCache
+from llmops_serving.watcher import Watcher
+from llmops_shared.events import DeploymentMigrationRequested, Envelope, Phase, new_event
+from llmops_shared.manifest_files import load_documents
+from llmops_shared.streams import NonRetryableError
+
+from integration.serving.helpers import (
+    CORRELATION_ID,
+    ISVC,
+    RecordingSink,
+    deleted,
+    make_ports,
+    new_endpoint,
+    promoted,
+    received,
+    requested,
+    seed_spec,
+    statuses_of,
+)
+from support.k8s_server import KubeApiServer
+from support.kserve_crd import schema_errors
+
+pytestmark = pytest.mark.integration
+
+NS = "llm-ops-dev"
+BLUE_GREEN = {"strategy": "blue-green"}
+DEPLOYMENT = ("apps/v1", "deployments")
+SERVICE = ("v1", "services")
+AVAILABLE = {
+    "observedGeneration": 1,
+    "updatedReplicas": 1,
+    "availableReplicas": 1,
+    "conditions": [{"type": "Available", "status": "True"}],
+}
+ISVC_READY = {
+    "url": "http://ep.llm-ops-dev.example.com",
+    "conditions": [{"type": "Ready", "status": "True"}],
+}
+
+
+def migration(
+    endpoint_id: str, name: str, target: Literal["kserve", "builtin"], **spec_changes: Any
+) -> Envelope:
+    """What the gateway's scripts queue: the endpoint's request plus the target format."""
+    payload = DeploymentMigrationRequested.model_validate(
+        {
+            "endpoint_id": endpoint_id,
+            "name": name,
+            "environment": "dev",
+            "route": "/test-model",
+            "model_id": str(uuid.uuid4()),
+            "spec": seed_spec(**spec_changes),
+            "storage_uri": "s3://llm-models/llama-3-8b-sft-v1",
+            "target": target,
+        }
+    )
+    return new_event(
+        payload,
+        source="gateway",
+        correlation_id=CORRELATION_ID,
+        event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{endpoint_id}:{target}")),
+    )
+
+
+def builtin_objects(kube: KubeApiServer, name: str) -> tuple[Any, Any]:
+    return kube.get(*DEPLOYMENT, NS, name), kube.get(*SERVICE, NS, name)
+
+
+async def deploy_builtin(deployments: DeploymentBackend, endpoint_id: str, name: str) -> None:
+    ports = make_ports(deployments, RecordingSink(), NoCache(), builtin=True)
+    event = requested(endpoint_id, name, rollout=BLUE_GREEN)
+    await handle_serving_event(received(event), ports)
+
+
+async def test_builtin_to_kserve_applies_the_inference_service_then_removes_the_builtin_objects(
+    kube: KubeApiServer, deployments: DeploymentBackend, kserve: KServeBackend
+) -> None:
+    endpoint_id, name = new_endpoint()
+    await deploy_builtin(deployments, endpoint_id, name)
+    assert all(builtin_objects(kube, name))
+    sink = RecordingSink()
+    watcher = Watcher(kserve, sink, namespaces=[NS], interval_s=0.05)
+    ports = make_ports(kserve, sink, watcher)
+    event = received(migration(endpoint_id, name, "kserve", rollout=BLUE_GREEN))
+
+    [moved] = statuses_of(await handle_serving_event(event, ports))
+
+    isvc = kube.get(*ISVC, NS, name)
+    assert isvc is not None
+    assert schema_errors(isvc) == []
+    assert isvc["metadata"]["labels"]["llm-ops.io/endpoint-id"] == endpoint_id
+    assert isvc["spec"]["predictor"]["model"]["storageUri"] == "s3://llm-models/llama-3-8b-sft-v1"
+    assert builtin_objects(kube, name) == (None, None)
+    assert moved.phase is Phase.PENDING
+    assert moved.entity_id == endpoint_id
+    assert moved.details["backend"] == "kserve"
+    assert moved.details["deployment_mode"] == "Serverless"
+    assert moved.details["manifest"]["kind"] == "InferenceService"  # type: ignore[index,call-overload]
+    assert moved.reason is not None
+    assert moved.reason.startswith("migrated to a KServe InferenceService")
+    assert f"removed Service {NS}/{name}, Deployment {NS}/{name}" in moved.reason
+    # the InferenceService was applied before anything was deleted
+    methods = [m for m, path, _ in kube.requests if name in path and m in ("PATCH", "DELETE")]
+    assert methods == ["PATCH", "PATCH", "PATCH", "DELETE", "DELETE"]  # Deployment, Service,
+    # InferenceService, then the Service and the Deployment
+
+    generation = isvc["metadata"]["generation"]
+    [again] = statuses_of(await handle_serving_event(event, ports))  # a redelivery
+    assert kube.get(*ISVC, NS, name)["metadata"]["generation"] == generation  # type: ignore[index]
+    assert again.reason is not None
+    assert "removed" not in again.reason  # nothing was left to delete
+    kube.set_status(*ISVC, NS, name, ISVC_READY)
+    await watcher.poll_once()
+    assert sink.statuses()[-1].phase is Phase.READY
+
+
+async def test_kserve_to_builtin_on_the_kserve_worker_reports_no_deleted_endpoint(
+    kube: KubeApiServer, kserve: KServeBackend
+) -> None:
+    """The KServe worker moves an endpoint to the built-in objects (a rollback processed before
+    the worker switched backend): its watcher stops reporting the InferenceService, and its
+    removal is not reported as the endpoint being Deleted."""
+    sink = RecordingSink()
+    watcher = Watcher(kserve, sink, namespaces=[NS], interval_s=0.05)
+    ports = make_ports(kserve, sink, watcher)
+    endpoint_id, name = new_endpoint()
+    await handle_serving_event(received(requested(endpoint_id, name, rollout=BLUE_GREEN)), ports)
+    kube.set_status(*ISVC, NS, name, ISVC_READY)
+    await watcher.poll_once()
+    assert sink.statuses()[-1].phase is Phase.READY
+    before = len(sink.envelopes)
+
+    event = received(migration(endpoint_id, name, "builtin", rollout=BLUE_GREEN))
+    [moved] = statuses_of(await handle_serving_event(event, ports))
+
+    deployment, service = builtin_objects(kube, name)
+    assert deployment is not None
+    assert service is not None
+    assert deployment["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "llm-ops"
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert kube.get(*ISVC, NS, name) is None
+    assert moved.details["backend"] == "deployment"
+    assert moved.details["deployment_mode"] is None
+    assert moved.details["manifest"]["kind"] == "List"  # type: ignore[index,call-overload]
+    assert f"removed InferenceService {NS}/{name}" in (moved.reason or "")
+    assert moved.seq > max(s.seq for s in sink.statuses())
+    assert await watcher.poll_once() == 0  # no Deleted for the InferenceService it saw
+    assert len(sink.envelopes) == before
+
+    [again] = statuses_of(await handle_serving_event(event, ports))  # a redelivery
+    assert "removed" not in (again.reason or "")
+    assert kube.get(*DEPLOYMENT, NS, name)["metadata"]["generation"] == 1  # type: ignore[index]
+
+
+async def test_kserve_to_builtin_on_the_deployment_worker_becomes_ready(
+    kube: KubeApiServer, kserve: KServeBackend, deployments: DeploymentBackend
+) -> None:
+    """The worker already runs the built-in backend (flag off): it still finds and removes the
+    InferenceService, and its watcher reports the Deployment Ready."""
+    endpoint_id, name = new_endpoint()
+    on_kserve = make_ports(kserve, RecordingSink(), NoCache())
+    await handle_serving_event(received(requested(endpoint_id, name)), on_kserve)  # a canary
+    kube.set_status(*ISVC, NS, name, ISVC_READY)
+    await handle_serving_event(received(promoted(endpoint_id, name)), on_kserve)
+    sink = RecordingSink()
+    watcher = Watcher(deployments, sink, namespaces=[NS], interval_s=0.05)
+    ports = make_ports(deployments, sink, watcher, builtin=True)
+
+    [moved] = statuses_of(
+        await handle_serving_event(received(migration(endpoint_id, name, "builtin")), ports)
+    )
+
+    assert kube.get(*ISVC, NS, name) is None
+    deployment = kube.get(*DEPLOYMENT, NS, name)
+    assert deployment is not None
+    # the promoted canary serves at 100 %: moved as a full switch
+    annotations = deployment["metadata"]["annotations"]
+    assert annotations["llm-ops.io/rollout-strategy"] == "blue-green"
+    assert moved.details["backend"] == "deployment"
+    kube.set_status(*DEPLOYMENT, NS, name, AVAILABLE)
+    await watcher.poll_once()
+    ready = sink.statuses()[-1]
+    assert ready.phase is Phase.READY
+    assert ready.details["url"] == f"http://{name}.{NS}.svc.cluster.local"
+
+
+async def test_to_kserve_with_the_framework_off_is_failed_with_the_reason(
+    kube: KubeApiServer, deployments: DeploymentBackend
+) -> None:
+    endpoint_id, name = new_endpoint()
+    await deploy_builtin(deployments, endpoint_id, name)
+    sink = RecordingSink()
+    ports = make_ports(deployments, sink, NoCache(), builtin=True)
+    event = received(migration(endpoint_id, name, "kserve", rollout=BLUE_GREEN))
+    with pytest.raises(NonRetryableError, match="enable the serving framework first"):
+        await handle_serving_event(event, ports)
+    [failed] = sink.statuses()
+    assert failed.phase is Phase.FAILED
+    assert "SERVING_FRAMEWORK_ENABLED=false" in (failed.reason or "")
+    assert all(builtin_objects(kube, name))  # still serving where it was
+    assert kube.get(*ISVC, NS, name) is None
+
+
+async def test_a_canary_in_progress_does_not_move_to_the_builtin_objects(
+    kube: KubeApiServer, kserve: KServeBackend
+) -> None:
+    sink = RecordingSink()
+    ports = make_ports(kserve, sink, NoCache())
+    endpoint_id, name = new_endpoint()
+    await handle_serving_event(received(requested(endpoint_id, name)), ports)  # 10 % canary
+    with pytest.raises(NonRetryableError, match="canary rollout is in progress"):
+        await handle_serving_event(received(migration(endpoint_id, name, "builtin")), ports)
+    assert sink.statuses()[-1].phase is Phase.FAILED
+    assert kube.get(*ISVC, NS, name) is not None
+    assert builtin_objects(kube, name) == (None, None)
+
+
+async def test_objects_the_platform_did_not_create_are_left_alone(
+    kube: KubeApiServer, kserve: KServeBackend
+) -> None:
+    endpoint_id, name = new_endpoint()
+    foreign = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NS, "labels": {"team": "search"}},
+        "spec": {"selector": {"matchLabels": {"app": name}}, "template": {}},
+    }
+    await DeploymentBackend(kube.api_client()).apply(foreign)
+    ports = make_ports(kserve, RecordingSink(), NoCache())
+    event = received(migration(endpoint_id, name, "kserve", rollout=BLUE_GREEN))
+    [moved] = statuses_of(await handle_serving_event(event, ports))
+    assert kube.get(*DEPLOYMENT, NS, name) is not None
+    assert kube.get(*ISVC, NS, name) is not None
+    assert f"left alone (not created by llm-ops for this endpoint): Deployment {NS}/{name}" in (
+        moved.reason or ""
+    )
+    assert not any(m == "DELETE" for m, _, _ in kube.requests)
+
+
+async def test_a_target_object_the_platform_did_not_create_is_not_taken_over(
+    kube: KubeApiServer, kserve: KServeBackend
+) -> None:
+    sink = RecordingSink()
+    ports = make_ports(kserve, sink, NoCache())
+    endpoint_id, name = new_endpoint()
+    await handle_serving_event(received(requested(endpoint_id, name, rollout=BLUE_GREEN)), ports)
+    foreign = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NS, "labels": {"team": "search"}},
+        "spec": {"selector": {"matchLabels": {"app": name}}, "template": {}},
+    }
+    await DeploymentBackend(kube.api_client()).apply(foreign)
+    with pytest.raises(NonRetryableError, match="that llm-ops did not create"):
+        await handle_serving_event(received(migration(endpoint_id, name, "builtin")), ports)
+    assert sink.statuses()[-1].phase is Phase.FAILED
+    assert kube.get(*DEPLOYMENT, NS, name)["metadata"]["labels"] == {"team": "search"}  # type: ignore[index]
+    assert kube.get(*ISVC, NS, name) is not None  # still serving where it was
+
+
+async def test_an_object_replaced_after_the_check_is_checked_again(
+    kube: KubeApiServer, deployments: DeploymentBackend
+) -> None:
+    """The delete carries the checked uid: an object replaced under the same name since it was
+    read answers 409 and is read (and checked) again before anything is deleted."""
+    endpoint_id, name = new_endpoint()
+    await deploy_builtin(deployments, endpoint_id, name)
+    reads = 0
+
+    async def read() -> dict[str, Any] | None:
+        nonlocal reads
+        reads += 1
+        obj = kube.get(*SERVICE, NS, name)
+        if obj is not None and reads == 1:  # what was read before someone replaced it
+            obj["metadata"]["uid"] = "a-replaced-object"
+        return obj
+
+    async def delete(options: Any) -> object:
+        return await call(
+            "deleting", CoreV1Api(kube.api_client()).delete_namespaced_service, name, NS,
+            body=options,
+        )  # fmt: skip
+
+    removal = await remove_owned(f"Service {NS}/{name}", read, delete, endpoint_id=endpoint_id)
+    assert removal.deleted == (f"Service {NS}/{name}",)
+    assert reads == 2
+    deletes = [path for method, path, _ in kube.requests if method == "DELETE"]
+    assert len(deletes) == 2  # the first was refused by its precondition
+    assert kube.get(*SERVICE, NS, name) is None
+
+
+async def test_deleting_an_endpoint_also_removes_its_objects_of_the_other_format(
+    kube: KubeApiServer, deployments: DeploymentBackend, kserve: KServeBackend
+) -> None:
+    """An endpoint left on the built-in objects when the flag came back on is deleted by the
+    KServe worker: nothing of it stays behind."""
+    endpoint_id, name = new_endpoint()
+    await deploy_builtin(deployments, endpoint_id, name)
+    ports = make_ports(kserve, RecordingSink(), NoCache())
+    [gone] = statuses_of(await handle_serving_event(received(deleted(endpoint_id, name)), ports))
+    assert gone.phase is Phase.DELETED
+    assert builtin_objects(kube, name) == (None, None)
+
+
+async def test_manifests_backend_replaces_the_file_with_the_other_format(tmp_path: Path) -> None:
+    backend = ManifestsBackend(tmp_path)
+    endpoint_id, name = new_endpoint()
+    path = tmp_path / NS / f"{name}.yaml"
+    builtin_ports = make_ports(backend, RecordingSink(), NoCache(), builtin=True)
+    await handle_serving_event(
+        received(requested(endpoint_id, name, rollout=BLUE_GREEN)), builtin_ports
+    )
+    assert [d["kind"] for d in load_documents(path.read_text())] == ["Deployment", "Service"]
+
+    sink = RecordingSink()
+    ports = make_ports(backend, sink, NoCache())
+    to_kserve = received(migration(endpoint_id, name, "kserve", rollout=BLUE_GREEN))
+    [moved] = statuses_of(await handle_serving_event(to_kserve, ports))
+    [isvc] = load_documents(path.read_text())
+    assert isvc["kind"] == "InferenceService"
+    assert schema_errors(isvc) == []
+    assert moved.phase is Phase.READY
+    assert moved.details["backend"] == "manifests"
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+    mtime = path.stat().st_mtime_ns
+    await handle_serving_event(to_kserve, ports)  # a redelivery: the same content
+    assert path.stat().st_mtime_ns == mtime
+
+    back = received(migration(endpoint_id, name, "builtin", rollout=BLUE_GREEN))
+    await handle_serving_event(back, builtin_ports)  # built-in works in any mode
+    assert [d["kind"] for d in load_documents(path.read_text())] == ["Deployment", "Service"]
