@@ -409,3 +409,31 @@ async def test_rollback_turns_flags_off_and_moves_kserve_endpoints_to_builtin(
         assert [e["endpoint_id"] for e in again["endpoints"]] == [canary]
         assert scene.outbox() == outbox
         assert len(await scene.config_events()) == len(AREAS)
+
+
+async def test_a_flag_off_only_in_the_gateways_environment_is_pinned_off(scene: Scene) -> None:
+    """The workers read their own environment, which may say on: the rollback writes an
+    explicit row for a flag that only the gateway's environment has off, then nothing more."""
+    scene.env["DATA_VERSIONING_ENABLED"] = "false"
+    planned = await scene.run_json(
+        "rollback", "integrations", "--environment", "dev", "--area", "data_versioning",
+        "--dry-run",
+    )  # fmt: skip
+    [flag] = planned["flags"]
+    assert (flag["enabled"], flag["source"], flag["action"]) == (False, "environment", "pin_off")
+    assert scene.gateway.count("integration_configs") == 0
+
+    applied = await scene.run_json(
+        "rollback", "integrations", "--environment", "dev", "--area", "data_versioning", "--yes"
+    )
+    assert [(f["changed"], f["enabled"]) for f in applied["applied"]["flags"]] == [(True, False)]
+    [event] = await scene.config_events()
+    assert (event.area.value, event.enabled, event.revision) == ("data_versioning", False, 1)
+    again = await scene.run_json(
+        "rollback", "integrations", "--environment", "dev", "--area", "data_versioning", "--yes"
+    )
+    [flag] = again["flags"]
+    assert (flag["source"], flag["action"], again["applied"]) == (
+        "integration_configs", "unchanged", None,
+    )  # fmt: skip
+    assert len(await scene.config_events()) == 1

@@ -53,7 +53,17 @@ class FlagPlan:
 
     @property
     def changes(self) -> bool:
-        return self.enabled
+        """On, or off only by the gateway's own environment: the workers read their own
+        environment, which may say on, so the rollback writes an explicit ``false`` row."""
+        return self.enabled or self.source != "integration_configs"
+
+    @property
+    def action(self) -> str:
+        """``turn_off``; ``pin_off`` (off by the environment only: written as a row);
+        ``unchanged`` (already off in ``integration_configs``)."""
+        if self.enabled:
+            return "turn_off"
+        return "pin_off" if self.changes else "unchanged"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -64,7 +74,7 @@ class FlagPlan:
             "source": self.source,
             "revision": self.revision,
             "new_enabled": False,
-            "action": "turn_off" if self.changes else "unchanged",
+            "action": self.action,
         }
 
 

@@ -8,8 +8,10 @@ InferenceService back to the built-in Deployment + Service (one ``DeploymentMigr
 with target ``builtin`` each): the serving worker applies the Deployment and the Service first,
 then removes the InferenceService it had created, so the endpoints keep serving.
 
-The plan is always printed first (each flag with its current and new value, flags already off
-as unchanged, and the endpoints that move); ``--dry-run`` stops there, and without ``--yes``
+The plan is always printed first (each flag with its current and new value, and the endpoints
+that move; a flag off only by the gateway's own environment is pinned off with a row, since the
+workers read their own environment; one already off in ``integration_configs`` is unchanged);
+``--dry-run`` stops there, and without ``--yes``
 the command asks before changing anything. What it queued is published at once (the gateway's
 relay would publish it too). A second rollback finds nothing to change.
 
@@ -169,7 +171,7 @@ def _print_plan(ctx: ScriptContext, rollback: RollbackPlan) -> None:
                     flag.service,
                     f"{'on' if flag.enabled else 'off'} ({flag.source})",
                     "off",
-                    "turn off" if flag.changes else "unchanged",
+                    flag.action.replace("_", " "),
                 )
                 for flag in rollback.flags
             ],
