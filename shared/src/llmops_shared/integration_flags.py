@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -112,6 +113,10 @@ class FlagWatcher:
     :meth:`changed` returns the new flag as soon as the effective one selects another backend
     than ``running``; it returns ``None`` when ``stop`` is set. A Redis outage is logged and
     retried: it never stops the worker (the flag in force stays in force).
+
+    ``accept`` says why a flag cannot be applied (the worker's settings refuse it, e.g. Argo
+    through an Argo Server with no URL), or ``None``: a refused flag is logged once, reported
+    as :attr:`refused`, and the worker stays on what it runs instead of restarting into a crash.
     """
 
     def __init__(
@@ -124,6 +129,7 @@ class FlagWatcher:
         running: IntegrationFlag,
         block_ms: int = 1_000,
         retry_s: float = 1.0,
+        accept: Callable[[IntegrationFlag], str | None] | None = None,
     ) -> None:
         self._redis = redis
         self._namespace = namespace
@@ -133,18 +139,44 @@ class FlagWatcher:
         self._block_ms = block_ms
         self._retry_s = retry_s
         self._key = stream_key(namespace, Stream.CONFIG)
+        self._accept = accept
         self._flags: Flags = {}
         self._last_id: str | None = None
         self._log = get_logger(__name__)
+        self.refused: tuple[IntegrationFlag, str] | None = None
 
     @property
     def effective(self) -> IntegrationFlag:
         """The override if there is one, else the flag the worker was started with."""
         return self._flags.get(self._area, self._running)
 
+    @property
+    def in_force(self) -> IntegrationFlag:
+        """The flag the worker runs: the effective one once it selects the running backend."""
+        flag = self.effective
+        return flag if flag.same_backend(self._running) else self._running
+
     def _differs(self) -> IntegrationFlag | None:
         flag = self.effective
-        return None if flag.same_backend(self._running) else flag
+        if flag.same_backend(self._running):
+            self.refused = None
+            return None
+        reason = self._accept(flag) if self._accept is not None else None
+        if reason is None:
+            self.refused = None
+            return flag
+        if self.refused is None or self.refused[0] != flag:
+            self._log.error(
+                "integration_flag_not_applicable",
+                area=self._area.value,
+                enabled=flag.enabled,
+                system=flag.system,
+                revision=flag.revision,
+                reason=reason,
+                action="staying on the running backend",
+            )
+        self.refused = (flag, reason)
+        return None
 
     async def load(self) -> IntegrationFlag | None:
         """Read the current overrides; the new flag if the worker runs the wrong backend."""

@@ -33,12 +33,13 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import AsyncExitStack
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp
 
@@ -110,18 +111,58 @@ class IntegrationFlagChanged(Exception):
         self.flag = flag
 
 
+_CONFIGURED: ContextVar[ServiceSettings | None] = ContextVar("llmops_configured", default=None)
+"""The settings the process started with, set by :func:`serve_with_flags`: a flag is always
+applied to them (and checked against them), never to an already switched copy."""
+
+
 def _flag_watcher(settings: ServiceSettings, redis: aioredis.Redis) -> FlagWatcher | None:
     """The watcher of the service's integration area, if it has one."""
     running = settings.integration_flag()
     if running is None or settings.integration_area is None:
         return None
+    configured = _CONFIGURED.get() or settings
+
+    def accept(flag: IntegrationFlag) -> str | None:
+        """Why the settings refuse ``flag`` (a contradiction a validator catches), or None."""
+        try:
+            configured.with_integration_flag(flag.enabled, flag.system)
+        except ValidationError as exc:
+            return "; ".join(str(error["msg"]) for error in exc.errors())
+        except ValueError as exc:
+            return str(exc)
+        return None
+
     return FlagWatcher(
         redis,
         namespace=settings.stream_namespace,
         environment=settings.environment,
         area=IntegrationArea(settings.integration_area),
         running=IntegrationFlag(enabled=running[0], system=running[1]),
+        accept=accept,
     )
+
+
+async def _load_flags(
+    flags: FlagWatcher, requested: asyncio.Event, *, attempts: int = 20, retry_s: float = 0.5
+) -> IntegrationFlag | None:
+    """The first read of ``llmops.config``, retried for about ten seconds while Redis does not
+    answer (the consumers cannot work without it anyway); then the worker starts on the
+    environment's flag and the watcher keeps trying."""
+    log = get_logger(__name__)
+    for attempt in range(1, attempts + 1):
+        try:
+            return await flags.load()
+        except (RedisError, OSError) as exc:
+            if attempt == attempts:
+                log.warning("integration_config_unreadable", error=str(exc), action="starting "
+                            "on the environment's flag; the watcher keeps trying")  # fmt: skip
+                return None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(requested.wait(), timeout=retry_s)
+        if requested.is_set():
+            return None
+    return None
 
 
 def _probe_facts(results: Mapping[str, Mapping[str, object]]) -> dict[str, str]:
@@ -129,8 +170,10 @@ def _probe_facts(results: Mapping[str, Mapping[str, object]]) -> dict[str, str]:
     ``.error``, read by ``/health/integrations`` as the integration's reachability."""
     facts: dict[str, str] = {}
     for name, result in results.items():
-        for key, value in result.items():
-            facts[f"probe.{name}.{key}"] = str(value).lower() if key == "ok" else str(value)
+        # every key every time: HSET merges, so a key left out would keep a stale value
+        facts[f"probe.{name}.ok"] = str(bool(result.get("ok"))).lower()
+        facts[f"probe.{name}.latency_ms"] = str(result.get("latency_ms") or "")
+        facts[f"probe.{name}.error"] = str(result.get("error") or "")
     return facts
 
 
@@ -153,12 +196,16 @@ def _flag_facts(watcher: FlagWatcher | None) -> dict[str, str]:
     """What the heartbeat says of the flag in force: value, system and where it came from."""
     if watcher is None:
         return {}
-    flag = watcher.effective
+    flag = watcher.in_force
+    refused = watcher.refused
     return {
         "enabled": str(flag.enabled).lower(),
         "system": flag.system,
         "config_revision": str(flag.revision),
         "config_source": "llmops.config" if flag.revision else "environment",
+        "config_error": f"revision {refused[0].revision} not applied: {refused[1]}"
+        if refused
+        else "",
     }
 
 
@@ -210,6 +257,7 @@ def tune_garbage_collector(gen0_threshold: int = 10_000) -> None:
     (bench/streams.py): decode 25 us -> 15 us per event, consumer throughput +30 %. Garbage that
     is not cyclic is still freed at once by reference counting.
     """
+    gc.collect()  # a previous run's cycles (an in-process restart) must not be frozen forever
     gc.freeze()
     gc.set_threshold(gen0_threshold, 50, 100)
 
@@ -259,10 +307,9 @@ async def run_worker(
         flags = _flag_watcher(settings, redis)
         switched: IntegrationFlag | None = None
         if flags is not None:
-            try:
-                switched = await flags.load()
-            except (RedisError, OSError) as exc:  # start on the environment's flag; the
-                log.warning("integration_config_unreadable", error=str(exc))  # watcher retries
+            switched = await _load_flags(flags, requested)
+            if requested.is_set():
+                return
             if switched is not None:
                 raise IntegrationFlagChanged(str(settings.integration_area), switched)
         context = WorkerContext(
@@ -305,7 +352,10 @@ async def run_worker(
             extra=http(context) if http is not None else None,
         )
         server = HealthServer(app, host=settings.health_host, port=settings.health_port)
-        health_task = asyncio.create_task(server.serve(stop), name="health")
+        # the health server and the heartbeat outlive the drain (a long batch in hand must not
+        # look dead to a liveness probe); they stop once the consumers have committed
+        drained = asyncio.Event()
+        health_task = asyncio.create_task(server.serve(drained), name="health")
 
         async def watch_flags() -> None:
             nonlocal switched
@@ -348,7 +398,7 @@ async def run_worker(
             },
             facts=facts,
         )
-        beating = asyncio.create_task(heartbeat.run(stop), name="heartbeat")
+        beating = asyncio.create_task(heartbeat.run(drained), name="heartbeat")
         probing = asyncio.create_task(
             _probe_backends(
                 readiness or {}, probes, interval_s=settings.heartbeat_interval_s, stop=stop
@@ -367,22 +417,23 @@ async def run_worker(
         try:
             # the loops return only on ``stop`` and a critical task's early return raises, so the
             # first task to finish is either the stop signal or a failure
-            done, _ = await asyncio.wait(
-                [stopping, *supervised, health_task], return_when=asyncio.FIRST_COMPLETED
-            )
+            watched = [stopping, *supervised, health_task, *([flag_task] if flag_task else [])]
+            done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
         finally:  # also when the caller is cancelled: never leave tasks behind
             stop.set()  # one loop failing stops the rest: the orchestrator restarts the process
-            await asyncio.gather(stopping, *tasks, health_task, return_exceptions=True)
+            await asyncio.gather(stopping, *tasks, return_exceptions=True)
             for task in extras:
                 task.cancel()  # a watcher returns on ``stop`` by itself; a probe may not
             await asyncio.gather(*extras, return_exceptions=True)
+            drained.set()
             probing.cancel()
-            await asyncio.gather(beating, probing, return_exceptions=True)  # clears the beat
             if flag_task is not None:
                 flag_task.cancel()
-                await asyncio.gather(flag_task, return_exceptions=True)
+            tail = [health_task, beating, probing, *([flag_task] if flag_task else [])]
+            await asyncio.gather(*tail, return_exceptions=True)  # the beat is cleared
         # the task that stopped the worker first, then any that failed while draining
-        for ended in (*done, *supervised, health_task):
+        crashable = [*supervised, health_task, *([flag_task] if flag_task else [])]
+        for ended in (*done, *crashable):
             error = None if ended.cancelled() else ended.exception()
             if error is not None:
                 log.error("worker_loop_crashed", task=ended.get_name(), exc_info=error)
@@ -401,21 +452,23 @@ async def serve_with_flags(serve: Serve, settings: S, *, stop: asyncio.Event | N
     """Run ``serve`` and run it again on switched settings whenever the integration flag changes.
 
     The switch is always applied to ``settings`` (what the process started with), so turning a
-    flag off and on returns to exactly the configured backend. Settings a flag cannot switch to
-    (a validator refuses them) are logged and the worker stays on what it runs.
+    flag off and on returns to exactly the configured backend. A flag the settings cannot
+    switch to (a validator refuses the combination) is never applied: the worker logs it,
+    reports it in its heartbeat (``config_error``) and stays on what it runs.
     """
     log = get_logger(__name__)
+    stop = stop or asyncio.Event()  # one for every run: a SIGTERM between two runs is kept
+    _CONFIGURED.set(settings)
     current = settings
     while True:
         try:
             await serve(current, stop=stop)
             return
         except IntegrationFlagChanged as change:
-            try:
-                current = settings.with_integration_flag(change.flag.enabled, change.flag.system)
-            except ValueError as exc:
-                log.error("integration_flag_not_applicable", area=change.area, error=str(exc))
-                raise
+            if stop.is_set():
+                return
+            # the watcher checked the flag against these settings before it drained
+            current = settings.with_integration_flag(change.flag.enabled, change.flag.system)
             log.info(
                 "integration_flag_applied",
                 area=change.area,

@@ -94,13 +94,15 @@ async def test_the_subscription_factory_gets_a_publisher_on_the_namespace(
         assert recorder.handled == [event.id]
         context = recorder.context
         assert context is not None
-        assert context.stop is stop
+        assert not context.stop.is_set()  # this run's stop: the caller's, or a flag switch
         assert context.settings.redis_url is not None
         assert context.settings.redis_url.get_secret_value() == redis_url
         assert await context.redis.ping()
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=10)
+    assert recorder.context is not None
+    assert recorder.context.stop.is_set()  # the caller's stop reached the run's
 
 
 async def test_a_critical_background_task_that_raises_stops_the_worker_with_its_error(
@@ -124,9 +126,9 @@ async def test_a_critical_background_task_that_raises_stops_the_worker_with_its_
             ),
             timeout=10,
         )
-    assert stop.is_set()  # the consumers were told to stop, and have (run_worker returned)
     assert seen
-    assert seen[0].stop is stop
+    assert seen[0].stop.is_set()  # the consumers were told to stop, and have (returned)
+    assert not stop.is_set()  # the caller's event is the caller's
 
 
 async def test_a_critical_background_task_must_not_end_while_the_worker_runs(
@@ -346,7 +348,7 @@ def test_service_main_configures_logging_then_serves(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(worker, "configure_logging", lambda **kwargs: calls.append(kwargs))
     settings = ServiceSettings(service_name="demo", log_level="DEBUG", log_json=False)
 
-    async def serve(got: ServiceSettings) -> None:
+    async def serve(got: ServiceSettings, *, stop: asyncio.Event | None = None) -> None:
         calls.append(got)
 
     service_main("demo", lambda: settings, serve)

@@ -155,6 +155,8 @@ class ServingSettings(ServiceSettings):
         when off (the manifests backend renders either format)."""
         if self.serving_backend is BackendKind.MANIFESTS:
             return {}
+        if enabled == self.serving_framework_enabled:
+            return {}  # back to what was configured, exactly
         return {"serving_backend": BackendKind.KSERVE if enabled else BackendKind.DEPLOYMENT}
 
     @property

@@ -208,6 +208,8 @@ class WorkflowSettings(ServiceSettings):
         (the manifests backend renders either format)."""
         if self.workflow_backend is BackendKind.MANIFESTS:
             return {}
+        if enabled == self.workflow_orchestration_enabled:
+            return {}  # back to what was configured, exactly
         return {"workflow_backend": BackendKind.ARGO if enabled else BackendKind.JOB}
 
     @property
