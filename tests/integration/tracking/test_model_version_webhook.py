@@ -136,7 +136,14 @@ async def test_a_real_delivery_publishes_registered_and_changed_events(
     assert len({e.id for e in found}) == len(found)
 
     # alias and tag: ModelVersionChanged with the version's current state
-    alias, tag = (e for e in found if e.type == ModelVersionChanged.event_type)
+    # MLflow delivers webhooks concurrently: the two may arrive in either order
+    changed = {
+        e.payload_as(ModelVersionChanged).change: e
+        for e in found
+        if e.type == ModelVersionChanged.event_type
+    }
+    assert set(changed) == {"alias_created", "tag_set"}
+    alias, tag = changed["alias_created"], changed["tag_set"]
     alias_payload = alias.payload_as(ModelVersionChanged)
     assert (alias_payload.change, alias_payload.key, alias_payload.value) == (
         "alias_created",
