@@ -56,14 +56,6 @@ pytestmark = pytest.mark.integration
 COMMAND = ["migrate", "experiments-to-mlflow"]
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    """One real MLflow server for this module (the tracking suite's fixture is not visible
-    from this directory)."""
-    with MlflowServer(tmp_path_factory.mktemp("mlflow-migration")) as server:
-        yield server
-
-
 @pytest.fixture(autouse=True)
 def logs_on_stderr() -> Iterator[None]:
     """Worker logs go to stderr, never into the command's stdout while ``CliRunner`` swaps

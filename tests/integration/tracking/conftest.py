@@ -1,4 +1,5 @@
-"""Fixtures of the tracking tests: one real MLflow server per session, backends, ports.
+"""Fixtures of the tracking tests: backends and ports on the session's real MLflow server
+(``mlflow_server``, tests/integration/conftest.py).
 
 Tests share the server but never each other's data: each test names its experiments with its
 own prefix (``EXPERIMENT_NAME_TEMPLATE``) and uses fresh job ids and stream namespaces.
@@ -7,7 +8,6 @@ own prefix (``EXPERIMENT_NAME_TEMPLATE``) and uses fresh job ids and stream name
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -16,18 +16,6 @@ from llmops_tracking.adapters.mlflow import MlflowTracking, mlflow_client
 from llmops_tracking.ports import TrackingPorts
 
 from support.mlflow_server import MlflowServer
-
-
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
-    """A real ``mlflow server`` (SQLite store, local artifacts) for the whole session.
-
-    The outage test stops and restarts it; it is running again when that test ends. Webhooks
-    to localhost are allowed (the model-version tests register their receivers; each test
-    uses its own webhook name and deletes it afterwards).
-    """
-    with MlflowServer(tmp_path_factory.mktemp("mlflow"), webhooks=True) as server:
-        yield server
 
 
 @pytest.fixture
