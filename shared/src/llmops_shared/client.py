@@ -152,10 +152,30 @@ class GatewayClient:
         return self._json("PUT", f"/integrations/configs/{environment}/{area}", json=body)
 
     def integrations_health(self) -> dict[str, Any]:
-        """``/health/integrations``; its 503 (Redis down) still carries the report."""
-        response = self._http.get(API_PREFIX + "/health/integrations")
-        body: dict[str, Any] = response.json()
-        return body
+        """``/health/integrations``; its 503 (Redis down) still carries the report.
+
+        Raises :class:`GatewayError` when there is no report: any other error status, an answer
+        that is not the report's JSON (a proxy's HTML page), or no answer at all (status code 0:
+        connection refused, timed out)."""
+        try:
+            response = self._http.get(API_PREFIX + "/health/integrations")
+        except httpx.HTTPError as exc:
+            raise GatewayError(
+                0, f"no answer from {self._http.base_url}: {type(exc).__name__}: {exc}"
+            ) from exc
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        is_report = isinstance(body, dict) and "integrations" in body
+        if response.status_code in (200, 503) and is_report:
+            report: dict[str, Any] = body
+            return report
+        detail = body.get("detail", body) if isinstance(body, dict) else None
+        if detail is None:
+            text = response.text.strip()[:300]
+            detail = f"not a health report: {text}" if text else "not a health report (empty)"
+        raise GatewayError(response.status_code, detail)
 
     def _optional(self, path: str) -> dict[str, Any] | None:
         try:

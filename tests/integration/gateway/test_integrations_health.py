@@ -4,6 +4,7 @@ consumer-group numbers that match the streams, a stopped worker, a stopped Redis
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -12,7 +13,11 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
+from sqlalchemy.exc import OperationalError
+from typer.testing import CliRunner
 
+from llmops_shared.cli.integrations import integrations_app
+from llmops_shared.client import GatewayClient, GatewayError
 from llmops_shared.config import ServiceSettings
 from llmops_shared.embedded_redis import EmbeddedRedis
 from llmops_shared.events import Envelope, Event, Stream
@@ -170,6 +175,7 @@ async def test_reachability_and_latency_come_from_the_workers_probes(gateway: Ga
 
         await wait_until(unreachable, timeout_s=10)
         area = await serving()
+        assert area["latencyMs"] is None  # not the last successful probe's, kept stale
         assert area["status"] == "degraded"
         assert area["problems"] == [
             "worker serving-p1 cannot reach kserve: ConnectionError: connection refused by "
@@ -178,6 +184,39 @@ async def test_reachability_and_latency_come_from_the_workers_probes(gateway: Ga
     finally:
         stop.set()
         await asyncio.wait_for(worker, timeout=10)
+
+
+async def _beat(gateway: Gateway, consumer: str, **facts: str) -> None:
+    """A live serving worker's heartbeat with ``facts``, as a worker writes it."""
+    key = f"{gateway.namespace}llmops:workers:serving:{consumer}"
+    await gateway.redis.hset(
+        key, mapping={"service": "serving", "consumer": consumer, "interval_s": "5", **facts}
+    )
+    await gateway.redis.pexpire(key, 15_000)
+    index = f"{gateway.namespace}llmops:workers"
+    await gateway.redis.zadd(index, {f"serving:{consumer}": time.time()})
+
+
+async def test_latency_counts_only_successful_probes(gateway: Gateway) -> None:
+    """Review finding: a failed probe kept its last latency, so the area showed a stale one.
+    Only ok probes count; an empty ``.latency_ms`` / ``.error`` (the worker's "none") is absent."""
+    await _beat(gateway, "serving-a", backend="kserve", **{
+        "probe.kserve.ok": "false", "probe.kserve.latency_ms": "250.0",
+        "probe.kserve.error": "",
+    })  # fmt: skip
+    area = (await _body(gateway))["integrations"]["serving"]
+    assert (area["reachable"], area["latencyMs"]) == (False, None)
+    assert area["problems"] == ["worker serving-a cannot reach kserve: failed"]
+
+    await _beat(gateway, "serving-b", backend="kserve", **{
+        "probe.kserve.ok": "true", "probe.kserve.latency_ms": "3.5", "probe.kserve.error": "",
+    })  # fmt: skip
+    await _beat(gateway, "serving-c", backend="kserve", **{
+        "probe.kserve.ok": "true", "probe.kserve.latency_ms": "", "probe.kserve.error": "",
+    })  # fmt: skip
+    area = (await _body(gateway))["integrations"]["serving"]
+    assert (area["reachable"], area["latencyMs"]) == (False, 3.5)
+    assert area["problems"] == ["worker serving-a cannot reach kserve: failed"]
 
 
 async def test_a_crashed_worker_shows_as_gone_within_three_intervals(gateway: Gateway) -> None:
@@ -205,6 +244,46 @@ async def test_model_registry_off_needs_no_worker(start_gateway: Callable[..., A
     assert area["backend"] == "request"
     assert area["requiresWorker"] is False
     assert area["status"] == "disabled"
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 3.0], ids=["failing", "hanging"])
+async def test_an_unreadable_database_falls_back_to_the_environments_flags(
+    start_gateway: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, delay_s: float
+) -> None:
+    """Review finding: the ``integration_configs`` read ran on the event loop, unbounded. Now
+    it runs in a thread under a 1 s bound; a database that fails or hangs leaves the loop free
+    and the environment's flags stand in (``MODEL_REGISTRY_ENABLED=false`` still holds)."""
+    gateway: Gateway = await start_gateway(model_registry_enabled=False)
+    assert (await _body(gateway))["configsError"] is None
+
+    def unreachable() -> Any:
+        time.sleep(delay_s)
+        raise OperationalError("SELECT", {}, ConnectionRefusedError("connection refused"))
+
+    monkeypatch.setattr(gateway.state, "sessions", unreachable)
+
+    async def timed(path: str) -> tuple[Any, float]:
+        started = time.monotonic()
+        response = await gateway.client.get(path)
+        return response, time.monotonic() - started
+
+    (response, elapsed), (liveness, liveness_elapsed) = await asyncio.gather(
+        timed(URL), timed("/healthz")
+    )
+    assert response.status_code in (200, 503), response.text
+    assert elapsed < 2
+    assert liveness.status_code == 200
+    assert liveness_elapsed < 1  # the event loop was not blocked by the database
+    body = response.json()
+    assert "integration_configs unreadable" in body["configsError"]
+    assert ("timed out" if delay_s else "OperationalError") in body["configsError"]
+    registry = body["integrations"]["model_registry"]
+    assert (registry["enabled"], registry["backend"], registry["status"]) == (
+        False, "request", "disabled",
+    )  # fmt: skip
+    assert registry["requiresWorker"] is False
+    assert registry["configured"]["source"] == "environment"
+    assert body["integrations"]["serving"]["configured"]["enabled"] is True
 
 
 async def test_a_stopped_redis_is_a_503_within_two_seconds(
@@ -272,3 +351,71 @@ async def test_mlflow_reachability_and_latency(
     area = (await _body(down))["integrations"]["experiment_tracking"]
     assert area["mlflow"]["ok"] is False
     assert any("MLflow unreachable" in p for p in area["problems"])
+
+
+@pytest.fixture
+def stand_in_gateway() -> Iterator[tuple[str, list[tuple[int, str, bytes]]]]:
+    """A stand-in gateway answering every GET with the last of ``answers`` (status, content
+    type, body)."""
+    answers: list[tuple[int, str, bytes]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            status, content_type, body = answers[-1]
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", answers
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_cli_health_refuses_cleanly_without_a_report(
+    stand_in_gateway: tuple[str, list[tuple[int, str, bytes]]],
+) -> None:
+    """Review finding: ``llmops integrations health`` showed a traceback on an answer that is
+    not JSON or on no answer; now a :class:`GatewayError`, printed as ``refused (...)``. A 503
+    with the report (Redis down) is still the report."""
+    url, answers = stand_in_gateway
+    report = {"status": "unavailable", "environment": "dev", "integrations": {}}
+    answers.append((503, "application/json", json.dumps(report).encode()))
+    with GatewayClient(url) as client:
+        assert client.integrations_health() == report
+    answers.append((502, "text/html", b"<html>Bad Gateway</html>"))
+    with GatewayClient(url) as client, pytest.raises(GatewayError) as bad:
+        client.integrations_health()
+    assert bad.value.status_code == 502
+    assert "<html>Bad Gateway</html>" in str(bad.value.detail)
+    answers.append((200, "text/plain", b"ok"))
+    with GatewayClient(url) as client, pytest.raises(GatewayError) as plain:
+        client.integrations_health()
+    assert plain.value.status_code == 200
+    answers.append((404, "application/json", b'{"detail": "Not Found"}'))
+    with GatewayClient(url) as client, pytest.raises(GatewayError) as missing:
+        client.integrations_health()
+    assert (missing.value.status_code, missing.value.detail) == (404, "Not Found")
+    with GatewayClient("http://127.0.0.1:1") as client, pytest.raises(GatewayError) as down:
+        client.integrations_health()
+    assert down.value.status_code == 0
+    assert "ConnectError" in str(down.value.detail)
+
+    runner = CliRunner()
+    for gateway, expected in ((url, "refused (404)"), ("http://127.0.0.1:1", "refused (0)")):
+        result = runner.invoke(integrations_app, ["health", "--gateway", gateway])
+        assert result.exit_code == 1, result.output
+        assert expected in result.output
+        assert "Traceback" not in result.output
+        assert not isinstance(result.exception, GatewayError | ValueError)
+    answers.append((503, "application/json", json.dumps(report).encode()))
+    result = runner.invoke(integrations_app, ["health", "--gateway", url])
+    assert result.exit_code == 0, result.output
+    assert "unavailable" in result.output

@@ -4,7 +4,8 @@
 and the routes; the lifespan migrates the database, connects to Redis and runs the two
 background loops next to the web server:
 
-* the outbox relay, which publishes committed outbox rows to the streams;
+* the outbox relay, which publishes committed outbox rows to the streams (before it starts, every
+  ``integration_configs`` row whose current change ``llmops.config`` lost is queued again);
 * the status consumer, which folds ``llmops.status`` into the read model, with its heartbeat
   (``llmops:workers:gateway:<consumer>``, as every worker writes one).
 
@@ -21,6 +22,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
+import redis.asyncio as aioredis
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, text
@@ -43,6 +45,7 @@ from llmops_gateway.config import GatewaySettings
 from llmops_gateway.db.migrate import upgrade
 from llmops_gateway.db.models import OUTBOX
 from llmops_gateway.db.session import build_engine, session_factory
+from llmops_gateway.domain.integration_configs import resync_stream
 from llmops_gateway.domain.status import handle_status_event
 from llmops_gateway.state import GatewayState
 from llmops_shared.events import Stream
@@ -165,6 +168,7 @@ async def _start(
     stack.push_async_callback(redis_async.aclose)
     readiness["redis"] = redis_async.ping
     state.redis = redis_async
+    await _resync_integration_configs(state, redis_async)
 
     if settings.mlflow_tracking_uri:
         http = httpx.AsyncClient(timeout=settings.mlflow_timeout_s)
@@ -237,6 +241,16 @@ async def _start(
         namespace=settings.stream_namespace,
         consume_status=settings.consume_status,
     )
+
+
+async def _resync_integration_configs(state: GatewayState, redis: aioredis.Redis) -> None:
+    """Queue (for the relay, which starts next) each ``integration_configs`` row's current change
+    that ``llmops.config`` lost, so workers restarted after a Redis data loss follow the table.
+    A failure (the database does not answer) is logged, not fatal: the next start tries again."""
+    try:
+        await resync_stream(state.sessions, redis, namespace=state.settings.stream_namespace)
+    except Exception:  # noqa: BLE001 - never keeps the gateway from serving
+        _log.exception("integration_configs_resync_failed")
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

@@ -84,9 +84,14 @@ def health(
 ) -> None:
     """What each integration's workers report they run (``/health/integrations``)."""
     with client_for(gateway, api_key) as client:
-        report = client.integrations_health()
+        try:
+            report = client.integrations_health()
+        except GatewayError as exc:
+            raise refused(exc) from exc
     console.print(f"status: [bold]{report.get('status')}[/bold]  environment: "
                   f"{report.get('environment')}")  # fmt: skip
+    if report.get("configsError"):
+        console.print(f"[yellow]{report['configsError']}[/yellow]")
     table = Table()
     for column in ("area", "status", "configured", "workers run", "workers", "problems"):
         table.add_column(column)

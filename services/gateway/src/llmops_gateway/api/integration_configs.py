@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Annotated, get_args
 
 from fastapi import APIRouter, Path, Query
+from pydantic import Field
 
 from llmops_gateway.api.deps import Authenticated, CorrelationId, State
 from llmops_gateway.api.schemas import API_PREFIX, CamelModel
@@ -61,7 +62,7 @@ class IntegrationConfigChange(CamelModel):
 
     enabled: bool
     system: str | None = None
-    changed_by: str | None = None
+    changed_by: str | None = Field(default=None, max_length=256)
     reason: Reason | None = None
 
 

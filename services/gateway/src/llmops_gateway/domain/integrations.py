@@ -140,7 +140,9 @@ class AreaOut(Out):
         "readiness probes, run every heartbeat); null when no worker probes one.",
     )
     latency_ms: float | None = Field(
-        default=None, description="The slowest live worker's last probe of the backend."
+        default=None,
+        description="The slowest successful last probe of the backend by a live worker; null "
+        "when none succeeded.",
     )
     configured: ConfiguredOut | None = Field(
         default=None, description="The flag asked for; the workers follow within seconds."
@@ -162,6 +164,11 @@ class IntegrationsHealth(Out):
     integrations: dict[str, AreaOut]
     dead_letters: dict[str, int] | None = Field(description="Per contract stream; null when "
                                                 "Redis is down.")  # fmt: skip
+    configs_error: str | None = Field(
+        default=None,
+        description="Why the integration_configs table could not be read; the flags shown as "
+        "configured are then the environment's (source environment).",
+    )
     checked_at: datetime
 
 
@@ -169,7 +176,7 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "timed out"
     return f"{type(exc).__name__}: {exc}"[:300]
@@ -186,7 +193,7 @@ async def probe_redis(redis: aioredis.Redis | None) -> Probe:
     try:
         await _bounded(redis.ping(), REDIS_TIMEOUT_S)
     except Exception as exc:  # noqa: BLE001 - any failure is the answer, never a 500
-        return Probe(ok=False, error=_describe(exc))
+        return Probe(ok=False, error=describe(exc))
     return Probe(ok=True, latency_ms=round((time.perf_counter() - started) * 1000, 2))
 
 
@@ -199,7 +206,7 @@ async def probe_mlflow(http: httpx.AsyncClient, tracking_uri: str, timeout_s: fl
             http.get(url, params={"max_results": 1}, timeout=timeout_s), timeout_s + 0.1
         )
     except Exception as exc:  # noqa: BLE001 - unreachable is an answer
-        return MlflowProbe(ok=False, url=redact_url(tracking_uri), error=_describe(exc))
+        return MlflowProbe(ok=False, url=redact_url(tracking_uri), error=describe(exc))
     latency = round((time.perf_counter() - started) * 1000, 2)
     ok = response.status_code == httpx.codes.OK
     return MlflowProbe(
@@ -264,12 +271,19 @@ class _Probe:
     error: str | None
 
 
+def _fact(worker: WorkerOut, key: str) -> str | None:
+    """A fact of the worker's heartbeat; an empty string (the worker's "none") is absent."""
+    value = worker.facts.get(key)
+    return value if value else None
+
+
 def _probes(worker: WorkerOut) -> list[_Probe]:
-    """The ``probe.<check>.*`` facts a worker's heartbeat carries (see llmops_shared.worker)."""
+    """The ``probe.<check>.*`` facts a worker's heartbeat carries (see llmops_shared.worker):
+    ``.ok``, ``.latency_ms`` and ``.error``, the last two empty when there is none."""
     names = {key.split(".")[1] for key in worker.facts if key.startswith("probe.")}
     probes = []
     for name in sorted(names):
-        latency = worker.facts.get(f"probe.{name}.latency_ms")
+        latency = _fact(worker, f"probe.{name}.latency_ms")
         try:
             latency_ms = float(latency) if latency is not None else None
         except ValueError:
@@ -278,9 +292,9 @@ def _probes(worker: WorkerOut) -> list[_Probe]:
             _Probe(
                 consumer=worker.consumer,
                 name=name,
-                ok=_flag(worker.facts.get(f"probe.{name}.ok")) is True,
+                ok=_flag(_fact(worker, f"probe.{name}.ok")) is True,
                 latency_ms=latency_ms,
-                error=worker.facts.get(f"probe.{name}.error"),
+                error=_fact(worker, f"probe.{name}.error"),
             )
         )
     return probes
@@ -351,7 +365,8 @@ def _area(
     problems.extend(f"worker {w.consumer} reports a loop down" for w in live if w.healthy is False)
     probes = [probe for w in live for probe in _probes(w)]
     reachable = all(p.ok for p in probes) if probes else None
-    latencies = [p.latency_ms for p in probes if p.latency_ms is not None]
+    # a failed probe has no latency worth showing (an old one would be stale): only the ok ones
+    latencies = [p.latency_ms for p in probes if p.ok and p.latency_ms is not None]
     problems.extend(
         f"worker {p.consumer} cannot reach {p.name}: {p.error or 'failed'}"
         for p in probes
@@ -405,9 +420,11 @@ async def integrations_health(
     *,
     now: datetime,
     configs: Mapping[IntegrationArea, EffectiveConfig] | None = None,
+    configs_error: str | None = None,
 ) -> IntegrationsHealth:
     """The whole report; never raises on a dependency being down. ``configs`` are the flags
-    asked for in the gateway's environment (none: the health report omits them)."""
+    asked for in the gateway's environment (none: the health report omits them);
+    ``configs_error`` says why they are the environment's rather than the table's."""
     configs = configs or {}
 
     async def redis_part() -> tuple[Probe, _RedisFacts | None, str | None]:
@@ -417,7 +434,7 @@ async def integrations_health(
         try:
             facts = await _bounded(_read_redis(redis, settings.stream_namespace), REDIS_TIMEOUT_S)
         except Exception as exc:  # noqa: BLE001 - reported, never a 500
-            return Probe(ok=False, latency_ms=probe.latency_ms, error=_describe(exc)), None, None
+            return Probe(ok=False, latency_ms=probe.latency_ms, error=describe(exc)), None, None
         return probe, facts, None
 
     async def mlflow_part() -> MlflowProbe | None:
@@ -447,5 +464,6 @@ async def integrations_health(
         redis=probe,
         integrations=out,
         dead_letters={s.value: n for s, n in facts.dead_letters.items()} if facts else None,
+        configs_error=configs_error,
         checked_at=now,
     )
