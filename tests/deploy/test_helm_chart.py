@@ -168,8 +168,12 @@ def test_a_wrong_manifest_is_caught() -> None:
 def test_one_deployment_service_account_service_pdb_and_policy_per_service(
     rendered: list[Manifest],
 ) -> None:
-    for kind in ("Deployment", "Service", "ServiceAccount", "PodDisruptionBudget", "NetworkPolicy"):
+    for kind in ("Deployment", "Service", "ServiceAccount", "PodDisruptionBudget"):
         assert sorted(by_name(rendered, kind)) == sorted(f"llmops-{s}" for s in SERVICES), kind
+    # one per service, and one (a hook) for the migration Job when there is one
+    hooks = ["llmops-gateway-migrate"] if of_kind(rendered, "Job") else []
+    expected = sorted([*(f"llmops-{s}" for s in SERVICES), *hooks])
+    assert sorted(by_name(rendered, "NetworkPolicy")) == expected
 
 
 def test_deployments_run_each_service_hardened_with_probes(rendered: list[Manifest]) -> None:
@@ -216,8 +220,10 @@ def test_replicas_pdbs_and_persistence(render: Render) -> None:
     assert volumes["data"]["persistentVolumeClaim"]["claimName"] == "llmops-versioning-data"
     for pdb in of_kind(docs, "PodDisruptionBudget"):
         # maxUnavailable, never minAvailable=replicas: a one-replica worker must not block drains
+        # and unready pods (a backend down) may be evicted, or an outage blocks every drain
         assert pdb["spec"] == {
             "maxUnavailable": 1,
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
             "selector": deployments[pdb["metadata"]["name"]]["spec"]["selector"],
         }
 
@@ -333,6 +339,12 @@ def test_network_policies_allow_only_what_each_service_talks_to(render: Render) 
     assert egress_ports("gateway") == {53, 6379, 5432, 5000, 80, 443}
     assert 5432 not in egress_ports("tracking")  # only the gateway reaches PostgreSQL
     assert egress_ports("serving") == {53, 6379, 443, 6443}  # Redis and the Kubernetes API
+    policies.pop("llmops-gateway-migrate", None)
+    # the migration Job's: a hook created just before the Job, DNS and PostgreSQL only
+    migrate = by_name(render({}), "NetworkPolicy")["llmops-gateway-migrate"]
+    assert migrate["metadata"]["annotations"]["helm.sh/hook-weight"] == "-1"
+    assert migrate["spec"]["ingress"] == []
+    assert {p["port"] for rule in migrate["spec"]["egress"] for p in rule["ports"]} == {53, 5432}
     for name, policy in policies.items():
         spec = policy["spec"]
         assert spec["policyTypes"] == ["Ingress", "Egress"]
