@@ -10,26 +10,20 @@ turned on through ``PUT /integrations/configs`` and the running worker switches 
 
 from __future__ import annotations
 
-import asyncio
-import json
-import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import structlog
 from click.testing import Result
 from mlflow.tracking import MlflowClient
 from pydantic import SecretStr
-from typer.testing import CliRunner
 
 from llmops_gateway.db.models import ExperimentRun
 from llmops_gateway.domain.status import apply_status_event
-from llmops_gateway.scripts.cli import app as scripts_app
 from llmops_shared.events import (
     ExperimentRunStatusUpdated,
     Phase,
@@ -41,33 +35,21 @@ from llmops_shared.events import (
     status_updated,
 )
 from llmops_shared.heartbeat import read_heartbeats
-from llmops_shared.logging import configure_logging
 from llmops_shared.worker import serve_with_flags
 from llmops_tracking.app import serve
 from llmops_tracking.config import TrackingSettings
 
 from integration.gateway.harness import API, Gateway, auth, job_report, seed_request
 from integration.tracking.helpers import FAST_CONSUMER, runs_of_job
+from support import scripts
 from support.mlflow_server import MlflowServer
+from support.scripts import logs_on_stderr  # noqa: F401 - an autouse fixture
 from support.streams import wait_until
+from support.workers import in_process
 
 pytestmark = pytest.mark.integration
 
 COMMAND = ["migrate", "experiments-to-mlflow"]
-
-
-@pytest.fixture(autouse=True)
-def logs_on_stderr() -> Iterator[None]:
-    """Worker logs go to stderr, never into the command's stdout while ``CliRunner`` swaps
-    ``sys.stdout`` (structlog's default prints to whatever stdout is at the time)."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    configure_logging(service="tests", level="WARNING", json=False)
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
 
 
 @dataclass
@@ -81,26 +63,16 @@ class Scene:
 
     async def migrate(self, *args: str) -> Result:
         """The command, in a thread: the gateway and the worker keep running meanwhile."""
-        runner = CliRunner()
-        return await asyncio.to_thread(
-            runner.invoke, scripts_app, [*COMMAND, *args], env=self.env, catch_exceptions=False
-        )
+        return await scripts.run_script([*COMMAND, *args], self.env)
 
     async def migrate_json(self, *args: str, code: int = 0) -> dict[str, Any]:
-        result = await self.migrate("--json", *args)
-        assert result.exit_code == code, result.output
-        document: dict[str, Any] = json.loads(result.stdout)
-        return document
+        return scripts.json_document(await self.migrate("--json", *args), code)
 
-    @asynccontextmanager
-    async def tracking_worker(self) -> AsyncIterator[None]:
-        stop = asyncio.Event()
-        task = asyncio.create_task(serve_with_flags(serve, self.tracking, stop=stop))
-        try:
-            yield
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, timeout=30)
+    def tracking_worker(self) -> AbstractAsyncContextManager[None]:
+        """The tracking worker as ``python -m llmops_tracking`` runs it (flags followed)."""
+        return in_process(
+            lambda stop: serve_with_flags(serve, self.tracking, stop=stop), stop_timeout_s=30
+        )
 
     async def wait_backend(self, backend: str) -> None:
         """Until the (one) tracking worker's heartbeat says it runs ``backend``."""
@@ -114,12 +86,7 @@ class Scene:
         await wait_until(running, timeout_s=20)
 
     async def set_tracking(self, enabled: bool) -> None:
-        response = await self.gateway.client.put(
-            f"{API}/integrations/configs/dev/experiment_tracking",
-            json={"enabled": enabled, "reason": "migration test"},
-            headers=auth(),
-        )
-        assert response.status_code == 200, response.text
+        await scripts.set_flag(self.gateway.client, "experiment_tracking", enabled, headers=auth())
 
     async def submit(self) -> str:
         response = await self.gateway.submit(seed_request())
@@ -174,12 +141,7 @@ async def scene(
         experiment_name_template=f"migration-{uuid.uuid4().hex[:8]}/{{environment}}/{{job_type}}",
         polling_interval=3600,
     )
-    env = {
-        "DATABASE_URL": gateway_db_url,
-        "REDIS_URL": redis_url,
-        "STREAM_NAMESPACE": gateway.namespace,
-        "ENVIRONMENT": "dev",
-    }
+    env = scripts.script_env(gateway_db_url, redis_url, gateway.namespace)
     return Scene(gateway, MlflowClient(mlflow_server.url), tracking, env)
 
 

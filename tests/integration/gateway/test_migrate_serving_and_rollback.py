@@ -12,49 +12,37 @@ a Deployment Ready.
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import json
-import logging
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import structlog
 import yaml
 from click.testing import Result
-from typer.testing import CliRunner
 
 from llmops_gateway.db.models import IntegrationConfig, ServingDeployment
-from llmops_gateway.scripts.cli import app as scripts_app
 from llmops_serving.app import serve
 from llmops_serving.config import ServingSettings
 from llmops_shared.events import IntegrationConfigChanged, Stream
-from llmops_shared.logging import configure_logging
 from llmops_shared.specs.examples import SEED_DEPLOYMENT_SPEC
 from llmops_shared.worker import serve_with_flags
 
-from integration.gateway.harness import API, Gateway, auth, serving_request
+from integration.gateway.harness import Gateway, auth, serving_request
 from integration.serving.helpers import ISVC, worker_settings
+from support import scripts
 from support.k8s_server import KubeApiServer
 from support.kserve_crd import schema_errors
+from support.kube_objects import AVAILABLE, DEPLOYMENT, NS, SERVICE
+from support.scripts import logs_on_stderr  # noqa: F401 - an autouse fixture
 from support.streams import read_events, wait_until
+from support.workers import in_process
 
 pytestmark = pytest.mark.integration
 
-NS = "llm-ops-dev"
-DEPLOYMENT = ("apps/v1", "deployments")
-SERVICE = ("v1", "services")
-AVAILABLE = {
-    "observedGeneration": 1,
-    "updatedReplicas": 1,
-    "availableReplicas": 1,
-    "conditions": [{"type": "Available", "status": "True"}],
-}
 AREAS = [
     "experiment_tracking",
     "serving_framework",
@@ -62,20 +50,6 @@ AREAS = [
     "model_registry",
     "data_versioning",
 ]
-
-
-@pytest.fixture(autouse=True)
-def logs_on_stderr() -> Iterator[None]:
-    """Worker logs go to stderr, never into the command's stdout while ``CliRunner`` swaps
-    ``sys.stdout`` (structlog's default prints to whatever stdout is at the time)."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    configure_logging(service="tests", level="WARNING", json=False)
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.reset_defaults()
-    structlog.contextvars.clear_contextvars()
 
 
 @pytest.fixture
@@ -112,29 +86,16 @@ class Scene:
 
     async def run(self, *args: str, input: str | None = None) -> Result:
         """A command, in a thread: the gateway and the worker keep running meanwhile."""
-        return await asyncio.to_thread(
-            CliRunner().invoke,
-            scripts_app,
-            list(args),
-            env=self.env,
-            input=input,
-            catch_exceptions=False,
+        return await scripts.run_script(args, self.env, input=input)
+
+    async def run_json(self, *args: str, code: int = 0, input: str | None = None) -> dict[str, Any]:
+        return scripts.json_document(await self.run(*args, "--json", input=input), code)
+
+    def serving_worker(self) -> AbstractAsyncContextManager[None]:
+        """The serving worker as ``python -m llmops_serving`` runs it (flags followed)."""
+        return in_process(
+            lambda stop: serve_with_flags(serve, self.serving, stop=stop), stop_timeout_s=20
         )
-
-    async def run_json(self, *args: str, code: int = 0, input: str | None = None) -> Any:
-        result = await self.run(*args, "--json", input=input)
-        assert result.exit_code == code, result.output
-        return json.loads(result.stdout)
-
-    @asynccontextmanager
-    async def serving_worker(self) -> AsyncIterator[None]:
-        stop = asyncio.Event()
-        task = asyncio.create_task(serve_with_flags(serve, self.serving, stop=stop))
-        try:
-            yield
-        finally:
-            stop.set()
-            await asyncio.wait_for(task, timeout=20)
 
     async def heartbeats(self) -> list[dict[str, str]]:
         """The serving workers' heartbeat hashes (``llmops:workers:serving:*``)."""
@@ -153,12 +114,7 @@ class Scene:
         await wait_until(running, timeout_s=20)
 
     async def set_serving(self, enabled: bool) -> None:
-        response = await self.gateway.client.put(
-            f"{API}/integrations/configs/dev/serving_framework",
-            json={"enabled": enabled, "reason": "migration test"},
-            headers=auth(),
-        )
-        assert response.status_code == 200, response.text
+        await scripts.set_flag(self.gateway.client, "serving_framework", enabled, headers=auth())
 
     async def create(self, body: dict[str, Any]) -> tuple[str, str]:
         response = await self.gateway.create_endpoint(body)
@@ -226,13 +182,7 @@ async def scene(
         environment="dev",
         heartbeat_interval_s=0.2,
     )
-    env = {
-        "DATABASE_URL": gateway_db_url,
-        "REDIS_URL": redis_url,
-        "STREAM_NAMESPACE": gateway.namespace,
-        "ENVIRONMENT": "dev",
-        "COLUMNS": "200",
-    }
+    env = scripts.script_env(gateway_db_url, redis_url, gateway.namespace, COLUMNS="200")
     return Scene(gateway, kube, serving, env)
 
 

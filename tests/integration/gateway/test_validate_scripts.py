@@ -67,6 +67,33 @@ def found(result: Result) -> dict[str, list[tuple[str, str]]]:
     }
 
 
+def reports_as_json(
+    gateway: Gateway, command: str, expected: dict[str, list[tuple[str, str]]]
+) -> Result:
+    """``validate <command> --json`` over every record: exit 1, and exactly the ``expected``
+    violations ({record id: [(field, message)...]})."""
+    result = validate(gateway, command, "--json")
+    assert result.exit_code == 1, result.output
+    assert found(result) == expected
+    return result
+
+
+def reports_in_table(
+    gateway: Gateway, command: str, expected: dict[str, list[tuple[str, str]]]
+) -> Result:
+    """``validate <command>`` over every record: exit 1, and each ``expected`` violation on a
+    table row of its own, with the record's id and the field."""
+    result = validate(gateway, command)
+    assert result.exit_code == 1, result.output
+    table_rows = [line for line in result.stdout.splitlines() if "│" in line]
+    for record_id, violations in expected.items():
+        for field, message in violations:
+            [row] = [line for line in table_rows if message in line]
+            assert record_id in row
+            assert field in row
+    return result
+
+
 def edit_spec(
     gateway: Gateway, table: type[TrainingJob | ServingDeployment], record_id: str, **changes: Any
 ) -> None:
@@ -128,9 +155,7 @@ async def test_training_jobs_report_exactly_what_todays_rules_reject(gateway: Ga
         ],
     }
 
-    as_json = validate(gateway, "training-jobs", "--json")
-    assert as_json.exit_code == 1, as_json.output
-    assert found(as_json) == expected
+    as_json = reports_as_json(gateway, "training-jobs", expected)
     report = document(as_json)
     assert report["checked"] == 6
     assert report["withViolations"] == 5
@@ -155,14 +180,7 @@ async def test_training_jobs_report_exactly_what_todays_rules_reject(gateway: Ga
     assert records[unparsable]["violations"][0]["type"] == "float_parsing"
     assert "6 training jobs checked, 5 with violations" in as_json.stderr
 
-    table = validate(gateway, "training-jobs")
-    assert table.exit_code == 1, table.output
-    violation_rows = [line for line in table.stdout.splitlines() if "│" in line]
-    for job_id, violations in expected.items():
-        for field, message in violations:
-            [row] = [line for line in violation_rows if message in line]
-            assert job_id in row
-            assert field in row
+    table = reports_in_table(gateway, "training-jobs", expected)
     assert clean not in table.stdout  # only the records with violations are listed...
     assert "6 training jobs checked, 5 with violations" in table.stdout
     everything = validate(gateway, "training-jobs", "--all")
@@ -288,9 +306,7 @@ async def test_serving_endpoints_report_exactly_what_todays_rules_reject(
         ],
     }
 
-    as_json = validate(gateway, "serving-endpoints", "--json")
-    assert as_json.exit_code == 1, as_json.output
-    assert found(as_json) == expected
+    as_json = reports_as_json(gateway, "serving-endpoints", expected)
     report = document(as_json)
     assert report["checked"] == 5
     assert report["skipped"] == [
@@ -308,13 +324,7 @@ async def test_serving_endpoints_report_exactly_what_todays_rules_reject(
     }
     assert "5 serving endpoints checked, 4 with violations; 1 skipped (Deleting)" in as_json.stderr
 
-    table = validate(gateway, "serving-endpoints")
-    assert table.exit_code == 1, table.output
-    for endpoint_id, violations in expected.items():
-        for field, message in violations:
-            [row] = [line for line in table.stdout.splitlines() if message in line]
-            assert endpoint_id in row
-            assert field in row
+    table = reports_in_table(gateway, "serving-endpoints", expected)
     assert clean not in table.stdout
     assert deleting not in table.stdout
 

@@ -6,6 +6,7 @@ run ends it without a restart."""
 from __future__ import annotations
 
 import asyncio
+from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar
 
 import httpx
@@ -27,6 +28,7 @@ from llmops_shared.streams import Publisher
 from llmops_shared.worker import Subscription, WorkerContext, run_worker, serve_with_flags
 
 from support.streams import FAST_CONSUMER, cancel_event, wait_until
+from support.workers import in_process
 
 pytestmark = pytest.mark.integration
 
@@ -73,6 +75,12 @@ def namespace(names: object) -> str:
     return f"test.{names.token}:"  # type: ignore[attr-defined]
 
 
+def flagged(service: Service, settings: FlagSettings) -> AbstractAsyncContextManager[None]:
+    """``serve_with_flags`` over ``service`` until the block ends (then it must stop in 10 s,
+    and its exception, had it crashed, is raised)."""
+    return in_process(lambda stop: serve_with_flags(service.serve, settings, stop=stop))
+
+
 def settings_for(redis_url: str, namespace: str, **changes: Any) -> FlagSettings:
     return FlagSettings(
         redis_url=SecretStr(redis_url),
@@ -115,12 +123,7 @@ async def wait_beat(redis: aioredis.Redis, namespace: str, **facts: str) -> Work
 async def test_a_flag_the_settings_refuse_is_not_applied(
     redis: aioredis.Redis, redis_url: str, namespace: str
 ) -> None:
-    service = Service()
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        serve_with_flags(service.serve, settings_for(redis_url, namespace), stop=stop)
-    )
-    try:
+    async with flagged(Service(), settings_for(redis_url, namespace)):
         await wait_beat(redis, namespace, backend="builtin", config_error="")
         await set_flag(redis, namespace, True, revision=1)
         refused = await wait_beat(redis, namespace, backend="builtin", enabled="false")
@@ -134,36 +137,24 @@ async def test_a_flag_the_settings_refuse_is_not_applied(
         assert refused.facts["config_error"] == (
             "revision 1 not applied: Value error, DATA_VERSIONING_ENABLED=true needs REMOTE_URL"
         )
-        assert not task.done()  # still serving, not crash-looping
         started = refused.started_at
         await asyncio.sleep(0.5)
         again = await beat(redis, namespace)
-        assert again is not None
+        assert again is not None  # still serving, not crash-looping
         assert again.started_at == started  # and not restarting either
         # a later, applicable change clears the error
         await set_flag(redis, namespace, False, revision=2)
         cleared = await wait_beat(redis, namespace, config_error="", config_revision="2")
         assert cleared.facts["backend"] == "builtin"
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=10)
 
 
 async def test_a_worker_starting_under_a_refused_override_starts_on_its_own_flag(
     redis: aioredis.Redis, redis_url: str, namespace: str
 ) -> None:
     await set_flag(redis, namespace, True, revision=1)
-    service = Service()
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        serve_with_flags(service.serve, settings_for(redis_url, namespace), stop=stop)
-    )
-    try:
+    async with flagged(Service(), settings_for(redis_url, namespace)):
         found = await wait_beat(redis, namespace, backend="builtin", enabled="false")
         assert found.facts["config_error"].startswith("revision 1 not applied")
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=10)
 
 
 async def test_health_and_heartbeat_stay_up_while_a_switch_drains(
@@ -172,9 +163,7 @@ async def test_health_and_heartbeat_stay_up_while_a_switch_drains(
     service = Service()
     service.handler_delay_s = 2.0
     settings = settings_for(redis_url, namespace, remote_url="s3://bucket/dvc")
-    stop = asyncio.Event()
-    task = asyncio.create_task(serve_with_flags(service.serve, settings, stop=stop))
-    try:
+    async with flagged(service, settings):
         await wait_beat(redis, namespace, backend="builtin")
 
         async def bound() -> bool:  # the first beat may come before the server has its port
@@ -195,9 +184,6 @@ async def test_health_and_heartbeat_stay_up_while_a_switch_drains(
                 assert service.handled == 0
         await wait_beat(redis, namespace, backend="dvc", config_revision="1")
         assert service.handled == 1  # the batch in hand was finished, then the switch
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=10)
 
 
 async def test_a_stop_before_the_first_run_ends_it_without_a_restart(

@@ -32,24 +32,15 @@ from integration.serving.helpers import (
     promoted,
     received,
     requested,
-    seed_spec,
     statuses_of,
 )
 from support.k8s_server import KubeApiServer
 from support.kserve_crd import schema_errors
+from support.kube_objects import AVAILABLE, DEPLOYMENT, NS, SERVICE
 
 pytestmark = pytest.mark.integration
 
-NS = "llm-ops-dev"
 BLUE_GREEN = {"strategy": "blue-green"}
-DEPLOYMENT = ("apps/v1", "deployments")
-SERVICE = ("v1", "services")
-AVAILABLE = {
-    "observedGeneration": 1,
-    "updatedReplicas": 1,
-    "availableReplicas": 1,
-    "conditions": [{"type": "Available", "status": "True"}],
-}
 ISVC_READY = {
     "url": "http://ep.llm-ops-dev.example.com",
     "conditions": [{"type": "Ready", "status": "True"}],
@@ -59,16 +50,14 @@ ISVC_READY = {
 def migration(
     endpoint_id: str, name: str, target: Literal["kserve", "builtin"], **spec_changes: Any
 ) -> Envelope:
-    """What the gateway's scripts queue: the endpoint's request plus the target format."""
+    """What the gateway's scripts queue: the endpoint's request plus the target format, and the
+    artifact its current objects serve."""
+    request = requested(endpoint_id, name, **spec_changes).data
     payload = DeploymentMigrationRequested.model_validate(
         {
-            "endpoint_id": endpoint_id,
-            "name": name,
-            "environment": "dev",
-            "route": "/test-model",
-            "model_id": str(uuid.uuid4()),
-            "spec": seed_spec(**spec_changes),
+            **request,
             "storage_uri": "s3://llm-models/llama-3-8b-sft-v1",
+            "mlflow_run_id": None,
             "target": target,
         }
     )
@@ -82,6 +71,17 @@ def migration(
 
 def builtin_objects(kube: KubeApiServer, name: str) -> tuple[Any, Any]:
     return kube.get(*DEPLOYMENT, NS, name), kube.get(*SERVICE, NS, name)
+
+
+async def apply_foreign_deployment(kube: KubeApiServer, name: str) -> None:
+    """A Deployment named like the endpoint that someone else created (no llm-ops labels)."""
+    foreign = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": NS, "labels": {"team": "search"}},
+        "spec": {"selector": {"matchLabels": {"app": name}}, "template": {}},
+    }
+    await DeploymentBackend(kube.api_client()).apply(foreign)
 
 
 async def deploy_builtin(deployments: DeploymentBackend, endpoint_id: str, name: str) -> None:
@@ -237,13 +237,7 @@ async def test_objects_the_platform_did_not_create_are_left_alone(
     kube: KubeApiServer, kserve: KServeBackend
 ) -> None:
     endpoint_id, name = new_endpoint()
-    foreign = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": NS, "labels": {"team": "search"}},
-        "spec": {"selector": {"matchLabels": {"app": name}}, "template": {}},
-    }
-    await DeploymentBackend(kube.api_client()).apply(foreign)
+    await apply_foreign_deployment(kube, name)
     ports = make_ports(kserve, RecordingSink(), NoCache())
     event = received(migration(endpoint_id, name, "kserve", rollout=BLUE_GREEN))
     [moved] = statuses_of(await handle_serving_event(event, ports))
@@ -262,13 +256,7 @@ async def test_a_target_object_the_platform_did_not_create_is_not_taken_over(
     ports = make_ports(kserve, sink, NoCache())
     endpoint_id, name = new_endpoint()
     await handle_serving_event(received(requested(endpoint_id, name, rollout=BLUE_GREEN)), ports)
-    foreign = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": NS, "labels": {"team": "search"}},
-        "spec": {"selector": {"matchLabels": {"app": name}}, "template": {}},
-    }
-    await DeploymentBackend(kube.api_client()).apply(foreign)
+    await apply_foreign_deployment(kube, name)
     with pytest.raises(NonRetryableError, match="that llm-ops did not create"):
         await handle_serving_event(received(migration(endpoint_id, name, "builtin")), ports)
     assert sink.statuses()[-1].phase is Phase.FAILED

@@ -45,12 +45,8 @@ class IntegrationConfigOut(CamelModel):
 
     @classmethod
     def of(cls, config: EffectiveConfig) -> IntegrationConfigOut:
-        return cls(
-            environment=config.environment, area=config.area, service=config.service,
-            enabled=config.enabled, system=config.system, source=config.source,
-            revision=config.revision, changed_by=config.changed_by, reason=config.reason,
-            updated_at=config.updated_at,
-        )  # fmt: skip
+        """The response for ``config``: each field read from the attribute of its name."""
+        return cls.model_validate(config, from_attributes=True)
 
 
 class IntegrationConfigList(CamelModel):

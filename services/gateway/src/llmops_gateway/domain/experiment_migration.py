@@ -19,19 +19,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal
 
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from llmops_gateway.db.models import OUTBOX, ExperimentRun, TrainingJob
-from llmops_gateway.domain.outbox import SOURCE
+from llmops_gateway.db.models import ExperimentRun, TrainingJob
+from llmops_gateway.domain.move_requests import Queued, queue_once
 from llmops_gateway.domain.reports import brief
-from llmops_shared.events import ExperimentMigrationRequested, new_event
+from llmops_shared.events import ExperimentMigrationRequested
 from llmops_shared.specs import TrainJobSpec
-from llmops_shared.streams import add_to_outbox
 
 BUILTIN: Final = "builtin"
 TARGET: Final = "mlflow"
@@ -162,18 +161,6 @@ def plan(
     return planned
 
 
-@dataclass(frozen=True)
-class Queued:
-    """What :func:`queue` did: requests added now, and those already in the outbox."""
-
-    queued: list[PlannedRun]
-    already_requested: list[PlannedRun]
-
-    @property
-    def waiting(self) -> list[PlannedRun]:
-        return [*self.queued, *self.already_requested]
-
-
 def migration_request(run: PlannedRun) -> ExperimentMigrationRequested:
     """The event payload moving ``run`` (which must not be skipped)."""
     if run.spec is None:
@@ -188,31 +175,13 @@ def migration_request(run: PlannedRun) -> ExperimentMigrationRequested:
     )
 
 
-def queue(session: Session, runs: Sequence[PlannedRun], *, correlation_id: str) -> Queued:
+def queue(
+    session: Session, runs: Sequence[PlannedRun], *, correlation_id: str
+) -> Queued[PlannedRun]:
     """Add a migration request per movable run to the outbox of the open transaction; a
     request whose id is already there (asked before, not answered yet) is not added again."""
     movable = [run for run in runs if run.skipped is None]
-    ids = [run.event_id for run in movable]
-    existing = (
-        set(session.scalars(select(OUTBOX.c.event_id).where(OUTBOX.c.event_id.in_(ids))))
-        if ids
-        else set()
-    )
-    queued: list[PlannedRun] = []
-    already: list[PlannedRun] = []
-    for run in movable:
-        if run.event_id in existing:
-            already.append(run)
-            continue
-        envelope = new_event(
-            migration_request(run),
-            source=SOURCE,
-            correlation_id=correlation_id,
-            event_id=run.event_id,
-        )
-        add_to_outbox(session, OUTBOX, envelope)
-        queued.append(run)
-    return Queued(queued=queued, already_requested=already)
+    return queue_once(session, movable, migration_request, correlation_id=correlation_id)
 
 
 @dataclass(frozen=True)
@@ -229,16 +198,7 @@ class RunOutcome:
     tracking_url: str | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "job_id": self.job_id,
-            "outcome": self.outcome,
-            "status": self.status,
-            "reason": self.reason,
-            "backend": self.backend,
-            "run_id": self.run_id,
-            "experiment_id": self.experiment_id,
-            "tracking_url": self.tracking_url,
-        }
+        return asdict(self)
 
 
 def _outcome(planned: PlannedRun, run: ExperimentRun | None) -> RunOutcome:

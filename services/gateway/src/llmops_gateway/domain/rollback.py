@@ -27,7 +27,8 @@ from typing import Any, Final
 from llmops_gateway.config import GatewaySettings
 from llmops_gateway.db.session import SessionFactory
 from llmops_gateway.domain.integration_configs import ChangeConfig, change_config, list_configs
-from llmops_gateway.domain.serving_migration import BUILTIN, PlannedEndpoint, Queued, plan, queue
+from llmops_gateway.domain.move_requests import Queued
+from llmops_gateway.domain.serving_migration import BUILTIN, PlannedEndpoint, plan, queue
 from llmops_shared.config import Environment
 from llmops_shared.events import IntegrationArea
 from llmops_shared.integration_flags import AREA_SERVICES
@@ -160,7 +161,7 @@ class FlagResult:
 @dataclass(frozen=True)
 class RollbackResult:
     flags: list[FlagResult]
-    endpoints: Queued
+    endpoints: Queued[PlannedEndpoint]
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -28,20 +28,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Final, Literal
 
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from llmops_gateway.db.models import OUTBOX, ServingDeployment
-from llmops_gateway.domain.outbox import SOURCE
+from llmops_gateway.db.models import ServingDeployment
+from llmops_gateway.domain.move_requests import Queued, queue_once
 from llmops_gateway.domain.reports import brief
 from llmops_gateway.domain.serving import DELETE_STATES, PROMOTED
-from llmops_shared.events import DeploymentMigrationRequested, Phase, new_event
+from llmops_shared.events import DeploymentMigrationRequested, Phase
 from llmops_shared.specs import RolloutStrategy
-from llmops_shared.streams import add_to_outbox
 
 Format = Literal["kserve", "builtin"]
 KSERVE: Final[Format] = "kserve"
@@ -215,44 +214,20 @@ def plan(
     ]
 
 
-@dataclass(frozen=True)
-class Queued:
-    """What :func:`queue` did: requests added now, and those already in the outbox."""
-
-    queued: list[PlannedEndpoint]
-    already_requested: list[PlannedEndpoint]
-
-    @property
-    def waiting(self) -> list[PlannedEndpoint]:
-        return [*self.queued, *self.already_requested]
+def migration_request(endpoint: PlannedEndpoint) -> DeploymentMigrationRequested:
+    """The event payload moving ``endpoint`` (which must not be skipped)."""
+    if endpoint.request is None:
+        raise ValueError(f"endpoint {endpoint.endpoint_id} cannot be migrated: {endpoint.skipped}")
+    return endpoint.request
 
 
-def queue(session: Session, endpoints: Sequence[PlannedEndpoint], *, correlation_id: str) -> Queued:
+def queue(
+    session: Session, endpoints: Sequence[PlannedEndpoint], *, correlation_id: str
+) -> Queued[PlannedEndpoint]:
     """Add a migration request per movable endpoint to the outbox of the open transaction; a
     request whose id is already there (asked before, not answered yet) is not added again."""
     movable = [e for e in endpoints if e.request is not None]
-    ids = [e.event_id for e in movable]
-    existing = (
-        set(session.scalars(select(OUTBOX.c.event_id).where(OUTBOX.c.event_id.in_(ids))))
-        if ids
-        else set()
-    )
-    queued: list[PlannedEndpoint] = []
-    already: list[PlannedEndpoint] = []
-    for endpoint in movable:
-        assert endpoint.request is not None
-        if endpoint.event_id in existing:
-            already.append(endpoint)
-            continue
-        envelope = new_event(
-            endpoint.request,
-            source=SOURCE,
-            correlation_id=correlation_id,
-            event_id=endpoint.event_id,
-        )
-        add_to_outbox(session, OUTBOX, envelope)
-        queued.append(endpoint)
-    return Queued(queued=queued, already_requested=already)
+    return queue_once(session, movable, migration_request, correlation_id=correlation_id)
 
 
 @dataclass(frozen=True)
@@ -268,15 +243,7 @@ class EndpointOutcome:
     url: str | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "endpoint_id": self.endpoint_id,
-            "name": self.name,
-            "outcome": self.outcome,
-            "status": self.status,
-            "reason": self.reason,
-            "backend": self.backend,
-            "url": self.url,
-        }
+        return asdict(self)
 
 
 def _outcome(planned: PlannedEndpoint, endpoint: ServingDeployment | None) -> EndpointOutcome:

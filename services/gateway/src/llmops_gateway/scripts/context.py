@@ -11,10 +11,11 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, Final, NoReturn, cast, get_args
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Engine
 
@@ -22,8 +23,15 @@ from llmops_gateway.config import GatewaySettings
 from llmops_gateway.db.migrate import upgrade
 from llmops_gateway.db.models import OUTBOX
 from llmops_gateway.db.session import SessionFactory, build_engine, session_factory
+from llmops_shared.config import Environment
 from llmops_shared.streams import OutboxRelay
 from llmops_shared.streams.connection import sync_redis
+
+ENVIRONMENTS: Final[tuple[str, ...]] = get_args(Environment)
+
+JsonOutput = Annotated[
+    bool, typer.Option("--json", help="One JSON document on stdout instead of tables.")
+]
 
 
 @dataclass
@@ -60,6 +68,17 @@ class ScriptContext:
             return relay.relay_all()
         finally:
             client.close()
+
+    def usage_error(self, message: str) -> NoReturn:
+        """Bad options: say why on stderr and exit 2 (before anything was changed)."""
+        self.err.print(escape(message), style="red")
+        raise typer.Exit(2)
+
+    def environment(self, name: str) -> Environment:
+        """``name`` as an environment (``--environment``); an unknown one is a usage error."""
+        if name not in ENVIRONMENTS:
+            self.usage_error(f"unknown environment {name!r} (one of {', '.join(ENVIRONMENTS)})")
+        return cast(Environment, name)
 
     def emit(self, document: Any, table: Table | None = None) -> None:
         """The command's result: ``document`` as JSON with ``--json``, else ``table``."""

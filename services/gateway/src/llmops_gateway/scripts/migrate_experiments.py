@@ -14,44 +14,63 @@ failed, could not be migrated, or was not answered within ``--timeout``; 2 bad o
 
 from __future__ import annotations
 
-import time
 import uuid
-from typing import Annotated, Any, Final, get_args
+from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.table import Table
 from sqlalchemy.exc import IntegrityError
 
 from llmops_gateway.domain.experiment_migration import (
     TARGET,
     PlannedRun,
-    Queued,
     RunOutcome,
     outcomes,
     plan,
     queue,
 )
 from llmops_gateway.domain.integration_configs import EffectiveConfig, effective_config
-from llmops_gateway.scripts.context import ScriptContext, script_context, table_of
-from llmops_shared.config import Environment
+from llmops_gateway.scripts import moves
+from llmops_gateway.scripts.context import JsonOutput, ScriptContext, script_context, table_of
 from llmops_shared.events import IntegrationArea
 
-POLL_INTERVAL_S: Final = 0.5
-ENVIRONMENTS: Final = get_args(Environment)
+
+def _skipped_row(run: PlannedRun) -> dict[str, Any]:
+    return {
+        "job_id": run.job_id,
+        "outcome": "skipped",
+        "status": run.status,
+        "reason": run.skipped,
+        "backend": "builtin",
+        "run_id": run.run_id,
+        "experiment_id": None,
+        "tracking_url": None,
+    }
+
+
+RUNS: moves.Moves[PlannedRun, RunOutcome] = moves.Moves(
+    what="experiment runs",
+    noun="run",
+    target=TARGET,
+    destination=TARGET,
+    worker="tracking worker",
+    id_field="job_id",
+    outcomes=outcomes,
+    skipped_row=_skipped_row,
+    counted=("migrated", "failed", "timed_out", "skipped"),
+    columns={
+        "job id": "job_id",
+        "outcome": "outcome",
+        "status": "status",
+        "run id": "run_id",
+        "tracking url": "tracking_url",
+        "reason": "reason",
+    },
+)
 
 
 def experiments_to_mlflow(
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show the plan; queue nothing, change nothing.")
-    ] = False,
+    dry_run: moves.DryRun = False,
     job_id: Annotated[
         list[str] | None,
         typer.Option("--job-id", metavar="ID", help="Only this job's run (repeat for several)."),
@@ -64,9 +83,7 @@ def experiments_to_mlflow(
             "runs move (their llmops.environment tag). Default: the gateway's ENVIRONMENT.",
         ),
     ] = None,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="One JSON document on stdout instead of tables.")
-    ] = False,
+    json_output: JsonOutput = False,
     wait: Annotated[
         bool,
         typer.Option(
@@ -81,13 +98,7 @@ def experiments_to_mlflow(
 ) -> None:
     """Move built-in experiment runs to MLflow (idempotent; --dry-run shows the plan)."""
     with script_context(json_output=json_output) as ctx:
-        env = environment or ctx.settings.environment
-        if env not in ENVIRONMENTS:
-            ctx.err.print(
-                escape(f"unknown environment {env!r} (one of {', '.join(ENVIRONMENTS)})"),
-                style="red",
-            )
-            raise typer.Exit(2)
+        env = ctx.environment(environment or ctx.settings.environment)
         correlation_id = f"migrate-experiments-to-{TARGET}-{uuid.uuid4().hex[:12]}"
         for attempt in range(2):
             try:
@@ -104,59 +115,17 @@ def experiments_to_mlflow(
                 # another run queued the same request ids meanwhile: they are there now
                 if attempt:
                     raise
-        document: dict[str, Any] = {
-            "target": TARGET,
-            "environment": env,
-            "dry_run": dry_run,
-            "experiment_tracking": {
-                "enabled": flag.enabled,
-                "system": flag.system,
-                "source": flag.source,
-            },
-            "planned": [run.as_dict() for run in planned],
-        }
+        document = RUNS.plan_document(env, dry_run, flag, planned)
         if not planned:
-            ctx.err.print(
-                escape("nothing to migrate: no built-in experiment runs" + _scope(job_id, env))
-            )
-            ctx.emit({**document, "results": []})
+            RUNS.nothing_to_move(ctx, document, moves.scope(env, "job", job_id))
             return
         _warn_if_disabled(ctx, flag)
         if queued is None:  # dry run
             ctx.emit(document, _plan_table(planned, env))
-            movable = sum(run.skipped is None for run in planned)
-            ctx.err.print(f"dry run: {movable} run(s) would move to {TARGET}; nothing was queued")
+            ctx.err.print(RUNS.dry_run_note(planned))
             return
-        if not ctx.json_output:
-            ctx.out.print(_plan_table(planned, env))
-        published = ctx.publish_outbox()
-        ctx.err.print(
-            f"queued {len(queued.queued)} migration request(s)"
-            + (
-                f", {len(queued.already_requested)} already requested"
-                if queued.already_requested
-                else ""
-            )
-            + f"; published {published} outbox event(s)"
-        )
-        document["queued"] = [run.job_id for run in queued.queued]
-        document["already_requested"] = [run.job_id for run in queued.already_requested]
-        if not wait:
-            ctx.emit(document)
-            ctx.err.print("not waiting: run the command again to see what is left")
-            _exit_if_skipped(planned)
-            return
-        results = _wait(ctx, queued, timeout)
-        failed = _report(ctx, document, planned, results)
-        if failed:
-            raise typer.Exit(1)
-
-
-def _scope(job_ids: list[str] | None, environment: str) -> str:
-    parts = [f"environment {environment}"]
-    if job_ids:
-        parts.append("job " + ", ".join(job_ids))
-    return f" ({'; '.join(parts)})"
+        table = _plan_table(planned, env)
+        moves.carry_out(ctx, RUNS, document, planned, queued, table, wait=wait, timeout=timeout)
 
 
 def _warn_if_disabled(ctx: ScriptContext, flag: EffectiveConfig) -> None:
@@ -171,7 +140,7 @@ def _warn_if_disabled(ctx: ScriptContext, flag: EffectiveConfig) -> None:
     )
 
 
-def _plan_table(planned: list[PlannedRun], environment: str) -> Any:
+def _plan_table(planned: list[PlannedRun], environment: str) -> Table:
     return table_of(
         f"built-in experiment runs to move to {TARGET} ({environment})",
         ("job id", "experiment", "status", "job status", "MLflow status", "action"),
@@ -187,87 +156,3 @@ def _plan_table(planned: list[PlannedRun], environment: str) -> Any:
             for run in planned
         ],
     )
-
-
-def _exit_if_skipped(planned: list[PlannedRun]) -> None:
-    if any(run.skipped for run in planned):
-        raise typer.Exit(1)
-
-
-def _wait(ctx: ScriptContext, queued: Queued, timeout: float) -> list[RunOutcome]:
-    """Poll the run records until every request is answered or ``timeout`` passed."""
-    waiting = queued.waiting
-    deadline = time.monotonic() + timeout
-    columns = (
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=ctx.err) as progress:
-        task = progress.add_task(f"moving runs to {TARGET}", total=len(waiting))
-        while True:
-            with ctx.sessions() as session:
-                results = outcomes(session, waiting)
-            answered = sum(result.outcome != "pending" for result in results)
-            progress.update(task, completed=answered)
-            if answered == len(waiting) or time.monotonic() >= deadline:
-                return results
-            time.sleep(POLL_INTERVAL_S)
-
-
-def _report(
-    ctx: ScriptContext,
-    document: dict[str, Any],
-    planned: list[PlannedRun],
-    results: list[RunOutcome],
-) -> bool:
-    """Emit the results; True when something did not move."""
-    rows: list[dict[str, Any]] = []
-    for result in results:
-        row = result.as_dict()
-        if result.outcome == "pending":
-            row["outcome"] = "timed_out"
-            row["reason"] = "no answer from the tracking worker within --timeout"
-        rows.append(row)
-    rows += [
-        {
-            "job_id": run.job_id,
-            "outcome": "skipped",
-            "status": run.status,
-            "reason": run.skipped,
-            "backend": "builtin",
-            "run_id": run.run_id,
-            "experiment_id": None,
-            "tracking_url": None,
-        }
-        for run in planned
-        if run.skipped
-    ]
-    counts = {
-        key: sum(row["outcome"] == key for row in rows)
-        for key in ("migrated", "failed", "timed_out", "skipped")
-    }
-    document.update(results=rows, **counts)
-    table = table_of(
-        f"experiment runs moved to {TARGET}",
-        ("job id", "outcome", "status", "run id", "tracking url", "reason"),
-        [
-            (r["job_id"], r["outcome"], r["status"], r["run_id"], r["tracking_url"], r["reason"])
-            for r in rows
-        ],
-    )
-    ctx.emit(document, table)
-    not_moved = [row for row in rows if row["outcome"] != "migrated"]
-    summary = ", ".join(
-        f"{count} {key.replace('_', ' ')}" for key, count in counts.items() if count
-    )
-    if not_moved:
-        ctx.err.print(f"[red]{summary}[/red]")
-        for row in not_moved:
-            line = f"  {row['job_id']}: {row['outcome']}: {row['reason']}"
-            ctx.err.print(escape(line), soft_wrap=True)
-    else:
-        ctx.err.print(f"[green]{summary}[/green]")
-    return bool(not_moved)

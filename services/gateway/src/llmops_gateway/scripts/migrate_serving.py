@@ -21,39 +21,59 @@ options.
 
 from __future__ import annotations
 
-import time
 import uuid
-from typing import Annotated, Any, Final, get_args
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.table import Table
 
 from llmops_gateway.domain.integration_configs import EffectiveConfig, effective_config
 from llmops_gateway.domain.serving_migration import (
     FORMAT_LABELS,
     KSERVE,
     EndpointOutcome,
-    Format,
     PlannedEndpoint,
-    Queued,
     outcomes,
     plan,
     queue,
 )
-from llmops_gateway.scripts.context import ScriptContext, script_context, table_of
-from llmops_shared.config import Environment
+from llmops_gateway.scripts import moves
+from llmops_gateway.scripts.context import JsonOutput, ScriptContext, script_context, table_of
 from llmops_shared.events import IntegrationArea
 
-POLL_INTERVAL_S: Final = 0.5
-ENVIRONMENTS: Final = get_args(Environment)
+
+def _skipped_row(endpoint: PlannedEndpoint) -> dict[str, Any]:
+    return {
+        "endpoint_id": endpoint.endpoint_id,
+        "name": endpoint.name,
+        "outcome": "skipped",
+        "status": endpoint.status,
+        "reason": endpoint.skipped,
+        "backend": endpoint.backend,
+        "url": None,
+    }
+
+
+ENDPOINTS: moves.Moves[PlannedEndpoint, EndpointOutcome] = moves.Moves(
+    what="endpoints",
+    noun="endpoint",
+    target=KSERVE,
+    destination=FORMAT_LABELS[KSERVE],
+    worker="serving worker",
+    id_field="endpoint_id",
+    outcomes=outcomes,
+    skipped_row=_skipped_row,
+    counted=("migrated", "failed", "gone", "timed_out", "skipped"),
+    columns={
+        "endpoint id": "endpoint_id",
+        "name": "name",
+        "outcome": "outcome",
+        "status": "status",
+        "backend": "backend",
+        "reason": "reason",
+    },
+)
 
 
 def serving_to_kserve(
@@ -68,12 +88,8 @@ def serving_to_kserve(
         list[str] | None,
         typer.Option("--endpoint-id", help="Only this endpoint (repeat for several)."),
     ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Show the plan; queue nothing, change nothing.")
-    ] = False,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="One JSON document on stdout instead of tables.")
-    ] = False,
+    dry_run: moves.DryRun = False,
+    json_output: JsonOutput = False,
     wait: Annotated[
         bool,
         typer.Option(
@@ -88,13 +104,7 @@ def serving_to_kserve(
     """Move built-in serving endpoints to KServe InferenceServices (idempotent; --dry-run
     shows the plan)."""
     with script_context(json_output=json_output) as ctx:
-        env = environment or ctx.settings.environment
-        if env not in ENVIRONMENTS:
-            ctx.err.print(
-                escape(f"unknown environment {env!r} (one of {', '.join(ENVIRONMENTS)})"),
-                style="red",
-            )
-            raise typer.Exit(2)
+        env = ctx.environment(environment or ctx.settings.environment)
         correlation_id = f"migrate-serving-to-{KSERVE}-{uuid.uuid4().hex[:12]}"
         with ctx.sessions.begin() as session:
             flag = effective_config(session, ctx.settings, env, IntegrationArea.SERVING_FRAMEWORK)
@@ -102,22 +112,9 @@ def serving_to_kserve(
             queued = None
             if planned and flag.enabled and not dry_run:
                 queued = queue(session, planned, correlation_id=correlation_id)
-        document: dict[str, Any] = {
-            "target": KSERVE,
-            "environment": env,
-            "dry_run": dry_run,
-            "serving_framework": {
-                "enabled": flag.enabled,
-                "system": flag.system,
-                "source": flag.source,
-            },
-            "planned": [endpoint.as_dict() for endpoint in planned],
-        }
+        document = ENDPOINTS.plan_document(env, dry_run, flag, planned)
         if not planned:
-            ctx.err.print(
-                escape("nothing to migrate: no built-in endpoints" + _scope(env, endpoint_id))
-            )
-            ctx.emit({**document, "results": []})
+            ENDPOINTS.nothing_to_move(ctx, document, moves.scope(env, "endpoint", endpoint_id))
             return
         if queued is None and not dry_run:  # the flag is off: nothing was queued
             ctx.emit(document, _plan_table(planned, env))
@@ -127,34 +124,12 @@ def serving_to_kserve(
             ctx.emit(document, _plan_table(planned, env))
             if not flag.enabled:
                 _flag_off(ctx, flag)
-            movable = sum(endpoint.skipped is None for endpoint in planned)
-            ctx.err.print(
-                f"dry run: {movable} endpoint(s) would move to {FORMAT_LABELS[KSERVE]}; "
-                "nothing was queued"
-            )
+            ctx.err.print(ENDPOINTS.dry_run_note(planned))
             return
-        if not ctx.json_output:
-            ctx.out.print(_plan_table(planned, env))
-        published = ctx.publish_outbox()
-        ctx.err.print(_queued_note(queued, published))
-        document["queued"] = [e.endpoint_id for e in queued.queued]
-        document["already_requested"] = [e.endpoint_id for e in queued.already_requested]
-        if not wait:
-            ctx.emit(document)
-            ctx.err.print("not waiting: run the command again to see what is left")
-            if any(endpoint.skipped for endpoint in planned):
-                raise typer.Exit(1)
-            return
-        results = wait_for_moves(ctx, queued, timeout, target=KSERVE)
-        if report(ctx, document, planned, results, target=KSERVE):
-            raise typer.Exit(1)
-
-
-def _scope(environment: str, endpoint_ids: list[str] | None) -> str:
-    parts = [f"environment {environment}"]
-    if endpoint_ids:
-        parts.append("endpoint " + ", ".join(endpoint_ids))
-    return f" ({'; '.join(parts)})"
+        table = _plan_table(planned, env)
+        moves.carry_out(
+            ctx, ENDPOINTS, document, planned, queued, table, wait=wait, timeout=timeout
+        )
 
 
 def _flag_off(ctx: ScriptContext, flag: EffectiveConfig) -> None:
@@ -169,19 +144,7 @@ def _flag_off(ctx: ScriptContext, flag: EffectiveConfig) -> None:
     )
 
 
-def _queued_note(queued: Queued, published: int) -> str:
-    return (
-        f"queued {len(queued.queued)} migration request(s)"
-        + (
-            f", {len(queued.already_requested)} already requested"
-            if queued.already_requested
-            else ""
-        )
-        + f"; published {published} outbox event(s)"
-    )
-
-
-def plan_table(title: str, planned: list[PlannedEndpoint]) -> Any:
+def plan_table(title: str, planned: list[PlannedEndpoint]) -> Table:
     """The endpoints a migration moves (or skips, and why)."""
     return table_of(
         title,
@@ -200,87 +163,5 @@ def plan_table(title: str, planned: list[PlannedEndpoint]) -> Any:
     )
 
 
-def _plan_table(planned: list[PlannedEndpoint], environment: str) -> Any:
+def _plan_table(planned: list[PlannedEndpoint], environment: str) -> Table:
     return plan_table(f"built-in endpoints to move to KServe ({environment})", planned)
-
-
-def wait_for_moves(
-    ctx: ScriptContext, queued: Queued, timeout: float, *, target: Format
-) -> list[EndpointOutcome]:
-    """Poll the endpoints until every requested move is answered or ``timeout`` passed; a
-    progress bar on stderr."""
-    waiting = queued.waiting
-    deadline = time.monotonic() + timeout
-    columns = (
-        SpinnerColumn(),
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=ctx.err) as progress:
-        task = progress.add_task(f"moving endpoints to {target}", total=len(waiting))
-        while True:
-            with ctx.sessions() as session:
-                results = outcomes(session, waiting)
-            answered = sum(result.outcome != "pending" for result in results)
-            progress.update(task, completed=answered)
-            if answered == len(waiting) or time.monotonic() >= deadline:
-                return results
-            time.sleep(POLL_INTERVAL_S)
-
-
-def report(
-    ctx: ScriptContext,
-    document: dict[str, Any],
-    planned: list[PlannedEndpoint],
-    results: list[EndpointOutcome],
-    *,
-    target: Format,
-) -> bool:
-    """Emit the results; True when some endpoint did not move."""
-    rows: list[dict[str, Any]] = []
-    for result in results:
-        row = result.as_dict()
-        if result.outcome == "pending":
-            row["outcome"] = "timed_out"
-            row["reason"] = "no answer from the serving worker within --timeout"
-        rows.append(row)
-    rows += [
-        {
-            "endpoint_id": e.endpoint_id,
-            "name": e.name,
-            "outcome": "skipped",
-            "status": e.status,
-            "reason": e.skipped,
-            "backend": e.backend,
-            "url": None,
-        }
-        for e in planned
-        if e.skipped
-    ]
-    counts = {
-        key: sum(row["outcome"] == key for row in rows)
-        for key in ("migrated", "failed", "gone", "timed_out", "skipped")
-    }
-    document.update(results=rows, **counts)
-    table = table_of(
-        f"endpoints moved to {FORMAT_LABELS[target]}",
-        ("endpoint id", "name", "outcome", "status", "backend", "reason"),
-        [
-            (r["endpoint_id"], r["name"], r["outcome"], r["status"], r["backend"], r["reason"])
-            for r in rows
-        ],
-    )
-    ctx.emit(document, table)
-    not_moved = [row for row in rows if row["outcome"] != "migrated"]
-    summary = ", ".join(
-        f"{count} {key.replace('_', ' ')}" for key, count in counts.items() if count
-    )
-    if not_moved:
-        ctx.err.print(f"[red]{escape(summary)}[/red]")
-        for row in not_moved:
-            ctx.err.print(escape(f"  {row['endpoint_id']}: {row['outcome']}: {row['reason']}"))
-    else:
-        ctx.err.print(f"[green]{escape(summary)}[/green]")
-    return bool(not_moved)

@@ -22,7 +22,7 @@ Exit codes: 0 rolled back, nothing to do, or dry run; 1 declined, or some endpoi
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any, Final, cast, get_args
+from typing import Annotated, Any, Final
 
 import typer
 from rich.markup import escape
@@ -34,12 +34,10 @@ from llmops_gateway.domain.rollback import (
     apply_rollback,
     plan_rollback,
 )
-from llmops_gateway.scripts.context import ScriptContext, script_context, table_of
+from llmops_gateway.scripts.context import JsonOutput, ScriptContext, script_context, table_of
 from llmops_gateway.scripts.migrate_serving import plan_table
-from llmops_shared.config import Environment
 from llmops_shared.events import IntegrationArea
 
-ENVIRONMENTS: Final = get_args(Environment)
 AREA_NAMES: Final = tuple(area.value for area in IntegrationArea)
 
 
@@ -66,20 +64,18 @@ def integrations(
         bool, typer.Option("--dry-run", help="Show the plan; change nothing.")
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="One JSON document on stdout instead of tables.")
-    ] = False,
+    json_output: JsonOutput = False,
 ) -> None:
     """Turn integration flags off for an environment (lists the plan first; --dry-run stops
     there)."""
     with script_context(json_output=json_output) as ctx:
-        if environment not in ENVIRONMENTS:
-            _bad(ctx, f"unknown environment {environment!r} (one of {', '.join(ENVIRONMENTS)})")
+        env = ctx.environment(environment)
         unknown = sorted(set(area or ()) - set(AREA_NAMES))
         if unknown:
-            _bad(ctx, f"unknown area(s) {', '.join(unknown)} (one of {', '.join(AREA_NAMES)})")
+            ctx.usage_error(
+                f"unknown area(s) {', '.join(unknown)} (one of {', '.join(AREA_NAMES)})"
+            )
         areas = [IntegrationArea(a) for a in area] if area else list(ALL_AREAS)
-        env = cast(Environment, environment)  # checked above
         rollback = plan_rollback(
             ctx.sessions, ctx.settings, env, areas=areas, remove_kserve=remove_kserve
         )
@@ -89,8 +85,7 @@ def integrations(
             )
         serving_stays_on = serving.enabled and IntegrationArea.SERVING_FRAMEWORK not in areas
         if remove_kserve and serving_stays_on:
-            _bad(
-                ctx,
+            ctx.usage_error(
                 "--remove-kserve needs the serving_framework flag off: add --area "
                 "serving_framework (with the serving framework on, new deployments would be "
                 "InferenceServices again)",
@@ -145,11 +140,6 @@ def integrations(
             )
         )
         _exit_if_skipped(rollback)
-
-
-def _bad(ctx: ScriptContext, message: str) -> None:
-    ctx.err.print(escape(message), style="red")
-    raise typer.Exit(2)
 
 
 def _exit_if_skipped(rollback: RollbackPlan) -> None:

@@ -50,10 +50,13 @@ settings).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, NoReturn
 
 import typer
+from sqlalchemy.orm import Session
 
+from llmops_gateway.config import GatewaySettings
 from llmops_gateway.domain.errors import NotFoundError
 from llmops_gateway.domain.revalidation import (
     Revalidation,
@@ -86,19 +89,16 @@ def training_jobs(
     show_all: ShowAll = False,
 ) -> None:
     """Re-validate stored training jobs against today's TrainJobSpec and catalog rules."""
-    with script_context(json_output=json_output) as ctx:
-        try:
-            with ctx.sessions.begin() as session:
-                result = revalidate_training_jobs(
-                    session,
-                    job_id=job_id,
-                    require_dataset_version=ctx.settings.training_requires_dataset_version,
-                    mark=mark,
-                )
-        except NotFoundError as exc:
-            _usage_error(ctx, str(exc))
-        _report(ctx, result, show_all=show_all)
-    raise typer.Exit(0 if result.ok else 1)
+
+    def check(session: Session, settings: GatewaySettings) -> Revalidation:
+        return revalidate_training_jobs(
+            session,
+            job_id=job_id,
+            require_dataset_version=settings.training_requires_dataset_version,
+            mark=mark,
+        )
+
+    _revalidate(check, json_output=json_output, show_all=show_all)
 
 
 def serving_endpoints(
@@ -110,10 +110,22 @@ def serving_endpoints(
     show_all: ShowAll = False,
 ) -> None:
     """Re-validate stored serving endpoints against today's DeploymentSpec and catalog rules."""
+
+    def check(session: Session, settings: GatewaySettings) -> Revalidation:
+        return revalidate_serving_endpoints(session, endpoint_id=endpoint_id, mark=mark)
+
+    _revalidate(check, json_output=json_output, show_all=show_all)
+
+
+def _revalidate(
+    check: Callable[[Session, GatewaySettings], Revalidation], *, json_output: bool, show_all: bool
+) -> NoReturn:
+    """Run ``check`` in one transaction (it marks the rows with ``--mark``), report, and exit 0
+    when no checked record breaks a rule, 1 when some do, 2 for an unknown record."""
     with script_context(json_output=json_output) as ctx:
         try:
             with ctx.sessions.begin() as session:
-                result = revalidate_serving_endpoints(session, endpoint_id=endpoint_id, mark=mark)
+                result = check(session, ctx.settings)
         except NotFoundError as exc:
             _usage_error(ctx, str(exc))
         _report(ctx, result, show_all=show_all)
