@@ -2,13 +2,15 @@
 
 The record is what the built-in backend reported for a submitted job (params, tags); the
 handler must turn it into the job's MLflow run (created or reused by the job id tag), mark it
-migrated, end it like the record, and report it as any run is reported, or report the record
-``Failed`` with the reason when it cannot move.
+migrated, end it like the record (with the record's times), and report it as any run is
+reported, or answer on the built-in record that the *move* failed, with the reason and the
+request's id, when it cannot move.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -116,6 +118,47 @@ async def test_a_record_becomes_an_mlflow_run_with_its_params_tags_and_end(
     }
 
 
+async def test_the_records_times_become_the_runs_start_and_end(
+    ports: TrackingPorts, builtin_ports: TrackingPorts, mlflow_reader: MlflowClient
+) -> None:
+    """The event has no timestamps: the gateway sends the record's as tags, and the run is
+    created with the record's start and ended with its end (not the migration's time)."""
+    job_id = new_job_id()
+    record = await builtin_record(job_id, builtin_ports)
+    started = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    ended = datetime(2026, 1, 2, 5, 0, 0, tzinfo=UTC)
+    record["tags"] |= {
+        "llmops.builtin_started_at": started.replace(tzinfo=None).isoformat(),  # naive: UTC
+        "llmops.builtin_ended_at": ended.isoformat(),
+        "llmops.status_reason": "cancelled by alice: wrong dataset",
+    }
+
+    report = only_report(
+        await handle_training_event(received(migration(job_id, record, "KILLED")), ports)
+    )
+
+    [run] = runs_of_job(mlflow_reader, job_id)
+    assert (run.info.status, report.phase) == ("KILLED", "Cancelled")
+    assert run.info.start_time == int(started.timestamp() * 1000)
+    assert run.info.end_time == int(ended.timestamp() * 1000)
+    assert run.data.tags["llmops.status_reason"] == "cancelled by alice: wrong dataset"
+
+
+async def test_unreadable_times_are_ignored(
+    ports: TrackingPorts, builtin_ports: TrackingPorts, mlflow_reader: MlflowClient
+) -> None:
+    job_id = new_job_id()
+    record = await builtin_record(job_id, builtin_ports)
+    record["tags"] |= {"llmops.builtin_started_at": "yesterday"}
+    before = int(datetime.now(UTC).timestamp() * 1000)
+
+    await handle_training_event(received(migration(job_id, record, "FINISHED")), ports)
+
+    [run] = runs_of_job(mlflow_reader, job_id)
+    assert run.info.start_time >= before - 1000
+    assert run.info.end_time >= run.info.start_time
+
+
 async def test_a_redelivered_request_reuses_the_run(
     ports: TrackingPorts, builtin_ports: TrackingPorts, mlflow_reader: MlflowClient
 ) -> None:
@@ -157,17 +200,26 @@ async def test_the_builtin_backend_answers_failed_with_the_reason(
     job_id = new_job_id()
     record = await builtin_record(job_id, builtin_ports)
 
-    report = only_report(
-        await handle_training_event(received(migration(job_id, record, "RUNNING")), builtin_ports)
-    )
+    request = migration(job_id, record, "RUNNING")
+    report = only_report(await handle_training_event(received(request), builtin_ports))
 
     assert (report.entity_id, report.phase) == (f"builtin-{job_id}", "Failed")
-    assert report.reason == (
+    reason = (
         "migration to mlflow failed: experiment tracking is disabled "
         "(EXPERIMENT_TRACKING_ENABLED=false): enable it before migrating"
     )
+    assert report.reason == reason
     assert "backend" not in report.details  # the record stays built-in
-    assert report.details["migration"]["outcome"] == "failed"
+    # the gateway keeps this in the record's migration error, not its status: it needs the
+    # request's id to tell this answer from an older request's
+    assert report.details["migration"] == {
+        "from": "builtin",
+        "target": "mlflow",
+        "outcome": "failed",
+        "run_status": "RUNNING",
+        "reason": reason,
+        "request_id": request.id,
+    }
     assert runs_of_job(mlflow_reader, job_id) == []
 
 

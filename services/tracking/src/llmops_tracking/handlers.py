@@ -122,9 +122,11 @@ async def handle_migration(
     ended like the record when its status is terminal. The report is the normal one (backend,
     run id, experiment, URL) plus ``details.migration``; its ``seq`` is now, later than any
     report of the built-in record. A migration that cannot be done (the built-in backend runs
-    here, the tracking system refuses the record, an unknown ``run_status``) is reported
-    ``Failed`` on the built-in run with the reason, so the record does not wait forever; an
-    unreachable tracking system keeps the event pending like any other.
+    here, the tracking system refuses the record, an unknown ``run_status``) is answered on
+    the built-in run with ``details.migration.outcome = failed``, the reason and the request's
+    id, so the command does not wait forever; that answer is about the move, not the run: the
+    gateway keeps the record's status and reason. An unreachable tracking system keeps the
+    event pending like any other.
     """
     status = CARRIED_STATUSES.get(migration.run_status.strip().lower())
     if status is None:
@@ -173,31 +175,42 @@ async def handle_migration(
     ]
 
 
-def migration_facts(migration: ExperimentMigrationRequested, *, outcome: str) -> JsonValue:
-    """``details.migration`` of a migration's report."""
+def migration_facts(
+    migration: ExperimentMigrationRequested, *, outcome: str, **more: JsonValue
+) -> dict[str, JsonValue]:
+    """``details.migration`` of a migration's report (``more``: a failure's reason and
+    request id)."""
     return {
         "from": MIGRATED_FROM,
         "target": migration.target,
         "outcome": outcome,
         "run_status": migration.run_status,
+        **more,
     }
 
 
 def migration_failed(
     event: Event, migration: ExperimentMigrationRequested, reason: str
 ) -> Envelope:
-    """``Failed`` on the built-in run record, saying why it could not move. No ``backend`` nor
-    experiment in the details: the record stays what it was, built-in."""
+    """The answer to a move that failed, on the built-in run record: ``Failed`` with the
+    reason, and ``details.migration`` saying it is the move that failed (with the reason and
+    the request's envelope id, which the gateway keeps so the command can tell this request's
+    failure from an older one's). No ``backend`` nor experiment in the details: the record
+    stays what it was, built-in; the gateway never takes the phase or reason of such a report
+    as the run's."""
+    reason = f"migration to {migration.target} failed: {reason}"
     return status_event(
         StatusEntity.EXPERIMENT_RUN,
         entity_id=builtin_run_id(migration.job_id),
         phase=Phase.FAILED,
         reporter=REPORTER,
         correlation_id=event.envelope.correlationid,
-        reason=f"migration to {migration.target} failed: {reason}",
+        reason=reason,
         details={
             "job_id": migration.job_id,
-            "migration": migration_facts(migration, outcome="failed"),
+            "migration": migration_facts(
+                migration, outcome="failed", reason=reason, request_id=event.id
+            ),
         },
     )
 

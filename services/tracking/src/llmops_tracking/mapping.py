@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Final
 
 from pydantic import JsonValue
@@ -22,6 +23,23 @@ CANCEL_REASON_TAG: Final = "llmops.cancel_reason"
 MIGRATED_FROM_TAG: Final = "llmops.migrated_from"
 """Set on a run that ``migrate experiments-to-mlflow`` moved from the built-in backend."""
 MIGRATED_FROM: Final = "builtin"
+STARTED_AT_TAG: Final = "llmops.builtin_started_at"
+"""ISO 8601 time the built-in record was created: a migrated run's MLflow ``start_time``."""
+ENDED_AT_TAG: Final = "llmops.builtin_ended_at"
+"""ISO 8601 time the built-in record (or its job) ended: a migrated run's MLflow ``end_time``."""
+
+
+def epoch_ms(value: JsonValue) -> int | None:
+    """An ISO 8601 time (naive means UTC) as epoch milliseconds; ``None`` when it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
 
 
 def run_name(job_id: str) -> str:
@@ -107,7 +125,9 @@ def migration_request(
     """The run a built-in run record moves to: the run its job would have had (same experiment,
     name, spec params and tags), plus what the built-in record holds (recorded values win: they
     are what users saw), tagged ``llmops.migrated_from=builtin``. The job id tag is always the
-    event's, so a redelivered migration (or the job's own earlier run) is found and reused."""
+    event's, so a redelivered migration (or the job's own earlier run) is found and reused.
+    The record's times, sent as the tags ``llmops.builtin_started_at`` / ``_ended_at`` (the
+    event has no timestamps), become the run's start and end time."""
     job = TrainingJobSubmitted(job_id=migration.job_id, spec=migration.spec)
     base = run_request(
         job, environment=environment, experiment_name_template=experiment_name_template
@@ -123,4 +143,6 @@ def migration_request(
             JOB_ID_TAG: migration.job_id,
             MIGRATED_FROM_TAG: MIGRATED_FROM,
         },
+        start_time_ms=epoch_ms(migration.tags.get(STARTED_AT_TAG)),
+        end_time_ms=epoch_ms(migration.tags.get(ENDED_AT_TAG)),
     )

@@ -51,6 +51,12 @@ class RunRequest:
     run_name: str
     params: Mapping[str, str]
     tags: Mapping[str, str]
+    start_time_ms: int | None = None
+    """When the run started, in epoch ms (a migrated record's creation); ``None``: now. Only
+    used when the run is created."""
+    end_time_ms: int | None = None
+    """When the run ended, in epoch ms (a migrated record's end); ``None``: now. Only used
+    when the run is ended here."""
 
 
 @dataclass(frozen=True)

@@ -6,20 +6,26 @@ Pure logic over a :class:`~sqlalchemy.orm.Session` for ``migrate experiments-to-
 1. :func:`plan` lists the job runs the built-in backend recorded (``experiment_runs.backend =
    'builtin'``), each with the status its MLflow run should get, or why it cannot move;
 2. :func:`queue` adds one ``ExperimentMigrationRequested`` per movable run to the outbox, in the
-   caller's transaction. The envelope id is derived from the job id and the record's ``seq``
-   (:func:`migration_event_id`): asking again before the first request was answered gives the
-   same id, which is already in the outbox (not queued twice) and in the tracking worker's
-   idempotency store (not handled twice); once a report changed the record (a failed attempt),
-   the next request is a new event;
+   caller's transaction. The envelope id is derived from the job id, the record's ``seq`` and
+   the id of the last request that failed, if any (:func:`migration_event_id`): asking again
+   before the first request was answered gives the same id, which is already in the outbox
+   (not queued twice) and in the tracking worker's idempotency store (not handled twice); once
+   a request failed, the next one is a new event. The request carries what the record holds
+   that the event has no field for as tags: the record's reason (``llmops.status_reason``)
+   and its times (``llmops.builtin_started_at`` / ``llmops.builtin_ended_at``, which become
+   the MLflow run's start and end time);
 3. :func:`outcomes` reads how each request ended: the record moved to another backend
-   (migrated), or a newer report marked it ``Failed`` (the worker said why), or neither yet.
+   (migrated), or the worker's answer to *this* request is stored as the record's
+   ``llmops.migration_error`` tag (failed: the run's own status and reason are never changed
+   by a failed move), or neither yet.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any, Final, Literal
 
 from pydantic import ValidationError
@@ -52,14 +58,44 @@ FINISHED_JOB: Final = frozenset({"Succeeded", "Failed", "Cancelled"})
 
 MIGRATION_FAILURE_PREFIX: Final = "migration to "
 """How the tracking worker's reason of a failed migration starts (``migration to mlflow failed:
-...``): such a ``Failed`` is about the move, not the run."""
+...``): such a ``Failed`` is about the move, not the run (records folded before the gateway
+kept failed moves out of the status still hold one)."""
 
-Outcome = Literal["migrated", "failed", "pending"]
+BUILTIN_NOTE_PREFIX: Final = "experiment tracking is disabled (EXPERIMENT_TRACKING_ENABLED=false)"
+"""How the built-in backend's note starts (every built-in report's reason): about the backend,
+not the run, so it is neither carried to MLflow nor kept after the move."""
+
+MIGRATION_ERROR_TAG: Final = "llmops.migration_error"
+"""The record's tag holding the last failed move: ``{request_id, reason, target, seq}``. Kept
+in the gateway only (never sent to MLflow), dropped once the run moved."""
+STATUS_REASON_TAG: Final = "llmops.status_reason"
+"""The MLflow tag carrying the record's reason (``cancelled by alice: wrong dataset``)."""
+STARTED_AT_TAG: Final = "llmops.builtin_started_at"
+ENDED_AT_TAG: Final = "llmops.builtin_ended_at"
+GATEWAY_ONLY_TAGS: Final = frozenset({MIGRATION_ERROR_TAG})
+
+Outcome = Literal["migrated", "failed", "dead_lettered", "pending"]
 
 
-def migration_event_id(job_id: str, seq: int) -> str:
-    """The envelope id of the request to move ``job_id``'s run as recorded at ``seq``."""
-    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{job_id}:migrate-{TARGET}:{seq}"))
+def migration_event_id(job_id: str, seq: int, after: str | None = None) -> str:
+    """The envelope id of the request to move ``job_id``'s run as recorded at ``seq``; ``after``
+    is the id of the last request that failed (a retry is a new event)."""
+    name = f"{job_id}:migrate-{TARGET}:{seq}" + (f":after:{after}" if after else "")
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, name))
+
+
+def kept_reason(reason: str | None) -> str | None:
+    """The record's reason when it is about the run (a cancel's, a failure's); ``None`` for the
+    built-in backend's note and an old failed move's reason."""
+    if reason is None or reason.startswith((MIGRATION_FAILURE_PREFIX, BUILTIN_NOTE_PREFIX)):
+        return None
+    return reason
+
+
+def migration_error(tags: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The last failed move stored on a record (its ``llmops.migration_error`` tag)."""
+    value = (tags or {}).get(MIGRATION_ERROR_TAG)
+    return value if isinstance(value, dict) else None
 
 
 def carried_run_status(run_status: str, run_reason: str | None, job_status: str | None) -> str:
@@ -94,10 +130,16 @@ class PlannedRun:
     tags: dict[str, Any]
     spec: TrainJobSpec | None
     skipped: str | None = None
+    started_at: datetime | None = None
+    """When the record was created: the MLflow run's start time."""
+    ended_at: datetime | None = None
+    """When the job (or else the record) ended, if it has: the MLflow run's end time."""
+    failed_request: str | None = None
+    """The id of the last request to move this record that failed."""
 
     @property
     def event_id(self) -> str:
-        return migration_event_id(self.job_id, self.seq)
+        return migration_event_id(self.job_id, self.seq, self.failed_request)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -109,6 +151,7 @@ class PlannedRun:
             "run_status": self.run_status,
             "action": "skip" if self.skipped else "migrate",
             "skipped": self.skipped,
+            "event_id": None if self.skipped else self.event_id,
         }
 
 
@@ -122,6 +165,13 @@ def _planned(run: ExperimentRun, job: TrainingJob | None) -> PlannedRun:
             spec = TrainJobSpec.model_validate(job.spec)
         except ValidationError as exc:
             skipped = f"the stored spec is not a valid TrainJobSpec: {brief(exc)}"
+    ended_at: datetime | None = None
+    if job is not None and job.status in FINISHED_JOB:
+        ended_at = job.updated_at
+    elif run.status in FINISHED_JOB and kept_reason(run.reason) == run.reason:
+        ended_at = run.updated_at
+    error = migration_error(run.tags)
+    failed_request = error.get("request_id") if error else None
     return PlannedRun(
         job_id=run.job_id,
         run_id=run.run_id,
@@ -135,6 +185,9 @@ def _planned(run: ExperimentRun, job: TrainingJob | None) -> PlannedRun:
         tags=dict(run.tags or {}),
         spec=spec,
         skipped=skipped,
+        started_at=run.created_at,
+        ended_at=ended_at,
+        failed_request=failed_request if isinstance(failed_request, str) else None,
     )
 
 
@@ -162,16 +215,24 @@ def plan(
 
 
 def migration_request(run: PlannedRun) -> ExperimentMigrationRequested:
-    """The event payload moving ``run`` (which must not be skipped)."""
+    """The event payload moving ``run`` (which must not be skipped): the record's tags (less
+    the gateway's own) plus its reason and times, which the event has no field for."""
     if run.spec is None:
         raise ValueError(f"the run of job {run.job_id} cannot be migrated: {run.skipped}")
+    tags = {k: v for k, v in run.tags.items() if k not in GATEWAY_ONLY_TAGS}
+    if (reason := kept_reason(run.reason)) is not None:
+        tags[STATUS_REASON_TAG] = reason
+    if run.started_at is not None:
+        tags[STARTED_AT_TAG] = run.started_at.isoformat()
+    if run.ended_at is not None:
+        tags[ENDED_AT_TAG] = run.ended_at.isoformat()
     return ExperimentMigrationRequested(
         job_id=run.job_id,
         spec=run.spec,
         target=TARGET,
         run_status=run.run_status,
         params=run.params,
-        tags=run.tags,
+        tags=tags,
     )
 
 
@@ -186,7 +247,8 @@ def queue(
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """Where one requested move stands, from the run record."""
+    """Where one requested move stands, from the run record (``reason``: why the move failed
+    when it did, else the record's)."""
 
     job_id: str
     outcome: Outcome
@@ -204,17 +266,20 @@ class RunOutcome:
 def _outcome(planned: PlannedRun, run: ExperimentRun | None) -> RunOutcome:
     if run is None:
         return RunOutcome(planned.job_id, "pending", None, None, None, None, None, None)
+    error = migration_error(run.tags)
+    reason = run.reason
     if run.backend != BUILTIN:
         outcome: Outcome = "migrated"
-    elif run.seq != planned.seq and run.status == "Failed":
+    elif error is not None and error.get("request_id") == planned.event_id:
         outcome = "failed"
+        reason = str(error.get("reason"))
     else:
         outcome = "pending"
     return RunOutcome(
         job_id=planned.job_id,
         outcome=outcome,
         status=run.status,
-        reason=run.reason,
+        reason=reason,
         backend=run.backend,
         run_id=run.run_id,
         experiment_id=run.experiment_id,

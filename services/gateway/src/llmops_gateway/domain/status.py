@@ -29,6 +29,11 @@ from llmops_gateway.db.models import (
 from llmops_gateway.db.session import SessionFactory
 from llmops_gateway.domain.catalog_status import apply_model_report
 from llmops_gateway.domain.dataset_status import apply_restore_report, apply_version_report
+from llmops_gateway.domain.experiment_migration import (
+    MIGRATION_ERROR_TAG,
+    kept_reason,
+    migration_error,
+)
 from llmops_gateway.domain.reports import brief, observed_at, typed_details
 from llmops_gateway.domain.serving import DELETE_FAILED, DELETE_STATES
 from llmops_gateway.domain.training import TERMINAL_PHASES
@@ -89,23 +94,39 @@ def _apply_experiment_run(session: Session, report: StatusUpdated) -> bool:
     A migration's report (``details.migration``, see ``migrate experiments-to-mlflow``): one
     that moved a built-in record to a tracking system wins over the record whatever the seqs
     (the move is one-way, and clocks of two worker hosts may disagree), keeping the higher seq;
-    backend, run id, experiment and URL become the new system's. One that failed applies only
-    while the record is still built-in (it never undoes a move that succeeded) and never
-    creates a record."""
+    backend, run id, experiment and URL become the new system's; a report without a reason
+    keeps the record's (a cancel's), and the record's ``llmops.migration_error`` goes. One that
+    failed is about the move, not the run: it never changes the record's status, reason, seq
+    or times; it is kept as the record's ``llmops.migration_error`` tag (where the migrate
+    command reads it) while the record is still built-in (it never undoes a move that
+    succeeded), and never creates a record."""
     details = report.details
     job_id = details.get("job_id")
     if not isinstance(job_id, str) or not job_id:
         raise NonRetryableError("experiment_run status without details.job_id")
     migration = _mapping(details, "migration") or {}
     run = repository.experiment_run_for_job(session, job_id, for_update=True)
+    if migration.get("outcome") == "failed":
+        if run is None or run.backend != "builtin":
+            return False
+        last = migration_error(run.tags)
+        if last is not None and int(last.get("seq") or 0) >= report.seq:
+            return False
+        error = {
+            "request_id": migration.get("request_id"),
+            "reason": migration.get("reason") or report.reason,
+            "target": migration.get("target"),
+            "seq": report.seq,
+        }
+        run.tags = {**run.tags, MIGRATION_ERROR_TAG: error}
+        run.updated_at = ExperimentRun.updated_at  # SET to itself: no onupdate bump
+        return True
     moved = (
         migration.get("outcome") == "migrated"
         and run is not None
         and run.backend == "builtin"
         and _text(details, "backend") not in (None, "builtin")
     )
-    if migration.get("outcome") == "failed" and (run is None or run.backend != "builtin"):
-        return False
     if run is not None and run.seq >= report.seq and not moved:
         return False
     if run is None:
@@ -121,7 +142,8 @@ def _apply_experiment_run(session: Session, report: StatusUpdated) -> bool:
         session.add(run)
     run.run_id = report.entity_id
     run.status = report.phase.value
-    run.reason = report.reason
+    # a move's report has no reason: the record's (a cancel's) stays
+    run.reason = kept_reason(run.reason) if moved and report.reason is None else report.reason
     run.seq = max(run.seq or 0, report.seq)
     run.updated_at = utcnow()
     if (experiment_id := _text(details, "experiment_id")) is not None:
@@ -136,6 +158,8 @@ def _apply_experiment_run(session: Session, report: StatusUpdated) -> bool:
         value = _mapping(details, key)
         if value:
             setattr(run, key, {**getattr(run, key), **value})
+    if moved and MIGRATION_ERROR_TAG in run.tags:
+        run.tags = {k: v for k, v in run.tags.items() if k != MIGRATION_ERROR_TAG}
     return True
 
 

@@ -6,20 +6,33 @@ running on MLflow, creates (or reuses) each job's MLflow run from what the built
 and reports it; the gateway's status consumer folds that report into the record (backend
 ``mlflow``, the run id, experiment and URL). The command waits for those reports (``--wait``)
 by reading the records. Running it again finds nothing built-in and changes nothing; running it
-while the first requests are still in flight asks for nothing new (same event ids).
+while the first requests are still in flight asks for nothing new (same event ids). A request
+still in the outbox from an earlier run is looked up in ``llmops.training``'s dead letters: one
+that was dead-lettered is reported ``dead_lettered`` with the letter to replay (``llmops dlq
+replay <id>``), not waited for.
+
+Experiment tracking must be on in the environment (a tracking worker on the built-in backend
+refuses every move): the command checks the effective ``experiment_tracking`` flag and queues
+nothing while it is off.
 
 Exit codes: 0 nothing to do, dry run, queued (``--no-wait``), or every run migrated; 1 some run
-failed, could not be migrated, or was not answered within ``--timeout``; 2 bad options.
+failed, was dead-lettered, could not be migrated, was not answered within ``--timeout``, or the
+flag is off; 2 bad options.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import uuid
-from typing import Annotated, Any
+from collections.abc import Callable, Collection, Sequence
+from typing import Annotated, Any, Final
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from llmops_gateway.domain.experiment_migration import (
     TARGET,
@@ -32,7 +45,12 @@ from llmops_gateway.domain.experiment_migration import (
 from llmops_gateway.domain.integration_configs import EffectiveConfig, effective_config
 from llmops_gateway.scripts import moves
 from llmops_gateway.scripts.context import JsonOutput, ScriptContext, script_context, table_of
-from llmops_shared.events import IntegrationArea
+from llmops_shared.events import IntegrationArea, Stream
+from llmops_shared.streams.connection import async_redis
+from llmops_shared.streams.dead_letters import list_dead_letters
+
+DEAD_LETTERS_SCANNED: Final = 10_000
+"""How many of ``llmops.training``'s newest dead letters are searched for a request."""
 
 
 def _skipped_row(run: PlannedRun) -> dict[str, Any]:
@@ -57,7 +75,7 @@ RUNS: moves.Moves[PlannedRun, RunOutcome] = moves.Moves(
     id_field="job_id",
     outcomes=outcomes,
     skipped_row=_skipped_row,
-    counted=("migrated", "failed", "timed_out", "skipped"),
+    counted=("migrated", "failed", "dead_lettered", "timed_out", "skipped"),
     columns={
         "job id": "job_id",
         "outcome": "outcome",
@@ -108,7 +126,7 @@ def experiments_to_mlflow(
                     )
                     planned = plan(session, job_ids=job_id or (), environment=env)
                     queued = None
-                    if planned and not dry_run:
+                    if planned and flag.enabled and not dry_run:
                         queued = queue(session, planned, correlation_id=correlation_id)
                 break
             except IntegrityError:
@@ -119,25 +137,85 @@ def experiments_to_mlflow(
         if not planned:
             RUNS.nothing_to_move(ctx, document, moves.scope(env, "job", job_id))
             return
-        _warn_if_disabled(ctx, flag)
+        if queued is None and not dry_run:  # the flag is off: nothing was queued
+            ctx.emit(document, _plan_table(planned, env))
+            _flag_off(ctx, flag)
+            raise typer.Exit(1)
         if queued is None:  # dry run
             ctx.emit(document, _plan_table(planned, env))
+            if not flag.enabled:
+                _flag_off(ctx, flag)
             ctx.err.print(RUNS.dry_run_note(planned))
             return
+        letters = _dead_letters(ctx, [run.event_id for run in queued.already_requested])
+        runs = dataclasses.replace(RUNS, outcomes=_outcomes_with(letters)) if letters else RUNS
         table = _plan_table(planned, env)
-        moves.carry_out(ctx, RUNS, document, planned, queued, table, wait=wait, timeout=timeout)
+        moves.carry_out(ctx, runs, document, planned, queued, table, wait=wait, timeout=timeout)
 
 
-def _warn_if_disabled(ctx: ScriptContext, flag: EffectiveConfig) -> None:
-    if flag.enabled:
-        return
+def _flag_off(ctx: ScriptContext, flag: EffectiveConfig) -> None:
     ctx.err.print(
-        f"[yellow]experiment_tracking is disabled in {flag.environment} ({flag.source}): a "
-        "tracking worker on the built-in backend answers each request Failed. Turn it on "
-        f"first: PUT /llm-ops/v1/integrations/configs/{flag.environment}/experiment_tracking "
-        '{"enabled": true} (or `llmops integrations set '
-        f"{flag.environment} experiment_tracking --enabled`)[/yellow]"
+        escape(
+            f"experiment_tracking is disabled in {flag.environment} ({flag.source}): the "
+            "tracking worker runs the built-in backend and refuses to move runs to MLflow. "
+            "Turn it on first: PUT /llm-ops/v1/integrations/configs/"
+            f'{flag.environment}/experiment_tracking {{"enabled": true}}'
+        ),
+        style="yellow",
     )
+
+
+def _dead_letters(ctx: ScriptContext, event_ids: Collection[str]) -> dict[str, str]:
+    """Request id -> dead letter id, for the requests among ``event_ids`` (already in the
+    outbox, so published earlier) that ``llmops.training``'s consumers dead-lettered."""
+    if not event_ids or ctx.settings.redis_url is None:
+        return {}
+    url = ctx.settings.redis_url.get_secret_value()
+
+    async def scan() -> dict[str, str]:
+        redis = async_redis(url)
+        try:
+            letters = await list_dead_letters(
+                redis,
+                namespace=ctx.settings.stream_namespace,
+                stream=Stream.TRAINING,
+                limit=DEAD_LETTERS_SCANNED,
+            )
+        finally:
+            await redis.aclose()
+        found: dict[str, str] = {}
+        for letter in letters:
+            event_id = (letter.event or {}).get("id")
+            if isinstance(event_id, str) and event_id in event_ids and event_id not in found:
+                found[event_id] = letter.id
+        return found
+
+    return asyncio.run(scan())
+
+
+def _outcomes_with(
+    letters: dict[str, str],
+) -> Callable[[Session, Sequence[PlannedRun]], list[RunOutcome]]:
+    """The outcome reader, with each dead-lettered request (``letters``: request id -> dead
+    letter id) reported ``dead_lettered`` instead of waited for, unless the record says the run
+    moved or failed meanwhile (the letter was replayed)."""
+
+    def read(session: Session, runs: Sequence[PlannedRun]) -> list[RunOutcome]:
+        results = outcomes(session, runs)
+        for index, (run, result) in enumerate(zip(runs, results, strict=True)):
+            letter = letters.get(run.event_id)
+            if letter is not None and result.outcome == "pending":
+                results[index] = dataclasses.replace(
+                    result,
+                    outcome="dead_lettered",
+                    reason=(
+                        f"dead-lettered: replay it with `llmops dlq replay {letter}` after "
+                        "fixing the cause"
+                    ),
+                )
+        return results
+
+    return read
 
 
 def _plan_table(planned: list[PlannedRun], environment: str) -> Table:

@@ -142,7 +142,10 @@ class MlflowTracking:
         run = self._find_run([experiment_id], request.job_id)
         if run is None:
             run = self._client.create_run(
-                experiment_id, run_name=request.run_name, tags=dict(request.tags)
+                experiment_id,
+                start_time=request.start_time_ms,
+                run_name=request.run_name,
+                tags=dict(request.tags),
             )
             self._log.info("mlflow_run_created", job_id=request.job_id, run_id=run.info.run_id)
         else:
@@ -163,7 +166,7 @@ class MlflowTracking:
             self._client.log_batch(run_id, tags=tags[start : start + _PAGE_SIZE])
         current = RunStatus(run.info.status)
         if status.terminal and not current.terminal:
-            self._client.set_terminated(run_id, status=status.value)
+            self._client.set_terminated(run_id, status=status.value, end_time=request.end_time_ms)
             current = status
         self._log.info(
             "mlflow_run_migrated", job_id=request.job_id, run_id=run_id, status=current.value
