@@ -557,6 +557,24 @@ class KubeApiServer(HttpDouble):
             obj["status"] = copy.deepcopy(status)
             obj["metadata"]["resourceVersion"] = self._next_rv()
 
+    def collect_garbage(self) -> list[tuple[str, str, str]]:
+        """What the garbage collector does: delete every object with an ``ownerReference`` whose
+        owner (by uid) no longer exists (e.g. KServe's ``Service`` of a deleted
+        InferenceService). Returns the (plural, namespace, name) of what was deleted."""
+        with self._lock:
+            uids = {obj["metadata"].get("uid") for obj in self._objects.values()}
+            orphans = [
+                key
+                for key, obj in self._objects.items()
+                if (refs := obj["metadata"].get("ownerReferences"))
+                and all(ref.get("uid") not in uids for ref in refs)
+            ]
+            for key in orphans:
+                del self._objects[key]
+                self._owners.pop(key, None)
+                self._next_rv()
+            return [(plural, ns, name) for _g, plural, ns, name in orphans]
+
     def fail_next(
         self,
         method: str,

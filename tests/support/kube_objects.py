@@ -22,3 +22,32 @@ AVAILABLE: Final[dict[str, Any]] = {
     "conditions": [{"type": "Available", "status": "True"}],
 }
 """A Deployment's status once its one replica is available (what ``set_status`` writes)."""
+
+
+def kserve_service(name: str, isvc: dict[str, Any]) -> dict[str, Any]:
+    """The ``Service`` KServe creates for an InferenceService in Serverless mode: the same name,
+    ``ExternalName`` to the ingress gateway, an ownerReference to the InferenceService and none
+    of llm-ops' labels."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "labels": {"serving.kserve.io/inferenceservice": name},
+            "ownerReferences": [
+                {
+                    "apiVersion": "serving.kserve.io/v1beta1",
+                    "kind": "InferenceService",
+                    "name": name,
+                    "uid": isvc["metadata"]["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "type": "ExternalName",
+            "externalName": "knative-local-gateway.istio-system.svc.cluster.local",
+        },
+    }

@@ -12,10 +12,12 @@ a Deployment Ready.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Callable, Iterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -157,6 +159,10 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
+async def _exists(scene: Scene, resource: tuple[str, str], name: str) -> bool:
+    return scene.kube.get(*resource, NS, name) is not None
+
+
 def kind_of(row: ServingDeployment) -> str | None:
     """The format the row shows: InferenceService, or Deployment for the built-in objects (the
     handler reports their ``List``, the watcher the Deployment)."""
@@ -220,7 +226,23 @@ async def test_migrate_builtin_endpoints_to_kserve_then_nothing_is_left(scene: S
 
         await scene.set_serving(True)
         await scene.wait_backend("kserve", enabled=True)
+
+        async def play_kserve() -> None:
+            # the controller: each InferenceService becomes Ready a while after it is applied;
+            # until then the built-in objects keep serving and the move is pending
+            for name in (first_name, second_name):
+                await wait_until(partial(_exists, scene, ISVC, name), timeout_s=20)
+                assert scene.kinds(name) == {"InferenceService", "Deployment", "Service"}
+                rows = scene.rows()
+                assert all(r.status != "Failed" for r in rows.values())
+                scene.kube.set_status(*ISVC, NS, name, {
+                    "url": f"http://{name}.{NS}.example.com",
+                    "conditions": [{"type": "Ready", "status": "True"}],
+                })  # fmt: skip
+
+        controller = asyncio.create_task(play_kserve())
         document = await scene.run_json("migrate", "serving-to-kserve", "--timeout", "30")
+        await controller
         assert sorted(document["queued"]) == sorted([first, second])
         assert (document["migrated"], document["failed"], document["timed_out"]) == (2, 0, 0)
         assert {r["endpoint_id"]: r["backend"] for r in document["results"]} == {
@@ -239,10 +261,7 @@ async def test_migrate_builtin_endpoints_to_kserve_then_nothing_is_left(scene: S
             isvc = scene.kube.get(*ISVC, NS, name)
             assert isvc is not None
             assert schema_errors(isvc) == []
-            scene.kube.set_status(*ISVC, NS, name, {
-                "url": f"http://{name}.{NS}.example.com",
-                "conditions": [{"type": "Ready", "status": "True"}],
-            })  # fmt: skip
+            assert "llm-ops.io/migrating-from" not in isvc["metadata"]["annotations"]
         await scene.wait_rows(lambda r: r.status == "Ready" and r.serve_url is not None, first)
         row = scene.rows()[first]
         assert (row.backend, kind_of(row), row.deployment_mode) == (
@@ -300,10 +319,20 @@ async def test_rollback_turns_flags_off_and_moves_kserve_endpoints_to_builtin(
         assert scene.outbox() == outbox
         assert scene.gateway.count("integration_configs") == 0
 
+        async def play_deployments() -> None:
+            # the Deployment controller: each becomes available a while after it is applied;
+            # until then the InferenceService keeps serving, and the Service waits
+            for name in (first_name, second_name):
+                await wait_until(partial(_exists, scene, DEPLOYMENT, name), timeout_s=20)
+                assert scene.kinds(name) == {"InferenceService", "Deployment"}
+                scene.kube.set_status(*DEPLOYMENT, NS, name, AVAILABLE)
+
+        controller = asyncio.create_task(play_deployments())
         document = await scene.run_json(
             "rollback", "integrations", "--environment", "dev", "--remove-kserve", "--yes",
-            code=1,
+            "--timeout", "30", code=1,
         )  # fmt: skip
+        await controller
         applied = document["applied"]
         assert [(f["area"], f["changed"], f["enabled"]) for f in applied["flags"]] == [
             (area, True, False) for area in AREAS
@@ -330,8 +359,6 @@ async def test_rollback_turns_flags_off_and_moves_kserve_endpoints_to_builtin(
 
         await wait_until(moved, timeout_s=20)
         assert scene.kinds(canary_name) == {"InferenceService"}  # left where it serves
-        for name in (first_name, second_name):
-            scene.kube.set_status(*DEPLOYMENT, NS, name, AVAILABLE)
         await scene.wait_rows(
             lambda r: r.status == "Ready" and kind_of(r) == "Deployment", first, second
         )

@@ -15,19 +15,26 @@ entry stays pending and is retried.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 from pydantic import JsonValue
 
 from llmops_serving.config import DeploymentMode, RenderFormat
-from llmops_serving.ports import Manifest, Removal, ServingPorts
+from llmops_serving.ports import Live, Manifest, ServingPorts
 from llmops_serving.render import names
 from llmops_serving.render.builtin import render_builtin
 from llmops_serving.render.inference_service import render_inference_service
 from llmops_serving.render.names import namespace_for
 from llmops_serving.render.request import ServeRequest, serve_request
 from llmops_serving.render.rollout import RolloutState, promote, rollback, rollout_state
-from llmops_serving.report import deployment_status, details
+from llmops_serving.report import (
+    FORMAT_LABELS,
+    deployment_status,
+    details,
+    migration_info,
+    migration_reason,
+)
 from llmops_shared.events import (
     DeploymentDeleted,
     DeploymentMigrationRequested,
@@ -47,11 +54,6 @@ _log = get_logger(__name__)
 
 EndpointEvent = DeploymentRequested | DeploymentPromoted | DeploymentRolledBack | DeploymentDeleted
 """(``DeploymentMigrationRequested`` is a ``DeploymentRequested``: same fields plus ``target``.)"""
-
-FORMAT_LABELS = {
-    RenderFormat.KSERVE: "a KServe InferenceService",
-    RenderFormat.BUILTIN: "the built-in Deployment + Service",
-}
 
 
 async def handle_serving_event(event: Event, ports: ServingPorts) -> list[Envelope]:
@@ -73,7 +75,10 @@ async def handle_serving_event(event: Event, ports: ServingPorts) -> list[Envelo
             return await handle_rolled_back(event, payload, ports)
         return await handle_deleted(event, payload, ports)
     except NonRetryableError as exc:
-        await report_failure(event, payload, ports, str(exc))
+        if isinstance(payload, DeploymentMigrationRequested):
+            await report_refusal(event, payload, ports, str(exc))
+        else:
+            await report_failure(event, payload, ports, str(exc))
         raise
 
 
@@ -102,6 +107,26 @@ async def handle_requested(
         if ports.options.deployment_mode is DeploymentMode.STANDARD:
             stable = ((live or {}).get("spec") or {}).get("predictor")
         manifest = render_inference_service(request, ports.options, stable_predictor=stable)
+    own = _own_format(ports)
+    source = _other(own)
+    if ports.backend.observable:
+        # The endpoint still has objects of the other format (deployed before a flag change):
+        # they keep serving until the new ones are Ready, then the watcher removes them, as
+        # after a migration.
+        other = await ports.backend.for_format(source).read(request.namespace, request.name)
+        if other is not None and _created_for(other, request.endpoint_id):
+            manifest, applied = _moving(manifest, source)
+            info = migration_info(outcome="in_progress", source=source.value, target=own.value)
+            envelope = await _apply(
+                event,
+                request_event,
+                manifest,
+                ports,
+                action=f"deployment requested; moving from {FORMAT_LABELS[source]}",
+                applied=applied,
+                migration=info,
+            )
+            return [envelope]
     return [await _apply(event, request_event, manifest, ports, action="deployment requested")]
 
 
@@ -176,16 +201,24 @@ async def handle_deleted(
 async def handle_migration(
     event: Event, migration: DeploymentMigrationRequested, ports: ServingPorts
 ) -> list[Envelope]:
-    """Move an endpoint to ``migration.target``: apply it in that format under the same name,
-    then remove the objects of the other format that this platform created for it.
+    """Move an endpoint to ``migration.target``, in two phases.
 
-    The new objects are applied before the old ones are deleted, so the endpoint has a server
-    throughout. A redelivery re-applies the same manifest and finds nothing left to delete.
-    A migration moves the version the endpoint serves; it never starts a canary (it is rendered
-    as a full switch), and the built-in Deployment cannot hold a canary in progress (or a
-    rolled-back one, whose spec is not what serves), so those are refused. Moving to KServe is
-    refused while this worker renders the built-in format (the integration flag is off); moving
-    to the built-in format works in any mode (``rollback integrations --remove-kserve``).
+    1. Here: apply the new object under the same name, marked ``llm-ops.io/migrating-from:
+       <old format>``, and report ``Pending`` with ``details.migration`` ``in_progress``. The old
+       objects keep serving. Moving to the built-in format applies the Deployment only: the
+       name of its Service is held by KServe's own Service of the InferenceService until that
+       is gone.
+    2. In the watcher (:mod:`llmops_serving.watcher`), once the new object is observed Ready:
+       remove the old objects this platform created for the endpoint, apply what was held back,
+       drop the mark and report ``Ready`` (``migrated``). A new object that never becomes Ready
+       leaves the old one serving.
+
+    Refused (nothing changed; reported by :func:`report_refusal` with the phase the endpoint is
+    observed in): a target object of the name that llm-ops did not create for this endpoint
+    (a migration takes over nothing), a canary in progress or rolled back when moving to the
+    built-in Deployment (it serves one version), a move to KServe while this worker renders the
+    built-in format. A redelivery re-applies the same manifest (no new generation), or finds
+    the move complete and does nothing. The manifests backend moves in one phase (one file).
     """
     target = RenderFormat(migration.target)
     namespace = namespace_for(migration.environment)
@@ -200,16 +233,25 @@ async def handle_migration(
         )
     source = _other(target)
     target_backend = ports.backend.for_format(target)
+    blocking = await target_backend.conflicts(
+        namespace, migration.name, endpoint_id=migration.endpoint_id
+    )
+    if blocking:
+        # a migration takes over nothing it did not create (apply would, with force)
+        raise NonRetryableError(
+            f"cannot migrate {where} to {FORMAT_LABELS[target]}: "
+            f"{', '.join(blocking)} exists under its name that llm-ops did not create for this "
+            "endpoint; remove or rename it first"
+        )
     existing = await target_backend.read(namespace, migration.name)
-    if existing is not None:
-        _refuse_if_owned_by_another(existing, migration, action="migrate")
-        if _label(existing, names.MANAGED_BY_LABEL) != names.MANAGED_BY:
-            # a migration takes over nothing it did not create (apply would, with force)
-            raise NonRetryableError(
-                f"cannot migrate {where} to {FORMAT_LABELS[target]}: an object of that name "
-                f"exists that llm-ops did not create (no {names.MANAGED_BY_LABEL}="
-                f"{names.MANAGED_BY} label); remove or rename it first"
-            )
+    if (
+        existing is not None
+        and target_backend.observable
+        and _annotation(existing, names.REQUEST_EVENT_ANNOTATION) == event.envelope.id
+        and _annotation(existing, names.MIGRATING_FROM_ANNOTATION) is None
+    ):
+        _log.info("migration_already_complete", endpoint_id=migration.endpoint_id, target=target)
+        return []
     current = await ports.backend.for_format(source).read(namespace, migration.name)
     if target is RenderFormat.BUILTIN and current is not None:
         _refuse_unless_one_version(current, migration, where)
@@ -225,31 +267,34 @@ async def handle_migration(
         manifest = render_builtin(request, ports.options)
     else:
         manifest = render_inference_service(request, ports.options)
-    watched = target_backend is ports.backend
-    if watched:
-        seq = new_seq()  # before the change, as in _apply: the watcher's reports are newer
-        observed = await target_backend.apply(manifest)
-        ports.cache.forget(namespace, migration.name)
+    if not target_backend.observable:
+        return [await _migrate_in_one_write(event, migration, manifest, target, ports)]
+    two_phase = current is not None and _created_for(current, migration.endpoint_id)
+    applied = manifest
+    if two_phase:
+        manifest, applied = _moving(manifest, source)
+    seq = new_seq()  # before the change, as in _apply: the watcher's reports are newer
+    observed = await target_backend.apply(applied)
+    ports.cache.forget(namespace, migration.name)
+    if two_phase:
+        reason = (
+            f"migrating to {FORMAT_LABELS[target]}: {observed.reason or 'applied'}; "
+            f"{FORMAT_LABELS[source]} keeps serving until it is Ready"
+        )
     else:
-        observed = await target_backend.apply(manifest)
-        # This worker's watcher does not observe the new format: it stops reporting the old
-        # object now, and then this report (stamped after) is newer than any it made.
-        ports.cache.moved_away(namespace, migration.name)
-        seq = new_seq()
-    removal = await ports.backend.remove_other_format(
-        namespace, migration.name, keep=target, endpoint_id=migration.endpoint_id
-    )
-    reason = _migration_reason(target, observed.reason, removal)
+        reason = f"migrated to {FORMAT_LABELS[target]}" + (
+            f" ({observed.reason})" if observed.reason else ""
+        )
     _log.info(
-        "endpoint_migrated",
+        "endpoint_migration_started",
         endpoint_id=migration.endpoint_id,
         name=migration.name,
         namespace=namespace,
         target=target.value,
         backend=target_backend.name,
-        removed=list(removal.deleted),
-        left=list(removal.left),
+        two_phase=two_phase,
     )
+    info = migration_info(outcome="in_progress", source=source.value, target=target.value)
     return [
         deployment_status(
             endpoint_id=migration.endpoint_id,
@@ -261,11 +306,68 @@ async def handle_migration(
                 backend=target_backend.name,
                 manifest=manifest,
                 observed=observed,
+                migration=info,
             ),
             correlation_id=event.envelope.correlationid,
             seq=seq,
         )
     ]
+
+
+async def _migrate_in_one_write(
+    event: Event,
+    migration: DeploymentMigrationRequested,
+    manifest: Manifest,
+    target: RenderFormat,
+    ports: ServingPorts,
+) -> Envelope:
+    """The manifests backend: the endpoint's one file is replaced by the other format."""
+    namespace = namespace_for(migration.environment)
+    backend = ports.backend.for_format(target)
+    seq = new_seq()
+    observed = await backend.apply(manifest)
+    removal = await ports.backend.remove_other_format(
+        namespace, migration.name, keep=target, endpoint_id=migration.endpoint_id
+    )
+    reason = migration_reason(target, observed.reason, removal)
+    info = migration_info(
+        outcome="migrated", source=_other(target).value, target=target.value, reason=reason
+    )
+    return deployment_status(
+        endpoint_id=migration.endpoint_id,
+        phase=observed.phase,
+        reason=reason,
+        details=details(
+            name=migration.name,
+            namespace=namespace,
+            backend=backend.name,
+            manifest=manifest,
+            observed=observed,
+            migration=info,
+        ),
+        correlation_id=event.envelope.correlationid,
+        seq=seq,
+    )
+
+
+def _created_for(manifest: Manifest, endpoint_id: str) -> bool:
+    return (
+        _label(manifest, names.MANAGED_BY_LABEL) == names.MANAGED_BY
+        and _owner(manifest) == endpoint_id
+    )
+
+
+def _moving(manifest: Manifest, source: RenderFormat) -> tuple[Manifest, Manifest]:
+    """``manifest`` marked as moving from ``source``, and the part to apply now: all of it for
+    an InferenceService; the Deployment alone for the built-in format (its Service follows
+    once KServe's Service of the same name has gone, see ``ServingBackend.complete``)."""
+    marked = copy.deepcopy(manifest)
+    primary = (marked.get("items") or [{}])[0] if marked.get("kind") == "List" else marked
+    metadata = primary.setdefault("metadata", {})
+    metadata.setdefault("annotations", {})[names.MIGRATING_FROM_ANNOTATION] = source.value
+    if marked.get("kind") == "List":
+        return marked, {**marked, "items": [primary]}
+    return marked, marked
 
 
 def _refuse_unless_one_version(
@@ -302,17 +404,6 @@ def _full_switch(request: ServeRequest) -> ServeRequest:
     return dataclasses.replace(request, spec=spec)
 
 
-def _migration_reason(target: RenderFormat, applied: str | None, removal: Removal) -> str:
-    parts = [f"migrated to {FORMAT_LABELS[target]}" + (f" ({applied})" if applied else "")]
-    if removal.deleted:
-        parts.append("removed " + ", ".join(removal.deleted))
-    if removal.left:
-        parts.append(
-            "left alone (not created by llm-ops for this endpoint): " + ", ".join(removal.left)
-        )
-    return "; ".join(parts)
-
-
 async def report_failure(
     event: Event, payload: EndpointEvent, ports: ServingPorts, reason: str
 ) -> None:
@@ -328,6 +419,51 @@ async def report_failure(
             phase=Phase.FAILED,
             reason=reason,
             details=info,
+            correlation_id=event.envelope.correlationid,
+        )
+    )
+
+
+async def report_refusal(
+    event: Event, migration: DeploymentMigrationRequested, ports: ServingPorts, reason: str
+) -> None:
+    """Publish a refused migration out of band, before the event is dead-lettered.
+
+    The endpoint still serves where it was: the report carries the phase its current object is
+    observed in (not ``Failed``), with ``details.migration`` ``failed`` and the reason. Only
+    when the endpoint has no object at all is it reported ``Failed``."""
+    target = RenderFormat(migration.target)
+    source = _other(target)
+    namespace = namespace_for(migration.environment)
+    current: Live | None = None
+    for fmt in (source, target):
+        live = await ports.backend.for_format(fmt).status(namespace, migration.name)
+        if live is not None and live.endpoint_id == migration.endpoint_id:
+            current = live
+            break
+    if current is None:
+        await report_failure(event, migration, ports, reason)
+        return
+    _log.warning("migration_refused", endpoint_id=migration.endpoint_id, reason=reason)
+    info = migration_info(outcome="failed", source=source.value, target=target.value, reason=reason)
+    backend = ports.backend.for_format(
+        RenderFormat.KSERVE
+        if current.manifest.get("kind") == "InferenceService"
+        else RenderFormat.BUILTIN
+    )
+    await ports.sink.publish(
+        deployment_status(
+            endpoint_id=migration.endpoint_id,
+            phase=current.observed.phase,
+            reason=f"migration refused: {reason}",
+            details=details(
+                name=migration.name,
+                namespace=namespace,
+                backend=backend.name,
+                manifest=current.manifest,
+                observed=current.observed,
+                migration=info,
+            ),
             correlation_id=event.envelope.correlationid,
         )
     )
@@ -375,12 +511,20 @@ def _refuse_if_owned_by_another(live: Manifest, payload: EndpointEvent, *, actio
 
 
 async def _apply(
-    event: Event, payload: EndpointEvent, manifest: Manifest, ports: ServingPorts, *, action: str
+    event: Event,
+    payload: EndpointEvent,
+    manifest: Manifest,
+    ports: ServingPorts,
+    *,
+    action: str,
+    applied: Manifest | None = None,
+    migration: dict[str, JsonValue] | None = None,
 ) -> Envelope:
+    """Apply ``applied`` (default: ``manifest``) and report ``manifest``."""
     # Stamped before the change: any report the watcher makes about the changed object is then
     # newer, so the gateway never lets this "just applied" report hide an observation.
     seq = new_seq()
-    observed = await ports.backend.apply(manifest)
+    observed = await ports.backend.apply(manifest if applied is None else applied)
     namespace = namespace_for(payload.environment)
     envelope = deployment_status(
         endpoint_id=payload.endpoint_id,
@@ -392,6 +536,7 @@ async def _apply(
             backend=ports.backend.name,
             manifest=manifest,
             observed=observed,
+            migration=migration,
         ),
         correlation_id=event.envelope.correlationid,
         seq=seq,

@@ -116,6 +116,30 @@ class ServingBackend(Protocol):
         """
         ...
 
+    async def status(self, namespace: str, name: str) -> Live | None:
+        """The endpoint's object of this backend's format as the watcher would see it (applied
+        manifest and observed phase), or ``None`` when there is none."""
+        ...
+
+    async def conflicts(self, namespace: str, name: str, *, endpoint_id: str) -> tuple[str, ...]:
+        """The objects of this backend's format under ``name`` that this platform did not create
+        for ``endpoint_id`` and that moving the endpoint here would take over (a description of
+        each, with why). An object that goes away with the endpoint's own objects of the other
+        format (the ``Service`` KServe creates for the endpoint's InferenceService) is not one.
+        """
+        ...
+
+    async def complete(
+        self, manifest: Manifest, *, endpoint_id: str
+    ) -> tuple[Manifest, str | None]:
+        """Finish a move to this format once the old objects are removed: apply what was held
+        back (the built-in ``Service``, whose name KServe's own Service held) and drop the
+        ``llm-ops.io/migrating-from`` annotation. ``manifest`` is the new object as observed.
+        Returns the endpoint's full manifest and, while something still blocks the move (a
+        Service of the name that is not the endpoint's, still being garbage-collected), why
+        (nothing is changed then)."""
+        ...
+
 
 class ObservationCache(Protocol):
     """The watcher's memory of what it last reported; the handlers adjust it so the watcher

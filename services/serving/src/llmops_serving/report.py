@@ -11,12 +11,19 @@ from typing import Any, Final
 
 from pydantic import JsonValue
 
+from llmops_serving.config import RenderFormat
+from llmops_serving.ports import Removal
 from llmops_serving.render import names
 from llmops_serving.render.rollout import canary_percent, deployment_mode
 from llmops_serving.render.status import Observed
 from llmops_shared.events import Envelope, Phase, StatusEntity, status_event
 
 REPORTER: Final = "serving"
+
+FORMAT_LABELS: Final = {
+    RenderFormat.KSERVE: "a KServe InferenceService",
+    RenderFormat.BUILTIN: "the built-in Deployment + Service",
+}
 
 
 def _primary(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -45,10 +52,14 @@ def details(
     backend: str,
     manifest: dict[str, Any] | None,
     observed: Observed | None = None,
+    migration: dict[str, JsonValue] | None = None,
 ) -> dict[str, JsonValue]:
-    """The ``details`` of a deployment status event."""
+    """The ``details`` of a deployment status event; ``migration`` (see :func:`migration_info`)
+    only on reports about a move between formats."""
     mode = deployment_mode(manifest) if manifest else None
+    extra: dict[str, JsonValue] = {"migration": migration} if migration is not None else {}
     return {
+        **extra,
         "name": name,
         "namespace": namespace,
         "backend": backend,
@@ -59,6 +70,16 @@ def details(
         "traffic": list(observed.traffic) if observed else [],
         "rollout": rollout_summary(manifest),
     }
+
+
+def migration_info(
+    *, outcome: str, source: str, target: str, reason: str | None = None
+) -> dict[str, JsonValue]:
+    """``details.migration`` of a report about a move between formats: ``outcome`` is
+    ``in_progress`` (the new object is applied, the old one still serves), ``migrated`` (the new
+    one is Ready and the old one removed) or ``failed`` (refused, or the new object failed:
+    the old one keeps serving); ``source``/``target`` are ``kserve`` or ``builtin``."""
+    return {"outcome": outcome, "from": source, "target": target, "reason": reason}
 
 
 def deployment_status(
@@ -82,3 +103,15 @@ def deployment_status(
         details=details,
         seq=seq,
     )
+
+
+def migration_reason(target: RenderFormat, applied: str | None, removal: Removal) -> str:
+    """The reason of a completed move: where to, and what was removed or left alone."""
+    parts = [f"migrated to {FORMAT_LABELS[target]}" + (f" ({applied})" if applied else "")]
+    if removal.deleted:
+        parts.append("removed " + ", ".join(removal.deleted))
+    if removal.left:
+        parts.append(
+            "left alone (not created by llm-ops for this endpoint): " + ", ".join(removal.left)
+        )
+    return "; ".join(parts)

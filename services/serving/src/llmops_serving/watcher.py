@@ -12,9 +12,17 @@ The memory is in process: after a restart every object is reported once more, wh
 harmless (the gateway orders reports by ``seq``). An outage of the cluster skips a round and
 is logged; it never stops the worker.
 
-An endpoint migrated to a format this watcher does not observe (the KServe backend moving one to
-the built-in Deployment) is *moved away*: its old object is no longer reported, and its removal
-is not reported as ``Deleted`` (the endpoint is not gone, it lives on in the other format).
+The watcher also finishes moves between formats (phase 2 of a migration, see
+:func:`llmops_serving.handlers.handle_migration`). Each round it lists the endpoints' objects of
+the other format too; a new object marked ``llm-ops.io/migrating-from`` (in either format) is
+reported instead of the old one (``Pending``, ``details.migration`` ``in_progress``, or
+``failed`` while the new object is observed Failed: the old one keeps serving), and once it is
+observed Ready the watcher removes the old objects this platform created for the endpoint,
+applies what was held back (the built-in Service), drops the mark and reports ``Ready``
+(``migrated``). Every replica does this, idempotently (deletes carry the checked uid).
+
+An object that disappeared while the endpoint has an object of the other format is not reported
+``Deleted``: the endpoint lives on there (a migration finished by this or another replica).
 """
 
 from __future__ import annotations
@@ -25,9 +33,20 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from llmops_serving.ports import Live, ServingBackend, StatusSink
-from llmops_serving.render.names import CORRELATION_ANNOTATION
-from llmops_serving.report import deployment_status, details
+from llmops_serving.config import RenderFormat
+from llmops_serving.ports import Live, Manifest, ServingBackend, StatusSink
+from llmops_serving.render.names import (
+    CORRELATION_ANNOTATION,
+    ENDPOINT_ID_LABEL,
+    MIGRATING_FROM_ANNOTATION,
+)
+from llmops_serving.report import (
+    FORMAT_LABELS,
+    deployment_status,
+    details,
+    migration_info,
+    migration_reason,
+)
 from llmops_shared.events import Phase
 from llmops_shared.logging import get_logger
 from llmops_shared.streams import DependencyUnavailableError, NonRetryableError
@@ -55,6 +74,12 @@ class Watcher:
         interval_s: float,
     ) -> None:
         self._backend = backend
+        own = (
+            RenderFormat.KSERVE
+            if backend.for_format(RenderFormat.KSERVE) is backend
+            else RenderFormat.BUILTIN
+        )
+        self._other = backend.for_format(other_format(own))
         self._sink = sink
         self._namespaces = list(namespaces)
         self._interval = interval_s
@@ -104,13 +129,20 @@ class Watcher:
         self._started += 1
         started = self._started
         lives = await self._backend.observe(self._namespaces)
+        others = await self._other.observe(self._namespaces)
+        moving = {
+            (live.namespace, live.name): live
+            for live in [*lives, *others]
+            if live.endpoint_id and migrating_from(live.manifest) is not None
+        }
+        elsewhere = {(live.namespace, live.name) for live in others if live.endpoint_id}
         reports = 0
-        present: set[Key] = set()
+        present: set[Key] = set(moving)
         for live in lives:
             key = (live.namespace, live.name)
             present.add(key)
-            if not live.endpoint_id or key in self._moved:
-                continue
+            if not live.endpoint_id or key in self._moved or key in moving:
+                continue  # (an old object whose successor is coming up is not reported)
             fingerprint = _fingerprint(live)
             seen = self._seen.get(key)
             if seen is not None and seen.fingerprint == fingerprint:
@@ -119,9 +151,12 @@ class Watcher:
             if key not in self._moved:  # moved away while the report was being published
                 self._seen[key] = _Seen(live.endpoint_id, fingerprint)
             reports += 1
+        for key, live in moving.items():
+            reports += await self._progress(key, live)
         for key in [k for k in self._seen if k not in present]:
             seen = self._seen.get(key)
-            if seen is None or key in self._moved:  # moved away: the endpoint is not gone
+            if seen is None or key in self._moved or key in elsewhere:
+                # moved away, or lives on in the other format: the endpoint is not gone
                 self._seen.pop(key, None)
                 continue
             await self._publish_deleted(key, seen.endpoint_id)
@@ -133,6 +168,108 @@ class Watcher:
                 del self._moved[key]
         self.rounds += 1
         return reports
+
+    async def _progress(self, key: Key, live: Live) -> int:
+        """Report a move in progress; finish it once the new object is Ready. 1 if reported."""
+        assert live.endpoint_id is not None
+        namespace, name = key
+        target = format_of(live.manifest)
+        source = migrating_from(live.manifest) or other_format(target)
+        target_backend = self._backend.for_format(target)
+        observed = live.observed
+        manifest = live.manifest
+        outcome = "in_progress"
+        phase = Phase.PENDING
+        fingerprint: str | None = None
+        if observed.phase is Phase.READY:
+            try:
+                reason, manifest, done = await self._finish(live, target, source)
+            except NonRetryableError as exc:  # e.g. the held-back Service refused: say why
+                reason, done = f"cannot finish the migration: {exc}", False
+                outcome = "failed"
+            if done:
+                phase, outcome = Phase.READY, "migrated"
+                # the next observation of the unmarked object is not a change
+                fingerprint = _fingerprint(live)
+        else:
+            if observed.phase is Phase.FAILED:
+                outcome = "failed"
+            reason = (
+                f"migrating to {FORMAT_LABELS[target]}: the new object is "
+                f"{observed.phase.value}"
+                + (f" ({observed.reason})" if observed.reason else "")
+                + f"; {FORMAT_LABELS[source]} keeps serving"
+            )
+        info = migration_info(
+            outcome=outcome, source=source.value, target=target.value, reason=reason
+        )
+        report_fingerprint = json.dumps(
+            [phase.value, reason, outcome, live.manifest.get("spec")], sort_keys=True, default=str
+        )
+        seen = self._seen.get(key)
+        if seen is not None and seen.fingerprint in (report_fingerprint, fingerprint):
+            return 0
+        await self._sink.publish(
+            deployment_status(
+                endpoint_id=live.endpoint_id,
+                phase=phase,
+                reason=reason,
+                details=details(
+                    name=name,
+                    namespace=namespace,
+                    backend=target_backend.name,
+                    manifest=manifest,
+                    observed=observed,
+                    migration=info,
+                ),
+                correlation_id=_correlation(live),
+            )
+        )
+        _log.info(
+            "migration_observed",
+            endpoint_id=live.endpoint_id,
+            name=name,
+            namespace=namespace,
+            target=target.value,
+            outcome=outcome,
+            reason=reason,
+        )
+        self._seen[key] = _Seen(live.endpoint_id, fingerprint or report_fingerprint)
+        return 1
+
+    async def _finish(
+        self, live: Live, target: RenderFormat, source: RenderFormat
+    ) -> tuple[str, Manifest, bool]:
+        """Remove the old objects, then complete the new ones: (reason, manifest, done)."""
+        assert live.endpoint_id is not None
+        endpoint_id = live.endpoint_id
+        removal = await self._backend.remove_other_format(
+            live.namespace, live.name, keep=target, endpoint_id=endpoint_id
+        )
+        old = await self._backend.for_format(source).read(live.namespace, live.name)
+        if old is not None and _endpoint_of(old) == endpoint_id:
+            # still finalizing (KServe's finalizer on an InferenceService)
+            return (
+                f"migrating to {FORMAT_LABELS[target]}: waiting for {FORMAT_LABELS[source]} "
+                "to finish deleting",
+                live.manifest,
+                False,
+            )
+        manifest, waiting = await self._backend.for_format(target).complete(
+            live.manifest, endpoint_id=endpoint_id
+        )
+        if waiting is not None:
+            return f"migrating to {FORMAT_LABELS[target]}: {waiting}", live.manifest, False
+        _log.info(
+            "endpoint_migrated",
+            endpoint_id=endpoint_id,
+            name=live.name,
+            namespace=live.namespace,
+            target=target.value,
+            removed=list(removal.deleted),
+            left=list(removal.left),
+        )
+        return migration_reason(target, live.observed.reason, removal), manifest, True
 
     async def _publish_live(self, live: Live) -> None:
         assert live.endpoint_id is not None
@@ -175,6 +312,40 @@ class Watcher:
             )
         )
         _log.info("deployment_gone", endpoint_id=endpoint_id, name=name, namespace=namespace)
+
+
+def format_of(manifest: Manifest) -> RenderFormat:
+    """The format of an endpoint's manifest (an InferenceService, or the built-in objects)."""
+    if manifest.get("kind") == "InferenceService":
+        return RenderFormat.KSERVE
+    return RenderFormat.BUILTIN
+
+
+def other_format(fmt: RenderFormat) -> RenderFormat:
+    return RenderFormat.BUILTIN if fmt is RenderFormat.KSERVE else RenderFormat.KSERVE
+
+
+def _primary(manifest: Manifest) -> Manifest:
+    if manifest.get("kind") == "List":
+        items: list[Manifest] = manifest.get("items") or [{}]
+        return items[0]
+    return manifest
+
+
+def migrating_from(manifest: Manifest) -> RenderFormat | None:
+    """The old format of an endpoint whose new object this is, while it is being moved."""
+    annotations = (_primary(manifest).get("metadata") or {}).get("annotations") or {}
+    value = annotations.get(MIGRATING_FROM_ANNOTATION)
+    try:
+        return RenderFormat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _endpoint_of(manifest: Manifest) -> str | None:
+    labels = (_primary(manifest).get("metadata") or {}).get("labels") or {}
+    value = labels.get(ENDPOINT_ID_LABEL)
+    return str(value) if value else None
 
 
 def _fingerprint(live: Live) -> str:

@@ -14,10 +14,11 @@ Pure logic over a :class:`~sqlalchemy.orm.Session` for ``migrate serving-to-kser
    id, which is already in the outbox (not queued twice) and in the serving worker's idempotency
    store (not handled twice); once a report changed the row (a failed attempt), the next
    request is a new event.
-3. :func:`outcomes` reads how each request ended: the row now reports the target format
-   (migrated; the worker deletes the old objects right after applying the new ones, and its
-   watcher may report the new object in between), or a newer report marked it ``Failed`` (the
-   worker said why), or neither yet.
+3. :func:`outcomes` reads how each request ended: the row reports the target format *and*
+   ``Ready`` (migrated: the worker removes the old objects only once the new one is Ready, and
+   reports the new one ``Pending`` until then), or a newer report said the move failed
+   (``Failed``, or ``details.migration`` ``failed``: refused, or the new object failed while the
+   old one keeps serving; the worker said why), or neither yet.
 
 The request carries the endpoint's stored request (spec, route, model) and the artifact the
 current object serves (its ``llm-ops.io/storage-uri`` and ``llm-ops.io/mlflow-run-id``
@@ -81,17 +82,28 @@ def _primary(manifest: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def current_format(endpoint: ServingDeployment) -> Format | None:
-    """The format the endpoint is deployed in, from the worker's last report; ``None`` before
-    any report said."""
+    """The format the endpoint is deployed in, from the manifest the worker last reported;
+    ``None`` before any report showed one (the ``backend`` column is no evidence: a refusal or
+    failure report sets it without any object being there)."""
     kind = (endpoint.manifest or {}).get("kind")
     if kind == "InferenceService":
         return KSERVE
     if kind in ("List", "Deployment"):
         return BUILTIN
-    if endpoint.backend == "kserve":
-        return KSERVE
-    if endpoint.backend == "deployment":
-        return BUILTIN
+    return None
+
+
+MIGRATION_CONDITION: Final = "Migration"
+"""The condition the status consumer keeps from a report's ``details.migration``
+(see ``domain.status._apply_deployment``): ``reason`` = ``in_progress``/``migrated``/``failed``,
+``message`` = why, ``target`` = the format moved to."""
+
+
+def migration_condition(endpoint: ServingDeployment) -> dict[str, Any] | None:
+    """What the serving worker last said about a move of ``endpoint`` between formats."""
+    for condition in endpoint.conditions or []:
+        if isinstance(condition, dict) and condition.get("type") == MIGRATION_CONDITION:
+            return condition
     return None
 
 
@@ -252,10 +264,19 @@ def _outcome(planned: PlannedEndpoint, endpoint: ServingDeployment | None) -> En
             planned.endpoint_id, planned.name, "gone", None, "the endpoint was deleted", None, None
         )
     outcome: Outcome
-    if current_format(endpoint) == planned.target:
+    migration = migration_condition(endpoint)
+    refused = (
+        migration is not None
+        and migration.get("reason") == "failed"
+        and migration.get("target") == planned.target
+    )
+    reason = endpoint.reason
+    if current_format(endpoint) == planned.target and endpoint.status == Phase.READY.value:
         outcome = "migrated"
-    elif endpoint.seq != planned.seq and endpoint.status == Phase.FAILED.value:
+    elif endpoint.seq != planned.seq and (endpoint.status == Phase.FAILED.value or refused):
         outcome = "failed"
+        if refused and migration is not None and migration.get("message"):
+            reason = str(migration["message"])
     elif endpoint.status in NOT_PLANNED:
         outcome = "gone"
     else:
@@ -265,7 +286,7 @@ def _outcome(planned: PlannedEndpoint, endpoint: ServingDeployment | None) -> En
         name=endpoint.endpoint_name,
         outcome=outcome,
         status=endpoint.status,
-        reason=endpoint.reason,
+        reason=reason,
         backend=endpoint.backend,
         url=endpoint.serve_url,
     )

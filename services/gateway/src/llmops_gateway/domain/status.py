@@ -241,6 +241,19 @@ def _apply_deployment(session: Session, report: StatusUpdated) -> bool:
     if report.phase == Phase.DELETED and endpoint.status in DELETE_STATES:
         session.delete(endpoint)
         return True
+    stored_kind = (endpoint.manifest or {}).get("kind")
+    gone_kind = {"kserve": "InferenceService", "deployment": "builtin"}.get(
+        str(details.get("backend"))
+    )
+    if (
+        report.phase == Phase.DELETED
+        and stored_kind is not None
+        and gone_kind is not None
+        and gone_kind != ("InferenceService" if stored_kind == "InferenceService" else "builtin")
+    ):
+        # A worker observing the endpoint's former format saw that object go (after a move
+        # between formats, on a replica that did not make the move): the endpoint is not gone.
+        return False
     endpoint.seq = report.seq
     endpoint.reported_phase = report.phase.value
     endpoint.reported_reason = report.reason
@@ -274,6 +287,24 @@ def _apply_deployment(session: Session, report: StatusUpdated) -> bool:
         endpoint.rollout = rollout if whole else {**(endpoint.rollout or {}), **rollout}
     if conditions := _sequence(details, "conditions"):
         endpoint.conditions = conditions
+    if migration := _mapping(details, "migration"):
+        # a move between formats: kept as a condition (the refusal of a move reports the phase
+        # the endpoint is observed in, so the status alone does not say it failed)
+        endpoint.conditions = [
+            c
+            for c in endpoint.conditions or []
+            if not (isinstance(c, dict) and c.get("type") == "Migration")
+        ] + [
+            {
+                "type": "Migration",
+                "status": {"migrated": "True", "failed": "False"}.get(
+                    str(migration.get("outcome")), "Unknown"
+                ),
+                "reason": migration.get("outcome"),
+                "message": migration.get("reason"),
+                "target": migration.get("target"),
+            }
+        ]
     if traffic := _traffic(details):
         endpoint.traffic = traffic
     if endpoint.status not in DELETE_STATES:

@@ -18,10 +18,20 @@ from typing import TYPE_CHECKING, Any, cast
 
 from kubernetes import client
 
-from llmops_serving.adapters.kube import call, is_not_found, live_objects, remove_owned
+from llmops_serving.adapters.kube import (
+    call,
+    created_for,
+    foreign,
+    is_not_found,
+    live_objects,
+    owned_by,
+    remove_owned,
+    without_migration_mark,
+)
 from llmops_serving.config import RenderFormat
 from llmops_serving.ports import Live, Manifest, Removal, ServingBackend, ServingRejected
 from llmops_serving.render import names
+from llmops_serving.render.builtin import service_for
 from llmops_serving.render.rollout import desired_from_live
 from llmops_serving.render.status import Observed, observe_builtin
 from llmops_shared.events import Phase
@@ -88,7 +98,11 @@ class DeploymentBackend:
             return None
         items = [desired_from_live(deployment)]
         service = await self._get(self._core.read_namespaced_service, namespace, name)
-        if service is not None:
+        owner = ((deployment.get("metadata") or {}).get("labels") or {}).get(
+            names.ENDPOINT_ID_LABEL
+        )
+        if service is not None and (owner is None or created_for(service, str(owner))):
+            # (not KServe's own Service of the name, during a move from an InferenceService)
             items.append(desired_from_live(service))
         return {"apiVersion": "v1", "kind": "List", "items": items}
 
@@ -152,6 +166,63 @@ class DeploymentBackend:
                 namespace, name, endpoint_id=endpoint_id
             )
         return await self.remove_owned(namespace, name, endpoint_id=endpoint_id)
+
+    async def status(self, namespace: str, name: str) -> Live | None:
+        deployment = await self._get(self._apps.read_namespaced_deployment, namespace, name)
+        if deployment is None:
+            return None
+        manifest = await self.read(namespace, name)
+        return Live(
+            name=name,
+            namespace=namespace,
+            endpoint_id=((deployment.get("metadata") or {}).get("labels") or {}).get(
+                names.ENDPOINT_ID_LABEL
+            ),
+            manifest=manifest or desired_from_live(deployment),
+            observed=observe_builtin(deployment),
+        )
+
+    async def conflicts(self, namespace: str, name: str, *, endpoint_id: str) -> tuple[str, ...]:
+        """A Deployment or a Service of the name that is not the endpoint's. KServe's own
+        Service of the endpoint's InferenceService (an ``ExternalName`` one with an
+        ownerReference to it) is not: it goes with the InferenceService, and the built-in
+        Service is applied only after that (:meth:`complete`)."""
+        found: list[str] = []
+        deployment = await self._get(self._apps.read_namespaced_deployment, namespace, name)
+        if deployment is not None and (why := foreign(deployment, endpoint_id)):
+            found.append(f"Deployment {namespace}/{name} ({why})")
+        service = await self._get(self._core.read_namespaced_service, namespace, name)
+        if service is not None and (why := foreign(service, endpoint_id)):
+            isvc = await self._inference_services().get_raw(namespace, name)
+            ours = isvc is not None and created_for(isvc, endpoint_id)
+            if not (ours and owned_by(service, isvc)):
+                found.append(f"Service {namespace}/{name} ({why})")
+        return tuple(found)
+
+    async def complete(
+        self, manifest: Manifest, *, endpoint_id: str
+    ) -> tuple[Manifest, str | None]:
+        """Apply the Deployment without the migration mark and the Service in front of it, once
+        no other Service holds the name (KServe's, until it is garbage-collected)."""
+        items = manifest.get("items") if manifest.get("kind") == "List" else [manifest]
+        deployment = next(i for i in items or [] if i.get("kind") == "Deployment")
+        deployment = without_migration_mark(deployment)
+        meta = deployment["metadata"]
+        final: Manifest = {
+            "apiVersion": "v1",
+            "kind": "List",
+            "items": [deployment, service_for(deployment)],
+        }
+        service = await self._get(
+            self._core.read_namespaced_service, meta["namespace"], meta["name"]
+        )
+        if service is not None and (why := foreign(service, endpoint_id)):
+            return final, (
+                f"waiting for Service {meta['namespace']}/{meta['name']} ({why}) to be removed "
+                "before the built-in Service takes its name"
+            )
+        await self.apply(final)
+        return final, None
 
     async def remove_owned(self, namespace: str, name: str, *, endpoint_id: str) -> Removal:
         """Delete the endpoint's Service, then its Deployment, each only if this platform created

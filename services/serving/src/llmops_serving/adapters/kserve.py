@@ -20,7 +20,14 @@ from typing import Any, cast
 from kubernetes import client
 
 from llmops_serving.adapters.deployment import DeploymentBackend
-from llmops_serving.adapters.kube import call, is_not_found, live_objects, remove_owned
+from llmops_serving.adapters.kube import (
+    call,
+    foreign,
+    is_not_found,
+    live_objects,
+    remove_owned,
+    without_migration_mark,
+)
 from llmops_serving.config import RenderFormat
 from llmops_serving.ports import Live, Manifest, Removal, ServingBackend
 from llmops_serving.render import names
@@ -150,6 +157,38 @@ class KServeBackend:
         if keep is RenderFormat.KSERVE:
             return await self._builtin.remove_owned(namespace, name, endpoint_id=endpoint_id)
         return await self.remove_owned(namespace, name, endpoint_id=endpoint_id)
+
+    async def status(self, namespace: str, name: str) -> Live | None:
+        obj = await self._get(namespace, name)
+        if obj is None:
+            return None
+        obj.setdefault("apiVersion", names.KSERVE_API_VERSION)
+        obj.setdefault("kind", "InferenceService")
+        return Live(
+            name=name,
+            namespace=namespace,
+            endpoint_id=((obj.get("metadata") or {}).get("labels") or {}).get(
+                names.ENDPOINT_ID_LABEL
+            ),
+            manifest=desired_from_live(obj),
+            observed=observe_inference_service(obj),
+        )
+
+    async def conflicts(self, namespace: str, name: str, *, endpoint_id: str) -> tuple[str, ...]:
+        obj = await self._get(namespace, name)
+        why = foreign(obj, endpoint_id) if obj is not None else None
+        return (f"InferenceService {namespace}/{name} ({why})",) if why else ()
+
+    async def complete(
+        self, manifest: Manifest, *, endpoint_id: str
+    ) -> tuple[Manifest, str | None]:
+        final = without_migration_mark(manifest)
+        await self.apply(final)
+        return final, None
+
+    async def get_raw(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The live InferenceService as the API returns it (``None`` when there is none)."""
+        return await self._get(namespace, name)
 
     async def remove_owned(self, namespace: str, name: str, *, endpoint_id: str) -> Removal:
         """Delete the endpoint's InferenceService if this platform created it for the endpoint."""

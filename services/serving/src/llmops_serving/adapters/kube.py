@@ -5,6 +5,7 @@ See :mod:`llmops_shared.adapters.kube` for how failures are classified.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -79,6 +80,44 @@ def created_for(obj: dict[str, Any], endpoint_id: str) -> bool:
         labels.get(names.MANAGED_BY_LABEL) == names.MANAGED_BY
         and labels.get(names.ENDPOINT_ID_LABEL) == endpoint_id
     )
+
+
+def foreign(obj: dict[str, Any], endpoint_id: str) -> str | None:
+    """Why ``obj`` is not this platform's object for ``endpoint_id`` (``None`` when it is)."""
+    if created_for(obj, endpoint_id):
+        return None
+    meta = obj.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    owners = [
+        f"{ref.get('kind')} {ref.get('name')}"
+        for ref in meta.get("ownerReferences") or []
+        if isinstance(ref, dict)
+    ]
+    if owners:
+        return "owned by " + ", ".join(owners)
+    if labels.get(names.MANAGED_BY_LABEL) != names.MANAGED_BY:
+        return f"no {names.MANAGED_BY_LABEL}={names.MANAGED_BY} label"
+    return f"belongs to endpoint {labels.get(names.ENDPOINT_ID_LABEL)}"
+
+
+def owned_by(obj: dict[str, Any], owner: dict[str, Any] | None) -> bool:
+    """Whether ``obj`` has an ownerReference to ``owner`` (same uid): it is garbage-collected
+    once ``owner`` is deleted."""
+    if owner is None:
+        return False
+    uid = (owner.get("metadata") or {}).get("uid")
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return uid is not None and any(isinstance(r, dict) and r.get("uid") == uid for r in refs)
+
+
+def without_migration_mark(manifest: dict[str, Any]) -> dict[str, Any]:
+    """``manifest`` (an object or a ``List``) without ``llm-ops.io/migrating-from``."""
+    out = copy.deepcopy(manifest)
+    items = (out.get("items") or []) if out.get("kind") == "List" else [out]
+    for item in items:
+        annotations = (item.get("metadata") or {}).get("annotations") or {}
+        annotations.pop(names.MIGRATING_FROM_ANNOTATION, None)
+    return out
 
 
 async def remove_owned(

@@ -33,6 +33,7 @@ from llmops_serving.ports import (
     ServingRejected,
     ServingUnavailable,
 )
+from llmops_serving.render.names import ENDPOINT_ID_LABEL
 from llmops_serving.render.status import Observed
 from llmops_shared.events import Phase
 from llmops_shared.manifest_files import (
@@ -113,6 +114,30 @@ class ManifestsBackend:
     ) -> Removal:
         """Nothing: ``apply`` of the other format replaced the endpoint's file already."""
         return Removal()
+
+    async def status(self, namespace: str, name: str) -> Live | None:
+        manifest = await self.read(namespace, name)
+        if manifest is None:
+            return None
+        first = (manifest.get("items") or [{}])[0] if manifest.get("kind") == "List" else manifest
+        labels = (first.get("metadata") or {}).get("labels") or {}
+        return Live(
+            name=name,
+            namespace=namespace,
+            endpoint_id=labels.get(ENDPOINT_ID_LABEL),
+            manifest=manifest,
+            observed=Observed(Phase.READY, f"written to {self.path_of(namespace, name)}"),
+        )
+
+    async def conflicts(self, namespace: str, name: str, *, endpoint_id: str) -> tuple[str, ...]:
+        """Nothing: the endpoint's file is the platform's."""
+        return ()
+
+    async def complete(
+        self, manifest: Manifest, *, endpoint_id: str
+    ) -> tuple[Manifest, str | None]:
+        """Nothing: a move between formats is one write here."""
+        return manifest, None
 
     async def ping(self) -> None:
         """Ready when the directory exists (or can be made) and is writable."""

@@ -84,22 +84,39 @@ def render_builtin(request: ServeRequest, options: RenderOptions) -> dict[str, A
             },
         },
     }
-    service = {
+    service = service_for(deployment)
+    return {"apiVersion": "v1", "kind": "List", "items": [deployment, service]}
+
+
+def service_for(deployment: dict[str, Any]) -> dict[str, Any]:
+    """The Service in front of a built-in ``deployment`` (rendered or as applied): same name,
+    labels and annotations, its pod selector, and an explicit ``ClusterIP`` type (KServe's own
+    ``Service`` of an InferenceService is an ``ExternalName`` one of the same name)."""
+    meta = deployment.get("metadata") or {}
+    annotations = {
+        k: v
+        for k, v in (meta.get("annotations") or {}).items()
+        if k != names.MIGRATING_FROM_ANNOTATION
+    }
+    return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {
-            **metadata,
-            "labels": dict(meta_labels),
-            "annotations": dict(meta_annotations),
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "labels": dict(meta.get("labels") or {}),
+            "annotations": annotations,
         },
         "spec": {
-            "selector": selector(request),
+            "type": "ClusterIP",
+            "selector": dict(
+                ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+            ),
             "ports": [
                 {"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}
             ],
         },
     }
-    return {"apiVersion": "v1", "kind": "List", "items": [deployment, service]}
 
 
 def service_url(name: str, namespace: str) -> str:

@@ -39,6 +39,9 @@ STRATEGY_ANNOTATION: Final = f"{PREFIX}rollout-strategy"
 ROLLOUT_STATE_ANNOTATION: Final = f"{PREFIX}rollout-state"
 CORRELATION_ANNOTATION: Final = f"{PREFIX}correlation-id"
 REQUEST_EVENT_ANNOTATION: Final = f"{PREFIX}request-event-id"
+MIGRATING_FROM_ANNOTATION: Final = f"{PREFIX}migrating-from"
+"""On the new object of an endpoint moving between formats (value: the old format, ``kserve`` or
+``builtin``) until the old objects are removed, which happens once the new one is Ready."""
 
 FIELD_MANAGER: Final = "llm-ops-serving"
 
