@@ -6,6 +6,11 @@ record's ``seq`` (:func:`llmops_gateway.domain.experiment_migration.migration_ev
 worker answered gives the same id, which is already in the outbox: :func:`queue_once` does not
 add it again (and the worker's idempotency store would not handle it twice either). Once a report
 changed the record, its ``seq`` and so the next request's id are new.
+
+Two runs planning the same moves at the same moment both find the ids missing, and the second
+insert breaks the outbox's unique event id (``IntegrityError``): :func:`queue_with_retry` runs
+the whole queueing transaction once more, where the other run's requests now read as already
+requested. A second conflict raises :class:`QueueConflict`, with nothing committed.
 """
 
 from __future__ import annotations
@@ -15,9 +20,11 @@ from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from llmops_gateway.db.models import OUTBOX
+from llmops_gateway.db.session import SessionFactory
 from llmops_gateway.domain.outbox import SOURCE
 from llmops_shared.events import EventPayload, new_event
 from llmops_shared.streams import add_to_outbox
@@ -31,6 +38,12 @@ class Requested(Protocol):
 
 
 M = TypeVar("M", bound=Requested)
+T = TypeVar("T")
+
+
+class QueueConflict(Exception):
+    """Another run queued the same requests at the same moment, on the first try and on the
+    retry: this transaction was rolled back, nothing of it was committed."""
 
 
 @dataclass(frozen=True)
@@ -73,3 +86,20 @@ def queue_once(
         add_to_outbox(session, OUTBOX, envelope)
         queued.append(move)
     return Queued(queued=queued, already_requested=already)
+
+
+def queue_with_retry(sessions: SessionFactory, step: Callable[[Session], T]) -> T:
+    """``step`` (which plans and calls :func:`queue_once`) in a transaction of its own, run once
+    more when another run inserted one of the same request ids meanwhile (the outbox's unique
+    event id); on the retry those read as already requested. A second conflict raises
+    :class:`QueueConflict` (nothing committed)."""
+    for attempt in range(2):
+        try:
+            with sessions.begin() as session:
+                return step(session)
+        except IntegrityError as exc:
+            if attempt:
+                raise QueueConflict(
+                    "another run queued the same requests at the same moment (twice)"
+                ) from exc
+    raise AssertionError("unreachable")  # pragma: no cover

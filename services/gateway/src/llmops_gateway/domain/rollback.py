@@ -8,7 +8,9 @@ console, the confirmation and Redis):
   endpoints whose last report shows a KServe InferenceService
   (:func:`llmops_gateway.domain.serving_migration.plan` with target ``builtin``);
 * :func:`apply_rollback` queues one ``DeploymentMigrationRequested`` (target ``builtin``) per
-  movable endpoint, then turns each flag that is on off through
+  movable endpoint (retried once when another rollback queued the same moves at the same moment;
+  a second conflict raises :class:`~llmops_gateway.domain.move_requests.QueueConflict` before
+  any flag changed), then turns each flag that is on off through
   :func:`~llmops_gateway.domain.integration_configs.change_config` (row and
   ``IntegrationConfigChanged`` in one transaction, ``changed_by`` "rollback integrations").
 
@@ -27,7 +29,7 @@ from typing import Any, Final
 from llmops_gateway.config import GatewaySettings
 from llmops_gateway.db.session import SessionFactory
 from llmops_gateway.domain.integration_configs import ChangeConfig, change_config, list_configs
-from llmops_gateway.domain.move_requests import Queued
+from llmops_gateway.domain.move_requests import Queued, queue_with_retry
 from llmops_gateway.domain.serving_migration import BUILTIN, PlannedEndpoint, plan, queue
 from llmops_shared.config import Environment
 from llmops_shared.events import IntegrationArea
@@ -179,9 +181,12 @@ def apply_rollback(
     correlation_id: str,
 ) -> RollbackResult:
     """Queue the endpoint moves, then turn the flags off (each in its own transaction; a
-    repeated rollback queues and changes nothing)."""
-    with sessions.begin() as session:
-        queued = queue(session, rollback.endpoints, correlation_id=correlation_id)
+    repeated rollback queues and changes nothing). Raises
+    :class:`~llmops_gateway.domain.move_requests.QueueConflict` when the moves could not be
+    queued (another rollback queued them at the same moment, twice): no flag was changed."""
+    queued = queue_with_retry(
+        sessions, lambda session: queue(session, rollback.endpoints, correlation_id=correlation_id)
+    )
     results: list[FlagResult] = []
     for flag in rollback.flags:
         if not flag.changes:

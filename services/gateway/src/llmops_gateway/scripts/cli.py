@@ -8,6 +8,8 @@ from llmops_gateway.scripts import migrate_experiments, migrate_serving, rollbac
 
 app = typer.Typer(
     help="Operator scripts over the gateway's database (validate, migrate, rollback).",
+    epilog="Exit status: 0 done, 1 something found wrong (violations, a record not moved), "
+    "2 bad usage or settings, 3 operational error (database or Redis unreachable, no database).",
     no_args_is_help=True,
     add_completion=False,
 )

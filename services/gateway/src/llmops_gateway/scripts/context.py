@@ -3,31 +3,88 @@
 Built when a command runs, never at import (``--help`` opens nothing). Output goes to stdout as
 a rich table, or as JSON with ``--json`` (one document, nothing else on stdout, so it pipes into
 ``jq``); progress and notes go to stderr.
+
+Exit codes, the same in every command: 0 done (or nothing to do), 1 the command ran and found
+something wrong (violations, a record that did not move), 2 bad usage or settings (nothing was
+done), 3 an operational error: the database or Redis cannot be used, no gateway database where
+the unset ``DATABASE_URL`` points. :func:`script_context` turns those (and :class:`ScriptError`)
+into one line on stderr and exit 3, never a traceback.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any, Final, NoReturn, cast, get_args
 
 import typer
+from alembic.util import CommandError
+from pydantic import ValidationError
+from redis.exceptions import RedisError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from llmops_gateway.config import GatewaySettings
 from llmops_gateway.db.migrate import upgrade
 from llmops_gateway.db.models import OUTBOX
 from llmops_gateway.db.session import SessionFactory, build_engine, session_factory
 from llmops_shared.config import Environment
-from llmops_shared.streams import OutboxRelay
+from llmops_shared.stack import redis_url_path
+from llmops_shared.streams import OutboxRelay, redact_url
 from llmops_shared.streams.connection import sync_redis
 
 ENVIRONMENTS: Final[tuple[str, ...]] = get_args(Environment)
+
+USAGE_ERROR: Final = 2
+OPERATIONAL_ERROR: Final = 3
+
+
+class ScriptError(Exception):
+    """An operational failure the command cannot go on after: its message is printed as one
+    line on stderr and the command exits 3."""
+
+
+def one_line(error: BaseException | str) -> str:
+    """``error``'s text on one line (drivers' messages span several)."""
+    return " ".join(str(error).split())
+
+
+def local_database(settings: GatewaySettings) -> Path:
+    """The SQLite file used when ``DATABASE_URL`` is unset: ``DATA_DIR/gateway.db``, else the
+    data dir of the local stack (``LLMOPS_DATA_DIR``, as ``llmops up`` and the ``llmops`` CLI
+    use it), else ``.llmops/gateway.db``."""
+    data_dir = settings.data_dir
+    if "data_dir" not in settings.model_fields_set and os.environ.get("LLMOPS_DATA_DIR"):
+        data_dir = Path(os.environ["LLMOPS_DATA_DIR"])
+    return (data_dir / "gateway.db").absolute()
+
+
+def database_url(settings: GatewaySettings) -> str:
+    """``DATABASE_URL``; unset, the local SQLite file, said on stderr, and only if it exists
+    (a command never creates an empty gateway database to report "0 checked" on)."""
+    if settings.database_url is not None:
+        return settings.database_url.get_secret_value()
+    path = local_database(settings)
+    if not path.is_file():
+        raise ScriptError(f"no gateway database at {path}; set DATABASE_URL")
+    typer.echo(f"DATABASE_URL is not set: using the SQLite file {path}", err=True)
+    return f"sqlite:///{path}"
+
+
+def stack_redis_url() -> Path | None:
+    """The file holding the URL of the Redis a running ``llmops up`` started
+    (``LLMOPS_DATA_DIR/redis-url``, default ``.llmops``), as the ``llmops`` CLI reads it."""
+    written = redis_url_path(Path(os.environ.get("LLMOPS_DATA_DIR", ".llmops")))
+    return written if written.is_file() and written.read_text().strip() else None
+
 
 JsonOutput = Annotated[
     bool, typer.Option("--json", help="One JSON document on stdout instead of tables.")
@@ -46,17 +103,28 @@ class ScriptContext:
     err: Console = field(default_factory=lambda: Console(stderr=True))
 
     def publish_outbox(self) -> int:
-        """Publish what the command queued (the gateway's relay would too, later).
+        """Publish what the command queued (the gateway's relay would too, later), to
+        ``REDIS_URL`` or the local stack's Redis (:func:`redis_url`).
 
-        Without ``REDIS_URL`` the events wait in the outbox for the gateway's own relay.
+        Without either the events wait in the outbox for the gateway's own relay. Redis
+        unreachable is a :class:`ScriptError` (exit 3); what was committed stays committed, and
+        its events stay in the outbox.
         """
-        if self.settings.redis_url is None:
+        if self.settings.redis_url is not None:
+            url, source = self.settings.redis_url.get_secret_value(), "REDIS_URL"
+        elif (written := stack_redis_url()) is not None:
+            url, source = written.read_text().strip(), f"written by `llmops up` in {written}"
             self.err.print(
-                "[yellow]REDIS_URL is not set: the queued events are published by the "
-                "gateway's relay when it runs[/yellow]"
+                escape(f"REDIS_URL is not set: publishing to {redact_url(url)} ({source})"),
+                soft_wrap=True,
+            )
+        else:
+            self.err.print(
+                "[yellow]REDIS_URL is not set and no `llmops up` wrote one: the queued events "
+                "are published by the gateway's relay when it runs[/yellow]"
             )
             return 0
-        client = sync_redis(self.settings.redis_url.get_secret_value())
+        client = sync_redis(url)
         try:
             relay = OutboxRelay(
                 self.engine,
@@ -66,6 +134,12 @@ class ScriptContext:
                 maxlen=self.settings.stream_maxlen,
             )
             return relay.relay_all()
+        except RedisError as exc:
+            raise ScriptError(
+                f"cannot publish to Redis at {redact_url(url)} ({source}): {one_line(exc)}; "
+                "what the command changed is saved and its events wait in the outbox for the "
+                "gateway's relay (or run the command again)"
+            ) from exc
         finally:
             client.close()
 
@@ -90,24 +164,66 @@ class ScriptContext:
 
 @contextmanager
 def script_context(*, json_output: bool = False) -> Iterator[ScriptContext]:
-    """Settings from the environment (and ``.env``), the database migrated to head."""
+    """Settings from the environment (and ``.env``), the database migrated to head.
+
+    Invalid settings exit 2; an operational error in the command's body (the database or Redis
+    cannot be used, a :class:`ScriptError`) exits 3 with one line on stderr."""
     try:
         settings = GatewaySettings()
+    except ValidationError as exc:
+        _invalid_configuration(_settings_errors(exc))
     except ValueError as exc:
-        typer.echo(f"invalid configuration:\n{exc}", err=True)
-        raise typer.Exit(2) from exc
-    engine = build_engine(settings.sqlalchemy_url())
+        _invalid_configuration(one_line(exc))
+    url: str | None = None
     try:
-        if settings.db_auto_migrate:
-            upgrade(engine)
-        yield ScriptContext(
-            settings=settings,
-            engine=engine,
-            sessions=session_factory(engine),
-            json_output=json_output,
-        )
-    finally:
-        engine.dispose()
+        url = database_url(settings)
+        try:
+            engine = build_engine(url)
+        except ArgumentError as exc:
+            _invalid_configuration(f"DATABASE_URL: {one_line(exc)}")
+        try:
+            if settings.db_auto_migrate:
+                upgrade(engine)
+            yield ScriptContext(
+                settings=settings,
+                engine=engine,
+                sessions=session_factory(engine),
+                json_output=json_output,
+            )
+        finally:
+            engine.dispose()
+    except ScriptError as exc:
+        _operational_error(str(exc))
+    except DBAPIError as exc:
+        _operational_error(f"database {_redacted(url)}: {one_line(exc.orig or exc)}")
+    except CommandError as exc:
+        _operational_error(f"database {_redacted(url)}: migrations: {one_line(exc)}")
+    except RedisError as exc:
+        _operational_error(f"Redis: {one_line(exc)}")
+    except OSError as exc:
+        _operational_error(one_line(exc))
+
+
+def _redacted(url: str | None) -> str:
+    return "" if url is None else make_url(url).render_as_string(hide_password=True)
+
+
+def _settings_errors(exc: ValidationError) -> str:
+    """``ENVIRONMENT: Input should be 'dev', 'stg' or 'prod'; ...``: the variables at fault."""
+    return "; ".join(
+        f"{'__'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+        for error in exc.errors()
+    )
+
+
+def _invalid_configuration(message: str) -> NoReturn:
+    typer.echo(f"error: invalid configuration: {message}", err=True)
+    raise typer.Exit(USAGE_ERROR)
+
+
+def _operational_error(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(OPERATIONAL_ERROR)
 
 
 def table_of(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:

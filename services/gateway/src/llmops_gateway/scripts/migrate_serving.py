@@ -14,9 +14,13 @@ The serving framework must be on in the environment (the worker refuses to rende
 otherwise): the command checks the effective ``serving_framework`` flag and queues nothing
 while it is off.
 
+Two runs queueing the same endpoints at the same moment: the one whose insert conflicts runs
+its transaction once more (:func:`llmops_gateway.scripts.moves.queue_requests`) and finds them
+already requested.
+
 Exit codes: 0 nothing to do, dry run, queued (``--no-wait``), or every endpoint moved; 1 some
 endpoint failed, was skipped, was not answered within ``--timeout``, or the flag is off; 2 bad
-options.
+options or settings; 3 an operational error (database or Redis unreachable, no database).
 """
 
 from __future__ import annotations
@@ -27,12 +31,15 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from llmops_gateway.domain.integration_configs import EffectiveConfig, effective_config
+from llmops_gateway.domain.move_requests import Queued
 from llmops_gateway.domain.serving_migration import (
     FORMAT_LABELS,
     KSERVE,
     EndpointOutcome,
+    Format,
     PlannedEndpoint,
     outcomes,
     plan,
@@ -55,25 +62,33 @@ def _skipped_row(endpoint: PlannedEndpoint) -> dict[str, Any]:
     }
 
 
-ENDPOINTS: moves.Moves[PlannedEndpoint, EndpointOutcome] = moves.Moves(
-    what="endpoints",
-    noun="endpoint",
-    target=KSERVE,
-    destination=FORMAT_LABELS[KSERVE],
-    worker="serving worker",
-    id_field="endpoint_id",
-    outcomes=outcomes,
-    skipped_row=_skipped_row,
-    counted=("migrated", "failed", "gone", "timed_out", "skipped"),
-    columns={
-        "endpoint id": "endpoint_id",
-        "name": "name",
-        "outcome": "outcome",
-        "status": "status",
-        "backend": "backend",
-        "reason": "reason",
-    },
-)
+def endpoint_moves(target: Format) -> moves.Moves[PlannedEndpoint, EndpointOutcome]:
+    """How endpoint moves to ``target`` are followed and reported (``migrate
+    serving-to-kserve``; ``rollback integrations --remove-kserve`` to the built-in objects)."""
+    return moves.Moves(
+        what="endpoints",
+        noun="endpoint",
+        target=target,
+        destination=FORMAT_LABELS[target],
+        worker="serving worker",
+        id_field="endpoint_id",
+        outcomes=outcomes,
+        skipped_row=_skipped_row,
+        counted=("migrated", "failed", "gone", "timed_out", "skipped"),
+        columns={
+            "endpoint id": "endpoint_id",
+            "name": "name",
+            "outcome": "outcome",
+            "status": "status",
+            "backend": "backend",
+            "reason": "reason",
+        },
+    )
+
+
+ENDPOINTS = endpoint_moves(KSERVE)
+
+Planned = tuple[EffectiveConfig, list[PlannedEndpoint], Queued[PlannedEndpoint] | None]
 
 
 def serving_to_kserve(
@@ -106,12 +121,16 @@ def serving_to_kserve(
     with script_context(json_output=json_output) as ctx:
         env = ctx.environment(environment or ctx.settings.environment)
         correlation_id = f"migrate-serving-to-{KSERVE}-{uuid.uuid4().hex[:12]}"
-        with ctx.sessions.begin() as session:
+
+        def plan_and_queue(session: Session) -> Planned:
             flag = effective_config(session, ctx.settings, env, IntegrationArea.SERVING_FRAMEWORK)
             planned = plan(session, target=KSERVE, environment=env, endpoint_ids=endpoint_id or ())
-            queued = None
+            queued: Queued[PlannedEndpoint] | None = None
             if planned and flag.enabled and not dry_run:
                 queued = queue(session, planned, correlation_id=correlation_id)
+            return flag, planned, queued
+
+        flag, planned, queued = moves.queue_requests(ctx, plan_and_queue)
         document = ENDPOINTS.plan_document(env, dry_run, flag, planned)
         if not planned:
             ENDPOINTS.nothing_to_move(ctx, document, moves.scope(env, "endpoint", endpoint_id))

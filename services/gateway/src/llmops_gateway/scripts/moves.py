@@ -28,14 +28,27 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from llmops_gateway.domain.integration_configs import EffectiveConfig
-from llmops_gateway.domain.move_requests import Queued
-from llmops_gateway.scripts.context import ScriptContext, table_of
+from llmops_gateway.domain.move_requests import QueueConflict, Queued, queue_with_retry
+from llmops_gateway.scripts.context import ScriptContext, ScriptError, table_of
 
 POLL_INTERVAL_S: Final = 0.5
 
 DryRun = Annotated[
     bool, typer.Option("--dry-run", help="Show the plan; queue nothing, change nothing.")
 ]
+Wait = Annotated[
+    bool,
+    typer.Option(
+        "--wait/--no-wait",
+        help="Follow the moves until the worker answered for each (a progress bar on stderr).",
+    ),
+]
+Timeout = Annotated[
+    float,
+    typer.Option(min=0, metavar="S", help="Seconds to wait for the answers (with --wait)."),
+]
+
+T = TypeVar("T")
 
 
 class Planned(Protocol):
@@ -130,6 +143,18 @@ def scope(environment: str, noun: str, ids: Sequence[str] | None) -> str:
     return f" ({'; '.join(parts)})"
 
 
+def queue_requests(ctx: ScriptContext, step: Callable[[Session], T]) -> T:
+    """``step`` (plan and queue) in one transaction, retried once when another run queued the
+    same requests at the same moment; a second conflict is an operational error (exit 3), with
+    nothing queued."""
+    try:
+        return queue_with_retry(ctx.sessions, step)
+    except QueueConflict as exc:
+        raise ScriptError(
+            f"{exc}: nothing was queued; run the command again (it asks only for what is left)"
+        ) from exc
+
+
 def carry_out(
     ctx: ScriptContext,
     moves: Moves[P, A],
@@ -157,6 +182,22 @@ def carry_out(
     )
     document["queued"] = [moves.id_of(move) for move in queued.queued]
     document["already_requested"] = [moves.id_of(move) for move in queued.already_requested]
+    settle(ctx, moves, document, planned, queued, wait=wait, timeout=timeout)
+
+
+def settle(
+    ctx: ScriptContext,
+    moves: Moves[P, A],
+    document: dict[str, Any],
+    planned: Sequence[P],
+    queued: Queued[P],
+    *,
+    wait: bool,
+    timeout: float,
+) -> None:
+    """Once the requests are published: with ``wait``, follow them and report the results (the
+    document's ``results`` and counts, a table); without, emit ``document`` as it is. Exits 1
+    when some move was skipped, failed or was not answered within ``timeout``."""
     if not wait:
         ctx.emit(document)
         ctx.err.print("not waiting: run the command again to see what is left")

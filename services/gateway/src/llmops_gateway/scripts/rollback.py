@@ -13,10 +13,18 @@ that move; a flag off only by the gateway's own environment is pinned off with a
 workers read their own environment; one already off in ``integration_configs`` is unchanged);
 ``--dry-run`` stops there, and without ``--yes``
 the command asks before changing anything. What it queued is published at once (the gateway's
-relay would publish it too). A second rollback finds nothing to change.
+relay would publish it too). With ``--remove-kserve`` it then follows the moves as ``migrate``
+does (a progress bar on stderr, ``--wait/--no-wait``, ``--timeout``) and reports which endpoints
+moved. A second rollback finds nothing to change.
 
-Exit codes: 0 rolled back, nothing to do, or dry run; 1 declined, or some endpoint cannot move
-(the flags are still turned off); 2 bad options.
+The endpoint moves are queued before any flag changes; when another rollback queued the same
+moves at the same moment, queueing is retried once, and a second conflict stops the command
+before any flag changed (exit 3).
+
+Exit codes: 0 rolled back (every endpoint moved), nothing to do, or dry run; 1 declined, or some
+endpoint did not move: skipped, failed, or not answered within ``--timeout`` (the flags are
+still turned off); 2 bad options or settings; 3 an operational error (database or Redis
+unreachable, no database, the moves could not be queued).
 """
 
 from __future__ import annotations
@@ -28,17 +36,27 @@ import typer
 from rich.markup import escape
 
 from llmops_gateway.domain.integration_configs import effective_config
+from llmops_gateway.domain.move_requests import QueueConflict
 from llmops_gateway.domain.rollback import (
     ALL_AREAS,
     RollbackPlan,
     apply_rollback,
     plan_rollback,
 )
-from llmops_gateway.scripts.context import JsonOutput, ScriptContext, script_context, table_of
-from llmops_gateway.scripts.migrate_serving import plan_table
+from llmops_gateway.domain.serving_migration import BUILTIN
+from llmops_gateway.scripts import moves
+from llmops_gateway.scripts.context import (
+    JsonOutput,
+    ScriptContext,
+    ScriptError,
+    script_context,
+    table_of,
+)
+from llmops_gateway.scripts.migrate_serving import endpoint_moves, plan_table
 from llmops_shared.events import IntegrationArea
 
 AREA_NAMES: Final = tuple(area.value for area in IntegrationArea)
+TO_BUILTIN = endpoint_moves(BUILTIN)
 
 
 def integrations(
@@ -65,6 +83,8 @@ def integrations(
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     json_output: JsonOutput = False,
+    wait: moves.Wait = True,
+    timeout: moves.Timeout = 300.0,
 ) -> None:
     """Turn integration flags off for an environment (lists the plan first; --dry-run stops
     there)."""
@@ -111,21 +131,31 @@ def integrations(
             ctx.emit({**document, "applied": None, "declined": True})
             raise typer.Exit(1)
         correlation_id = f"rollback-integrations-{uuid.uuid4().hex[:12]}"
-        result = apply_rollback(ctx.sessions, ctx.settings, rollback, correlation_id=correlation_id)
+        try:
+            result = apply_rollback(
+                ctx.sessions, ctx.settings, rollback, correlation_id=correlation_id
+            )
+        except QueueConflict as exc:
+            raise ScriptError(
+                f"could not queue the endpoint moves: {exc}; nothing was changed (no move "
+                "queued, no flag turned off): run the command again"
+            ) from exc
         published = ctx.publish_outbox()
         document["applied"] = {**result.as_dict(), "published": published}
         changed = [flag.area.value for flag in result.flags if flag.changed]
-        ctx.emit(
-            document,
-            table_of(
-                f"rolled back ({env})",
-                ("area", "enabled", "revision", "changed"),
-                [
-                    (flag.area.value, flag.enabled, flag.revision, "yes" if flag.changed else "no")
-                    for flag in result.flags
-                ],
-            ),
+        flags_table = table_of(
+            f"rolled back ({env})",
+            ("area", "enabled", "revision", "changed"),
+            [
+                (flag.area.value, flag.enabled, flag.revision, "yes" if flag.changed else "no")
+                for flag in result.flags
+            ],
         )
+        following = bool(result.endpoints.waiting)
+        if not following:
+            ctx.emit(document, flags_table)
+        elif not ctx.json_output:
+            ctx.out.print(flags_table)
         ctx.err.print(
             escape(
                 f"turned off: {', '.join(changed) or 'nothing'}; "
@@ -139,6 +169,18 @@ def integrations(
                 "built-in backends when they read the change."
             )
         )
+        if following:
+            # the serving worker moves the endpoints; follow them as `migrate` does
+            moves.settle(
+                ctx,
+                TO_BUILTIN,
+                document,
+                rollback.endpoints,
+                result.endpoints,
+                wait=wait,
+                timeout=timeout,
+            )
+            return
         _exit_if_skipped(rollback)
 
 

@@ -45,7 +45,9 @@ as ``violations`` and ``validatedAt`` on ``GET /training/jobs/{id}`` and
 
 Exit status: 0 when no checked record breaks a rule, 1 when some do (for CI and cron alerts),
 2 on bad usage (an unknown ``--job-id`` / ``--endpoint-id``, an unknown option, invalid
-settings).
+settings), 3 on an operational error (the database cannot be reached, no gateway database where
+an unset ``DATABASE_URL`` points): one line on stderr, see
+:mod:`llmops_gateway.scripts.context`.
 """
 
 from __future__ import annotations
