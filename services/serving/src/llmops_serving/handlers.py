@@ -28,6 +28,7 @@ from llmops_serving.render.inference_service import render_inference_service
 from llmops_serving.render.names import namespace_for
 from llmops_serving.render.request import ServeRequest, serve_request
 from llmops_serving.render.rollout import RolloutState, promote, rollback, rollout_state
+from llmops_serving.render.status import Observed
 from llmops_serving.report import (
     FORMAT_LABELS,
     deployment_status,
@@ -296,20 +297,8 @@ async def handle_migration(
     )
     info = migration_info(outcome="in_progress", source=source.value, target=target.value)
     return [
-        deployment_status(
-            endpoint_id=migration.endpoint_id,
-            phase=observed.phase,
-            reason=reason,
-            details=details(
-                name=migration.name,
-                namespace=namespace,
-                backend=target_backend.name,
-                manifest=manifest,
-                observed=observed,
-                migration=info,
-            ),
-            correlation_id=event.envelope.correlationid,
-            seq=seq,
+        _migration_status(
+            event, migration, target_backend.name, manifest, observed, reason, info, seq
         )
     ]
 
@@ -333,14 +322,28 @@ async def _migrate_in_one_write(
     info = migration_info(
         outcome="migrated", source=_other(target).value, target=target.value, reason=reason
     )
+    return _migration_status(event, migration, backend.name, manifest, observed, reason, info, seq)
+
+
+def _migration_status(
+    event: Event,
+    migration: DeploymentMigrationRequested,
+    backend: str,
+    manifest: Manifest,
+    observed: Observed,
+    reason: str,
+    info: dict[str, JsonValue],
+    seq: int,
+) -> Envelope:
+    """The report of a move just applied: the new manifest as observed, with ``info``."""
     return deployment_status(
         endpoint_id=migration.endpoint_id,
         phase=observed.phase,
         reason=reason,
         details=details(
             name=migration.name,
-            namespace=namespace,
-            backend=backend.name,
+            namespace=namespace_for(migration.environment),
+            backend=backend,
             manifest=manifest,
             observed=observed,
             migration=info,

@@ -134,19 +134,20 @@ def experiments_to_mlflow(
                 if attempt:
                     raise
         document = RUNS.plan_document(env, dry_run, flag, planned)
-        if not planned:
-            RUNS.nothing_to_move(ctx, document, moves.scope(env, "job", job_id))
+        if moves.done_before_queueing(
+            ctx,
+            RUNS,
+            document,
+            planned,
+            queued,
+            dry_run=dry_run,
+            scope=moves.scope(env, "job", job_id),
+            table=_plan_table(planned, env),
+            flag=flag,
+            flag_off=_flag_off,
+        ):
             return
-        if queued is None and not dry_run:  # the flag is off: nothing was queued
-            ctx.emit(document, _plan_table(planned, env))
-            _flag_off(ctx, flag)
-            raise typer.Exit(1)
-        if queued is None:  # dry run
-            ctx.emit(document, _plan_table(planned, env))
-            if not flag.enabled:
-                _flag_off(ctx, flag)
-            ctx.err.print(RUNS.dry_run_note(planned))
-            return
+        assert queued is not None
         letters = _dead_letters(ctx, [run.event_id for run in queued.already_requested])
         runs = dataclasses.replace(RUNS, outcomes=_outcomes_with(letters)) if letters else RUNS
         table = _plan_table(planned, env)

@@ -132,19 +132,20 @@ def serving_to_kserve(
 
         flag, planned, queued = moves.queue_requests(ctx, plan_and_queue)
         document = ENDPOINTS.plan_document(env, dry_run, flag, planned)
-        if not planned:
-            ENDPOINTS.nothing_to_move(ctx, document, moves.scope(env, "endpoint", endpoint_id))
+        if moves.done_before_queueing(
+            ctx,
+            ENDPOINTS,
+            document,
+            planned,
+            queued,
+            dry_run=dry_run,
+            scope=moves.scope(env, "endpoint", endpoint_id),
+            table=_plan_table(planned, env),
+            flag=flag,
+            flag_off=_flag_off,
+        ):
             return
-        if queued is None and not dry_run:  # the flag is off: nothing was queued
-            ctx.emit(document, _plan_table(planned, env))
-            _flag_off(ctx, flag)
-            raise typer.Exit(1)
-        if queued is None:  # dry run
-            ctx.emit(document, _plan_table(planned, env))
-            if not flag.enabled:
-                _flag_off(ctx, flag)
-            ctx.err.print(ENDPOINTS.dry_run_note(planned))
-            return
+        assert queued is not None
         table = _plan_table(planned, env)
         moves.carry_out(
             ctx, ENDPOINTS, document, planned, queued, table, wait=wait, timeout=timeout

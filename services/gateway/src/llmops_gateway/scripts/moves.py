@@ -143,6 +143,37 @@ def scope(environment: str, noun: str, ids: Sequence[str] | None) -> str:
     return f" ({'; '.join(parts)})"
 
 
+def done_before_queueing(
+    ctx: ScriptContext,
+    moves: Moves[P, A],
+    document: dict[str, Any],
+    planned: Sequence[P],
+    queued: Queued[P] | None,
+    *,
+    dry_run: bool,
+    scope: str,
+    table: Table,
+    flag: EffectiveConfig,
+    flag_off: Callable[[ScriptContext, EffectiveConfig], None],
+) -> bool:
+    """What every ``migrate`` command does when nothing was queued: nothing planned, a dry
+    run (the plan, and a warning when the area is off), or the area off (the plan, how to turn
+    it on, exit 1). True when the command is done."""
+    if not planned:
+        moves.nothing_to_move(ctx, document, scope)
+        return True
+    if queued is not None:
+        return False
+    ctx.emit(document, table)
+    if not dry_run:  # the flag is off: the worker would refuse every move
+        flag_off(ctx, flag)
+        raise typer.Exit(1)
+    if not flag.enabled:
+        flag_off(ctx, flag)
+    ctx.err.print(moves.dry_run_note(planned))
+    return True
+
+
 def queue_requests(ctx: ScriptContext, step: Callable[[Session], T]) -> T:
     """``step`` (plan and queue) in one transaction, retried once when another run queued the
     same requests at the same moment; a second conflict is an operational error (exit 3), with
