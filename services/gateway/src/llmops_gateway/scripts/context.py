@@ -102,28 +102,36 @@ class ScriptContext:
     out: Console = field(default_factory=lambda: Console(soft_wrap=True))
     err: Console = field(default_factory=lambda: Console(stderr=True))
 
+    def redis_url(self) -> tuple[str, str] | None:
+        """``(url, where it came from)``: ``REDIS_URL``, else the local stack's Redis
+        (:func:`stack_redis_url`); None with neither."""
+        if self.settings.redis_url is not None:
+            return self.settings.redis_url.get_secret_value(), "REDIS_URL"
+        if (written := stack_redis_url()) is not None:
+            return written.read_text().strip(), f"written by `llmops up` in {written}"
+        return None
+
     def publish_outbox(self) -> int:
         """Publish what the command queued (the gateway's relay would too, later), to
-        ``REDIS_URL`` or the local stack's Redis (:func:`redis_url`).
+        :meth:`redis_url`.
 
-        Without either the events wait in the outbox for the gateway's own relay. Redis
+        Without one the events wait in the outbox for the gateway's own relay. Redis
         unreachable is a :class:`ScriptError` (exit 3); what was committed stays committed, and
         its events stay in the outbox.
         """
-        if self.settings.redis_url is not None:
-            url, source = self.settings.redis_url.get_secret_value(), "REDIS_URL"
-        elif (written := stack_redis_url()) is not None:
-            url, source = written.read_text().strip(), f"written by `llmops up` in {written}"
-            self.err.print(
-                escape(f"REDIS_URL is not set: publishing to {redact_url(url)} ({source})"),
-                soft_wrap=True,
-            )
-        else:
+        found = self.redis_url()
+        if found is None:
             self.err.print(
                 "[yellow]REDIS_URL is not set and no `llmops up` wrote one: the queued events "
                 "are published by the gateway's relay when it runs[/yellow]"
             )
             return 0
+        url, source = found
+        if self.settings.redis_url is None:
+            self.err.print(
+                escape(f"REDIS_URL is not set: publishing to {redact_url(url)} ({source})"),
+                soft_wrap=True,
+            )
         client = sync_redis(url)
         try:
             relay = OutboxRelay(

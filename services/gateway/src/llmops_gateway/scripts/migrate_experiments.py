@@ -31,7 +31,6 @@ from typing import Annotated, Any, Final
 import typer
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from llmops_gateway.domain.experiment_migration import (
@@ -43,11 +42,15 @@ from llmops_gateway.domain.experiment_migration import (
     queue,
 )
 from llmops_gateway.domain.integration_configs import EffectiveConfig, effective_config
+from llmops_gateway.domain.move_requests import Queued
 from llmops_gateway.scripts import moves
 from llmops_gateway.scripts.context import JsonOutput, ScriptContext, script_context, table_of
 from llmops_shared.events import IntegrationArea, Stream
 from llmops_shared.streams.connection import async_redis
 from llmops_shared.streams.dead_letters import list_dead_letters
+
+Planned = tuple[EffectiveConfig, list[PlannedRun], Queued[PlannedRun] | None]
+"""What one plan-and-queue transaction found: the flag, the plan, the requests queued."""
 
 DEAD_LETTERS_SCANNED: Final = 10_000
 """How many of ``llmops.training``'s newest dead letters are searched for a request."""
@@ -118,22 +121,18 @@ def experiments_to_mlflow(
     with script_context(json_output=json_output) as ctx:
         env = ctx.environment(environment or ctx.settings.environment)
         correlation_id = f"migrate-experiments-to-{TARGET}-{uuid.uuid4().hex[:12]}"
-        for attempt in range(2):
-            try:
-                with ctx.sessions.begin() as session:
-                    flag = effective_config(
-                        session, ctx.settings, env, IntegrationArea.EXPERIMENT_TRACKING
-                    )
-                    planned = plan(session, job_ids=job_id or (), environment=env)
-                    queued = None
-                    if planned and flag.enabled and not dry_run:
-                        queued = queue(session, planned, correlation_id=correlation_id)
-                break
-            except IntegrityError:
-                # another run queued the same request ids meanwhile: they are there now
-                if attempt:
-                    raise
+
+        def plan_and_queue(session: Session) -> Planned:
+            flag = effective_config(session, ctx.settings, env, IntegrationArea.EXPERIMENT_TRACKING)
+            planned = plan(session, job_ids=job_id or (), environment=env)
+            queued: Queued[PlannedRun] | None = None
+            if planned and flag.enabled and not dry_run:
+                queued = queue(session, planned, correlation_id=correlation_id)
+            return flag, planned, queued
+
+        flag, planned, queued = moves.queue_requests(ctx, plan_and_queue)
         document = RUNS.plan_document(env, dry_run, flag, planned)
+        table = _plan_table(planned, env)
         if moves.done_before_queueing(
             ctx,
             RUNS,
@@ -142,7 +141,7 @@ def experiments_to_mlflow(
             queued,
             dry_run=dry_run,
             scope=moves.scope(env, "job", job_id),
-            table=_plan_table(planned, env),
+            table=table,
             flag=flag,
             flag_off=_flag_off,
         ):
@@ -150,7 +149,6 @@ def experiments_to_mlflow(
         assert queued is not None
         letters = _dead_letters(ctx, [run.event_id for run in queued.already_requested])
         runs = dataclasses.replace(RUNS, outcomes=_outcomes_with(letters)) if letters else RUNS
-        table = _plan_table(planned, env)
         moves.carry_out(ctx, runs, document, planned, queued, table, wait=wait, timeout=timeout)
 
 
@@ -169,9 +167,10 @@ def _flag_off(ctx: ScriptContext, flag: EffectiveConfig) -> None:
 def _dead_letters(ctx: ScriptContext, event_ids: Collection[str]) -> dict[str, str]:
     """Request id -> dead letter id, for the requests among ``event_ids`` (already in the
     outbox, so published earlier) that ``llmops.training``'s consumers dead-lettered."""
-    if not event_ids or ctx.settings.redis_url is None:
+    found = ctx.redis_url() if event_ids else None
+    if found is None:
         return {}
-    url = ctx.settings.redis_url.get_secret_value()
+    url = found[0]
 
     async def scan() -> dict[str, str]:
         redis = async_redis(url)

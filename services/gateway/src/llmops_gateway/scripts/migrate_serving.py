@@ -132,6 +132,7 @@ def serving_to_kserve(
 
         flag, planned, queued = moves.queue_requests(ctx, plan_and_queue)
         document = ENDPOINTS.plan_document(env, dry_run, flag, planned)
+        table = _plan_table(planned, env)
         if moves.done_before_queueing(
             ctx,
             ENDPOINTS,
@@ -140,13 +141,12 @@ def serving_to_kserve(
             queued,
             dry_run=dry_run,
             scope=moves.scope(env, "endpoint", endpoint_id),
-            table=_plan_table(planned, env),
+            table=table,
             flag=flag,
             flag_off=_flag_off,
         ):
             return
         assert queued is not None
-        table = _plan_table(planned, env)
         moves.carry_out(
             ctx, ENDPOINTS, document, planned, queued, table, wait=wait, timeout=timeout
         )
