@@ -10,7 +10,7 @@ help:  ## list targets
 
 install:  ## create .venv from uv.lock (installs uv from PyPI when missing)
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==0.13.9"
-	$(UV) sync --all-packages --frozen
+	$(UV) sync --all-packages --frozen --compile-bytecode
 
 test: install lint typecheck schemas-check  ## the whole suite: lint, types, schema drift, all tests
 	$(UV) run --frozen pytest $(PYTEST_ARGS)

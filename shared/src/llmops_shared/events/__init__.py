@@ -57,7 +57,10 @@ from llmops_shared.events.payloads.status import (
     status_updated,
 )
 from llmops_shared.events.payloads.training import (
+    REGISTERED_MODEL_DETAILS_KEY,
+    DatasetVersionPin,
     ExperimentMigrationRequested,
+    RegisteredModel,
     TrainingJobCancelled,
     TrainingJobSubmitted,
 )
@@ -72,9 +75,11 @@ __all__ = [
     "EVENT_TYPE_PATTERN",
     "PAYLOAD_TYPES",
     "REASON_MAX_LENGTH",
+    "REGISTERED_MODEL_DETAILS_KEY",
     "STATUS_PAYLOADS",
     "DatasetRestoreRequested",
     "DatasetRestoreStatusUpdated",
+    "DatasetVersionPin",
     "DatasetVersionRequested",
     "DatasetVersionStatusUpdated",
     "DeadLetterEntry",
@@ -101,6 +106,7 @@ __all__ = [
     "ModelVersionStatusUpdated",
     "Phase",
     "PipelineStatusUpdated",
+    "RegisteredModel",
     "StatusEntity",
     "StatusUpdated",
     "Stream",

@@ -1,0 +1,1 @@
+"""The reference trainer of the LLM-Ops pipeline (see docs/trainer.md)."""
