@@ -4,6 +4,8 @@ node progress via the watcher, cancel, and the error classification."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from llmops_shared.events import Phase
@@ -32,7 +34,7 @@ pytestmark = pytest.mark.integration
 
 DETAIL_KEYS = {
     "job_id", "workflow_name", "namespace", "backend", "progress", "nodes",
-    "started_at", "finished_at", "manifest",
+    "started_at", "finished_at", "manifest", "registered_model",
 }  # fmt: skip
 
 
@@ -59,6 +61,17 @@ def _node(
         node["message"] = message
     return node
 
+
+REGISTERED = json.dumps(
+    {
+        "name": "llama-3-8b-sft-v1",
+        "version": "2",
+        "run_id": "4c1d",
+        "source": "mlflow-artifacts:/1/4c1d/artifacts/model",
+        "storage_uri": "s3://mlflow-artifacts/1/4c1d/artifacts/model",
+    }
+)
+"""register's model-version.json, as Argo keeps the output parameter."""
 
 RUNNING = {
     "phase": "Running",
@@ -141,16 +154,20 @@ async def test_watcher_follows_running_to_succeeded(kube: KubeApiServer, argo: A
     progressed = {**RUNNING, "progress": "2/4"}
     kube.set_status(*WORKFLOWS, NS, name, progressed)
     assert await watcher.poll_once() == 1  # progress only: the job's state did not change
+    register = _node("register", "Succeeded", "2025-01-27T11:58:00Z", "2025-01-27T11:59:00Z")
+    register["outputs"] = {"parameters": [{"name": "model-version", "value": REGISTERED}]}
     done = {
         **RUNNING,
         "phase": "Succeeded",
         "progress": "4/4",
         "finishedAt": "2025-01-27T12:00:00Z",
+        "nodes": {**RUNNING["nodes"], "d": register},  # type: ignore[dict-item]
     }
     kube.set_status(*WORKFLOWS, NS, name, done)
     assert await watcher.poll_once() == 2
     pipelines, jobs = sink.split()
     assert pipelines[-1].phase is Phase.SUCCEEDED
+    assert pipelines[-1].details["registered_model"] == json.loads(REGISTERED)
     assert pipelines[-1].details["finished_at"] == "2025-01-27T12:00:00Z"
     assert pipelines[-1].details["progress"] == {"done": 4, "total": 4}
     assert jobs[-1].phase is Phase.SUCCEEDED

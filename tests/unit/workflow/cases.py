@@ -10,6 +10,7 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+from llmops_shared.events import DatasetVersionPin
 from llmops_shared.specs import TrainJobSpec
 from llmops_shared.specs.examples import SEED_TRAIN_JOB_SPEC
 from llmops_workflow.render.jobs import render_jobs
@@ -40,12 +41,25 @@ def request(spec: TrainJobSpec | None = None, **changes: Any) -> TrainRequest:
         "model_id": "7d1c2b3a-0000-4000-8000-000000000001",
         "dataset_id": "7d1c2b3a-0000-4000-8000-000000000002",
         "correlation_id": "req-golden",
+        "base_model_uri": "s3://llm-models/catalog/llama-3-8b-pretrain-v1",
+        "dataset_version": PIN,
     }
     values.update(changes)
     return TrainRequest(**values)
 
 
-GPU = RenderOptions()
+PIN = DatasetVersionPin(
+    version_id="7d1c2b3a-0000-4000-8000-000000000003",
+    dataset_id="7d1c2b3a-0000-4000-8000-000000000002",
+    backend="dvc",
+    tag="v1.0.0",
+    digest="6fc0d3b2a9e14f7c8b5a2d1e0f9c8b7a.dir",
+    remote_uri="s3://llm-dvc-remote/datasets",
+    revision="1f2e3d4c5b6a79881726354453627180a9b8c7d6",
+)
+"""The recorded dataset version the gateway pins a job to."""
+
+GPU = RenderOptions(pretrain_init_uri="s3://llm-models/init/{model_family}")
 NO_GPU = RenderOptions(gpu_available=False)
 
 SPECS: dict[str, TrainJobSpec] = {
@@ -108,6 +122,9 @@ CASES: dict[str, Callable[[], dict[str, Any]]] = {
         request(seed_spec(use_gpu=False, resources={"gpus": 0, "gpu_type": None})), GPU
     ),
     "jobs_sft_lora": lambda: render_jobs(request(), GPU),
+    "unpinned_dataset": lambda: render_workflow(
+        request(base_model_uri=None, dataset_version=None), NO_GPU
+    ),
 }
 """Golden file name (without ``.yaml``) -> the render it holds."""
 

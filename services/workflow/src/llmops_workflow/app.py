@@ -15,6 +15,7 @@ wiring, deliberately the same.)
 from __future__ import annotations
 
 import asyncio
+import os
 from functools import partial
 
 from llmops_shared.events import Stream
@@ -23,14 +24,19 @@ from llmops_shared.specs import ImageTable
 from llmops_shared.streams import Handler
 from llmops_shared.worker import (
     Background,
+    IntegrationFlagChanged,
     Subscription,
     WorkerContext,
     run_worker,
     service_main,
 )
+from llmops_workflow.adapters.local import LocalBackend
 from llmops_workflow.adapters.manifests import ManifestsBackend
 from llmops_workflow.config import ArgoSubmitVia, BackendKind, RenderFormat, WorkflowSettings
 from llmops_workflow.handlers import handle_training_event
+from llmops_workflow.local.logs import log_output, print_output
+from llmops_workflow.local.runner import LocalRunner
+from llmops_workflow.local.state import StateStore
 from llmops_workflow.ports import (
     NoCache,
     ObservationCache,
@@ -42,10 +48,27 @@ from llmops_workflow.render.request import RenderOptions
 from llmops_workflow.watcher import Watcher
 
 
+def build_local_backend(settings: WorkflowSettings) -> LocalBackend:
+    """The local backend and its runner (records under ``LOCAL_WORKDIR``)."""
+    runner = LocalRunner(
+        StateStore(settings.local_workdir.resolve()),
+        python=settings.local_python,
+        output=log_output if settings.log_json else print_output,
+        environ=os.environ,
+        max_running=settings.local_max_running,
+        stop_grace_s=settings.local_stop_grace_s,
+        ttl_success_s=settings.ttl_seconds_after_success,
+        ttl_failure_s=settings.ttl_seconds_after_failure,
+    )
+    return LocalBackend(runner, workdir=settings.local_workdir, python=settings.local_python)
+
+
 def build_backend(settings: WorkflowSettings) -> WorkflowBackend:
     """The backend ``WORKFLOW_BACKEND`` names; cluster clients are built here, at start-up."""
     if settings.workflow_backend is BackendKind.MANIFESTS:
         return ManifestsBackend(settings.manifests_dir)
+    if settings.workflow_backend is BackendKind.LOCAL:
+        return build_local_backend(settings)
     if (
         settings.workflow_backend is BackendKind.ARGO
         and settings.argo_submit_via is ArgoSubmitVia.ARGO_SERVER
@@ -104,6 +127,8 @@ def render_options(settings: WorkflowSettings) -> RenderOptions:
         train_memory=settings.train_memory,
         step_cpu=settings.step_cpu,
         step_memory=settings.step_memory,
+        pretrain_init_uri=settings.pretrain_init_uri,
+        mlflow_artifacts_destination=settings.mlflow_artifacts_destination,
     )
 
 
@@ -170,14 +195,29 @@ async def serve(
         assert watcher is not None  # built by subscriptions(), which the host calls first
         await watcher.run(context.stop)
 
-    await run_worker(
-        settings,
-        subscriptions,
-        readiness={backend.name: backend.ping},
-        stop=stop,
-        background=[Background("watcher", watch)] if backend.observable else [],
-        describe={"backend": backend.name, "namespace": settings.namespace},
-    )
+    background: list[Background[WorkflowSettings]] = []
+    if backend.observable:
+        background.append(Background("watcher", watch))
+    local = backend if isinstance(backend, LocalBackend) else None
+    if local is not None:
+
+        async def run_pipelines(context: WorkerContext[WorkflowSettings]) -> None:
+            await local.runner.run(context.stop)
+
+        background.append(Background("local-pipelines", run_pipelines))
+    try:
+        await run_worker(
+            settings,
+            subscriptions,
+            readiness={backend.name: backend.ping},
+            stop=stop,
+            background=background,
+            describe={"backend": backend.name, "namespace": settings.namespace},
+        )
+    except IntegrationFlagChanged:
+        raise  # served again in this process: the next runner adopts the running stages
+    if local is not None:  # the worker stops for good: pause the stages (resumed at next start)
+        await local.runner.shutdown()
 
 
 def main() -> None:

@@ -9,6 +9,8 @@ configures both the same way.
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -24,6 +26,7 @@ class BackendKind(StrEnum):
     ARGO = "argo"
     JOB = "job"
     MANIFESTS = "manifests"
+    LOCAL = "local"
 
 
 class RenderFormat(StrEnum):
@@ -45,9 +48,19 @@ PodGCStrategy = Literal[
 ]
 
 
+def data_dir() -> Path:
+    """``$LLMOPS_DATA_DIR`` (the local stack's data dir), else ``.llmops``."""
+    return Path(os.environ.get("LLMOPS_DATA_DIR") or ".llmops")
+
+
 def default_manifests_dir() -> Path:
-    """``$LLMOPS_DATA_DIR/workflows`` (the local stack's data dir), else ``.llmops/workflows``."""
-    return Path(os.environ.get("LLMOPS_DATA_DIR") or ".llmops") / "workflows"
+    """``<data dir>/workflows``."""
+    return data_dir() / "workflows"
+
+
+def default_local_workdir() -> Path:
+    """``<data dir>/pipelines``: the local backend's records, logs and outputs."""
+    return data_dir() / "pipelines"
 
 
 class WorkflowSettings(ServiceSettings):
@@ -67,7 +80,38 @@ class WorkflowSettings(ServiceSettings):
     workflow_backend: BackendKind = Field(
         default=BackendKind.MANIFESTS,
         description="argo: apply Workflows to a cluster; job: the built-in Jobs on a cluster; "
-        "manifests: write YAML files (local default, GitOps).",
+        "manifests: write YAML files (GitOps); local: run the stages as processes on this "
+        "machine (the default of llmops up).",
+    )
+    local_workdir: Path = Field(
+        default_factory=default_local_workdir,
+        description="local backend: <dir>/<namespace>/<name>/ holds each pipeline's record, "
+        "stage logs and outputs.",
+    )
+    local_python: str = Field(
+        default=sys.executable,
+        description="local backend: the Python whose environment runs the stages (it must have "
+        "llmops-trainer); its directory comes first on the stages' PATH (python, torchrun).",
+    )
+    local_max_running: int = Field(
+        default=1, ge=1, description="local backend: pipelines running at once; others wait."
+    )
+    local_stop_grace_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="local backend: seconds a stopped stage gets after SIGTERM before SIGKILL.",
+    )
+    pretrain_init_uri: str | None = Field(
+        default=None,
+        description="Where PRETRAIN jobs (no base model) get their architecture and tokenizer: "
+        "a model directory URI; {model_family} is replaced (e.g. s3://models/init/"
+        "{model_family}).",
+    )
+    mlflow_artifacts_destination: str | None = Field(
+        default=None,
+        description="The MLflow server's --artifacts-destination (a directory or s3://...), "
+        "so the register stage can give model servers a readable location for "
+        "mlflow-artifacts: sources.",
     )
     manifests_dir: Path = Field(
         default_factory=default_manifests_dir,
@@ -203,10 +247,25 @@ class WorkflowSettings(ServiceSettings):
             raise ValueError(f"ARGO_SERVER_URL={value!r} must start with http:// or https://")
         return text.rstrip("/")
 
+    @model_validator(mode="after")
+    def _local_defaults(self) -> WorkflowSettings:
+        """What a laptop needs unless set: artifacts on local disk, GPUs only when there is an
+        NVIDIA driver, and a quicker watcher (a stage change shows within a second)."""
+        if self.workflow_backend is not BackendKind.LOCAL:
+            return self
+        given = self.model_fields_set
+        if "artifact_root" not in given:
+            self.artifact_root = str((data_dir() / "artifacts").resolve())
+        if "gpu_available" not in given:
+            self.gpu_available = shutil.which("nvidia-smi") is not None
+        if "watch_interval_s" not in given:
+            self.watch_interval_s = 1.0
+        return self
+
     def _integration_updates(self, enabled: bool) -> dict[str, Any]:
         """On a cluster the backend follows the flag: Argo when on, the built-in Jobs when off
-        (the manifests backend renders either format)."""
-        if self.workflow_backend is BackendKind.MANIFESTS:
+        (the manifests and local backends run either format)."""
+        if self.workflow_backend in (BackendKind.MANIFESTS, BackendKind.LOCAL):
             return {}
         if enabled == self.workflow_orchestration_enabled:
             return {}  # back to what was configured, exactly

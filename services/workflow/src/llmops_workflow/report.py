@@ -4,7 +4,8 @@ The gateway folds these field for field, so they are a contract with it (docs/wo
 
 * ``pipeline`` (entity id = workflow name ``train-<job_id>``), ``details`` =
   ``{job_id, workflow_name, namespace, backend, progress: {done, total}, nodes: [{name,
-  phase, started_at, finished_at, message}], started_at, finished_at, manifest}``;
+  phase, started_at, finished_at, message}], started_at, finished_at, manifest,
+  registered_model}`` (``registered_model``: the model version register created, else null);
 * ``job`` (entity id = job id), the same phase (Pending, Running, Succeeded, Failed,
   Cancelled) and reason, no details, so the job's own status moves with its pipeline.
 """
@@ -15,7 +16,13 @@ from typing import Any, Final
 
 from pydantic import JsonValue
 
-from llmops_shared.events import Envelope, Phase, StatusEntity, status_event
+from llmops_shared.events import (
+    REGISTERED_MODEL_DETAILS_KEY,
+    Envelope,
+    Phase,
+    StatusEntity,
+    status_event,
+)
 from llmops_workflow.render.status import Observed
 
 REPORTER: Final = "workflow"
@@ -46,6 +53,11 @@ def details(
         "started_at": observed.started_at if observed else None,
         "finished_at": observed.finished_at if observed else None,
         "manifest": manifest,
+        REGISTERED_MODEL_DETAILS_KEY: (
+            observed.registered_model.model_dump(mode="json")
+            if observed is not None and observed.registered_model is not None
+            else None
+        ),
     }
 
 

@@ -200,6 +200,9 @@ def _fingerprint(live: Live) -> str:
             observed.nodes,
             observed.started_at,
             observed.finished_at,
+            observed.registered_model.model_dump(mode="json")
+            if observed.registered_model
+            else None,
             live.manifest.get("spec"),
         ],
         sort_keys=True,

@@ -48,8 +48,14 @@ TERMINATE_MANAGER: Final = "llm-ops-workflow-cancel"
 """Field manager of the ``spec.shutdown`` merge patch: a different owner than the apply, so a
 redelivered submission (an apply without ``shutdown``) never removes a termination."""
 
+OUTPUTS_DIR: Final = "/tmp"
+"""Where stages write the files Argo reads as output parameters (``LLMOPS_OUTPUTS_DIR``
+overrides it: the local backend gives every pipeline its own directory)."""
 RUN_ID_PARAMETER: Final = "mlflow-run-id"
-RUN_ID_PATH: Final = "/tmp/mlflow-run-id"
+RUN_ID_PATH: Final = f"{OUTPUTS_DIR}/{RUN_ID_PARAMETER}"
+MODEL_VERSION_PARAMETER: Final = "model-version"
+MODEL_VERSION_PATH: Final = f"{OUTPUTS_DIR}/model-version.json"
+"""register's record of the model version it created (llmops_trainer.register)."""
 JOB_ID_TAG: Final = "llmops.job_id"
 """The MLflow tag the tracking worker puts on the job's run (llmops_tracking.mapping)."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from llmops_shared.events import TrainingJobSubmitted
+from llmops_shared.events import DatasetVersionPin, TrainingJobSubmitted
 from llmops_shared.specs import ImageTable, TrainJobSpec
 
 
@@ -19,6 +19,10 @@ class TrainRequest:
     model_id: str | None = None
     dataset_id: str | None = None
     correlation_id: str | None = None
+    base_model_uri: str | None = None
+    """Where the base model's files are (the catalog's location), when the gateway knows it."""
+    dataset_version: DatasetVersionPin | None = None
+    """The recorded dataset version to read by content address, when the dataset is versioned."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,12 @@ class RenderOptions:
     train_memory: str = "64Gi"
     step_cpu: str = "2"
     step_memory: str = "8Gi"
+    pretrain_init_uri: str | None = None
+    """Where a PRETRAIN job's architecture and tokenizer come from (``{model_family}`` is
+    replaced): PRETRAIN has no base model, and training from scratch still needs both."""
+    mlflow_artifacts_destination: str | None = None
+    """The MLflow server's ``--artifacts-destination``, so register can turn an
+    ``mlflow-artifacts:`` source into a location a model server can read."""
 
 
 def train_request(
@@ -58,4 +68,6 @@ def train_request(
         model_id=event.model_id,
         dataset_id=event.dataset_id,
         correlation_id=correlation_id,
+        base_model_uri=event.base_model_uri,
+        dataset_version=event.dataset_version,
     )

@@ -11,13 +11,17 @@ Argo's own node phases (Pending, Running, Succeeded, Failed, Error, Skipped, Omi
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import JsonValue
+from pydantic import JsonValue, ValidationError
 
-from llmops_shared.events import Phase
+from llmops_shared.events import Phase, RegisteredModel
+from llmops_shared.logging import get_logger
 from llmops_workflow.render import names
+
+_log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ class Observed:
     terminating: bool = False
     """Termination was requested and has not finished: the job is not reported meanwhile
     (it is neither still running for the user nor cancelled yet)."""
+    registered_model: RegisteredModel | None = None
+    """The model version the register stage created, once it has."""
 
     @property
     def progress(self) -> dict[str, JsonValue]:
@@ -81,6 +87,32 @@ def nodes_of(status: dict[str, Any]) -> list[dict[str, JsonValue]]:
     return sorted(found, key=lambda n: (str(n["started_at"] or "~"), str(n["name"])))
 
 
+def parse_registered_model(text: str | None, *, where: str) -> RegisteredModel | None:
+    """register's ``model-version.json``; a missing or unreadable one is logged and ignored
+    (the pipeline's outcome stands, the gateway then deploys by its template)."""
+    if not text:
+        return None
+    try:
+        return RegisteredModel.model_validate(json.loads(text))
+    except (ValueError, ValidationError) as exc:
+        _log.warning("registered_model_unreadable", where=where, error=str(exc)[:500])
+        return None
+
+
+def _registered_model(obj: dict[str, Any]) -> RegisteredModel | None:
+    """The ``model-version`` output parameter of the succeeded register node, if any."""
+    for node in ((obj.get("status") or {}).get("nodes") or {}).values():
+        if not isinstance(node, dict) or node.get("phase") != "Succeeded":
+            continue
+        for parameter in (node.get("outputs") or {}).get("parameters") or []:
+            if isinstance(parameter, dict) and parameter.get("name") == (
+                names.MODEL_VERSION_PARAMETER
+            ):
+                name = (obj.get("metadata") or {}).get("name")
+                return parse_registered_model(parameter.get("value"), where=f"workflow {name}")
+    return None
+
+
 def _failure(status: dict[str, Any], nodes: list[dict[str, JsonValue]], phase: str) -> str:
     if status.get("message"):
         return str(status["message"])
@@ -103,7 +135,13 @@ def observe_workflow(obj: dict[str, Any]) -> Observed:
         done = sum(1 for n in nodes if n["phase"] == "Succeeded")
         total = max(steps_total(obj), len(nodes))
     times = {"started_at": status.get("startedAt"), "finished_at": status.get("finishedAt")}
-    common: dict[str, Any] = {"done": done, "total": total, "nodes": nodes, **times}
+    common: dict[str, Any] = {
+        "done": done,
+        "total": total,
+        "nodes": nodes,
+        "registered_model": _registered_model(obj),
+        **times,
+    }
     if argo_phase == "Succeeded":
         return Observed(Phase.SUCCEEDED, None, **common)
     if argo_phase in ("Failed", "Error"):

@@ -28,28 +28,36 @@ MASTER_PORT: Final = 29500
 SHM_VOLUME: Final = "dshm"
 
 RESOLVE_RUN: Final = f"""import os, sys, time
-from mlflow.tracking import MlflowClient
+outputs = os.environ.get("LLMOPS_OUTPUTS_DIR") or "{names.OUTPUTS_DIR}"
+out = os.path.join(outputs, "{names.RUN_ID_PARAMETER}")
 job = os.environ["LLMOPS_JOB_ID"]
-wait = float(os.environ.get("MLFLOW_RUN_WAIT_S", "600"))
-query = "tags.`{names.JOB_ID_TAG}` = '%s'" % job
-client = MlflowClient()
-deadline = time.monotonic() + wait
 run_id = os.environ.get("MLFLOW_RUN_ID", "")
-while not run_id:
-    ids = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(ids, query, max_results=1) if ids else []
-    if runs:
-        run_id = runs[0].info.run_id
-    elif time.monotonic() > deadline:
-        sys.exit("no MLflow run tagged {names.JOB_ID_TAG}=%s after %ss" % (job, wait))
-    else:
-        time.sleep(5)
-with open("{names.RUN_ID_PATH}", "w") as out:
-    out.write(run_id)
-os.environ["MLFLOW_RUN_ID"] = run_id
+if not run_id and os.environ.get("MLFLOW_TRACKING_URI"):
+    from mlflow.tracking import MlflowClient
+    wait = float(os.environ.get("MLFLOW_RUN_WAIT_S", "600"))
+    query = "tags.`{names.JOB_ID_TAG}` = '%s'" % job
+    client = MlflowClient()
+    deadline = time.monotonic() + wait
+    while not run_id:
+        ids = [e.experiment_id for e in client.search_experiments()]
+        runs = client.search_runs(ids, query, max_results=1) if ids else []
+        if runs:
+            run_id = runs[0].info.run_id
+        elif time.monotonic() > deadline:
+            sys.exit("no MLflow run tagged {names.JOB_ID_TAG}=%s after %ss" % (job, wait))
+        else:
+            time.sleep(2)
+os.makedirs(os.path.dirname(out), exist_ok=True)
+with open(out, "w") as file:
+    file.write(run_id)
+if run_id:
+    os.environ["MLFLOW_RUN_ID"] = run_id
 os.execvp(sys.argv[1], sys.argv[1:])
 """
-"""Resolve the job's MLflow run by its tag, publish the id, then exec the stage (argv)."""
+"""Resolve the job's MLflow run by its tag, publish the id, then exec the stage (argv).
+
+Without an MLflow (``MLFLOW_TRACKING_URI`` empty) the id is empty and the stages train without
+tracking; the file is written either way, since Argo fails a step whose output is missing."""
 
 OBJECTIVE: Final = {
     JobType.PRETRAIN: "causal-lm",
@@ -123,10 +131,39 @@ def uris(request: TrainRequest, options: RenderOptions) -> dict[str, str]:
 
 def base_env(request: TrainRequest, options: RenderOptions) -> list[dict[str, Any]]:
     """What every stage gets: where MLflow is and which job it runs for."""
-    return [
+    env = [
         {"name": "MLFLOW_TRACKING_URI", "value": options.mlflow_tracking_uri},
         {"name": "LLMOPS_JOB_ID", "value": request.job_id},
         {"name": "MLFLOW_RUN_WAIT_S", "value": str(options.mlflow_run_wait_s)},
+    ]
+    if options.mlflow_artifacts_destination:
+        env.append(
+            {"name": "MLFLOW_ARTIFACTS_DESTINATION", "value": options.mlflow_artifacts_destination}
+        )
+    return env
+
+
+def base_model_uri(request: TrainRequest, options: RenderOptions) -> str | None:
+    """Where the stages load the base model from: the catalog's location, or for PRETRAIN
+    (no base model) the configured init directory of the family (architecture and tokenizer)."""
+    if request.spec.base_model_ref is None:
+        if options.pretrain_init_uri:
+            return options.pretrain_init_uri.format(model_family=request.spec.model_family)
+        return None
+    return request.base_model_uri
+
+
+def dataset_pin_args(request: TrainRequest) -> list[str]:
+    """prepare-data's flags that pin the dataset to its recorded content (none when the
+    dataset is not versioned: the trainer then reads ``--dataset-uri`` as it is)."""
+    pin = request.dataset_version
+    if pin is None:
+        return []
+    return [
+        f"--dataset-store={pin.backend}",
+        f"--dataset-remote={pin.remote_uri}",
+        f"--dataset-digest={pin.digest}",
+        f"--dataset-id={pin.dataset_id}",
     ]
 
 
@@ -196,6 +233,8 @@ def plan(
     ]
     if spec.base_model_ref:
         common.append(f"--base-model-ref={spec.base_model_ref}")
+    if (model_uri := base_model_uri(request, options)) is not None:
+        common.append(f"--base-model-uri={model_uri}")
     wrapper = ["python", "-c", RESOLVE_RUN]
 
     prepare = Stage(
@@ -211,6 +250,7 @@ def plan(
             f"--dataset-version={spec.dataset_ref.version}",
             f"--dataset-type={spec.dataset_ref.type}",
             f"--dataset-uri={spec.dataset_ref.storage_uri}",
+            *dataset_pin_args(request),
             f"--max-seq-len={spec.hyperparams.max_seq_len}",
             f"--output-uri={where['data']}",
         ],
@@ -280,6 +320,8 @@ def plan(
             f"--eval-uri={where['eval']}",
             f"--model-name={spec.output.artifact_name}",
             f"--save-format={spec.output.save_format.value}",
+            f"--dataset-name={spec.dataset_ref.name}",
+            f"--dataset-version={spec.dataset_ref.version}",
         ],
         env=run_env,
         resources=_amounts(options.step_cpu, options.step_memory, 0),

@@ -7,6 +7,9 @@ A DAG ``prepare-data -> train -> evaluate -> register``:
   later task receives it as the input parameter ``mlflow-run-id`` and its container as the
   environment variable ``MLFLOW_RUN_ID`` (Argo templates cannot read other tasks' outputs
   directly; the DAG passes ``{{tasks.prepare-data.outputs.parameters.mlflow-run-id}}``);
+* ``register`` exposes the model version it created as the output parameter
+  ``model-version`` (JSON, :class:`~llmops_shared.events.RegisteredModel`), which the watcher
+  reads from the node's outputs and reports, so the gateway can deploy exactly that artifact;
 * every template retries on infrastructure errors only (``retryPolicy: OnError``: a pod
   deleted, a node lost, an image pull that timed out) with exponential backoff; a trainer that
   exits non-zero fails the pipeline at once;
@@ -174,7 +177,18 @@ def render_workflow(request: TrainRequest, options: RenderOptions) -> dict[str, 
             stages["train"], options, inputs=train_inputs, labels=train_labels, affinity=affinity
         ),
         _template(stages["evaluate"], options, inputs=[names.RUN_ID_PARAMETER]),
-        _template(stages["register"], options, inputs=[names.RUN_ID_PARAMETER]),
+        _template(
+            stages["register"],
+            options,
+            inputs=[names.RUN_ID_PARAMETER],
+            outputs=[
+                {
+                    "name": names.MODEL_VERSION_PARAMETER,
+                    "globalName": names.MODEL_VERSION_PARAMETER,
+                    "valueFrom": {"path": names.MODEL_VERSION_PATH},
+                }
+            ],
+        ),
     ]
     if multi:
         templates.append(
