@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from llmops_gateway.config import GatewaySettings
+from llmops_gateway.db.models import TrainingJob
 from llmops_gateway.state import GatewayState
 from llmops_shared.events import (
     Envelope,
@@ -28,8 +29,10 @@ from llmops_shared.events import (
     StatusUpdated,
     Stream,
     new_event,
+    new_seq,
     status_updated,
 )
+from llmops_shared.events.payloads.training import REGISTERED_MODEL_DETAILS_KEY
 from llmops_shared.specs.examples import SEED_DEPLOYMENT_SPEC, SEED_TRAIN_JOB_SPEC
 from llmops_shared.streams import Publisher
 
@@ -110,6 +113,23 @@ def job_report(
     )
     assert isinstance(payload, JobStatusUpdated)
     return payload
+
+
+MODEL_RUN_ID = "5d2c7e1f0a9b4c3d8e7f6a5b4c3d2e1f"
+MODEL_STORAGE_URI = f"s3://mlflow/1/{MODEL_RUN_ID}/artifacts/model"
+"""Where the register stage's model version is (mlflow-artifacts: resolved to the store)."""
+
+
+def registered_model(name: str, **changes: Any) -> dict[str, Any]:
+    """``details.registered_model`` as the workflow worker reports it after ``register``."""
+    return {
+        "name": name,
+        "version": "1",
+        "run_id": MODEL_RUN_ID,
+        "source": f"mlflow-artifacts:/1/{MODEL_RUN_ID}/artifacts/model",
+        "storage_uri": MODEL_STORAGE_URI,
+        **changes,
+    }
 
 
 def auth(key: str = API_KEY) -> dict[str, str]:
@@ -205,6 +225,31 @@ class Gateway:
         assert response.status_code == 202, response.text
         job_id: str = response.json()["id"]
         return job_id
+
+    def artifact_of(self, job_id: str) -> str:
+        """The job's ``output.artifact_name`` (what its register stage names the model)."""
+        with self.state.sessions() as session:
+            job = session.get(TrainingJob, job_id)
+            assert job is not None
+            name: str = job.spec["output"]["artifact_name"]
+        return name
+
+    async def report_trained(
+        self, job_id: str, *, registered: dict[str, Any] | None = None, register: bool = True
+    ) -> None:
+        """What the workflow worker reports when a job's pipeline finished: the pipeline
+        Succeeded, with ``details.registered_model`` (``registered``, by default the job's
+        artifact at :data:`MODEL_STORAGE_URI`; none with ``register=False``: an older pipeline
+        or the GitOps backend), and the job Succeeded. Returns once both are folded."""
+        details: dict[str, Any] = {}
+        if register:
+            model = registered or registered_model(self.artifact_of(job_id))
+            details[REGISTERED_MODEL_DETAILS_KEY] = model
+        seq = new_seq()
+        before = self.count("processed_events")
+        await self.publish_status(pipeline_report(job_id, Phase.SUCCEEDED, seq, **details))
+        await self.publish_status(job_report(job_id, Phase.SUCCEEDED, seq))
+        await self.wait_processed(before + 2)
 
     async def wait_processed(self, count: int) -> None:
         """Until the status consumer has recorded ``count`` events in its SQL ledger."""

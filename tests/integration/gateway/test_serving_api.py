@@ -19,7 +19,14 @@ from llmops_shared.events import (
 )
 from llmops_shared.specs.examples import SEED_DEPLOYMENT_SPEC
 
-from integration.gateway.harness import API, OTHER_API_KEY, Gateway, auth, serving_request
+from integration.gateway.harness import (
+    API,
+    MODEL_STORAGE_URI,
+    OTHER_API_KEY,
+    Gateway,
+    auth,
+    serving_request,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -58,6 +65,8 @@ async def test_seed_deployment_is_accepted_stored_and_published_once(gateway: Ga
     assert payload.model_id == model["id"]
     assert payload.spec.model_dump(mode="json") == SEED_DEPLOYMENT_SPEC
     assert payload.mlflow_run_id is None  # no training job produced the model here
+    assert payload.storage_uri is None  # so the serving worker's template locates it
+    assert endpoint["storageUri"] is None
 
     read = await gateway.client.get(f"{ENDPOINTS}/{endpoint['id']}")
     assert read.status_code == 200
@@ -168,10 +177,12 @@ async def test_every_rule_is_a_422_and_nothing_is_stored_or_published(
 
 
 async def _trained_by_a_job(gateway: Gateway, *, run_id: str | None = None) -> dict[str, Any]:
-    """The seed's training job (output.artifact_name = llama-3-8b-sft-v1) and its catalog
-    entry; with ``run_id``, tracking has reported the job's MLflow run."""
+    """The seed's training job (output.artifact_name = llama-3-8b-sft-v1), Succeeded with its
+    model registered, and its catalog entry; with ``run_id``, tracking has reported the job's
+    MLflow run."""
     await gateway.register_base_model()
     job = (await gateway.submit()).json()
+    await gateway.report_trained(job["id"])
     model = await gateway.register_trained_model()
     if run_id is not None:
         report = status_updated(
@@ -181,8 +192,9 @@ async def _trained_by_a_job(gateway: Gateway, *, run_id: str | None = None) -> d
             reporter="tracking",
             details={"job_id": job["id"], "backend": "mlflow", "experiment_id": "7"},
         )
+        before = gateway.count("processed_events")
         await gateway.publish_status(report)
-        await gateway.wait_processed(1)
+        await gateway.wait_processed(before + 1)
     return model
 
 
@@ -203,7 +215,9 @@ async def test_the_producing_training_job_must_agree_and_its_mlflow_run_is_passe
     accepted = await gateway.create_endpoint(serving_request(model["id"]))
     assert accepted.status_code == 202, accepted.text
     [event] = await gateway.wait_for_serving_events(1)
-    assert event.payload_as(DeploymentRequested).mlflow_run_id == "0123456789abcdef"
+    payload = event.payload_as(DeploymentRequested)
+    assert payload.mlflow_run_id == "0123456789abcdef"
+    assert payload.storage_uri == MODEL_STORAGE_URI  # what the job's register stage made
 
 
 async def test_a_taken_route_is_a_409_but_other_environments_are_free(gateway: Gateway) -> None:

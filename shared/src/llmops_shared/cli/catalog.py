@@ -57,11 +57,24 @@ def add_model(
     name: Annotated[str, typer.Argument(help="catalog name, e.g. llama-3-8b-pretrain-v1")],
     family: Annotated[str, typer.Option(help="llama | mistral | gemma | bert")],
     max_position_embeddings: Annotated[int, typer.Option(help="the model's context length")],
+    storage_uri: Annotated[
+        str | None,
+        typer.Option(
+            help="where the model's files are (s3://..., file://..., hf://repo@commit or an "
+            "absolute path); jobs training on it read them there"
+        ),
+    ] = None,
     gateway: GatewayUrl = "http://127.0.0.1:8000",
     api_key: ApiKey = None,
 ) -> None:
     """Register a model in the catalog by hand."""
-    body = {"name": name, "family": family, "max_position_embeddings": max_position_embeddings}
+    body: dict[str, Any] = {
+        "name": name,
+        "family": family,
+        "max_position_embeddings": max_position_embeddings,
+    }
+    if storage_uri is not None:
+        body["storage_uri"] = storage_uri
     with client_for(gateway, api_key) as client:
         try:
             model = client.add_model(body)

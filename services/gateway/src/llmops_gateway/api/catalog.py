@@ -55,6 +55,7 @@ def create_model(body: CatalogModelRequest, sessions: Sessions) -> CatalogModelO
             family=body.family,
             max_position_embeddings=body.max_position_embeddings,
             hf_architecture=body.hf_architecture,
+            storage_uri=body.storage_uri,
         ),
     )
     return CatalogModelOut.of(model)

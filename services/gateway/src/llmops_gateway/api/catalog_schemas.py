@@ -10,7 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from llmops_gateway.api.schemas import API_PREFIX, CamelModel
 from llmops_gateway.db.models import CatalogModel, RegistryModel
-from llmops_shared.events.fields import HfRepoId
+from llmops_shared.events.fields import URI_PATTERN, HfRepoId
 from llmops_shared.specs import SPEC_RULE_ERROR_TYPE, get_family
 
 
@@ -31,6 +31,14 @@ class CatalogModelRequest(CamelModel):
     family: str = Field(description="A whitelisted model family (llama, mistral, gemma, bert).")
     max_position_embeddings: int = Field(gt=0, le=10_000_000)
     hf_architecture: str | None = Field(default=None, min_length=1, max_length=256)
+    storage_uri: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=URI_PATTERN,
+        description="Where the model's files are: a URI with a scheme (s3://, file://, "
+        "hf://<repo>@<commit>...) or an absolute local path. Training jobs on this base model "
+        "are told to read it there (the event's base_model_uri).",
+    )
 
     _family = field_validator("family")(_whitelisted_family)
 
@@ -88,6 +96,10 @@ class CatalogModelOut(CamelModel):
         description="What the import learned: license, gated, files and sizes, safetensors..."
     )
     progress: dict[str, Any] | None
+    storage_uri: str | None = Field(
+        description="Where the model's files are: typed in, or the snapshot an import "
+        "downloaded; null when unknown."
+    )
     status_url: str
     created_at: datetime
     updated_at: datetime
@@ -106,6 +118,7 @@ class CatalogModelOut(CamelModel):
             verified=model.verified,
             facts=model.facts,
             progress=model.progress,
+            storage_uri=model.storage_uri,
             status_url=f"{API_PREFIX}/catalog/models/{model.id}",
             created_at=model.created_at,
             updated_at=model.updated_at,

@@ -9,19 +9,13 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from llmops_gateway.db.models import (
-    ExperimentRun,
-    ServingDeployment,
-    TrainingJob,
-    WorkflowPipeline,
-)
-from llmops_shared.events.fields import Route
-from llmops_shared.specs import DeploymentSpec, TrainJobSpec
+from llmops_gateway.db.models import ExperimentRun, TrainingJob, WorkflowPipeline
+from llmops_shared.specs import TrainJobSpec
 
 API_PREFIX = "/llm-ops/v1"
 
@@ -100,6 +94,29 @@ class PipelineSummaryOut(CamelModel):
         )
 
 
+class RegisteredModelOut(CamelModel):
+    """The MLflow model version the job's pipeline registered: what an endpoint serving the
+    job's artifact (``deploymentSpec.model_ref`` = ``output.artifact_name``) loads."""
+
+    name: str = Field(description="Registered model name (the job's output.artifact_name).")
+    version: str | None = Field(description="MLflow model version; null without MLflow.")
+    run_id: str | None = Field(description="The job's MLflow run.")
+    source: str | None = Field(description="The version's source as MLflow stores it.")
+    storage_uri: str = Field(description="Where the model's files are.")
+
+    @classmethod
+    def of(cls, job: TrainingJob) -> RegisteredModelOut | None:
+        if job.registered_model_name is None or job.model_storage_uri is None:
+            return None
+        return cls(
+            name=job.registered_model_name,
+            version=job.registered_model_version,
+            run_id=job.model_run_id,
+            source=job.model_source,
+            storage_uri=job.model_storage_uri,
+        )
+
+
 class TrainingJobOut(CamelModel):
     """A training job as clients see it."""
 
@@ -117,6 +134,9 @@ class TrainingJobOut(CamelModel):
     experiment_run_url: str
     pipeline: PipelineSummaryOut | None = Field(
         description="The workflow pipeline running the job; null before its first report."
+    )
+    registered_model: RegisteredModelOut | None = Field(
+        description="The model version the pipeline's register stage created; null before."
     )
     violations: list[dict[str, Any]] | None = Field(
         default=None,
@@ -144,6 +164,7 @@ class TrainingJobOut(CamelModel):
             status_url=url,
             experiment_run_url=f"{url}/experiment-run",
             pipeline=None if pipeline is None else PipelineSummaryOut.of(pipeline),
+            registered_model=RegisteredModelOut.of(job),
             violations=job.violations,
             validated_at=job.validated_at,
         )
@@ -252,145 +273,3 @@ class PipelineList(CamelModel):
     items: list[PipelineOut]
     limit: int
     offset: int
-
-
-# --- serving --------------------------------------------------------------------------------
-
-Environment = Literal["dev", "stg", "prod"]
-
-
-class ServingEndpointRequest(CamelModel):
-    """``POST /serving/endpoints`` (seed section 5.2)."""
-
-    model_id: str = Field(
-        min_length=1,
-        max_length=256,
-        description="The catalog model to serve: its id, or its name.",
-    )
-    route: Route
-    environment: Environment = Field(description="Target environment: dev, stg or prod.")
-    deployment_spec: DeploymentSpec = Field(description="The DeploymentSpec (seed section 4.2).")
-
-
-class RollbackRequest(CamelModel):
-    """``POST /serving/endpoints/{id}/rollback`` (the body is optional)."""
-
-    reason: str = Field(default="rolled back by user", min_length=1, max_length=2000)
-
-
-class ServingEndpointOut(CamelModel):
-    """A serving endpoint as clients see it.
-
-    ``status`` is the last reported phase (Pending until the first report: Ready, Failed,
-    Degraded...), or Deleting / DeleteFailed after a DELETE.
-    """
-
-    id: str
-    name: str = Field(description="The InferenceService (or Deployment) name.")
-    route: str
-    environment: str
-    model_id: str = Field(description="Catalog id of the served model.")
-    status: str
-    reason: str | None
-    url: str | None = Field(description="Where the endpoint answers, once reported.")
-    rollout_action: str | None = Field(
-        description="promoted or rolled_back once requested; null before."
-    )
-    deployment_spec: dict[str, Any] = Field(description="The spec as stored at creation.")
-    correlation_id: str | None
-    created_at: datetime
-    updated_at: datetime
-    delete_requested_at: datetime | None
-    status_url: str
-    deployment_url: str
-    violations: list[dict[str, Any]] | None = Field(
-        default=None,
-        description="Rules the stored spec broke at the last `validate serving-endpoints "
-        "--mark` (`{loc, message, rule, type}` each; [] when clean); null: never re-validated.",
-    )
-    validated_at: datetime | None = Field(
-        default=None,
-        description="When `validate serving-endpoints --mark` last checked the endpoint.",
-    )
-
-    @classmethod
-    def of(cls, endpoint: ServingDeployment) -> ServingEndpointOut:
-        url = f"{API_PREFIX}/serving/endpoints/{endpoint.id}"
-        return cls(
-            id=endpoint.id,
-            name=endpoint.endpoint_name,
-            route=endpoint.route,
-            environment=endpoint.environment,
-            model_id=endpoint.model_id,
-            status=endpoint.status,
-            reason=endpoint.reason,
-            url=endpoint.serve_url,
-            rollout_action=endpoint.rollout_action,
-            deployment_spec=endpoint.spec,
-            correlation_id=endpoint.correlation_id,
-            created_at=endpoint.created_at,
-            updated_at=endpoint.updated_at,
-            delete_requested_at=endpoint.delete_requested_at,
-            status_url=url,
-            deployment_url=f"{url}/deployment",
-            violations=endpoint.violations,
-            validated_at=endpoint.validated_at,
-        )
-
-
-class ServingEndpointList(CamelModel):
-    items: list[ServingEndpointOut]
-    limit: int
-    offset: int
-
-
-class TrafficTargetOut(CamelModel):
-    revision: str | None = None
-    percent: int | None = None
-    latest: bool | None = None
-    tag: str | None = None
-
-
-class RolloutOut(CamelModel):
-    """The rollout as reported: the strategy and the canary's share of the traffic."""
-
-    strategy: str | None = None
-    canary_percent: int | None = None
-
-
-class DeploymentOut(CamelModel):
-    """The endpoint's cluster resource as the serving worker last reported it."""
-
-    endpoint_id: str
-    name: str
-    namespace: str | None
-    backend: str | None = Field(description="kserve, deployment or manifests.")
-    deployment_mode: str | None
-    manifest: dict[str, Any] | None = Field(
-        description="The rendered InferenceService (or Deployment) as last reported."
-    )
-    status: str | None = Field(description="The reported phase.")
-    reason: str | None
-    url: str | None
-    conditions: list[Any]
-    traffic: list[TrafficTargetOut]
-    rollout: RolloutOut | None
-    observed_at: datetime
-
-    @classmethod
-    def of(cls, endpoint: ServingDeployment, observed_at: datetime) -> DeploymentOut:
-        return cls(
-            endpoint_id=endpoint.id,
-            name=endpoint.endpoint_name,
-            namespace=endpoint.namespace,
-            backend=endpoint.backend,
-            deployment_mode=endpoint.deployment_mode,
-            manifest=endpoint.manifest,
-            status=endpoint.reported_phase,
-            reason=endpoint.reported_reason,
-            url=endpoint.serve_url,
-            conditions=endpoint.conditions or [],
-            traffic=[TrafficTargetOut.model_validate(t) for t in endpoint.traffic or []],
-            rollout=None if endpoint.rollout is None else RolloutOut(**endpoint.rollout),
-            observed_at=observed_at,
-        )

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Body, Query, status
 
 from llmops_gateway.api.deps import Authenticated, CorrelationId, Sessions, State
 from llmops_gateway.api.errors import rules_refused
-from llmops_gateway.api.schemas import (
-    API_PREFIX,
+from llmops_gateway.api.schemas import API_PREFIX
+from llmops_gateway.api.serving_schemas import (
     DeploymentOut,
     Environment,
     RollbackRequest,

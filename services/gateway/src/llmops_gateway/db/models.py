@@ -111,6 +111,15 @@ class TrainingJob(Timestamped, Base):
     violations: Mapped[list[Any] | None] = mapped_column(JSON)
     """Rules the stored spec breaks today (``validate training-jobs --mark``); null: unchecked."""
     validated_at: Mapped[datetime | None]
+    # the MLflow model version the job's pipeline registered (``details.registered_model``)
+    registered_model_name: Mapped[str | None] = mapped_column(String(256))
+    registered_model_version: Mapped[str | None] = mapped_column(String(256))
+    model_run_id: Mapped[str | None] = mapped_column(String(256))
+    model_source: Mapped[str | None] = mapped_column(String(2048))
+    model_storage_uri: Mapped[str | None] = mapped_column(String(2048))
+    """Where the trained model's files are: what an endpoint serving the job's artifact loads."""
+    registered_model_seq: Mapped[int | None] = mapped_column(BigInteger)
+    """The ``seq`` of the report the registered model was taken from (null: none yet)."""
 
 
 class CatalogModel(Base):
@@ -122,6 +131,8 @@ class CatalogModel(Base):
     training and serving rules. ``verified`` is true when the facts were read from the registry
     (not typed in by a person, nor created with the registry integration off); ``facts`` holds
     the rest of what the import learned (license, gated, files and sizes, safetensors...).
+    ``storage_uri`` is where the model's files are (typed in, or the import's downloaded
+    snapshot); a training job on this base model is told to read them there.
     """
 
     __tablename__ = "catalog_models"
@@ -137,6 +148,7 @@ class CatalogModel(Base):
     verified: Mapped[bool] = mapped_column(Boolean, default=False)
     facts: Mapped[dict[str, Any] | None]
     progress: Mapped[dict[str, Any] | None]
+    storage_uri: Mapped[str | None] = mapped_column(String(2048))
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -226,6 +238,9 @@ class ServingDeployment(Timestamped, Base):
     model_id: Mapped[str] = mapped_column(String(64))
     model_ref: Mapped[str] = mapped_column(String(256))
     spec: Mapped[dict[str, Any]]
+    storage_uri: Mapped[str | None] = mapped_column(String(2048))
+    """The artifact the endpoint was asked to serve (the producing job's registered model);
+    null: the serving worker's template resolves ``model_ref``."""
     status: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(Text)
     correlation_id: Mapped[str | None] = mapped_column(String(256))

@@ -37,6 +37,8 @@ class RegisterModel:
     family: str
     max_position_embeddings: int
     hf_architecture: str | None = None
+    storage_uri: str | None = None
+    """Where the model's files are (a URI or an absolute path), when the person knows."""
     source: str = "manual"
 
 
@@ -81,6 +83,7 @@ def register_model(sessions: SessionFactory, command: RegisterModel) -> CatalogM
                 max_position_embeddings=command.max_position_embeddings,
             )
             model.hf_architecture = command.hf_architecture
+            model.storage_uri = command.storage_uri
             session.add(model)
     except IntegrityError as exc:
         raise _duplicate(command.name) from exc

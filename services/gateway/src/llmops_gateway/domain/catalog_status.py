@@ -3,7 +3,9 @@
 * ``Running`` with ``details.progress``: the import's progress;
 * ``Succeeded`` with ``details.model``: the model becomes ``Ready``, verified, with the facts
   it read (family, context length, architectures, license, files...) and its link pinned to
-  the commit; a Succeeded report without them is malformed (dead-lettered);
+  the commit; a downloaded snapshot (``snapshot_uri``) becomes the model's ``storage_uri``,
+  where training jobs read it; a Succeeded report without the facts is malformed
+  (dead-lettered);
 * ``Failed``: the model and its link are ``Failed`` with the reason, and keep no facts;
 * ``details.upstream`` (a check-updates answer): only the link's check fields change, ordered
   by their own ``check_seq``; the model's status is not touched.
@@ -20,6 +22,7 @@ from sqlalchemy.orm import Session
 from llmops_gateway.db import repository
 from llmops_gateway.db.models import CatalogModel, RegistryModel, utcnow
 from llmops_gateway.domain.catalog import FAILED, READY
+from llmops_gateway.domain.locations import as_uri
 from llmops_gateway.domain.reports import observed_at, typed_details
 from llmops_shared.events import Phase, StatusUpdated
 from llmops_shared.events.payloads.catalog import (
@@ -82,6 +85,10 @@ def _record_import(model: CatalogModel, imported: ImportedModel) -> None:
     model.hf_architecture = imported.architectures[0] if imported.architectures else None
     model.verified = True
     model.facts = imported.model_dump(mode="json", exclude=set(_FACTS_EXCLUDED))
+    # The snapshot is the model's location, explicitly (``facts`` keeps it as reported). A
+    # value that is not a URI the event contract accepts would only fail a later submission.
+    if (snapshot := as_uri(imported.snapshot_uri)) is not None:
+        model.storage_uri = snapshot
 
 
 def _apply_check(link: RegistryModel, check: UpstreamCheck, seq: int) -> bool:

@@ -28,6 +28,7 @@ from llmops_gateway.db.session import SessionFactory
 from llmops_gateway.domain.catalog import usable_facts
 from llmops_gateway.domain.errors import CatalogRuleError, ConflictError, NotFoundError
 from llmops_gateway.domain.outbox import publish
+from llmops_gateway.domain.registered_models import artifact_violations, served_storage_uri
 from llmops_shared.events import (
     DeploymentDeleted,
     DeploymentPromoted,
@@ -176,6 +177,11 @@ def deployment_violations(
 def create_endpoint(sessions: SessionFactory, command: CreateEndpoint) -> ServingDeployment:
     """Check the rules, then store the endpoint (Pending) and its ``DeploymentRequested``.
 
+    Next to :func:`deployment_violations`, a new endpoint must not serve the artifact of a job
+    that has not registered it yet (``model_ref_registered``); when the producing job did
+    register it, its ``storage_uri`` is what the endpoint serves (see
+    :mod:`llmops_gateway.domain.registered_models`).
+
     A route already used in the environment is a :class:`ConflictError`. Two requests racing
     for one route: the loser's insert hits the unique constraint and gets the same 409. Two
     racing for one derived name (different routes, same label): the loser retries once with a
@@ -212,6 +218,7 @@ def _insert_endpoint(
     model = repository.catalog_model_by_id_or_name(session, command.model_id)
     producing_job = repository.training_job_producing(session, spec.model_ref)
     violations = deployment_violations(spec, command.model_id, model, producing_job)
+    violations += artifact_violations(spec, producing_job)  # at creation only
     if violations:
         raise CatalogRuleError(violations)
     assert model is not None  # no violations: the model exists
@@ -227,6 +234,8 @@ def _insert_endpoint(
             command.route, spec.model_ref, unique_suffix=suffix, max_length=longest
         )
 
+    # exactly the files the producing job registered; null: the worker's template applies
+    storage_uri = served_storage_uri(producing_job)
     now = utcnow()
     endpoint = ServingDeployment(
         id=endpoint_id,
@@ -236,6 +245,7 @@ def _insert_endpoint(
         model_id=model.id,
         model_ref=spec.model_ref,
         spec=spec.model_dump(mode="json"),
+        storage_uri=storage_uri,
         status=Phase.PENDING.value,
         reason=None,
         correlation_id=command.correlation_id,
@@ -252,6 +262,7 @@ def _insert_endpoint(
         route=command.route,
         model_id=model.id,
         spec=spec,
+        storage_uri=storage_uri,
         mlflow_run_id=_mlflow_run_id(session, producing_job),
     )
     publish(session, payload, command.correlation_id)

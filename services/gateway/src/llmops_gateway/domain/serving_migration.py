@@ -22,7 +22,8 @@ Pure logic over a :class:`~sqlalchemy.orm.Session` for ``migrate serving-to-kser
 
 The request carries the endpoint's stored request (spec, route, model) and the artifact the
 current object serves (its ``llm-ops.io/storage-uri`` and ``llm-ops.io/mlflow-run-id``
-annotations), so the moved endpoint serves the same model files.
+annotations; without the first, the endpoint's own ``storage_uri``, the producing job's
+registered model), so the moved endpoint serves the same model files.
 """
 
 from __future__ import annotations
@@ -178,7 +179,7 @@ def _planned(endpoint: ServingDeployment, target: Format) -> PlannedEndpoint:
                     "route": endpoint.route,
                     "model_id": endpoint.model_id,
                     "spec": endpoint.spec,
-                    "storage_uri": annotations.get(STORAGE_URI_ANNOTATION) or None,
+                    "storage_uri": annotations.get(STORAGE_URI_ANNOTATION) or endpoint.storage_uri,
                     "mlflow_run_id": annotations.get(MLFLOW_RUN_ANNOTATION) or None,
                     "target": target,
                 }

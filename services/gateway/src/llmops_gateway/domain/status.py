@@ -34,6 +34,7 @@ from llmops_gateway.domain.experiment_migration import (
     kept_reason,
     migration_error,
 )
+from llmops_gateway.domain.registered_models import record_registered_model, registered_model_of
 from llmops_gateway.domain.reports import brief, observed_at, typed_details
 from llmops_gateway.domain.serving import DELETE_FAILED, DELETE_STATES
 from llmops_gateway.domain.training import TERMINAL_PHASES
@@ -408,12 +409,15 @@ def _apply_pipeline(session: Session, report: StatusUpdated) -> bool:
     ``{done: 0, total: 0}`` (what the worker sends before it has observed the workflow) counts
     as empty once a progress is stored.
     Without any ``job_id`` yet, a workflow named ``train-<id>`` of an existing job is linked to
-    it. The job's own status is not touched: it follows the job reports.
+    it. The job's own status is not touched: it follows the job reports; a
+    ``registered_model`` is recorded on the job (see
+    :mod:`llmops_gateway.domain.registered_models`).
     """
     name = report.entity_id
     if len(name) > MAX_WORKFLOW_NAME:
         raise NonRetryableError(f"workflow name longer than {MAX_WORKFLOW_NAME} characters")
     details = _pipeline_details(report.details)
+    registered = registered_model_of(report.details)
     pipeline = repository.workflow_pipeline(session, name, for_update=True)
     if pipeline is not None and pipeline.seq >= report.seq:
         return False
@@ -441,6 +445,8 @@ def _apply_pipeline(session: Session, report: StatusUpdated) -> bool:
         pipeline.nodes = [node.model_dump(mode="json") for node in details.nodes]
     if details.manifest:
         pipeline.manifest = details.manifest
+    if registered is not None:
+        record_registered_model(session, pipeline.job_id, registered, report.seq)
     return True
 
 

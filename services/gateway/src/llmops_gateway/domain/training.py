@@ -18,6 +18,7 @@ from llmops_gateway.db.models import CatalogDataset, CatalogModel, TrainingJob, 
 from llmops_gateway.db.session import SessionFactory
 from llmops_gateway.domain.catalog import usable_facts
 from llmops_gateway.domain.errors import CatalogRuleError, ConflictError, NotFoundError
+from llmops_gateway.domain.locations import dataset_version_pin, model_location
 from llmops_gateway.domain.outbox import publish
 from llmops_shared.events import (
     Phase,
@@ -123,6 +124,9 @@ def check_job_against_catalog(
 
 
 def _insert_job(session: Session, command: SubmitTrainingJob) -> TrainingJob:
+    """Insert the job and queue its event, which tells the workers exactly what to read: the
+    base model's location and the pinned dataset version, both resolved now from the catalog
+    (see :mod:`llmops_gateway.domain.locations`)."""
     spec = command.spec
     check = check_job_against_catalog(
         session, spec, require_dataset_version=command.require_dataset_version
@@ -154,6 +158,10 @@ def _insert_job(session: Session, command: SubmitTrainingJob) -> TrainingJob:
         model_id=base_model.id if base_model is not None else None,
         dataset_id=dataset.id if dataset is not None else None,
         spec=spec,
+        base_model_uri=None if base_model is None else model_location(session, base_model),
+        dataset_version=(
+            None if dataset is None else dataset_version_pin(session, dataset, spec.dataset_ref)
+        ),
     )
     publish(session, payload, command.correlation_id)
     return job
