@@ -9,63 +9,30 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
-from deploy.helpers import DEPLOY, DOCKERFILE, ROOT, SERVICES, default_port, load_module
+from deploy.helpers import (
+    DEPLOY,
+    DOCKERFILE,
+    ROOT,
+    SERVICES,
+    Stage,
+    copied_before,
+    default_port,
+    load_module,
+    parse_dockerfile,
+    workspace_manifests,
+)
 
 pytestmark = pytest.mark.unit
 
 HEALTHCHECK_SCRIPT = DEPLOY / "docker" / "healthcheck.py"
 
 
-@dataclass
-class Stage:
-    base: str
-    name: str | None
-    instructions: list[tuple[str, str]] = field(default_factory=list)
-
-    def all(self, keyword: str) -> list[str]:
-        return [args for kw, args in self.instructions if kw == keyword]
-
-
-def parse(path: Path) -> tuple[dict[str, str], list[Stage]]:
-    """Global ARGs and the stages of a Dockerfile (continuation lines joined, comments dropped)."""
-    logical: list[str] = []
-    pending = ""
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not pending and (not line or line.startswith("#")):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        logical.append(pending + line)
-        pending = ""
-    assert not pending, "dangling line continuation"
-    global_args: dict[str, str] = {}
-    stages: list[Stage] = []
-    for line in logical:
-        keyword, _, args = line.partition(" ")
-        keyword = keyword.upper()
-        if keyword == "FROM":
-            match = re.fullmatch(r"(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", args, re.I)
-            assert match, line
-            stages.append(Stage(match[1], match[2]))
-        elif not stages:
-            assert keyword == "ARG", f"only ARG may precede FROM: {line}"
-            name, _, default = args.partition("=")
-            global_args[name] = default
-        else:
-            stages[-1].instructions.append((keyword, args.strip()))
-    return global_args, stages
-
-
 @pytest.fixture(scope="module")
 def dockerfile() -> tuple[dict[str, str], list[Stage]]:
-    return parse(DOCKERFILE)
+    return parse_dockerfile(DOCKERFILE)
 
 
 def test_multi_stage_build_of_one_service_from_the_lock(
@@ -84,10 +51,9 @@ def test_multi_stage_build_of_one_service_from_the_lock(
         assert '--package "llmops-${SERVICE}"' in sync
     assert "--no-install-workspace" in syncs[0]
     assert "--no-editable" in syncs[1]
-    # every workspace member's manifest is copied before the first sync (uv reads them all)
-    copies = " ".join(builder.all("COPY"))
-    for member in ["shared", *(f"services/{s}" for s in SERVICES)]:
-        assert f"{member}/pyproject.toml" in copies, member
+    # every workspace member's manifest (the lock's: the trainer's too) is copied before the
+    # first sync, so uv sees the workspace the lock was made from
+    assert set(workspace_manifests().values()) <= copied_before(builder, syncs[0])
     assert {p.name for p in (ROOT / "services").iterdir() if p.is_dir()} == set(SERVICES)
 
 
@@ -132,6 +98,9 @@ def test_the_build_context_holds_only_the_workspace() -> None:
     assert ignore[ignore.index("**")] == "**"  # everything out, then what the build needs back
     for needed in ("!uv.lock", "!pyproject.toml", "!services/*/src/**", "!shared/src/**"):
         assert needed in ignore
+    # the trainer is a workspace member: its manifest goes in, never its sources
+    assert "!trainer/pyproject.toml" in ignore
+    assert not [line for line in ignore if line.startswith("!trainer/src")]
 
 
 def test_healthcheck_ports_are_the_services_defaults() -> None:
