@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: help install test test-fast lint typecheck format schemas schemas-check bench bench-gateway bench-versioning bench-github-sync bench-flags up run clean
+.PHONY: help install test test-fast lint typecheck format schemas schemas-check bench bench-gateway bench-versioning bench-github-sync bench-flags bench-loop up run clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ bench-versioning: install  ## dataset version creation and diff, 1k and 10k file
 
 bench-github-sync: install  ## create_model_version -> commit, webhook vs polling (docs/benchmarks.md)
 	$(UV) run --frozen python bench/github_sync.py
+
+bench-loop: install  ## the tiny training loop: submit -> Succeeded -> values file, tokens/s (docs/benchmarks.md)
+	$(UV) run --frozen python bench/training_loop.py
 
 bench-flags:  ## integration flag change -> worker on the other backend (docs/benchmarks.md)
 	$(UV) run --frozen python bench/flag_switch.py --switches 10

@@ -51,7 +51,14 @@ def hub() -> Iterator[HubServer]:
 def stack(
     redis_url: str, tmp_path_factory: pytest.TempPathFactory, hub: HubServer
 ) -> Iterator[RunningStack]:
-    with local_stack(redis_url, tmp_path_factory.mktemp("stack"), HF_ENDPOINT=hub.url) as running:
+    # GitOps mode for the pipelines: this module checks the rendered Workflow files (the
+    # default local backend, which trains, is test_training_loop.py's)
+    with local_stack(
+        redis_url,
+        tmp_path_factory.mktemp("stack"),
+        HF_ENDPOINT=hub.url,
+        WORKFLOW_BACKEND="manifests",
+    ) as running:
         yield running
 
 
@@ -137,17 +144,20 @@ def test_a_bad_event_on_the_stream_is_dead_lettered_and_tracking_keeps_serving(
 def test_an_endpoint_becomes_a_valid_manifest_is_promoted_and_deleted(
     stack: RunningStack,
 ) -> None:
-    """Serving with the local default backend: validated YAML in the stack's manifests dir."""
+    """Serving with the local default backend: validated YAML in the stack's manifests dir.
+
+    The artifact is one no job of this module produces (their jobs never run here, and the
+    artifact of a job that has not registered its model cannot be deployed)."""
     with stack.client() as client:
         model = client.add_model(
-            {"name": "llama-3-8b-sft-v1", "family": "llama", "max_position_embeddings": 8192}
+            {"name": "llama-3-8b-sft-manual", "family": "llama", "max_position_embeddings": 8192}
         )
         endpoint = client.create_endpoint(
             {
                 "modelId": model["id"],
                 "route": "/test-model",
                 "environment": "dev",
-                "deploymentSpec": SEED_DEPLOYMENT_SPEC,
+                "deploymentSpec": {**SEED_DEPLOYMENT_SPEC, "model_ref": "llama-3-8b-sft-manual"},
             }
         )
         deployment = eventually(
@@ -185,7 +195,7 @@ def test_an_endpoint_becomes_a_valid_manifest_is_promoted_and_deleted(
 def test_a_job_becomes_a_valid_argo_workflow_manifest_shown_as_its_pipeline(
     stack: RunningStack,
 ) -> None:
-    """Workflow with the local default backend: the Workflow YAML, and the pipeline in the API."""
+    """Workflow in GitOps mode (manifests): the Workflow YAML, and the pipeline in the API."""
     with stack.client() as client:
         job = client.submit_training_job(example_body())
         pipeline_url = f"{stack.gateway_url}/llm-ops/v1/workflows/pipelines/train-{job['id']}"

@@ -28,6 +28,7 @@ def test_runs_are_recorded_by_the_gateway_alone(
             EXPERIMENT_TRACKING_ENABLED="false",
             DATA_VERSIONING_ENABLED="false",
             MODEL_REGISTRY_ENABLED="false",
+            WORKFLOW_BACKEND="manifests",  # the run record is the subject, not training
         ) as stack,
         stack.client() as client,
     ):

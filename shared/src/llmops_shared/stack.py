@@ -8,6 +8,12 @@
 * the gateway and every worker service that is installed and runnable (``python -m
   llmops_<name>``); skeleton services without a ``__main__`` are skipped.
 
+Training pipelines run on this machine (``WORKFLOW_BACKEND=local``, unless set): the workflow
+worker runs each stage of the rendered pipeline with the trainer of this Python environment,
+artifacts under ``<data dir>/artifacts``, so a submitted job trains, registers its model in the
+stack's MLflow and the loop closes. ``MLFLOW_ARTIFACTS_DESTINATION`` tells the stages where the
+stack's MLflow keeps artifacts, so a registered model's location is a path a server can read.
+
 MLflow notifies the tracking worker of new model versions by webhook: the MLflow server it
 starts may call http receivers on localhost (``MLFLOW_WEBHOOK_ALLOWED_SCHEMES=http,https``,
 ``MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS=true``) and encrypts the stored webhook secrets with a key kept
@@ -158,12 +164,15 @@ class Stack:
         self.env.setdefault("DATABASE_URL", f"sqlite:///{data / 'gateway.db'}")
         self.env.setdefault("LLMOPS_DATA_DIR", str(data))
         self.env.setdefault("LOG_JSON", "false")  # a person reads these lines; services say JSON
+        self.env.setdefault("WORKFLOW_BACKEND", "local")  # jobs train here, not only render
         for index, name in enumerate(services):
             env = {**self.env, "HEALTH_PORT": str(free_port())}
             if name == "gateway":
                 env["PORT"] = str(self.options.gateway_port)
             if name == "tracking" and self.options.tracking_enabled:
                 self._tracking_webhook_env(data, env)
+            if name == "workflow" and not env.get("MLFLOW_TRACKING_URI"):
+                env["MLFLOW_TRACKING_URI"] = ""  # no MLflow here: stages train untracked
             await self._spawn(name, [sys.executable, "-m", f"llmops_{name.replace('-', '_')}"],
                               env, _COLORS[index % len(_COLORS)])  # fmt: skip
         if "gateway" in services:
@@ -230,6 +239,7 @@ class Stack:
         uri = f"http://127.0.0.1:{port}"
         await self._wait_http(f"{uri}/health", "mlflow", timeout_s=120)
         self.env["MLFLOW_TRACKING_URI"] = uri
+        self.env.setdefault("MLFLOW_ARTIFACTS_DESTINATION", str(store / "artifacts"))
 
     async def _spawn(self, name: str, command: list[str], env: dict[str, str], color: str) -> None:
         process = await asyncio.create_subprocess_exec(

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -81,6 +86,49 @@ def add_model(
         except GatewayError as exc:
             raise refused(exc) from exc
     console.print(f"model [bold]{name}[/bold] registered: {model.get('id')}")
+
+
+@models_app.command("tiny")
+def tiny_model(
+    name: Annotated[str, typer.Argument(help="catalog name")] = "tiny-llama",
+    family: Annotated[str, typer.Option(help="llama | mistral | gemma | bert")] = "llama",
+    max_position_embeddings: Annotated[int, typer.Option(help="context length")] = 2048,
+    output: Annotated[
+        Path | None, typer.Option(help="where to write it (default: <data dir>/models/tiny/NAME)")
+    ] = None,
+    gateway: GatewayUrl = "http://127.0.0.1:8000",
+    api_key: ApiKey = None,
+) -> None:
+    """Put a TINY model of FAMILY with random weights into the catalog, for smoke tests.
+
+    Built from a config by the reference trainer (no download), so a job can train on a laptop
+    CPU in seconds; its weights are random and it knows nothing: never serve it.
+    """
+    data_dir = Path(os.environ.get("LLMOPS_DATA_DIR", ".llmops"))
+    target = (output or data_dir / "models" / "tiny" / name).resolve()
+    command = [sys.executable, "-m", "llmops_trainer.tiny_model", f"--family={family}"]
+    command += [f"--output={target}", f"--max-position-embeddings={max_position_embeddings}"]
+    built = subprocess.run(command, capture_output=True, text=True, check=False)
+    if built.returncode != 0:
+        console.print(f"[bold red]could not build the tiny model[/bold red] ({' '.join(command)}):")
+        console.print((built.stderr or built.stdout).strip()[-2000:], markup=False)
+        raise typer.Exit(1)
+    facts = json.loads(built.stdout.strip().splitlines()[-1])
+    body = {
+        "name": name,
+        "family": facts["family"],
+        "max_position_embeddings": facts["max_position_embeddings"],
+        "storage_uri": facts["path"],
+    }
+    with client_for(gateway, api_key) as client:
+        try:
+            model = client.add_model(body)
+        except GatewayError as exc:
+            raise refused(exc) from exc
+    console.print(
+        f"model [bold]{name}[/bold] registered: {model.get('id')} ({facts['family']}, "
+        f"[yellow]random weights, for smoke tests only[/yellow]) at {facts['path']}"
+    )
 
 
 @models_app.command("import")

@@ -90,7 +90,14 @@ def _watch(client: GatewayClient, job_id: str, timeout_s: float) -> None:
     while time.monotonic() < deadline:
         job = client.training_job(job_id)
         run = client.experiment_run(job_id)
-        state = (job.get("status"), run and run.get("status"), run and run.get("runId"))
+        pipeline = job.get("pipeline") or {}
+        progress = pipeline.get("progress") or {}
+        state = (
+            job.get("status"),
+            run and run.get("status"),
+            run and run.get("runId"),
+            progress.get("done"),
+        )
         if state != last:
             _print_state(job, run)
             last = state
@@ -102,8 +109,18 @@ def _watch(client: GatewayClient, job_id: str, timeout_s: float) -> None:
 
 def _print_state(job: dict[str, Any], run: dict[str, Any] | None) -> None:
     line = f"job {job.get('id')}: [bold]{job.get('status')}[/bold]"
+    progress = (job.get("pipeline") or {}).get("progress") or {}
+    if progress.get("total"):
+        line += f" | stages {progress.get('done') or 0}/{progress['total']}"
     if run:
         line += f" | run {run.get('runId')} ({run.get('backend')}): {run.get('status')}"
         if run.get("trackingUrl"):
             line += f" {run['trackingUrl']}"
     console.print(line)
+    if job.get("reason") and job.get("status") != "Succeeded":
+        console.print(f"  {job['reason']}", markup=False, highlight=False)
+    if model := job.get("registeredModel"):
+        console.print(
+            f"  model [bold]{model.get('name')}[/bold] version {model.get('version')}: "
+            f"{model.get('storageUri')}"
+        )

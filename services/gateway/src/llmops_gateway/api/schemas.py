@@ -238,7 +238,7 @@ class PipelineOut(CamelModel):
     job_id: str | None
     workflow_name: str
     namespace: str | None
-    backend: str | None = Field(description="argo, job or manifests.")
+    backend: str | None = Field(description="argo, job, local or manifests.")
     status: str = Field(description="The reported phase.")
     reason: str | None = Field(description="The reported message, e.g. why it failed.")
     progress: PipelineProgressOut
