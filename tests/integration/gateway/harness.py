@@ -235,7 +235,12 @@ class Gateway:
         return name
 
     async def report_trained(
-        self, job_id: str, *, registered: dict[str, Any] | None = None, register: bool = True
+        self,
+        job_id: str,
+        *,
+        registered: dict[str, Any] | None = None,
+        register: bool = True,
+        backend: str = "argo",
     ) -> None:
         """What the workflow worker reports when a job's pipeline finished: the pipeline
         Succeeded, with ``details.registered_model`` (``registered``, by default the job's
@@ -247,7 +252,8 @@ class Gateway:
             details[REGISTERED_MODEL_DETAILS_KEY] = model
         seq = new_seq()
         before = self.count("processed_events")
-        await self.publish_status(pipeline_report(job_id, Phase.SUCCEEDED, seq, **details))
+        report = pipeline_report(job_id, Phase.SUCCEEDED, seq, backend=backend, **details)
+        await self.publish_status(report)
         await self.publish_status(job_report(job_id, Phase.SUCCEEDED, seq))
         await self.wait_processed(before + 2)
 

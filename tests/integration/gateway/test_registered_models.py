@@ -256,13 +256,15 @@ async def test_the_artifact_of_an_unfinished_job_cannot_be_deployed_yet(
     assert await gateway.serving_events() == []
 
 
+@pytest.mark.parametrize("backend", ["manifests", "job"])
 async def test_a_job_that_registered_nothing_leaves_the_location_to_the_serving_worker(
-    gateway: Gateway,
+    gateway: Gateway, backend: str
 ) -> None:
-    """An older pipeline, or the GitOps manifests backend: Succeeded without a registered
-    model. The endpoint is created as before; the serving worker's template applies."""
+    """The GitOps manifests backend or the built-in Jobs (no output parameters): Succeeded
+    without a registered model. The endpoint is created as before; the serving worker's
+    template applies."""
     job_id = await gateway.submitted_job()
-    await gateway.report_trained(job_id, register=False)
+    await gateway.report_trained(job_id, register=False, backend=backend)
     model = await gateway.register_trained_model()
 
     response = await gateway.create_endpoint(serving_request(model["id"]))
@@ -270,6 +272,29 @@ async def test_a_job_that_registered_nothing_leaves_the_location_to_the_serving_
     assert response.json()["storageUri"] is None
     [event] = await gateway.wait_for_serving_events(1)
     assert event.payload_as(DeploymentRequested).storage_uri is None
+
+
+@pytest.mark.parametrize("backend", ["argo", "local"])
+async def test_a_succeeded_job_whose_pipeline_reported_no_model_is_not_deployed_by_guess(
+    gateway: Gateway, backend: str
+) -> None:
+    """Argo and the local backend report what register created; a job Succeeded there
+    without it (an unreadable record) must not be served from a location guessed by name."""
+    job_id = await gateway.submitted_job()
+    await gateway.report_trained(job_id, register=False, backend=backend)
+    model = await gateway.register_trained_model()
+
+    response = await gateway.create_endpoint(serving_request(model["id"]))
+
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["ctx"]["rule"] == "model_ref_registered"
+    assert error["msg"] == (
+        f"model_ref '{ARTIFACT}' is the artifact of training job {job_id}, which Succeeded but "
+        f"its {backend} pipeline reported no registered model version: see the job's pipeline "
+        "(register's model-version record)"
+    )
+    assert gateway.count("serving_deployments") == 0
 
 
 async def test_the_newest_succeeded_job_is_served_while_a_retrain_runs(gateway: Gateway) -> None:

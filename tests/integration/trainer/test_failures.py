@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.tracking import MlflowClient
 
 from llmops_trainer import evaluate, prepare_data, register, train
@@ -123,7 +124,50 @@ def test_register_is_idempotent(
     versions = mlflow_client.search_model_versions(f"name = '{job.artifact_name}'")
     assert [v.version for v in versions] == [first["version"]]
     assert mlflow_client.get_run(job.run_id).info.status == "FINISHED"  # type: ignore[arg-type]
-    assert f"reusing model version {job.artifact_name}/{first['version']}" in caplog.text
+    assert f"found model version {job.artifact_name}/{first['version']}" in caplog.text
+
+
+def test_a_version_that_fails_to_register_is_deleted_and_the_stage_fails(
+    new_job: NewJob, mlflow_client: MlflowClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registry that reports FAILED_REGISTRATION (an asynchronous model registry whose copy
+    failed): the version must not stay for a deployment or github-sync to find."""
+    job = new_job("SFT", method="full")
+    assert prepare_data.main(job.prepare_args()) == 0
+    assert train.main(job.train_args()) == 0
+    assert evaluate.main(job.evaluate_args()) == 0
+    real = MlflowClient.create_model_version
+
+    def failing(self: MlflowClient, *args: object, **kwargs: object) -> ModelVersion:
+        created = real(self, *args, **kwargs)  # type: ignore[arg-type]
+        return ModelVersion(
+            created.name, created.version, created.creation_timestamp,
+            run_id=created.run_id, source=created.source,
+            status="FAILED_REGISTRATION", status_message="the copy to the registry failed",
+        )  # fmt: skip
+
+    monkeypatch.setattr(MlflowClient, "create_model_version", failing)
+    assert register.main(job.register_args()) == 1
+    assert mlflow_client.search_model_versions(f"name = '{job.artifact_name}'") == []
+    assert not (job.outputs / "model-version.json").exists()
+    assert_failed(mlflow_client, job, "register")
+
+
+def test_a_run_that_cannot_be_ended_does_not_fail_a_registered_model(
+    new_job: NewJob, mlflow_client: MlflowClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = new_job("SFT", method="full")
+    assert prepare_data.main(job.prepare_args()) == 0
+    assert train.main(job.train_args()) == 0
+    assert evaluate.main(job.evaluate_args()) == 0
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("MLflow went away")
+
+    monkeypatch.setattr(MlflowClient, "set_terminated", down)
+    assert register.main(job.register_args()) == 0
+    version = job.model_version()["version"]
+    assert mlflow_client.get_model_version(job.artifact_name, version).status == "READY"
 
 
 def test_without_mlflow_every_stage_works_and_nothing_is_registered(

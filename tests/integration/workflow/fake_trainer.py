@@ -35,8 +35,10 @@ attempt = int(attempt_file.read_text()) + 1 if attempt_file.exists() else 1
 attempt_file.write_text(str(attempt))
 keys = ("MLFLOW_RUN_ID", "LLMOPS_JOB_ID", "LLMOPS_OUTPUTS_DIR", "MLFLOW_TRACKING_URI", "PATH",
         "API_KEYS", "DATABASE_URL", "PYTHONUNBUFFERED")
+start = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19]
 call = {{"stage": stage, "attempt": attempt, "tool": Path(sys.argv[0]).name, "argv": args,
-        "env": {{k: os.environ.get(k) for k in keys}}, "pid": os.getpid(), "cwd": os.getcwd()}}
+        "env": {{k: os.environ.get(k) for k in keys}}, "pid": os.getpid(), "start": start,
+        "pgid": os.getpgrp(), "cwd": os.getcwd()}}
 with (root / "calls.jsonl").open("a") as out:
     out.write(json.dumps(call) + "\n")
 for line in behaviour.get("lines", [f"{{stage}}: working"]):
@@ -47,7 +49,8 @@ if stage == "register" and behaviour.get("exit", 0) == 0:
     model = {{"name": "sft-model", "version": "3", "run_id": "run-1",
              "source": "mlflow-artifacts:/1/run-1/artifacts/model",
              "storage_uri": "/data/mlflow/artifacts/1/run-1/artifacts/model"}}
-    Path(os.environ["LLMOPS_OUTPUTS_DIR"], "model-version.json").write_text(json.dumps(model))
+    text = behaviour.get("model_version", json.dumps(model))
+    Path(os.environ["LLMOPS_OUTPUTS_DIR"], "model-version.json").write_text(text)
 sys.exit(behaviour.get("exit", 0))
 """
 
@@ -64,7 +67,8 @@ class FakeTrainer:
         return str(self.root / "bin" / "python")
 
     def plan(self, **stages: dict[str, Any]) -> None:
-        """How each stage behaves: ``exit``, ``sleep``, ``sleep_first``, ``lines``."""
+        """How each stage behaves: ``exit``, ``sleep``, ``sleep_first``, ``lines``, and for
+        register the text of ``model_version`` (default: a valid record)."""
         (self.root / "plan.json").write_text(json.dumps(stages))
 
     def calls(self) -> list[dict[str, Any]]:
@@ -74,14 +78,17 @@ class FakeTrainer:
         return [json.loads(line) for line in path.read_text().splitlines()]
 
     def environ(self) -> dict[str, str]:
-        """The environment the runner passes to stages (the test's own, plus the plan dir and
-        two of the platform's secrets, which must not reach a stage)."""
+        """The worker environment the runner starts from (the test's own, plus the plan dir,
+        passed through by name, and two of the platform's secrets, which must not reach a
+        stage)."""
         return {
             **os.environ,
             "FAKE_TRAINER_DIR": str(self.root),
             "API_KEYS": "secret-key",
             "DATABASE_URL": "sqlite:///secret.db",
         }
+
+    passthrough = ("FAKE_TRAINER_DIR",)
 
     async def wait_for_call(self, stage: str, *, timeout_s: float = 20) -> dict[str, Any]:
         """The stage's latest call, once it started (the runner keeps running meanwhile)."""

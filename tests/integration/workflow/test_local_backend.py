@@ -28,7 +28,7 @@ from llmops_workflow.handlers import handle_training_event
 from llmops_workflow.local import process
 from llmops_workflow.local.runner import LocalRunner
 from llmops_workflow.local.state import StateStore
-from llmops_workflow.ports import WorkflowPorts
+from llmops_workflow.ports import WorkflowPorts, WorkflowUnavailable
 from llmops_workflow.render.request import RenderOptions
 from llmops_workflow.watcher import Watcher
 
@@ -92,6 +92,7 @@ def _runner(fake: FakeTrainer, workdir: Path, lines: list[tuple[str, str, str]])
         python=fake.python,
         output=lambda pipeline, stage, line: lines.append((pipeline, stage, line)),
         environ=fake.environ(),
+        passthrough=fake.passthrough,
         stop_grace_s=2,
         tick_s=0.05,
     )
@@ -330,12 +331,78 @@ async def test_a_worker_stop_pauses_the_stage_and_the_next_start_reruns_it(
     async with running(fake, workdir) as local:
         await local.submit(job_id)
         pid = (await fake.wait_for_call("train"))["pid"]
-        await local.runner.shutdown()  # the worker's final stop (SIGTERM to llmops up)
-        assert not process.is_running(pid, None)
+    # the worker's final stop, as app.serve does it: the loop has ended, then the stages stop
+    await local.runner.shutdown()
+    assert not process.is_running(pid, None)
+    assert local.state(job_id).stage("train").interrupted
+    assert [c["stage"] for c in fake.calls()].count("train") == 1  # nothing reran meanwhile
     async with running(fake, workdir) as restarted:
         await eventually(lambda: "Succeeded" in restarted.job_phases(job_id), what="success")
         train = restarted.state(job_id).stage("train")
-    assert (train.attempt, train.retries) == (2, 0)  # rerun, not counted as a retry
+    assert (train.attempt, train.retries) == (2, 0)  # rerun by the next start, not a retry
+    assert [c["attempt"] for c in fake.calls() if c["stage"] == "train"] == [1, 2]
+
+
+async def test_a_trainer_whose_wrapper_was_killed_is_stopped_before_the_retry(
+    fake: FakeTrainer, tmp_path: Path
+) -> None:
+    """Someone killed only the wrapper: the trainer it started must not go on beside the
+    retry (both would write the same checkpoints)."""
+    fake.plan(train={"sleep_first": 60})
+    job_id = new_job_id()
+    async with running(fake, tmp_path / "work") as local:
+        await local.submit(job_id)
+        first = await fake.wait_for_call("train")
+        wrapper = local.state(job_id).stage("train").pid
+        os.kill(wrapper, signal.SIGKILL)  # the wrapper only, not its group
+        await eventually(lambda: "Succeeded" in local.job_phases(job_id), what="success")
+    assert not process.is_running(first["pid"], first["start"])  # the orphan was stopped
+    assert local.state(job_id).stage("train").attempt == 2
+
+
+async def test_a_stage_that_cannot_start_fails_the_job_with_why(
+    fake: FakeTrainer, tmp_path: Path
+) -> None:
+    job_id = new_job_id()
+    lines: list[tuple[str, str, str]] = []
+    runner = _runner(fake, tmp_path / "work", lines)
+    async with running(fake, tmp_path / "work", runner=runner) as local:
+        stage_dir = tmp_path / "work" / NS / f"train-{job_id}" / "work"
+        await local.submit(job_id)
+        # (the runner's first step may already have started prepare-data: make train fail)
+        await eventually(lambda: local.state(job_id).phase == "Running", what="running")
+        (stage_dir / "train").mkdir(parents=True, exist_ok=True)
+        (stage_dir / "train").rmdir()
+        (stage_dir / "train").write_text("a file where the stage's directory goes")
+        await eventually(lambda: "Failed" in local.job_phases(job_id), what="failure")
+    _, jobs = local.sink.split()
+    assert (jobs[-1].reason or "").startswith("train: cannot start:")
+    assert "train" not in [c["stage"] for c in fake.calls()]
+
+
+async def test_two_runners_never_share_a_work_directory(fake: FakeTrainer, tmp_path: Path) -> None:
+    lines: list[tuple[str, str, str]] = []
+    first = _runner(fake, tmp_path / "work", lines)
+    first.load()
+    second = _runner(fake, tmp_path / "work", lines)
+    with pytest.raises(WorkflowUnavailable, match="another workflow worker runs the pipelines"):
+        second.load()
+    first.release()
+    second.load()  # taken over once released (an in-process restart)
+    second.release()
+
+
+async def test_an_unreadable_model_version_record_is_said_not_dropped_silently(
+    fake: FakeTrainer, tmp_path: Path
+) -> None:
+    fake.plan(register={"model_version": '{"name": "m", "storage_uri": "/a path/with space"}'})
+    job_id = new_job_id()
+    async with running(fake, tmp_path / "work") as local:
+        await local.submit(job_id)
+        await eventually(lambda: "Succeeded" in local.job_phases(job_id), what="success")
+    pipelines, _ = local.sink.split()
+    assert pipelines[-1].details["registered_model"] is None
+    assert "model-version.json is unreadable" in (pipelines[-1].reason or "")
 
 
 async def test_a_multi_node_job_is_refused_and_reported_failed(
@@ -369,6 +436,7 @@ async def test_a_finished_pipeline_is_forgotten_after_its_ttl(
         python=fake.python,
         output=lambda *line: lines.append(line),
         environ=fake.environ(),
+        passthrough=fake.passthrough,
         ttl_success_s=0,
         tick_s=0.05,
     )
@@ -391,5 +459,6 @@ def _no_stray_stages(fake: FakeTrainer) -> Iterator[None]:
     """Whatever a test leaves running is killed (a failed assertion must not leak trainers)."""
     yield
     for call in fake.calls():
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(os.getpgid(call["pid"]), signal.SIGKILL)
+        if process.is_running(call["pid"], call["start"]):  # still that very process
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(call["pgid"], signal.SIGKILL)

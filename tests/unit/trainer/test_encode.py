@@ -100,3 +100,30 @@ def test_common_prefix_length() -> None:
     assert common_prefix_length([1, 2, 3], [1, 2, 4, 5]) == 2
     assert common_prefix_length([], [1]) == 0
     assert common_prefix_length([1, 2], [1, 2, 3]) == 2
+
+
+def test_a_long_context_loses_its_beginning_never_the_answer(plain_tokenizer: Any) -> None:
+    """Cutting the end of a rag_qa row with a long context would leave no answer token: a row
+    that teaches nothing (and a 0/0 loss in a batch of such rows)."""
+    encoder = Encoder(plain_tokenizer, DatasetType.RAG_QA, 24)
+    context = " ".join(f"fact {i} is true." for i in range(40))
+    row = encoder.encode({"question": "Which?", "context": context, "answer": "Fact 7."})
+    assert len(row["input_ids"]) == 24
+    assert completion_text(plain_tokenizer, row) == "Fact 7.</s>"
+    assert plain_tokenizer.decode(row["input_ids"]).endswith(
+        "Question: Which?\nAnswer: \nFact 7.</s>"
+    )
+    assert encoder.truncated == 1
+
+
+def test_a_completion_longer_than_the_window_keeps_a_prompt_tail_and_its_start(
+    plain_tokenizer: Any,
+) -> None:
+    encoder = Encoder(plain_tokenizer, DatasetType.SFT_PAIR, 16)
+    response = " ".join(["word"] * 40)
+    row = encoder.encode({"prompt": "Write many words please", "response": response})
+    assert len(row["input_ids"]) == 16
+    kept = sum(row["completion_mask"])
+    assert 8 <= kept < 16  # at most half the window for the prompt's end
+    assert row["completion_mask"] == [0] * (16 - kept) + [1] * kept
+    assert completion_text(plain_tokenizer, row).startswith("word word")

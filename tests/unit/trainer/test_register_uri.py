@@ -32,6 +32,11 @@ SOURCE = "mlflow-artifacts:/3/0a1b2c/artifacts/model"
             "s3://other/3/0a1b2c/artifacts/model",
         ),
         ("/mlruns/3/0a1b2c/artifacts/model", "/srv", "/mlruns/3/0a1b2c/artifacts/model"),
+        (  # a project under a directory with a space: a URI, since event URIs allow none
+            SOURCE,
+            "/Users/Jane Doe/.llmops/mlflow/artifacts",
+            "file:///Users/Jane%20Doe/.llmops/mlflow/artifacts/3/0a1b2c/artifacts/model",
+        ),
     ],
 )
 def test_storage_uri(source: str, destination: str | None, expected: str) -> None:

@@ -195,6 +195,18 @@ def test_builtin_wrong_digest_or_version_is_refused(builtin_store: tuple[Path, s
         read_all(Pin(DatasetStore.BUILTIN, str(store), digest))
 
 
+@pytest.mark.parametrize(
+    ("dataset_id", "version"), [("../../etc", "v1"), ("ds", "../v1"), ("ds", "..")]
+)
+def test_builtin_names_that_would_leave_the_store_are_refused(
+    builtin_store: tuple[Path, str, str], dataset_id: str, version: str
+) -> None:
+    store, _, digest = builtin_store
+    pin = Pin(DatasetStore.BUILTIN, str(store), digest, dataset_id=dataset_id)
+    with pytest.raises(Refused, match="cannot name a manifest in the built-in store"):
+        read_all(pin, version=version)
+
+
 def test_builtin_tampered_object_is_refused(builtin_store: tuple[Path, str, str]) -> None:
     store, dataset_id, digest = builtin_store
     md5 = md5_hex(FILES["more/extra.json"])

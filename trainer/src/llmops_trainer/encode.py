@@ -7,7 +7,8 @@ allows it, and truncated to ``--max-seq-len`` tokens of the base model's tokeniz
   tokenized together, ``completion_mask`` 1 on the completion (response / answer) tokens only,
   which TRL's SFTTrainer (``completion_only_loss``) turns into labels. The text is the
   tokenizer's chat template (user prompt, assistant completion) when it has one, else
-  ``prompt + "\\n" + completion + eos``. A rag_qa prompt is
+  ``prompt + "\\n" + completion + eos``. A row longer than ``max_seq_len`` loses the
+  beginning of its prompt, so its completion always survives. A rag_qa prompt is
   ``"Context: <context>\\nQuestion: <question>\\nAnswer: "``.
 * ``rlhf_pair`` -> ``{"prompt", "chosen", "rejected"}`` texts (conversational messages when the
   tokenizer has a chat template): DPOTrainer tokenizes them itself, so each text is only cut to
@@ -100,13 +101,25 @@ class Encoder:
             prompt_ids = self._ids(f"{prompt}\n", special=True)
             full_ids = self._ids(f"{prompt}\n{completion}{eos}", special=True)
         start = common_prefix_length(prompt_ids, full_ids)
-        mask = [0] * start + [1] * (len(full_ids) - start)
+        prompt_part, completion_part = full_ids[:start], full_ids[start:]
         if len(full_ids) > self.max_seq_len:
             self.truncated += 1
+            prompt_part, completion_part = self._fit(prompt_part, completion_part)
         return {
-            "input_ids": full_ids[: self.max_seq_len],
-            "completion_mask": mask[: self.max_seq_len],
+            "input_ids": prompt_part + completion_part,
+            "completion_mask": [0] * len(prompt_part) + [1] * len(completion_part),
         }
+
+    def _fit(self, prompt: list[int], completion: list[int]) -> tuple[list[int], list[int]]:
+        """Cut a too long row so its completion survives: cutting the end would drop the
+        response (or the answer after a long context) and leave a row that teaches nothing.
+        The prompt loses its beginning (its end, nearest the answer, matters most); a
+        completion longer than the window keeps its beginning after a prompt tail of at most
+        half the window."""
+        window = self.max_seq_len
+        kept_completion = min(len(completion), window - min(len(prompt), window // 2))
+        kept_prompt = window - kept_completion
+        return prompt[len(prompt) - kept_prompt :], completion[:kept_completion]
 
     def _template(self, messages: list[dict[str, str]], *, generation: bool) -> str:
         text = self.tokenizer.apply_chat_template(

@@ -107,8 +107,7 @@ def register(
     version = _register(
         tracker, model_uri, eval_uri, model_name, {k: v for k, v in tags.items() if v}, env
     )
-    tracker.set_tags({MODEL_VERSION_TAG: f"{model_name}/{version.version}"})
-    tracker.finish()
+    _close_run(tracker, f"{model_name}/{version.version}")
     source = str(version.source)
     _publish(
         env,
@@ -131,8 +130,11 @@ def _register(
     client = tracker.client
     existing = _existing_version(client, name, tracker.run_id, env.job_id)
     if existing is not None:
-        _log.info("reusing model version %s/%s of this job", name, existing.version)
-        return existing
+        _log.info("found model version %s/%s of this job", name, existing.version)
+        try:
+            return _ready_or_discarded(client, existing)
+        except RuntimeError as exc:  # a retry after a failed registration: register anew
+            _log.warning("%s; registering again", exc)
     model = trained_model(model_uri)
     assert model.local_dir is not None
     metrics = storage.join(eval_uri, METRICS_FILE)
@@ -149,7 +151,7 @@ def _register(
     source = f"{run.info.artifact_uri.rstrip('/')}/{MODEL_ARTIFACT}"
     version = client.create_model_version(name, source=source, run_id=tracker.run_id, tags=tags)
     _log.info("created model version %s/%s from %s", name, version.version, source)
-    return _wait_ready(client, version)
+    return _ready_or_discarded(client, version)
 
 
 def _existing_version(
@@ -181,17 +183,39 @@ def _ensure_registered_model(client: MlflowClient, name: str) -> None:
             raise
 
 
-def _wait_ready(client: MlflowClient, version: ModelVersion) -> ModelVersion:
+def _ready_or_discarded(client: MlflowClient, version: ModelVersion) -> ModelVersion:
+    """The version once READY; one that failed or never became ready is deleted (never left
+    half-registered for a deployment to find) and a RuntimeError raised."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     while version.status == "PENDING_REGISTRATION" and time.monotonic() < deadline:
         time.sleep(1.0)
         version = client.get_model_version(version.name, version.version)
-    if version.status != "READY":
-        raise RuntimeError(
-            f"model version {version.name}/{version.version} is {version.status}: "
-            f"{version.status_message or 'no message'}"
+    if version.status == "READY":
+        return version
+    why = (
+        f"model version {version.name}/{version.version} is {version.status}: "
+        f"{version.status_message or 'no message'}"
+    )
+    try:
+        client.delete_model_version(version.name, version.version)
+    except Exception as exc:  # noqa: BLE001 - said below; the registration failed either way
+        why += f" (and deleting it failed: {exc})"
+    raise RuntimeError(why)
+
+
+def _close_run(tracker: RunTracker, model_version: str) -> None:
+    """Tag the run with its model version and end it FINISHED. The version is registered and
+    READY at this point: an MLflow hiccup here must not fail the stage (and so the job)
+    around a good model, so it is logged; the run then stays RUNNING, which the log says."""
+    try:
+        tracker.set_tags({MODEL_VERSION_TAG: model_version})
+        tracker.finish()
+    except Exception:  # noqa: BLE001 - logged with its traceback; the model is registered
+        _log.exception(
+            "model version %s is registered, but the run %s could not be tagged and ended",
+            model_version,
+            tracker.run_id,
         )
-    return version
 
 
 def storage_uri(source: str, artifacts_destination: str | None) -> str:
@@ -203,14 +227,17 @@ def storage_uri(source: str, artifacts_destination: str | None) -> str:
     path = source.removeprefix("mlflow-artifacts:")
     if path.startswith("//"):  # mlflow-artifacts://host:port/<path>
         path = "/" + path[2:].partition("/")[2]
-    return storage.join(artifacts_destination, path.lstrip("/"))
+    return _as_location(storage.join(artifacts_destination, path.lstrip("/")))
 
 
 def _as_location(uri: str) -> str:
-    """A local relative path made absolute (model-version.json holds URIs or absolute paths)."""
-    if "://" in uri or uri.startswith("/"):
+    """A URI as it is; a local path made absolute, and a ``file://`` URI when it holds
+    whitespace (a project under "/Users/Jane Doe/"): locations travel in events whose URIs
+    allow none."""
+    if "://" in uri:
         return uri
-    return os.path.abspath(uri)
+    path = Path(os.path.abspath(uri))
+    return path.as_uri() if any(c.isspace() for c in str(path)) else str(path)
 
 
 def _publish(

@@ -116,6 +116,8 @@ def read_pinned(
     else:
         if not pin.dataset_id:
             raise Refused("--dataset-store=builtin needs --dataset-id (the catalog dataset id)")
+        _path_name(pin.dataset_id, flag="--dataset-id")
+        _path_name(version, flag="--dataset-version")
         manifest_uri = storage.join(pin.remote, "versions", pin.dataset_id, f"{version}.json")
         entries = _builtin_manifest(manifest_uri, pin.digest)
     source = DatasetSource(
@@ -125,6 +127,13 @@ def read_pinned(
         pinned=True,
     )
     return source, _pinned_files(pin, entries, dataset_type, source)
+
+
+def _path_name(value: str, *, flag: str) -> None:
+    """One path component of the built-in store's layout (no '/', no '..'): the manifest's
+    location is built from it, and must stay inside the store."""
+    if not value or value in (".", "..") or any(c in value for c in "/\\\0"):
+        raise Refused(f"{flag} {value!r} cannot name a manifest in the built-in store")
 
 
 def _dvc_manifest(uri: str, digest: str) -> list[tuple[str, str]]:

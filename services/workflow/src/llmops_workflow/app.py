@@ -55,6 +55,7 @@ def build_local_backend(settings: WorkflowSettings) -> LocalBackend:
         python=settings.local_python,
         output=log_output if settings.log_json else print_output,
         environ=os.environ,
+        passthrough=settings.local_stage_env,
         max_running=settings.local_max_running,
         stop_grace_s=settings.local_stop_grace_s,
         ttl_success_s=settings.ttl_seconds_after_success,

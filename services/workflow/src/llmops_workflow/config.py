@@ -96,6 +96,12 @@ class WorkflowSettings(ServiceSettings):
     local_max_running: int = Field(
         default=1, ge=1, description="local backend: pipelines running at once; others wait."
     )
+    local_stage_env: list[str] = Field(
+        default_factory=list,
+        description="local backend: names of further environment variables the stages inherit "
+        "(PATH, HOME, locale, proxies, HF_*, AWS_*, CUDA_*... always do; the platform's own "
+        "settings and secrets never).",
+    )
     local_stop_grace_s: float = Field(
         default=10.0,
         gt=0,

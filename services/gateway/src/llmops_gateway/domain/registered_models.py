@@ -28,6 +28,10 @@ MODEL_REF_REGISTERED: Final = "model_ref_registered"
 
 _SUCCEEDED: Final = Phase.SUCCEEDED.value
 
+REGISTERING_BACKENDS: Final = frozenset({"argo", "local"})
+"""Pipeline backends that report what register created (the built-in Jobs have no output
+parameters, and the GitOps manifests backend observes nothing)."""
+
 
 def registered_model_of(details: Mapping[str, Any]) -> RegisteredModel | None:
     """A pipeline report's ``details.registered_model``; None when absent. A malformed one is
@@ -65,23 +69,37 @@ def record_registered_model(
     return bool(getattr(result, "rowcount", 0))
 
 
-def artifact_violations(spec: DeploymentSpec, job: TrainingJob | None) -> list[RuleViolation]:
+def artifact_violations(
+    spec: DeploymentSpec, job: TrainingJob | None, pipeline_backend: str | None
+) -> list[RuleViolation]:
     """The rule ``model_ref_registered``, located at ``deploymentSpec.model_ref``: when a
     training job still Pending or Running produces ``model_ref`` (and no Succeeded one does,
     see :func:`llmops_gateway.db.repository.training_job_producing`), nothing can be served
-    yet: the model does not exist until the job's ``register`` stage created it.
+    yet: the model does not exist until the job's ``register`` stage created it. Nor when the
+    job Succeeded on a pipeline backend that reports its model (``pipeline_backend``) but no
+    model was reported: serving a location guessed from the name would not be that model.
 
     Checked when an endpoint is created only: an endpoint stored earlier is not wrong because
     a job producing the same name was submitted since (``validate serving-endpoints`` does not
     apply it).
     """
-    if job is None or job.status == _SUCCEEDED:
+    if job is None:
+        return []
+    if job.status != _SUCCEEDED:
+        why = (
+            f"which is {job.status}: deploy it once the job has Succeeded and registered the model"
+        )
+    elif job.model_storage_uri is None and pipeline_backend in REGISTERING_BACKENDS:
+        why = (
+            f"which Succeeded but its {pipeline_backend} pipeline reported no registered model "
+            "version: see the job's pipeline (register's model-version record)"
+        )
+    else:
         return []
     return [
         RuleViolation(
             ("deploymentSpec", "model_ref"),
-            f"model_ref '{spec.model_ref}' is the artifact of training job {job.id}, which is "
-            f"{job.status}: deploy it once the job has Succeeded and registered the model",
+            f"model_ref '{spec.model_ref}' is the artifact of training job {job.id}, {why}",
             MODEL_REF_REGISTERED,
             input=spec.model_ref,
         )

@@ -218,7 +218,13 @@ def _insert_endpoint(
     model = repository.catalog_model_by_id_or_name(session, command.model_id)
     producing_job = repository.training_job_producing(session, spec.model_ref)
     violations = deployment_violations(spec, command.model_id, model, producing_job)
-    violations += artifact_violations(spec, producing_job)  # at creation only
+    pipeline = (
+        None
+        if producing_job is None
+        else repository.pipelines_of_jobs(session, [producing_job.id]).get(producing_job.id)
+    )
+    backend = pipeline.backend if pipeline is not None else None
+    violations += artifact_violations(spec, producing_job, backend)  # at creation only
     if violations:
         raise CatalogRuleError(violations)
     assert model is not None  # no violations: the model exists

@@ -45,17 +45,18 @@ class LogTail:
         self._offset = path.stat().st_size if path.exists() else 0
         self._partial = ""
 
-    def pump(self) -> None:
-        """Emit what was appended since the last call (progress bars' carriage returns end a
-        line too, so a tqdm bar shows its latest state rather than nothing)."""
+    def pump(self) -> bool:
+        """Emit what was appended since the last call, up to one chunk (progress bars'
+        carriage returns end a line too, so a tqdm bar shows its latest state rather than
+        nothing); whether anything was read."""
         try:
             with self.path.open("rb") as handle:
                 handle.seek(self._offset)
                 data = handle.read(_CHUNK)
         except OSError:
-            return
+            return False
         if not data:
-            return
+            return False
         self._offset += len(data)
         text = self._partial + data.decode(errors="replace").replace("\r", "\n")
         *lines, self._partial = text.split("\n")
@@ -64,10 +65,13 @@ class LogTail:
         for line in lines:
             if line.strip():
                 self._emit(self.pipeline, self.stage, line.rstrip())
+        return True
 
     def close(self) -> None:
-        """Emit everything left, including a last line without a newline."""
-        self.pump()
+        """Emit everything left (a final traceback may be longer than a chunk), including a
+        last line without a newline."""
+        while self.pump():
+            pass
         if self._partial.strip():
             self._emit(self.pipeline, self.stage, self._partial.rstrip())
         self._partial = ""

@@ -65,6 +65,26 @@ def is_running(pid: int, pid_start: str | None) -> bool:
     return pid_start is None or process_start_time(pid) == pid_start
 
 
+def current_boot() -> str | None:
+    """This boot of the machine (Linux's boot id), or None where it cannot be told."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
+    except OSError:
+        return None
+
+
+def our_group_alive(pgid: int, boot: str | None) -> bool:
+    """Whether the stage's process group, started in boot ``boot``, still has live members.
+
+    Within one boot the kernel never hands out a pid still used as a group id, so a live group
+    ``pgid`` is the stage's (its trainer may outlive a killed wrapper); after a reboot every
+    stage process is gone and the number may belong to anyone: never ours.
+    """
+    if boot is None or boot != current_boot():
+        return False
+    return group_alive(pgid)
+
+
 def group_alive(pgid: int) -> bool:
     """Whether any live (non-zombie) process is left in the process group ``pgid``: the
     wrapper may be gone while the trainer or torchrun's workers still exit."""

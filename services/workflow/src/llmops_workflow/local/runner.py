@@ -6,8 +6,7 @@ record (:mod:`.state`) a step at a time, every ``tick_s``:
 * a Pending pipeline starts when fewer than ``max_running`` run (a laptop trains one job at a
   time by default; the others wait, reported Pending with why);
 * the next stage starts once the stages it depends on succeeded, with the argv and environment
-  the Argo pod would get (parameters such as the MLflow run id filled from the files earlier
-  stages wrote), the worker's Python environment first on ``PATH``;
+  the Argo pod would get (:mod:`.launch`);
 * a stage that ends by itself decides: exit 0 succeeded, anything else fails the pipeline with
   the stage's name, its exit and the tail of its log (a trainer error is never retried, as
   Argo's ``OnError``); a stage killed from outside (no exit code) is an infrastructure error,
@@ -18,27 +17,32 @@ record (:mod:`.state`) a step at a time, every ``tick_s``:
 The worker's final shutdown stops running stages the same way but marks them *interrupted*:
 the next start reruns them without counting a retry (stopping ``llmops up`` pauses training;
 starting it again resumes from the last checkpoint). A worker that dies, or restarts in
-process, leaves them running: the next runner adopts them from their records. So a pipeline is
-never left Running forever: it runs, is adopted, or is judged by its exit file.
+process, leaves them running: the next runner adopts them from their records. Whatever goes
+wrong with one pipeline (a stage that cannot even start, a record that no longer makes
+sense) fails that pipeline with the reason, never the worker: a pipeline is never left
+Running forever. One runner owns a work directory (a file lock): two workers sharing one
+would both drive the same stages.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
+import fcntl
 import signal
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO, Final
 
 from llmops_shared.logging import get_logger
 from llmops_workflow.local import process
+from llmops_workflow.local.launch import command_line, stage_environ
 from llmops_workflow.local.logs import LogTail, StageOutput
-from llmops_workflow.local.plan import LocalPlan, LocalStage, fill_inputs, local_plan, task_output
+from llmops_workflow.local.outcome import ended_by_itself, killed_from_outside
+from llmops_workflow.local.plan import LocalPlan, LocalStage, local_plan
 from llmops_workflow.local.state import (
     PipelinePhase,
     PipelineState,
@@ -46,25 +50,16 @@ from llmops_workflow.local.state import (
     StateStore,
     now_iso,
 )
-from llmops_workflow.ports import Manifest, WorkflowRejected
+from llmops_workflow.local.stopping import stage_alive, stop_stages
+from llmops_workflow.ports import Manifest, WorkflowRejected, WorkflowUnavailable
 from llmops_workflow.render import names
+from llmops_workflow.render.status import parse_registered_model
 
 Key = tuple[str, str]  # (namespace, name)
 
-STAGE_ENV_WITHHELD = frozenset(
-    {
-        "API_KEYS",
-        "DATABASE_URL",
-        "REDIS_URL",
-        "MLFLOW_WEBHOOK_SECRET",
-        "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY",
-        "GITHUB_TOKEN",
-        "GITHUB_APP_PRIVATE_KEY",
-        "ARGO_TOKEN",
-    }
-)
-"""The platform's own secrets: a stage inherits the worker's environment (PATH, HOME, HF_*,
-AWS_* for its data) but not these, as a pod would not have them either."""
+START_ATTEMPTS: Final = 3
+"""Ticks a stage may fail to even start (no such file, too many open files) before the
+pipeline fails with the reason."""
 
 _log = get_logger(__name__)
 
@@ -79,6 +74,7 @@ class LocalRunner:
         python: str,
         output: StageOutput,
         environ: Mapping[str, str],
+        passthrough: Iterable[str] = (),
         max_running: int = 1,
         stop_grace_s: float = 10.0,
         ttl_success_s: float = 24 * 3600,
@@ -88,7 +84,7 @@ class LocalRunner:
         self._store = store
         self._python = python
         self._output = output
-        self._environ = {k: v for k, v in environ.items() if k not in STAGE_ENV_WITHHELD}
+        self._inherited = stage_environ(environ, passthrough)
         self._max_running = max_running
         self._grace = stop_grace_s
         self._ttl_success = ttl_success_s
@@ -100,14 +96,28 @@ class LocalRunner:
         self._tails: dict[tuple[Key, str], LogTail] = {}
         self._kill_sent: dict[tuple[Key, str], float] = {}
         self._wake = asyncio.Event()
+        self._lock: IO[str] | None = None
         self._loaded = False
+        self._stopping = False
 
     # ------------------------------------------------------------------ what the backend calls
 
     def load(self) -> None:
-        """Read every record once (at start): running stages are adopted by the next step."""
+        """Take the work directory and read every record (once): the next step adopts the
+        running stages."""
         if self._loaded:
             return
+        self._store.root.mkdir(parents=True, exist_ok=True)
+        handle = (self._store.root / ".runner.lock").open("w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise WorkflowUnavailable(
+                f"another workflow worker runs the pipelines in {self._store.root} "
+                "(LOCAL_WORKDIR): give each worker its own"
+            ) from None
+        self._lock = handle
         for state in self._store.load_all():
             key = (state.namespace, state.name)
             self._states[key] = state
@@ -118,6 +128,12 @@ class LocalRunner:
             if not state.finished:
                 _log.info("local_pipeline_found", pipeline=state.name, running=running)
         self._loaded = True
+
+    def release(self) -> None:
+        """Give the work directory up (the next runner of this process takes it over)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def states(self) -> list[PipelineState]:
         self.load()
@@ -157,7 +173,7 @@ class LocalRunner:
         state.cancel_requested = True
         if state.phase == "Pending":  # nothing runs: stop at once
             self._finish(state, "Cancelled", "terminated before any stage started")
-        self._save(state)
+        self._store.save(state)
         self._wake.set()
         return state
 
@@ -168,64 +184,67 @@ class LocalRunner:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Drive every pipeline until ``stop``; never stops the stages (see :meth:`shutdown`)."""
-        self.load()
-        _log.info("local_runner_started", pipelines=len(self._states))
-        while not stop.is_set():
-            self.step()
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._tick)
+        try:
+            self.load()
+            _log.info("local_runner_started", pipelines=len(self._states))
+            while not stop.is_set() and not self._stopping:
+                self.step()
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._tick)
+        finally:
+            self.release()
 
     def step(self) -> None:
         """One round over every pipeline (synchronous: quick file and process checks)."""
+        if self._stopping:
+            return
         now = time.time()
         for key, state in list(self._states.items()):
             try:
                 self._step(key, state, now)
-            except OSError as exc:  # a full disk or a vanished directory: next round again
+            except OSError as exc:  # a full disk, a vanished directory: next round again
                 _log.error("local_pipeline_step_failed", pipeline=state.name, error=str(exc))
-            for (owner, stage), tail in list(self._tails.items()):
-                if owner == key:
-                    tail.pump()
-                    if state.stage(stage).phase != "Running":
-                        tail.close()
-                        del self._tails[(owner, stage)]
-        for child in list(self._children.values()):
-            child.poll()  # reap finished wrappers (no zombies)
+            except Exception as exc:  # noqa: BLE001 - one pipeline's problem, not the worker's
+                _log.error("local_pipeline_broken", pipeline=state.name, exc_info=True)
+                self._give_up(state, f"the local runner cannot run this pipeline: {exc!r}")
+            self._pump(key, state)
+        self._reap()
+
+    def _pump(self, key: Key, state: PipelineState) -> None:
+        for (owner, stage), tail in list(self._tails.items()):
+            if owner != key:
+                continue
+            tail.pump()
+            if state.stage(stage).phase != "Running":
+                tail.close()
+                del self._tails[(owner, stage)]
 
     async def shutdown(self) -> None:
         """The worker stops for good: stop running stages and mark them interrupted, so the
-        next start reruns them (resuming from checkpoints) without counting a retry."""
-        stopping: list[tuple[PipelineState, StageState]] = []
+        next start reruns them (resuming from checkpoints) without counting a retry. The loop
+        does nothing from here on."""
+        self._stopping = True
+        stopping: list[tuple[str, StageState]] = []
         for state in self._states.values():
             for stage in state.stages:
-                if stage.phase == "Running" and stage.pid is not None:
+                if stage.phase == "Running" and stage_alive(stage):
                     stage.interrupted = True
-                    stopping.append((state, stage))
-            self._save(state)
-        for _, stage in stopping:
-            assert stage.pid is not None
-            process.signal_group(stage.pid, signal.SIGTERM)
-        deadline = time.monotonic() + self._grace
-        while time.monotonic() < deadline and any(
-            process.group_alive(s.pid) for _, s in stopping if s.pid is not None
-        ):
-            await asyncio.sleep(0.1)
-            for child in self._children.values():
-                child.poll()
-        for state, stage in stopping:
-            if stage.pid is not None and process.group_alive(stage.pid):
-                _log.warning("local_stage_killed", pipeline=state.name, stage=stage.name)
-                process.signal_group(stage.pid, signal.SIGKILL)
+                    stopping.append((state.name, stage))
+                    self._store.save(state)
+        await stop_stages(stopping, grace_s=self._grace, reap=self._reap)
         for child in self._children.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(timeout=2)
         for tail in self._tails.values():
             tail.close()
         if stopping:
-            _log.info(
-                "local_stages_interrupted", stages=[f"{p.name}/{s.name}" for p, s in stopping]
-            )
+            _log.info("local_stages_interrupted", stages=[f"{p}/{s.name}" for p, s in stopping])
+
+    def _reap(self) -> None:
+        """Collect the wrappers that ended (no zombies left behind)."""
+        for child in list(self._children.values()):
+            child.poll()
 
     # ------------------------------------------------------------------ one pipeline
 
@@ -246,10 +265,10 @@ class LocalRunner:
                 waiting = f"waiting for a free slot ({self.running_count()} running locally)"
                 if state.reason != waiting:
                     state.reason = waiting
-                    self._save(state)
+                    self._store.save(state)
                 return
             state.phase, state.reason, state.started_at = "Running", None, now_iso()
-            self._save(state)
+            self._store.save(state)
         plan = self._plan(key, state)
         for stage_plan in plan.stages:
             stage = state.stage(stage_plan.name)
@@ -258,142 +277,94 @@ class LocalRunner:
             if not all(state.stage(d).phase == "Succeeded" for d in stage_plan.depends):
                 continue
             if stage.phase == "Running":
-                self._check(key, state, stage, stage_plan, now)
+                self._check(state, stage, stage_plan, now)
             due = stage.phase in ("Pending", "Error") and (stage.retry_at or 0) <= now
             if due and state.phase == "Running":
                 self._start(key, state, stage, stage_plan, plan)
             if state.finished:
                 return
         if all(s.phase == "Succeeded" for s in state.stages):
-            self._succeed(key, state)
+            self._succeed(state)
 
-    def _check(
-        self, key: Key, state: PipelineState, stage: StageState, plan: LocalStage, now: float
-    ) -> None:
+    def _check(self, state: PipelineState, stage: StageState, plan: LocalStage, now: float) -> None:
+        """Judge a running stage. Liveness first, then the exit file: the wrapper writes the
+        file before it exits, so a gone wrapper without one was killed from outside."""
+        if stage.pid is not None and process.is_running(stage.pid, stage.pid_start):
+            return
+        if stage.pid is not None and process.our_group_alive(stage.pid, stage.boot_id):
+            process.signal_group(stage.pid, signal.SIGKILL)  # an orphaned trainer: never two
+            return
         dirs = self._store.dirs(state.namespace, state.name)
         code = process.read_exit_code(dirs.exit_file(stage.name, stage.attempt))
-        if (
-            code is None
-            and stage.pid is not None
-            and process.is_running(stage.pid, stage.pid_start)
-        ):
-            return
-        stage.pid = None
-        if code == 0:
-            stage.phase, stage.exit_code, stage.finished_at = "Succeeded", 0, now_iso()
-            stage.message = None
-            self._save(state)
-            _log.info("local_stage_succeeded", pipeline=state.name, stage=stage.name)
-            return
         if code is not None:
-            stage.phase, stage.exit_code, stage.finished_at = "Failed", code, now_iso()
-            stage.message = process.describe_exit(code)
-            tail = process.tail(dirs.log(stage.name))
-            self._finish(
-                state,
-                "Failed",
-                f"{stage.name} failed ({stage.message})" + (f":\n{tail}" if tail else ""),
-            )
-            self._save(state)
-            return
-        self._killed_from_outside(state, stage, plan, now)
-
-    def _killed_from_outside(
-        self, state: PipelineState, stage: StageState, plan: LocalStage, now: float
-    ) -> None:
-        """No exit code: the stage's wrapper was killed (the worker stopped it, a reboot)."""
-        if stage.interrupted:
-            stage.phase, stage.interrupted = "Pending", False
-            stage.message = f"attempt {stage.attempt} was interrupted by a worker stop; rerun"
-        elif stage.retries < plan.retry.limit:
-            stage.retries += 1
-            delay = plan.retry.delay(stage.retries)
-            stage.phase, stage.retry_at = "Error", now + delay
-            stage.message = (
-                f"attempt {stage.attempt} was killed from outside; retry {stage.retries}/"
-                f"{plan.retry.limit} in {delay:.0f}s"
+            failure = ended_by_itself(
+                stage, code, process.tail(dirs.log(stage.name)) if code else ""
             )
         else:
-            stage.phase, stage.finished_at = "Error", now_iso()
-            stage.message = f"attempt {stage.attempt} was killed from outside"
-            self._finish(
-                state,
-                "Failed",
-                f"{stage.name}: killed from outside {stage.attempt} times (no exit code); "
-                f"retries used up ({plan.retry.limit})",
+            failure = killed_from_outside(stage, plan.retry, now)
+            _log.warning(
+                "local_stage_lost", pipeline=state.name, stage=stage.name, note=stage.message
             )
-        _log.warning("local_stage_lost", pipeline=state.name, stage=stage.name, note=stage.message)
-        self._save(state)
+        if failure is not None:
+            self._finish(state, "Failed", failure)
+        elif stage.phase == "Succeeded":
+            _log.info("local_stage_succeeded", pipeline=state.name, stage=stage.name)
+        self._store.save(state)
 
     def _start(
         self, key: Key, state: PipelineState, stage: StageState, plan: LocalStage, whole: LocalPlan
     ) -> None:
         dirs = self._store.dirs(state.namespace, state.name)
-        dirs.create()
         try:
-            values = self._inputs(dirs.outputs, plan, whole)
-            argv = [fill_inputs(part, values) for part in plan.argv]
-            env = {name: fill_inputs(value, values) for name, value in plan.env.items()}
+            argv, env = command_line(
+                plan, whole, outputs=dirs.outputs, inherited=self._inherited, python=self._python
+            )
         except WorkflowRejected as exc:
             self._finish(state, "Failed", f"{stage.name}: {exc}")
-            self._save(state)
+            self._store.save(state)
             return
-        python_bin = str(Path(self._python).parent)
-        env = {
-            **self._environ,
-            **env,
-            "LLMOPS_OUTPUTS_DIR": str(dirs.outputs),
-            "PATH": os.pathsep.join([python_bin, self._environ.get("PATH", os.defpath)]),
-            "PYTHONUNBUFFERED": "1",
-        }
-        stage.attempt += 1
+        attempt = stage.attempt + 1
         log = dirs.log(stage.name)
+        try:
+            dirs.create()
+            with log.open("a", encoding="utf-8") as handle:
+                handle.write(f"--- {stage.name} attempt {attempt} at {now_iso()} ---\n")
+            started = process.start(
+                argv, env=env, cwd=dirs.stage_dir(stage.name), log=log,
+                exit_file=dirs.exit_file(stage.name, attempt),
+            )  # fmt: skip
+        except OSError as exc:  # the stage cannot even start: a few ticks, then give up
+            stage.start_failures += 1
+            _log.error(
+                "local_stage_not_started", pipeline=state.name, stage=stage.name, error=str(exc)
+            )
+            if stage.start_failures >= START_ATTEMPTS:
+                self._finish(state, "Failed", f"{stage.name}: cannot start: {exc}")
+            self._store.save(state)
+            return
         tail_key = (key, stage.name)
         self._tails.setdefault(tail_key, LogTail(log, state.name, stage.name, self._output))
-        with log.open("a", encoding="utf-8") as handle:
-            handle.write(f"--- {stage.name} attempt {stage.attempt} at {now_iso()} ---\n")
-        started = process.start(
-            argv, env=env, cwd=dirs.stage_dir(stage.name), log=log,
-            exit_file=dirs.exit_file(stage.name, stage.attempt),
-        )  # fmt: skip
         self._children[tail_key] = started.process
+        stage.attempt, stage.start_failures = attempt, 0
         stage.phase, stage.pid, stage.pid_start = "Running", started.process.pid, started.pid_start
+        stage.boot_id = process.current_boot()
         stage.started_at = stage.started_at or now_iso()
         stage.retry_at = None
-        self._save(state)
+        self._store.save(state)
         _log.info(
             "local_stage_started",
             pipeline=state.name,
             stage=stage.name,
-            attempt=stage.attempt,
+            attempt=attempt,
             pid=started.process.pid,
         )
-
-    def _inputs(self, outputs: Path, stage: LocalStage, whole: LocalPlan) -> dict[str, str]:
-        """The stage's input parameters: literals, or the files earlier stages wrote."""
-        values: dict[str, str] = {}
-        for name, expression in stage.inputs.items():
-            source = task_output(expression)
-            if source is None:
-                values[name] = expression
-                continue
-            task, parameter = source
-            file_name = whole.stage(task).outputs.get(parameter)
-            if file_name is None:
-                raise WorkflowRejected(f"task {task} declares no output {parameter!r}")
-            try:
-                values[name] = (outputs / file_name).read_text().strip()
-            except FileNotFoundError:
-                raise WorkflowRejected(
-                    f"{task} did not write its output {parameter!r} ({file_name})"
-                ) from None
-        return values
 
     def _step_cancel(self, key: Key, state: PipelineState, now: float) -> None:
         for stage in state.stages:
             if stage.phase != "Running":
                 continue
-            if stage.pid is not None and process.group_alive(stage.pid):
+            if stage_alive(stage):
+                assert stage.pid is not None
                 sent = self._kill_sent.get((key, stage.name))
                 if sent is None:
                     process.signal_group(stage.pid, signal.SIGTERM)
@@ -405,20 +376,32 @@ class LocalRunner:
             stage.phase, stage.pid, stage.finished_at = "Failed", None, now_iso()
             stage.message = "terminated"
         self._finish(state, "Cancelled", "terminated: the job was cancelled")
-        self._save(state)
+        self._store.save(state)
 
-    def _succeed(self, key: Key, state: PipelineState) -> None:
+    def _succeed(self, state: PipelineState) -> None:
         outputs = self._store.dirs(state.namespace, state.name).outputs
         registered = outputs / Path(names.MODEL_VERSION_PATH).name
         try:
-            state.registered_model = json.loads(registered.read_text())
+            text = registered.read_text()
         except FileNotFoundError:
-            state.registered_model = None
-        except ValueError as exc:
-            _log.warning("registered_model_unreadable", pipeline=state.name, error=str(exc))
-        self._finish(state, "Succeeded", None)
-        self._save(state)
+            text = None
+        model = parse_registered_model(text, where=f"pipeline {state.name}")
+        state.registered_model = model.model_dump(mode="json") if model is not None else None
+        reason = None
+        if text and model is None:
+            reason = f"register's {registered.name} is unreadable: no model version is reported"
+        self._finish(state, "Succeeded", reason)
+        self._store.save(state)
         _log.info("local_pipeline_succeeded", pipeline=state.name)
+
+    def _give_up(self, state: PipelineState, reason: str) -> None:
+        """Fail a pipeline the runner cannot drive, killing what still runs of it."""
+        for stage in state.stages:
+            if stage.phase == "Running" and stage_alive(stage):
+                process.signal_group(stage.pid or 0, signal.SIGKILL)
+        self._finish(state, "Failed", reason)
+        with contextlib.suppress(OSError):  # the record is rewritten at the next change
+            self._store.save(state)
 
     def _finish(self, state: PipelineState, phase: PipelinePhase, reason: str | None) -> None:
         state.phase = phase
@@ -441,6 +424,3 @@ class LocalRunner:
             self._states.pop(key, None)
             self._plans.pop(key, None)
             _log.info("local_pipeline_expired", pipeline=state.name)
-
-    def _save(self, state: PipelineState) -> None:
-        self._store.save(state)

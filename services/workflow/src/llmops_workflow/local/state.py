@@ -52,6 +52,8 @@ class StageState(BaseModel):
     retries: int = Field(default=0, description="Retries used under the retry policy.")
     pid: int | None = None
     pid_start: str | None = Field(default=None, description="Process start time, vs pid reuse.")
+    boot_id: str | None = Field(default=None, description="The machine's boot it started in.")
+    start_failures: int = Field(default=0, description="Ticks it failed to even start.")
     started_at: str | None = None
     finished_at: str | None = None
     exit_code: int | None = None
