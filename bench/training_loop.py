@@ -220,12 +220,13 @@ def main() -> None:
     args = parser.parse_args()
     loops = 1 if args.smoke else args.loops
 
+    job = yaml.safe_load((EXAMPLES / "tiny-sft-job.yaml").read_text())["trainJobSpec"]
+    batch = int(job["hyperparams"]["batch_size"])
     with target_of(args) as target, GatewayClient(target.gateway_url, api_key=target.api_key) as c:
         model, dataset, model_dir = prepare(target, c, uuid.uuid4().hex[:6])
         results = [one_loop(target, c, model, dataset, i) for i in range(loops)]
-    job = yaml.safe_load((EXAMPLES / "tiny-sft-job.yaml").read_text())["trainJobSpec"]
-    batch = int(job["hyperparams"]["batch_size"])
-    ceiling = raw_ceiling(model_dir, batch=batch, seq=32, steps=5 if args.smoke else 50)
+        # the stack idles now; the model dir lives in its data dir
+        ceiling = raw_ceiling(model_dir, batch=batch, seq=32, steps=5 if args.smoke else 50)
     floor = stage_floor()
 
     median = statistics.median

@@ -98,10 +98,9 @@ def _assert_training_logged(job: Job, client: MlflowClient) -> None:
     assert marker["global_step"] == steps
     assert marker["method"] == job.method
     assert (job.model / "adapter" / "adapter_config.json").exists() == (job.method == "lora")
-    assert sorted(p.name for p in job.checkpoints.iterdir() if p.is_dir()) == [
-        "checkpoint-8",
-        "checkpoint-9",
-    ]  # every ~10% (here: every step), the newest two kept
+    saved = sorted(p.name for p in job.checkpoints.iterdir() if p.is_dir())
+    # a short run: the default interval (>= 50 steps) saves none mid-run, only the last step's
+    assert saved == [f"checkpoint-{steps}"]
 
 
 def _assert_evaluated(job: Job, client: MlflowClient) -> None:

@@ -59,7 +59,7 @@ def test_the_chain_on_s3(
         ]
 
     assert prepare_data.main(on_s3(job.prepare_args())) == 0
-    assert train.main(on_s3(job.train_args())) == 0
+    assert train.main(on_s3(job.train_args("--checkpoint-steps=1"))) == 0
     assert evaluate.main(on_s3(job.evaluate_args())) == 0
     assert register.main(on_s3(job.register_args())) == 0
 
@@ -80,7 +80,7 @@ def test_the_chain_on_s3(
     # a retried train on another machine (empty local cache) pulls the newest checkpoint
     monkeypatch.setenv("LLMOPS_CACHE_DIR", str(job.root / "other-cache"))
     caplog.clear()
-    assert train.main(on_s3(job.train_args())) == 0
+    assert train.main(on_s3(job.train_args("--checkpoint-steps=1"))) == 0
     assert "downloading checkpoint 9 from" in caplog.text
     assert "resuming from checkpoint" in caplog.text
     marker = json.loads(storage.read_bytes(f"{root}/jobs/{job.job_id}/model/llmops-model.json"))

@@ -40,7 +40,13 @@ def test_duplicates_are_split_like_any_record() -> None:
 
 @pytest.mark.parametrize(
     ("rows_", "batch", "epochs", "world", "steps", "every"),
-    [(36, 4, 1, 1, 9, 1), (45, 4, 3, 1, 36, 3), (1000, 8, 2, 2, 126, 12), (1, 64, 1, 1, 1, 1)],
+    [
+        (36, 4, 1, 1, 9, 50),
+        (45, 4, 3, 1, 36, 50),
+        (1000, 8, 2, 2, 126, 50),
+        (1, 64, 1, 1, 1, 50),
+        (100_000, 8, 1, 1, 12_500, 1_250),
+    ],
 )
 def test_steps_and_default_checkpoint_interval(
     rows_: int, batch: int, epochs: int, world: int, steps: int, every: int

@@ -76,7 +76,9 @@ def train(
     ] = None,
     checkpoint_steps: Annotated[
         int | None,
-        typer.Option("--checkpoint-steps", min=1, help="Steps between checkpoints (~10%)."),
+        typer.Option(
+            "--checkpoint-steps", min=1, help="Steps between checkpoints (~10%, at least 50)."
+        ),
     ] = None,
     logging_steps: Annotated[
         int, typer.Option("--logging-steps", min=1, help="Steps between metric logs.")
