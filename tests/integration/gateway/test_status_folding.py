@@ -210,6 +210,48 @@ async def test_job_status_reports_fold_into_the_job_and_cancel_wins_over_older(
     assert job["status"] == "Cancelled"
 
 
+@pytest.mark.parametrize("phase", [Phase.SUCCEEDED, Phase.FAILED])
+async def test_a_job_that_ends_closes_its_run_unless_tracking_says_newer(
+    gateway: Gateway, phase: Phase
+) -> None:
+    """The pipeline ends the MLflow run (register: FINISHED, a failing stage: FAILED) and no
+    service reports that: the run record follows its job, and an older run report cannot
+    reopen it, while a newer one (an observation after the job's end) still wins."""
+    job_id = await submitted_job(gateway)
+    await gateway.publish_status(run_report(job_id, Phase.RUNNING, seq=1_000))
+    ended = status_updated(
+        StatusEntity.JOB, entity_id=job_id, phase=phase, reporter="workflow", seq=3_000,
+        reason="train failed (exit code 2)" if phase == Phase.FAILED else None,
+    )  # fmt: skip
+    await gateway.publish_status(ended)
+    await gateway.publish_status(run_report(job_id, Phase.RUNNING, seq=2_000))  # older
+    await gateway.wait_processed(3)
+    run = (await gateway.client.get(f"{API}/training/jobs/{job_id}/experiment-run")).json()
+    assert run["status"] == phase.value
+    assert run["params"]["hyperparams.lr"] == "0.0001"  # the record is kept, only closed
+
+    await gateway.publish_status(run_report(job_id, Phase.CANCELLED, seq=4_000))
+    await gateway.wait_processed(4)
+    run = (await gateway.client.get(f"{API}/training/jobs/{job_id}/experiment-run")).json()
+    assert run["status"] == "Cancelled"
+
+
+async def test_a_cancelled_job_leaves_its_run_to_tracking(gateway: Gateway) -> None:
+    """A cancel is tracking's to report (it kills the MLflow run): the job's Cancelled does
+    not close the run record by itself."""
+    job_id = await submitted_job(gateway)
+    await gateway.publish_status(run_report(job_id, Phase.RUNNING, seq=1_000))
+    report = status_updated(
+        StatusEntity.JOB, entity_id=job_id, phase=Phase.CANCELLED, reporter="workflow", seq=2_000
+    )
+    await gateway.publish_status(report)
+    await gateway.wait_processed(2)
+    job = (await gateway.client.get(f"{API}/training/jobs/{job_id}")).json()
+    assert job["status"] == "Cancelled"
+    run = (await gateway.client.get(f"{API}/training/jobs/{job_id}/experiment-run")).json()
+    assert run["status"] == "Running"
+
+
 async def test_reports_about_other_entities_are_ignored(gateway: Gateway) -> None:
     job_id = await submitted_job(gateway)
     other = status_updated(  # no applier for model versions (github-sync) yet

@@ -34,6 +34,7 @@ from llmops_gateway.domain.experiment_migration import (
     kept_reason,
     migration_error,
 )
+from llmops_gateway.domain.finished_runs import finish_run_of_job
 from llmops_gateway.domain.registered_models import record_registered_model, registered_model_of
 from llmops_gateway.domain.reports import brief, observed_at, typed_details
 from llmops_gateway.domain.serving import DELETE_FAILED, DELETE_STATES
@@ -55,7 +56,8 @@ def _apply_job(session: Session, report: StatusUpdated) -> bool:
     """Newer reports set the job's status; a finished job (Succeeded, Failed, Cancelled) keeps
     its status whatever the seq: the worker may observe the workflow still Running after the
     user's cancel was committed, or report the stopped workflow as Failed, and neither may undo
-    the cancel (the pipeline view shows what the workflow really did)."""
+    the cancel (the pipeline view shows what the workflow really did). A job that ends closes
+    its run record (:mod:`llmops_gateway.domain.finished_runs`)."""
     result = session.execute(
         update(TrainingJob)
         .where(
@@ -70,7 +72,10 @@ def _apply_job(session: Session, report: StatusUpdated) -> bool:
             updated_at=utcnow(),
         )
     )
-    return bool(getattr(result, "rowcount", 0))
+    changed = bool(getattr(result, "rowcount", 0))
+    if changed:
+        finish_run_of_job(session, report)
+    return changed
 
 
 def _text(details: Mapping[str, Any], key: str) -> str | None:
