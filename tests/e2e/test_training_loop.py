@@ -96,6 +96,7 @@ def test_the_job_trained_on_the_pinned_version_and_logged_to_its_run(
     with stack.client() as client:
         run = client.experiment_run(trained["id"])
     assert run is not None
+    assert run["status"] == "Succeeded"  # the run record followed its job to the end
     mlflow = MlflowClient(stack.mlflow_url)
     losses = mlflow.get_metric_history(run["runId"], "loss")
     assert len(losses) >= 2  # per step
