@@ -180,7 +180,7 @@ async def test_dry_run_then_migrate_then_nothing_is_left(scene: Scene) -> None:
             {
                 running: ("builtin", "Running"),
                 cancelled: ("builtin", "Cancelled"),
-                succeeded: ("builtin", "Running"),
+                succeeded: ("builtin", "Succeeded"),  # the run record followed its job
             }
         )
         jobs = [running, cancelled, succeeded]

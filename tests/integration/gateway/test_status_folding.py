@@ -236,6 +236,20 @@ async def test_a_job_that_ends_closes_its_run_unless_tracking_says_newer(
     assert run["status"] == "Cancelled"
 
 
+async def test_a_run_report_folded_after_its_job_ended_is_closed_too(gateway: Gateway) -> None:
+    """Reports arrive in any order: the run's creation (observed first) folded after the
+    job's end still ends Succeeded."""
+    job_id = await submitted_job(gateway)
+    ended = status_updated(
+        StatusEntity.JOB, entity_id=job_id, phase=Phase.SUCCEEDED, reporter="workflow", seq=3_000
+    )
+    await gateway.publish_status(ended)
+    await gateway.publish_status(run_report(job_id, Phase.RUNNING, seq=1_000))
+    await gateway.wait_processed(2)
+    run = (await gateway.client.get(f"{API}/training/jobs/{job_id}/experiment-run")).json()
+    assert (run["status"], run["runId"]) == ("Succeeded", RUN_ID)
+
+
 async def test_a_cancelled_job_leaves_its_run_to_tracking(gateway: Gateway) -> None:
     """A cancel is tracking's to report (it kills the MLflow run): the job's Cancelled does
     not close the run record by itself."""

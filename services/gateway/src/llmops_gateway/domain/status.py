@@ -34,7 +34,7 @@ from llmops_gateway.domain.experiment_migration import (
     kept_reason,
     migration_error,
 )
-from llmops_gateway.domain.finished_runs import finish_run_of_job
+from llmops_gateway.domain.finished_runs import finish_run_if_job_ended, finish_run_of_job
 from llmops_gateway.domain.registered_models import record_registered_model, registered_model_of
 from llmops_gateway.domain.reports import brief, observed_at, typed_details
 from llmops_gateway.domain.serving import DELETE_FAILED, DELETE_STATES
@@ -166,6 +166,7 @@ def _apply_experiment_run(session: Session, report: StatusUpdated) -> bool:
             setattr(run, key, {**getattr(run, key), **value})
     if moved and MIGRATION_ERROR_TAG in run.tags:
         run.tags = {k: v for k, v in run.tags.items() if k != MIGRATION_ERROR_TAG}
+    finish_run_if_job_ended(session, run)  # the job's end may have been folded first
     return True
 
 
