@@ -7,12 +7,21 @@ because they may embed passwords: they never appear in ``repr`` or logs.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["dev", "stg", "prod"]
+
+
+def local_data_dir() -> Path:
+    """The local stack's data directory: ``$LLMOPS_DATA_DIR`` (``llmops up`` sets it for every
+    process it starts), else ``.llmops``. Services put their local defaults under it (stores,
+    manifests, pipelines) and the CLI finds the stack's API key and Redis URL there."""
+    return Path(os.environ.get("LLMOPS_DATA_DIR") or ".llmops")
 
 
 class ConsumerSettings(BaseModel):

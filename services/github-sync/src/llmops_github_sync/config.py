@@ -11,25 +11,19 @@ the data dir (created on first use), so ``llmops up`` works offline.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 
-from llmops_shared.config import ServiceSettings
+from llmops_shared.config import ServiceSettings, local_data_dir
 
 DEFAULT_GITHUB_API = "https://api.github.com"
 
 
-def data_dir() -> Path:
-    """``$LLMOPS_DATA_DIR`` (the local stack's data dir), else ``.llmops``."""
-    return Path(os.environ.get("LLMOPS_DATA_DIR") or ".llmops")
-
-
 def default_work_dir() -> Path:
     """``<data dir>/github-sync``: the git backend's clone and the local bare repository."""
-    return data_dir() / "github-sync"
+    return local_data_dir() / "github-sync"
 
 
 class GithubSyncSettings(ServiceSettings):

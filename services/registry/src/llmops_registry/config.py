@@ -11,29 +11,23 @@ environment itself.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 
-from llmops_shared.config import ServiceSettings
+from llmops_shared.config import ServiceSettings, local_data_dir
 
 DEFAULT_HF_ENDPOINT = "https://huggingface.co"
 
 
-def _data_dir() -> Path:
-    """``$LLMOPS_DATA_DIR`` (the local stack's data dir), else ``.llmops``."""
-    return Path(os.environ.get("LLMOPS_DATA_DIR") or ".llmops")
-
-
 def default_hf_cache_dir() -> Path:
     """``<data dir>/hf-cache``: a ``huggingface_hub`` cache private to the platform."""
-    return _data_dir() / "hf-cache"
+    return local_data_dir() / "hf-cache"
 
 
 def default_model_store_dir() -> Path:
     """``<data dir>/models``: where downloaded snapshots are materialised."""
-    return _data_dir() / "models"
+    return local_data_dir() / "models"
 
 
 class RegistrySettings(ServiceSettings):

@@ -8,7 +8,6 @@ who knows KServe.
 
 from __future__ import annotations
 
-import os
 import string
 from enum import StrEnum
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any, ClassVar, Final, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from llmops_shared.config import Environment, ServiceSettings
+from llmops_shared.config import Environment, ServiceSettings, local_data_dir
 
 
 class DeploymentMode(StrEnum):
@@ -57,7 +56,7 @@ ALL_ENVIRONMENTS: Final[tuple[Environment, ...]] = ("dev", "stg", "prod")
 
 def default_manifests_dir() -> Path:
     """``$LLMOPS_DATA_DIR/manifests`` (the local stack's data dir), else ``.llmops/manifests``."""
-    return Path(os.environ.get("LLMOPS_DATA_DIR") or ".llmops") / "manifests"
+    return local_data_dir() / "manifests"
 
 
 class ServingSettings(ServiceSettings):

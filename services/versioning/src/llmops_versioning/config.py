@@ -10,7 +10,6 @@ appear in ``repr`` or logs, and reach DVC only through the repositories' untrack
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -18,14 +17,14 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
-from llmops_shared.config import ServiceSettings
+from llmops_shared.config import ServiceSettings, local_data_dir
 
 REMOTE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
 def data_dir() -> Path:
     """``$LLMOPS_DATA_DIR/versioning`` (the local stack's data dir), else ``.llmops/versioning``."""
-    return Path(os.environ.get("LLMOPS_DATA_DIR") or ".llmops") / "versioning"
+    return local_data_dir() / "versioning"
 
 
 class VersioningSettings(ServiceSettings):

@@ -8,7 +8,6 @@ configures both the same way.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from enum import StrEnum
@@ -17,7 +16,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 
-from llmops_shared.config import ServiceSettings
+from llmops_shared.config import ServiceSettings, local_data_dir
 
 
 class BackendKind(StrEnum):
@@ -48,19 +47,14 @@ PodGCStrategy = Literal[
 ]
 
 
-def data_dir() -> Path:
-    """``$LLMOPS_DATA_DIR`` (the local stack's data dir), else ``.llmops``."""
-    return Path(os.environ.get("LLMOPS_DATA_DIR") or ".llmops")
-
-
 def default_manifests_dir() -> Path:
     """``<data dir>/workflows``."""
-    return data_dir() / "workflows"
+    return local_data_dir() / "workflows"
 
 
 def default_local_workdir() -> Path:
     """``<data dir>/pipelines``: the local backend's records, logs and outputs."""
-    return data_dir() / "pipelines"
+    return local_data_dir() / "pipelines"
 
 
 class WorkflowSettings(ServiceSettings):
@@ -261,7 +255,7 @@ class WorkflowSettings(ServiceSettings):
             return self
         given = self.model_fields_set
         if "artifact_root" not in given:
-            self.artifact_root = str((data_dir() / "artifacts").resolve())
+            self.artifact_root = str((local_data_dir() / "artifacts").resolve())
         if "gpu_available" not in given:
             self.gpu_available = shutil.which("nvidia-smi") is not None
         if "watch_interval_s" not in given:

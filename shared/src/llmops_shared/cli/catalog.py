@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ from rich.table import Table
 
 from llmops_shared.cli.train import ApiKey, GatewayUrl, client_for, refused
 from llmops_shared.client import GatewayError
+from llmops_shared.config import local_data_dir
 
 models_app = typer.Typer(
     help="Catalog models: add by hand, import from a registry.", no_args_is_help=True
@@ -104,8 +104,7 @@ def tiny_model(
     Built from a config by the reference trainer (no download), so a job can train on a laptop
     CPU in seconds; its weights are random and it knows nothing: never serve it.
     """
-    data_dir = Path(os.environ.get("LLMOPS_DATA_DIR", ".llmops"))
-    target = (output or data_dir / "models" / "tiny" / name).resolve()
+    target = (output or local_data_dir() / "models" / "tiny" / name).resolve()
     command = [sys.executable, "-m", "llmops_trainer.tiny_model", f"--family={family}"]
     command += [f"--output={target}", f"--max-position-embeddings={max_position_embeddings}"]
     built = subprocess.run(command, capture_output=True, text=True, check=False)

@@ -9,11 +9,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-import os
 import signal
 import threading
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Annotated, TypeVar
 
 import redis
@@ -22,7 +20,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from llmops_shared.config import ServiceSettings
+from llmops_shared.config import ServiceSettings, local_data_dir
 from llmops_shared.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 from llmops_shared.events import Stream, dead_letter_stream
 from llmops_shared.stack import redis_url_path
@@ -43,7 +41,7 @@ def _redis_url(settings: ServiceSettings) -> str:
     """REDIS_URL, else the one a running `llmops up` wrote into its data dir."""
     if settings.redis_url is not None:
         return settings.redis_url.get_secret_value()
-    written = redis_url_path(Path(os.environ.get("LLMOPS_DATA_DIR", ".llmops")))
+    written = redis_url_path(local_data_dir())
     if written.exists():
         return written.read_text().strip()
     console.print("[red]REDIS_URL is not set[/red] (start one with `llmops redis` or `llmops up`)")

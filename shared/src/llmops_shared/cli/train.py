@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,6 +11,7 @@ import yaml
 from rich.console import Console
 
 from llmops_shared.client import GatewayClient, GatewayError
+from llmops_shared.config import local_data_dir
 from llmops_shared.stack import api_key_path
 
 train_app = typer.Typer(help="Submit and follow training jobs.", no_args_is_help=True)
@@ -27,7 +27,7 @@ _TERMINAL = {"Succeeded", "Failed", "Cancelled"}
 
 def client_for(gateway: str, api_key: str | None) -> GatewayClient:
     if api_key is None:
-        path = api_key_path(Path(os.environ.get("LLMOPS_DATA_DIR", ".llmops")))
+        path = api_key_path(local_data_dir())
         api_key = path.read_text().strip() if path.exists() else None
     return GatewayClient(gateway, api_key=api_key)
 

@@ -36,7 +36,7 @@ from llmops_gateway.config import GatewaySettings
 from llmops_gateway.db.migrate import upgrade
 from llmops_gateway.db.models import OUTBOX
 from llmops_gateway.db.session import SessionFactory, build_engine, session_factory
-from llmops_shared.config import Environment
+from llmops_shared.config import Environment, local_data_dir
 from llmops_shared.stack import redis_url_path
 from llmops_shared.streams import OutboxRelay, redact_url
 from llmops_shared.streams.connection import sync_redis
@@ -82,7 +82,7 @@ def database_url(settings: GatewaySettings) -> str:
 def stack_redis_url() -> Path | None:
     """The file holding the URL of the Redis a running ``llmops up`` started
     (``LLMOPS_DATA_DIR/redis-url``, default ``.llmops``), as the ``llmops`` CLI reads it."""
-    written = redis_url_path(Path(os.environ.get("LLMOPS_DATA_DIR", ".llmops")))
+    written = redis_url_path(local_data_dir())
     return written if written.is_file() and written.read_text().strip() else None
 
 
