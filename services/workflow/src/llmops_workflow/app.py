@@ -24,7 +24,6 @@ from llmops_shared.specs import ImageTable
 from llmops_shared.streams import Handler
 from llmops_shared.worker import (
     Background,
-    IntegrationFlagChanged,
     Subscription,
     WorkerContext,
     run_worker,
@@ -206,17 +205,16 @@ async def serve(
             await local.runner.run(context.stop)
 
         background.append(Background("local-pipelines", run_pipelines))
-    try:
-        await run_worker(
-            settings,
-            subscriptions,
-            readiness={backend.name: backend.ping},
-            stop=stop,
-            background=background,
-            describe={"backend": backend.name, "namespace": settings.namespace},
-        )
-    except IntegrationFlagChanged:
-        raise  # served again in this process: the next runner adopts the running stages
+    # A flag change (IntegrationFlagChanged) or a crash propagates past the shutdown below: the
+    # stages go on, and the next runner (in this process, or the restarted one) adopts them.
+    await run_worker(
+        settings,
+        subscriptions,
+        readiness={backend.name: backend.ping},
+        stop=stop,
+        background=background,
+        describe={"backend": backend.name, "namespace": settings.namespace},
+    )
     if local is not None:  # the worker stops for good: pause the stages (resumed at next start)
         await local.runner.shutdown()
 

@@ -19,9 +19,9 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import JsonValue, ValidationError
+from pydantic import JsonValue
 
-from llmops_shared.events import Phase, RegisteredModel
+from llmops_shared.events import Phase
 from llmops_workflow.local.runner import LocalRunner
 from llmops_workflow.local.state import PipelineState
 from llmops_workflow.ports import Live, Manifest, WorkflowUnavailable
@@ -48,12 +48,6 @@ def observe_local(state: PipelineState) -> Observed:
         }
         for stage in state.stages
     ]
-    registered = None
-    if state.registered_model:
-        try:
-            registered = RegisteredModel.model_validate(state.registered_model)
-        except ValidationError:
-            registered = None  # logged when it was read; the outcome stands
     terminating = state.cancel_requested and not state.finished
     reason = state.reason
     if state.phase == "Pending" and reason is None:
@@ -67,7 +61,7 @@ def observe_local(state: PipelineState) -> Observed:
         started_at=state.started_at,
         finished_at=state.finished_at,
         terminating=terminating,
-        registered_model=registered,
+        registered_model=state.registered_model,
     )
 
 

@@ -19,6 +19,7 @@ by another program after a reboot is never mistaken for the stage.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -38,14 +39,24 @@ class Started:
     pid_start: str | None
 
 
+_STATE, _PGRP, _START_TIME = 0, 2, 19
+"""Positions in :func:`_stat_fields` of the state, process group and start time."""
+
+
+def _stat_fields(stat: Path) -> list[str] | None:
+    """The fields of a ``/proc/<pid>/stat`` after the command name, or None when it cannot be
+    read (the process is gone, or there is no /proc). The name may contain spaces and
+    parentheses: the fields start after the last ')'."""
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def process_start_time(pid: int) -> str | None:
     """The kernel's start time of ``pid`` (clock ticks since boot), or None without /proc."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # the command name (field 2) may contain spaces and parentheses: split after the last ')'
-    return stat.rsplit(")", 1)[1].split()[19]
+    fields = _stat_fields(Path(f"/proc/{pid}/stat"))
+    return None if fields is None else fields[_START_TIME]
 
 
 def is_running(pid: int, pid_start: str | None) -> bool:
@@ -56,17 +67,18 @@ def is_running(pid: int, pid_start: str | None) -> bool:
         return False
     except PermissionError:  # someone else's process now holds the pid
         return False
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
+    fields = _stat_fields(Path(f"/proc/{pid}/stat"))
+    if fields is None:
         return True  # no /proc (macOS): trust kill(0)
-    if state == "Z":
+    if fields[_STATE] == "Z":
         return False
-    return pid_start is None or process_start_time(pid) == pid_start
+    return pid_start is None or fields[_START_TIME] == pid_start
 
 
+@functools.cache
 def current_boot() -> str | None:
-    """This boot of the machine (Linux's boot id), or None where it cannot be told."""
+    """This boot of the machine (Linux's boot id), or None where it cannot be told (read once:
+    it cannot change while this process runs)."""
     try:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip() or None
     except OSError:
@@ -96,11 +108,8 @@ def group_alive(pgid: int) -> bool:
             return False
         return True
     for stat in proc.glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # exited while we looked
-        if fields[2] == str(pgid) and fields[0] != "Z":
+        fields = _stat_fields(stat)
+        if fields is not None and fields[_PGRP] == str(pgid) and fields[_STATE] != "Z":
             return True
     return False
 

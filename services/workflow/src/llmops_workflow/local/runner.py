@@ -385,10 +385,9 @@ class LocalRunner:
             text = registered.read_text()
         except FileNotFoundError:
             text = None
-        model = parse_registered_model(text, where=f"pipeline {state.name}")
-        state.registered_model = model.model_dump(mode="json") if model is not None else None
+        state.registered_model = parse_registered_model(text, where=f"pipeline {state.name}")
         reason = None
-        if text and model is None:
+        if text and state.registered_model is None:
             reason = f"register's {registered.name} is unreadable: no model version is reported"
         self._finish(state, "Succeeded", reason)
         self._store.save(state)

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from llmops_shared.events import RegisteredModel
 from llmops_shared.logging import get_logger
 from llmops_shared.manifest_files import write_atomically
 
@@ -80,7 +81,8 @@ class PipelineState(BaseModel):
     finished_at: str | None = None
     cancel_requested: bool = False
     stages: list[StageState]
-    registered_model: dict[str, Any] | None = None
+    registered_model: RegisteredModel | None = None
+    """What register created, read (and checked) once when the pipeline succeeded."""
 
     @property
     def finished(self) -> bool:
