@@ -28,7 +28,7 @@ from typer.exceptions import TyperException
 from llmops_trainer.env import StageEnv, world_rank
 from llmops_trainer.errors import Refused
 from llmops_trainer.tracking import RunTracker
-from llmops_trainer.vocab import JobType, ModelFamily, family_supports
+from llmops_trainer.vocab import JobType, ModelFamily, SaveFormat, family_supports
 
 EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
@@ -66,6 +66,15 @@ BaseModelUriOption = Annotated[
         "hf://<repo_id>@<revision>. For PRETRAIN: the init directory (config + tokenizer).",
     ),
 ]
+
+# Flags several stages take, declared once: the pipeline renders them the same for each.
+MaxSeqLenOption = Annotated[int, typer.Option("--max-seq-len", min=1, help="Tokens per row.")]
+BatchSizeOption = Annotated[
+    int, typer.Option("--batch-size", min=1, help="Rows per batch, per device.")
+]
+DataUriOption = Annotated[str, typer.Option("--data-uri", help="prepare_data's output.")]
+ModelUriOption = Annotated[str, typer.Option("--model-uri", help="train's output.")]
+SaveFormatOption = Annotated[SaveFormat, typer.Option("--save-format", help="hf or safetensors.")]
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from llmops_trainer.cli import (
     BaseModelUriOption,
     Common,
     JobTypeOption,
+    MaxSeqLenOption,
     ModelFamilyOption,
     check_common,
     new_app,
@@ -66,7 +67,7 @@ def prepare_data(
     dataset_uri: Annotated[
         str, typer.Option("--dataset-uri", help="The dataset's storage_uri (read when unpinned).")
     ],
-    max_seq_len: Annotated[int, typer.Option("--max-seq-len", min=1, help="Tokens per row.")],
+    max_seq_len: MaxSeqLenOption,
     output_uri: Annotated[str, typer.Option("--output-uri", help="The data directory to write.")],
     base_model_ref: BaseModelRefOption = None,
     base_model_uri: BaseModelUriOption = None,

@@ -42,15 +42,17 @@ from llmops_trainer.cli import (
     Common,
     JobTypeOption,
     ModelFamilyOption,
+    ModelUriOption,
+    SaveFormatOption,
     check_common,
     new_app,
     run_stage,
 )
 from llmops_trainer.env import StageEnv
 from llmops_trainer.errors import Refused
+from llmops_trainer.evaluate import METRICS_FILE
 from llmops_trainer.locations import check_trained, trained_model
 from llmops_trainer.tracking import JOB_ID_TAG, MODEL_VERSION_TAG, RunTracker
-from llmops_trainer.vocab import SaveFormat
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
@@ -58,7 +60,6 @@ if TYPE_CHECKING:
 
 STAGE = "register"
 OUTPUT_FILE: Final = "model-version.json"
-METRICS_FILE: Final = "metrics.json"
 MODEL_ARTIFACT: Final = "model"
 EVAL_ARTIFACT: Final = "eval"
 READY_TIMEOUT_S: Final = 120.0
@@ -70,10 +71,10 @@ app = new_app("Register the trained model as an MLflow model version.")
 def register(
     job_type: JobTypeOption,
     model_family: ModelFamilyOption,
-    model_uri: Annotated[str, typer.Option("--model-uri", help="train's output.")],
+    model_uri: ModelUriOption,
     eval_uri: Annotated[str, typer.Option("--eval-uri", help="evaluate's output.")],
     model_name: Annotated[str, typer.Option("--model-name", help="Registered model name.")],
-    save_format: Annotated[SaveFormat, typer.Option("--save-format", help="hf or safetensors.")],
+    save_format: SaveFormatOption,
     base_model_ref: BaseModelRefOption = None,
     base_model_uri: BaseModelUriOption = None,
     dataset_name: Annotated[

@@ -23,9 +23,13 @@ import typer
 from llmops_trainer.cli import (
     BaseModelRefOption,
     BaseModelUriOption,
+    BatchSizeOption,
     Common,
+    DataUriOption,
     JobTypeOption,
+    MaxSeqLenOption,
     ModelFamilyOption,
+    SaveFormatOption,
     check_common,
     new_app,
     run_stage,
@@ -44,7 +48,6 @@ from llmops_trainer.vocab import (
     Objective,
     Precision,
     Quantization,
-    SaveFormat,
 )
 
 STAGE = "train"
@@ -58,14 +61,14 @@ def train(
     model_family: ModelFamilyOption,
     method: Annotated[Method, typer.Option("--method", help="full, lora or qlora.")],
     objective: Annotated[Objective, typer.Option("--objective", help="The training objective.")],
-    data_uri: Annotated[str, typer.Option("--data-uri", help="prepare_data's output.")],
+    data_uri: DataUriOption,
     output_uri: Annotated[str, typer.Option("--output-uri", help="Where the model goes.")],
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate.")],
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Per device.")],
+    batch_size: BatchSizeOption,
     num_epochs: Annotated[int, typer.Option("--num-epochs", min=1, help="Passes over the data.")],
-    max_seq_len: Annotated[int, typer.Option("--max-seq-len", min=1, help="Tokens per row.")],
+    max_seq_len: MaxSeqLenOption,
     precision: Annotated[Precision, typer.Option("--precision", help="fp16, bf16 or fp32.")],
-    save_format: Annotated[SaveFormat, typer.Option("--save-format", help="hf or safetensors.")],
+    save_format: SaveFormatOption,
     artifact_name: Annotated[
         str, typer.Option("--artifact-name", help="Name of the model (registered by register).")
     ],
