@@ -29,7 +29,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from pydantic import SecretStr
 
-from llmops_shared.embedded_redis import EmbeddedRedis
+from llmops_cli.embedded_redis import EmbeddedRedis
 from llmops_shared.events import IntegrationArea, IntegrationConfigChanged, new_event
 from llmops_shared.heartbeat import read_heartbeats
 from llmops_shared.streams import Publisher

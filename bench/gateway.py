@@ -32,7 +32,7 @@ import httpx
 import redis as redis_sync
 import yaml
 
-from llmops_shared.embedded_redis import EmbeddedRedis
+from llmops_cli.embedded_redis import EmbeddedRedis
 from llmops_shared.events import Stream, decode_event
 from llmops_shared.streams import EVENT_FIELD
 from local_stack import start_stack

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from llmops_shared.embedded_redis import EmbeddedRedis, free_port
+from llmops_cli.embedded_redis import EmbeddedRedis, free_port
 from local_stack import Stack, running_stack
 
 

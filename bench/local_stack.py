@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from llmops_shared.embedded_redis import free_port
+from llmops_cli.embedded_redis import free_port
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def _start(data_dir: Path, redis_url: str, extra_env: Mapping[str, str]) -> Stac
     env.pop("MLFLOW_TRACKING_URI", None)
     log = (data_dir / "stack.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "llmops_shared.cli", "up", "--data-dir", str(data_dir),
+        [sys.executable, "-m", "llmops_cli", "up", "--data-dir", str(data_dir),
          "--gateway-port", str(port), "--mlflow-port", str(mlflow_port)],
         env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip

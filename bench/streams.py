@@ -34,8 +34,8 @@ from pathlib import Path
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
+from llmops_cli.embedded_redis import EmbeddedRedis
 from llmops_shared.config import ConsumerSettings
-from llmops_shared.embedded_redis import EmbeddedRedis
 from llmops_shared.events import (
     Envelope,
     Event,

@@ -47,8 +47,8 @@ from typing import Any, TypeVar
 import yaml
 from mlflow.tracking import MlflowClient
 
-from llmops_shared.client import GatewayClient
-from llmops_shared.embedded_redis import EmbeddedRedis
+from llmops_cli.client import GatewayClient
+from llmops_cli.embedded_redis import EmbeddedRedis
 from local_stack import running_stack
 
 ROOT = Path(__file__).parents[1]
@@ -85,7 +85,7 @@ def llmops(target: Target, *args: str) -> str:
         "LLMOPS_API_KEY": target.api_key,
     }
     done = subprocess.run(
-        [sys.executable, "-m", "llmops_shared.cli", *args],
+        [sys.executable, "-m", "llmops_cli", *args],
         env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     if done.returncode != 0:

@@ -41,6 +41,7 @@ WORKDIR /src
 # every workspace member's manifest: uv reads the whole workspace of the lock
 COPY pyproject.toml uv.lock ./
 COPY shared/pyproject.toml shared/
+COPY cli/pyproject.toml cli/
 COPY services/gateway/pyproject.toml services/gateway/
 COPY services/tracking/pyproject.toml services/tracking/
 COPY services/serving/pyproject.toml services/serving/

@@ -24,6 +24,12 @@ def local_data_dir() -> Path:
     return Path(os.environ.get("LLMOPS_DATA_DIR") or ".llmops")
 
 
+def redis_url_path(data_dir: Path) -> Path:
+    """The file where a running ``llmops up`` writes the URL of the Redis it started, for the
+    ``llmops`` CLI and the gateway's scripts to publish to."""
+    return data_dir / "redis-url"
+
+
 class ConsumerSettings(BaseModel):
     """How a consumer reads, retries and gives up; the reliability contract's knobs."""
 

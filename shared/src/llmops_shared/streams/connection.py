@@ -12,7 +12,6 @@ import redis
 import redis.asyncio as aioredis
 
 from llmops_shared.config import ServiceSettings
-from llmops_shared.embedded_redis import EmbeddedRedis
 from llmops_shared.logging import get_logger
 
 SOCKET_TIMEOUT_S = 30.0
@@ -53,10 +52,27 @@ def redact_url(url: str) -> str:
     return f"{scheme}://{user}:***@{host}"
 
 
+class RedisNotConfiguredError(RuntimeError):
+    """``REDIS_URL`` is unset and there is no embedded Redis to fall back on."""
+
+
 def resolve_redis_url(settings: ServiceSettings, stack: AsyncExitStack) -> str:
-    """``REDIS_URL`` or a private embedded server that lives as long as ``stack``."""
+    """``REDIS_URL`` or a private embedded server that lives as long as ``stack``.
+
+    The embedded server is ``llmops-cli``'s (a development fallback, imported only here): a
+    service installed without it (an image) needs ``REDIS_URL``.
+    """
     if settings.redis_url is not None:
         return settings.redis_url.get_secret_value()
+    try:
+        from llmops_cli.embedded_redis import EmbeddedRedis
+    except ModuleNotFoundError as exc:
+        if exc.name not in {"llmops_cli", "llmops_cli.embedded_redis"}:
+            raise
+        raise RedisNotConfiguredError(
+            "REDIS_URL is not set and the embedded Redis is not installed: set REDIS_URL, "
+            "or install llmops-cli / run the stack with `llmops up`"
+        ) from exc
     embedded = EmbeddedRedis().start()
     stack.callback(embedded.close)
     get_logger(__name__).warning(

@@ -10,9 +10,9 @@ import typer
 import yaml
 from rich.console import Console
 
-from llmops_shared.client import GatewayClient, GatewayError
+from llmops_cli.client import GatewayClient, GatewayError
+from llmops_cli.stack import api_key_path
 from llmops_shared.config import local_data_dir
-from llmops_shared.stack import api_key_path
 
 train_app = typer.Typer(help="Submit and follow training jobs.", no_args_is_help=True)
 console = Console()

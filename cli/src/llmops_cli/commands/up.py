@@ -1,4 +1,4 @@
-"""``llmops up``: run the local stack until Ctrl-C (see :mod:`llmops_shared.stack`)."""
+"""``llmops up``: run the local stack until Ctrl-C (see :mod:`llmops_cli.stack`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from llmops_shared.stack import Stack, StackError, StackOptions
+from llmops_cli.stack import Stack, StackError, StackOptions
 
 
 def up(

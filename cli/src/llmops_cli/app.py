@@ -10,7 +10,7 @@ from importlib.metadata import entry_points
 
 import typer
 
-from llmops_shared.cli import catalog, integrations, ops, train, up
+from llmops_cli.commands import catalog, integrations, ops, train, up
 
 app = typer.Typer(
     help="The LLM-Ops platform from the terminal: local stack, training, catalog, streams.",

@@ -13,8 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from llmops_shared.cli.train import ApiKey, GatewayUrl, client_for, refused
-from llmops_shared.client import GatewayError
+from llmops_cli.client import GatewayError
+from llmops_cli.commands.train import ApiKey, GatewayUrl, client_for, refused
 from llmops_shared.events import IntegrationArea
 
 console = Console()

@@ -46,7 +46,8 @@ import httpx
 from rich.console import Console
 from rich.markup import escape
 
-from llmops_shared.embedded_redis import EmbeddedRedis, free_port
+from llmops_cli.embedded_redis import EmbeddedRedis, free_port
+from llmops_shared.config import redis_url_path
 
 WORKERS = ("tracking", "serving", "workflow", "registry", "versioning", "github-sync")
 _COLORS = ("cyan", "magenta", "green", "yellow", "blue", "red", "bright_cyan", "bright_magenta")
@@ -94,10 +95,6 @@ def runnable_services() -> list[str]:
 
 def api_key_path(data_dir: Path) -> Path:
     return data_dir / "api-key"
-
-
-def redis_url_path(data_dir: Path) -> Path:
-    return data_dir / "redis-url"
 
 
 def webhook_secret_path(data_dir: Path) -> Path:

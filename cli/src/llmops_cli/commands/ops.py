@@ -20,10 +20,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from llmops_shared.config import ServiceSettings, local_data_dir
-from llmops_shared.embedded_redis import EmbeddedRedis, EmbeddedRedisError
+from llmops_cli.embedded_redis import EmbeddedRedis, EmbeddedRedisError
+from llmops_shared.config import ServiceSettings, local_data_dir, redis_url_path
 from llmops_shared.events import Stream, dead_letter_stream
-from llmops_shared.stack import redis_url_path
 from llmops_shared.streams import async_redis, redact_url, sync_redis
 from llmops_shared.streams.dead_letters import (
     DeadLetterAlreadyReplayedError,
