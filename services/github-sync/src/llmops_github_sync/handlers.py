@@ -4,9 +4,10 @@
 ``{values_path}/{run_id}.yaml`` right for the version, then return one ``model_version`` status
 event (entity id ``<model>/<version>``) for the runtime to commit with the ack:
 
-* ``Succeeded`` with ``details`` = ``{path, action, commit, backend, pull_request,
-  max_model_len, capped}``, ``action`` one of ``created | updated | regenerated | unchanged |
-  skipped`` (a version without a run id is skipped: there is no file to write);
+* ``Succeeded`` with ``details`` =
+  :class:`~llmops_shared.events.payloads.details.ModelVersionDetails`, ``action`` one of
+  ``created | updated | regenerated | unchanged | skipped`` (a version without a run id is
+  skipped: there is no file to write);
 * ``Failed`` only for what retrying cannot fix: the template does not parse, the values path is
   a file, the run id cannot name a file (``^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$``), MLflow says the
   run is gone (no experiment id to write), the file is a symlink or cannot be edited safely...
@@ -16,13 +17,13 @@ event (entity id ``<model>/<version>``) for the runtime to commit with the ack:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Final
 
-from pydantic import BaseModel, JsonValue
+from pydantic import BaseModel
 
 from llmops_github_sync.ports import (
     ModelRegistry,
@@ -33,14 +34,8 @@ from llmops_github_sync.ports import (
     ValuesRepository,
     valid_run_id,
 )
-from llmops_github_sync.values import (
-    RenderOptions,
-    TemplateError,
-    VersionFacts,
-    load_template,
-    max_position_embeddings,
-    plan_file,
-)
+from llmops_github_sync.values import TemplateError, load_template, plan_file
+from llmops_github_sync.values_facts import RenderOptions, VersionFacts, max_position_embeddings
 from llmops_shared.events import (
     Envelope,
     Event,
@@ -50,6 +45,7 @@ from llmops_shared.events import (
     StatusEntity,
     status_event,
 )
+from llmops_shared.events.payloads.details import ModelVersionDetails
 from llmops_shared.events.payloads.models import model_version_id
 from llmops_shared.logging import get_logger
 
@@ -308,16 +304,16 @@ def _details(
     pull_request: str | None,
     max_model_len: int | None,
     capped: bool,
-) -> dict[str, JsonValue]:
-    return {
-        "path": path,
-        "action": action,
-        "commit": commit,
-        "backend": backend,
-        "pull_request": pull_request,
-        "max_model_len": max_model_len,
-        "capped": capped,
-    }
+) -> ModelVersionDetails:
+    return ModelVersionDetails(
+        path=path,
+        action=action,
+        commit=commit,
+        backend=backend,
+        pull_request=pull_request,
+        max_model_len=max_model_len,
+        capped=capped,
+    )
 
 
 def _status(
@@ -325,7 +321,7 @@ def _status(
     entity_id: str,
     phase: Phase,
     reason: str,
-    details: Mapping[str, JsonValue] | None = None,
+    details: ModelVersionDetails | None = None,
 ) -> Envelope:
     """A ``model_version`` status event about ``entity_id``, correlated with ``event``."""
     return status_event(

@@ -22,8 +22,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from pydantic import JsonValue
-
 from llmops_registry.ports import (
     InvalidModel,
     RegistryError,
@@ -41,14 +39,12 @@ from llmops_shared.events import (
     status_event,
 )
 from llmops_shared.events.payloads.catalog import (
-    MODEL_DETAILS_KEY,
-    PROGRESS_DETAILS_KEY,
-    UPSTREAM_DETAILS_KEY,
     ImportedModel,
     ImportProgress,
     ModelFile,
     UpstreamCheck,
 )
+from llmops_shared.events.payloads.details import ModelDetails
 from llmops_shared.logging import get_logger
 from llmops_shared.progress import ProgressReporter
 from llmops_shared.specs.families import family_for_architectures, supported_families
@@ -95,7 +91,7 @@ async def handle_import(
             request.model_id,
             Phase.RUNNING,
             reason=_progress_reason(repo, request.revision, progress),
-            details={PROGRESS_DETAILS_KEY: progress.model_dump(mode="json")},
+            details=ModelDetails(progress=progress),
         )
 
     failure: str | None = None
@@ -147,7 +143,7 @@ async def handle_import(
         request.model_id,
         Phase.SUCCEEDED,
         reason=reason,
-        details={MODEL_DETAILS_KEY: imported.model_dump(mode="json")},
+        details=ModelDetails(model=imported),
     )
 
 
@@ -194,7 +190,7 @@ async def handle_update_check(
         request.model_id,
         Phase.SUCCEEDED,
         reason=reason,
-        details={UPSTREAM_DETAILS_KEY: check.model_dump(mode="json")},
+        details=ModelDetails(upstream=check),
     )
 
 
@@ -279,7 +275,7 @@ def _model_status(
     phase: Phase,
     *,
     reason: str,
-    details: Mapping[str, JsonValue] | None = None,
+    details: ModelDetails | None = None,
 ) -> Envelope:
     """A ``model`` status event about ``model_id``, correlated with ``event``."""
     return status_event(

@@ -17,10 +17,7 @@ back by then, so the gateway's row leaves Pending/Running and the tag can be req
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, Final
-
-from pydantic import JsonValue
 
 from llmops_shared.events import (
     DatasetRestoreRequested,
@@ -32,13 +29,8 @@ from llmops_shared.events import (
     clip_reason,
     status_event,
 )
-from llmops_shared.events.payloads.datasets import (
-    PROGRESS_DETAILS_KEY,
-    RESTORE_DETAILS_KEY,
-    VERSION_DETAILS_KEY,
-    RestoreFacts,
-    VersionProgress,
-)
+from llmops_shared.events.payloads.datasets import RestoreFacts, VersionProgress
+from llmops_shared.events.payloads.details import DatasetRestoreDetails, DatasetVersionDetails
 from llmops_shared.logging import get_logger
 from llmops_shared.progress import ProgressReporter
 from llmops_versioning.adapters.storage import describe
@@ -89,10 +81,7 @@ async def handle_version_requested(
             bytes_done=progress.bytes_done,
             bytes_total=progress.bytes_total,
         )
-        details: dict[str, JsonValue] = {
-            PROGRESS_DETAILS_KEY: facts.model_dump(mode="json"),
-            "backend": ports.backend.name,
-        }
+        details = DatasetVersionDetails(progress=facts, backend=ports.backend.name)
         return report(event, StatusEntity.DATASET_VERSION, payload.version_id, Phase.RUNNING,
                       details=details)  # fmt: skip
 
@@ -114,7 +103,7 @@ async def handle_version_requested(
                     payload.version_id,
                     Phase.FAILED,
                     reason=reason,
-                    details={"backend": ports.backend.name},
+                    details=DatasetVersionDetails(backend=ports.backend.name),
                 )
             ]
         finally:
@@ -133,7 +122,7 @@ async def handle_version_requested(
             StatusEntity.DATASET_VERSION,
             payload.version_id,
             Phase.SUCCEEDED,
-            details={VERSION_DETAILS_KEY: facts.model_dump(mode="json")},
+            details=DatasetVersionDetails(version=facts),
         )
     ]
 
@@ -160,17 +149,15 @@ async def handle_restore_requested(
             bytes_total=progress.bytes_total,
         )
         return report(event, StatusEntity.DATASET_RESTORE, payload.restore_id, Phase.RUNNING,
-                      details={RESTORE_DETAILS_KEY: facts.model_dump(mode="json")})  # fmt: skip
+                      details=DatasetRestoreDetails(restore=facts))  # fmt: skip
 
     reporter = ProgressReporter(ports.sink, running, interval_s=ports.progress_interval_s)
     log = _log.bind(
         dataset_id=payload.dataset_id, version_id=payload.version_id, restore_id=payload.restore_id
     )
-    base: dict[str, JsonValue] = {
-        RESTORE_DETAILS_KEY: RestoreFacts(
-            version_id=payload.version_id, target_uri=payload.target_uri
-        ).model_dump(mode="json")
-    }
+    base = DatasetRestoreDetails(
+        restore=RestoreFacts(version_id=payload.version_id, target_uri=payload.target_uri)
+    )
     async with ports.locks(payload.dataset_id):
         try:
             facts = await ports.backend.restore(request, reporter)
@@ -197,7 +184,7 @@ async def handle_restore_requested(
             StatusEntity.DATASET_RESTORE,
             payload.restore_id,
             Phase.SUCCEEDED,
-            details={RESTORE_DETAILS_KEY: facts.model_dump(mode="json")},
+            details=DatasetRestoreDetails(restore=facts),
         )
     ]
 
@@ -221,7 +208,7 @@ def report(
     phase: Phase,
     *,
     reason: str | None = None,
-    details: Mapping[str, JsonValue] | None = None,
+    details: DatasetVersionDetails | DatasetRestoreDetails | None = None,
 ) -> Envelope:
     """A status event about ``entity_id``, correlated with ``event``."""
     return status_event(

@@ -40,18 +40,41 @@ _STATUS_EXAMPLES: Final[dict[StatusEntity, dict[str, Any]]] = {
     StatusEntity.JOB: {
         "entity_id": JOB_ID,
         "phase": "Running",
-        "details": {"workflow": f"train-{JOB_ID}"},
         "reporter": "workflow",
     },
     StatusEntity.DEPLOYMENT: {
         "entity_id": ENDPOINT_ID,
         "phase": "Ready",
-        "details": {"url": "http://llama-3-8b-sft.llm-ops-dev.example.com", "traffic_new": 10},
+        "details": {
+            "name": "llama-3-8b-sft",
+            "namespace": "llm-ops-dev",
+            "backend": "kserve",
+            "url": "http://llama-3-8b-sft.llm-ops-dev.example.com",
+            "traffic": [
+                {"revision": "llama-3-8b-sft-predictor-00002", "percent": 10, "tag": "candidate"},
+                {"revision": "llama-3-8b-sft-predictor-00001", "percent": 90},
+            ],
+            "rollout": {"strategy": "canary", "canary_percent": 10},
+        },
         "reporter": "serving",
     },
     StatusEntity.PIPELINE: {
         "entity_id": f"train-{JOB_ID}",
         "phase": "Succeeded",
+        "details": {
+            "job_id": JOB_ID,
+            "workflow_name": f"train-{JOB_ID}",
+            "namespace": "llm-ops-dev",
+            "backend": "argo",
+            "progress": {"done": 4, "total": 4},
+            "registered_model": {
+                "name": "llama-3-8b-sft",
+                "version": "3",
+                "run_id": "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+                "storage_uri": "s3://mlflow-artifacts/1/0f1e2d3c4b5a69788796a5b4c3d2e1f0/"
+                "artifacts/model",
+            },
+        },
         "reporter": "workflow",
     },
     StatusEntity.MODEL: {
@@ -99,13 +122,23 @@ _STATUS_EXAMPLES: Final[dict[StatusEntity, dict[str, Any]]] = {
     StatusEntity.MODEL_VERSION: {
         "entity_id": "llama-3-8b-sft/3",
         "phase": "Succeeded",
-        "details": {"path": "deploy/0f1e2d3c4b5a69788796a5b4c3d2e1f0.yaml"},
+        "details": {
+            "path": "deploy/0f1e2d3c4b5a69788796a5b4c3d2e1f0.yaml",
+            "action": "created",
+            "commit": "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
+            "backend": "github",
+        },
         "reporter": "github-sync",
     },
     StatusEntity.EXPERIMENT_RUN: {
         "entity_id": "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
         "phase": "Running",
-        "details": {"experiment_id": "1"},
+        "details": {
+            "job_id": JOB_ID,
+            "experiment_id": "1",
+            "experiment_name": "llm-ops-dev",
+            "backend": "mlflow",
+        },
         "reporter": "tracking",
     },
 }

@@ -14,6 +14,7 @@ from pydantic import JsonValue
 
 from llmops_shared.events.codec import new_event
 from llmops_shared.events.envelope import Envelope
+from llmops_shared.events.payloads.details import ReportDetails
 from llmops_shared.events.payloads.status import Phase, StatusEntity, clip_reason, status_updated
 
 
@@ -25,7 +26,7 @@ def status_event(
     reporter: str,
     correlation_id: str | None,
     reason: str | None = None,
-    details: Mapping[str, JsonValue] | None = None,
+    details: ReportDetails | Mapping[str, JsonValue] | None = None,
     seq: int | None = None,
 ) -> Envelope:
     """The status event ``reporter`` publishes about ``entity_id``, ready to publish or return.

@@ -23,16 +23,9 @@ from llmops_gateway.db import repository
 from llmops_gateway.db.models import CatalogModel, RegistryModel, utcnow
 from llmops_gateway.domain.catalog import FAILED, READY
 from llmops_gateway.domain.locations import as_uri
-from llmops_gateway.domain.reports import observed_at, typed_details
-from llmops_shared.events import Phase, StatusUpdated
-from llmops_shared.events.payloads.catalog import (
-    MODEL_DETAILS_KEY,
-    PROGRESS_DETAILS_KEY,
-    UPSTREAM_DETAILS_KEY,
-    ImportedModel,
-    ImportProgress,
-    UpstreamCheck,
-)
+from llmops_gateway.domain.reports import observed_at
+from llmops_shared.events import ModelStatusUpdated, Phase
+from llmops_shared.events.payloads.catalog import ImportedModel, UpstreamCheck
 from llmops_shared.streams import NonRetryableError
 
 _STATUS_OF_PHASE: Final = {Phase.SUCCEEDED: READY, Phase.READY: READY}
@@ -44,25 +37,25 @@ _FACTS_EXCLUDED: Final = frozenset(
 """Facts that have their own columns (model or link) are not repeated in ``facts``."""
 
 
-def apply_model_report(session: Session, report: StatusUpdated) -> bool:
+def apply_model_report(session: Session, report: ModelStatusUpdated) -> bool:
     """Apply one model report in the open transaction; True when something changed."""
     model = session.get(CatalogModel, report.entity_id, with_for_update=True)
     if model is None:
         return False
     link = repository.registry_link_of(session, model.id, for_update=True)
-    upstream = typed_details(report.details, UPSTREAM_DETAILS_KEY, UpstreamCheck)
+    upstream = report.details.upstream
     if upstream is not None:
         return link is not None and _apply_check(link, upstream, report.seq)
     if model.seq >= report.seq:
         return False
-    imported = typed_details(report.details, MODEL_DETAILS_KEY, ImportedModel)
+    imported = report.details.model
     if report.phase == Phase.SUCCEEDED and imported is None:
         raise NonRetryableError("a Succeeded model report needs details.model")
     model.seq = report.seq
     model.status = _STATUS_OF_PHASE.get(report.phase, report.phase.value)
     model.reason = report.reason
     model.updated_at = utcnow()
-    progress = typed_details(report.details, PROGRESS_DETAILS_KEY, ImportProgress)
+    progress = report.details.progress
     model.progress = progress.model_dump(mode="json") if progress is not None else None
     if imported is not None and report.phase == Phase.SUCCEEDED:
         _record_import(model, imported)

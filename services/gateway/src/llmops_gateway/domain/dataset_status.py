@@ -15,28 +15,20 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from llmops_gateway.db.models import DatasetRestore, DatasetVersion, utcnow
-from llmops_gateway.domain.reports import typed_details
-from llmops_shared.events import Phase, StatusUpdated
-from llmops_shared.events.payloads.datasets import (
-    PROGRESS_DETAILS_KEY,
-    RESTORE_DETAILS_KEY,
-    VERSION_DETAILS_KEY,
-    RestoreFacts,
-    VersionFacts,
-    VersionProgress,
-)
+from llmops_shared.events import DatasetRestoreStatusUpdated, DatasetVersionStatusUpdated, Phase
+from llmops_shared.events.payloads.datasets import VersionFacts
 from llmops_shared.streams import NonRetryableError
 
 
-def apply_version_report(session: Session, report: StatusUpdated) -> bool:
+def apply_version_report(session: Session, report: DatasetVersionStatusUpdated) -> bool:
     """Apply one dataset-version report in the open transaction."""
     version = session.get(DatasetVersion, report.entity_id, with_for_update=True)
     if version is None or version.seq >= report.seq:
         return False
-    facts = typed_details(report.details, VERSION_DETAILS_KEY, VersionFacts)
+    facts = report.details.version
     if report.phase == Phase.SUCCEEDED and facts is None:
         raise NonRetryableError("a Succeeded dataset_version report needs details.version")
-    progress = typed_details(report.details, PROGRESS_DETAILS_KEY, VersionProgress)
+    progress = report.details.progress
     version.seq = report.seq
     version.status = report.phase.value
     version.reason = report.reason
@@ -66,12 +58,12 @@ def _forget(version: DatasetVersion) -> None:
     version.files = None
 
 
-def apply_restore_report(session: Session, report: StatusUpdated) -> bool:
+def apply_restore_report(session: Session, report: DatasetRestoreStatusUpdated) -> bool:
     """Apply one restore report in the open transaction."""
     restore = session.get(DatasetRestore, report.entity_id, with_for_update=True)
     if restore is None or restore.seq >= report.seq:
         return False
-    facts = typed_details(report.details, RESTORE_DETAILS_KEY, RestoreFacts)
+    facts = report.details.restore
     restore.seq = report.seq
     restore.status = report.phase.value
     restore.reason = report.reason

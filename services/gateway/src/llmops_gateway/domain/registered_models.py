@@ -11,16 +11,14 @@ which may hold another run's model or nothing at all.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Final
+from typing import Final
 
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
 from llmops_gateway.db.models import TrainingJob, utcnow
-from llmops_gateway.domain.reports import typed_details
 from llmops_shared.events import Phase
-from llmops_shared.events.payloads.training import REGISTERED_MODEL_DETAILS_KEY, RegisteredModel
+from llmops_shared.events.payloads.training import RegisteredModel
 from llmops_shared.specs import DeploymentSpec, RuleViolation
 
 MODEL_REF_REGISTERED: Final = "model_ref_registered"
@@ -31,12 +29,6 @@ _SUCCEEDED: Final = Phase.SUCCEEDED.value
 REGISTERING_BACKENDS: Final = frozenset({"argo", "local"})
 """Pipeline backends that report what register created (the built-in Jobs have no output
 parameters, and the GitOps manifests backend observes nothing)."""
-
-
-def registered_model_of(details: Mapping[str, Any]) -> RegisteredModel | None:
-    """A pipeline report's ``details.registered_model``; None when absent. A malformed one is
-    a ``NonRetryableError`` (dead-lettered with the reason, like other malformed details)."""
-    return typed_details(details, REGISTERED_MODEL_DETAILS_KEY, RegisteredModel)
 
 
 def record_registered_model(

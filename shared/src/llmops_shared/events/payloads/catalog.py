@@ -12,7 +12,7 @@ hold the typed facts below under fixed keys, so the gateway can validate what it
 from __future__ import annotations
 
 from datetime import datetime
-from typing import ClassVar, Final, Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -22,10 +22,6 @@ from llmops_shared.events.names import Stream
 
 RegistryType = Literal["huggingface"]
 """The external registries the platform imports from."""
-
-MODEL_DETAILS_KEY: Final = "model"
-PROGRESS_DETAILS_KEY: Final = "progress"
-UPSTREAM_DETAILS_KEY: Final = "upstream"
 
 
 class ModelImportRequested(EventPayload):

@@ -11,7 +11,7 @@ The versioning worker answers with status reports whose ``details`` hold the typ
 
 from __future__ import annotations
 
-from typing import ClassVar, Final, Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,10 +19,6 @@ from llmops_shared.events.base import EventPayload
 from llmops_shared.events.fields import ResourceId, Uri, VersionTag
 from llmops_shared.events.names import Stream
 from llmops_shared.specs import DatasetType
-
-VERSION_DETAILS_KEY: Final = "version"
-PROGRESS_DETAILS_KEY: Final = "progress"
-RESTORE_DETAILS_KEY: Final = "restore"
 
 
 class DatasetVersionRequested(EventPayload):

@@ -18,6 +18,17 @@ from pydantic import Field, JsonValue
 from llmops_shared.events.base import EventPayload
 from llmops_shared.events.fields import REASON_MAX_LENGTH, Name, Reason
 from llmops_shared.events.names import Stream
+from llmops_shared.events.payloads.details import (
+    DatasetRestoreDetails,
+    DatasetVersionDetails,
+    DeploymentDetails,
+    ExperimentRunDetails,
+    JobDetails,
+    ModelDetails,
+    ModelVersionDetails,
+    PipelineDetails,
+    ReportDetails,
+)
 
 MAX_SEQ: Final = 2**63 - 1
 """Largest ``seq``: it must fit a signed 64-bit column (PostgreSQL BIGINT) in the read model."""
@@ -92,9 +103,9 @@ class StatusUpdated(EventPayload):
     reason: Reason | None = Field(
         default=None, description="Why the phase changed, mostly for Failed/Degraded."
     )
-    details: dict[str, JsonValue] = Field(
-        default_factory=dict,
-        description="Reporter-specific facts (workflow name, InferenceService URL, metrics).",
+    details: ReportDetails = Field(
+        default_factory=ReportDetails,
+        description="What the reporter observed; each entity's event type has its own model.",
     )
     seq: int = Field(
         ge=0,
@@ -114,6 +125,7 @@ class JobStatusUpdated(StatusUpdated):
 
     event_type: ClassVar[str] = "llmops.status.job.updated.v1"
     entity: Literal[StatusEntity.JOB] = Field(description=_ENTITY_DESCRIPTION)
+    details: JobDetails = Field(default_factory=JobDetails)
 
 
 class DeploymentStatusUpdated(StatusUpdated):
@@ -121,6 +133,7 @@ class DeploymentStatusUpdated(StatusUpdated):
 
     event_type: ClassVar[str] = "llmops.status.deployment.updated.v1"
     entity: Literal[StatusEntity.DEPLOYMENT] = Field(description=_ENTITY_DESCRIPTION)
+    details: DeploymentDetails = Field(default_factory=DeploymentDetails)
 
 
 class PipelineStatusUpdated(StatusUpdated):
@@ -128,6 +141,7 @@ class PipelineStatusUpdated(StatusUpdated):
 
     event_type: ClassVar[str] = "llmops.status.pipeline.updated.v1"
     entity: Literal[StatusEntity.PIPELINE] = Field(description=_ENTITY_DESCRIPTION)
+    details: PipelineDetails = Field(default_factory=PipelineDetails)
 
 
 class ModelStatusUpdated(StatusUpdated):
@@ -135,6 +149,7 @@ class ModelStatusUpdated(StatusUpdated):
 
     event_type: ClassVar[str] = "llmops.status.model.updated.v1"
     entity: Literal[StatusEntity.MODEL] = Field(description=_ENTITY_DESCRIPTION)
+    details: ModelDetails = Field(default_factory=ModelDetails)
 
 
 class DatasetVersionStatusUpdated(StatusUpdated):
@@ -142,6 +157,7 @@ class DatasetVersionStatusUpdated(StatusUpdated):
 
     event_type: ClassVar[str] = "llmops.status.dataset_version.updated.v1"
     entity: Literal[StatusEntity.DATASET_VERSION] = Field(description=_ENTITY_DESCRIPTION)
+    details: DatasetVersionDetails = Field(default_factory=DatasetVersionDetails)
 
 
 class DatasetRestoreStatusUpdated(StatusUpdated):
@@ -149,6 +165,7 @@ class DatasetRestoreStatusUpdated(StatusUpdated):
 
     event_type: ClassVar[str] = "llmops.status.dataset_restore.updated.v1"
     entity: Literal[StatusEntity.DATASET_RESTORE] = Field(description=_ENTITY_DESCRIPTION)
+    details: DatasetRestoreDetails = Field(default_factory=DatasetRestoreDetails)
 
 
 class ModelVersionStatusUpdated(StatusUpdated):
@@ -156,6 +173,7 @@ class ModelVersionStatusUpdated(StatusUpdated):
 
     event_type: ClassVar[str] = "llmops.status.model_version.updated.v1"
     entity: Literal[StatusEntity.MODEL_VERSION] = Field(description=_ENTITY_DESCRIPTION)
+    details: ModelVersionDetails = Field(default_factory=ModelVersionDetails)
 
 
 class ExperimentRunStatusUpdated(StatusUpdated):
@@ -163,6 +181,7 @@ class ExperimentRunStatusUpdated(StatusUpdated):
 
     event_type: ClassVar[str] = "llmops.status.experiment_run.updated.v1"
     entity: Literal[StatusEntity.EXPERIMENT_RUN] = Field(description=_ENTITY_DESCRIPTION)
+    details: ExperimentRunDetails
 
 
 STATUS_PAYLOADS: Final[Mapping[StatusEntity, type[StatusUpdated]]] = MappingProxyType(
@@ -187,14 +206,16 @@ def status_updated(
     phase: Phase | str,
     reporter: str,
     reason: str | None = None,
-    details: Mapping[str, JsonValue] | None = None,
+    details: ReportDetails | Mapping[str, JsonValue] | None = None,
     seq: int | None = None,
 ) -> StatusUpdated:
     """Build the status payload for ``entity`` with the right event type.
 
     ``seq`` defaults to :func:`new_seq`; pass the observation time in nanoseconds instead when
-    reporting something observed earlier. Raises ``ValueError`` for an unknown entity or invalid
-    fields (pydantic's ``ValidationError`` is a ``ValueError``).
+    reporting something observed earlier. ``details`` is the entity's details model (see
+    :mod:`llmops_shared.events.payloads.details`), or a mapping validated as one. Raises
+    ``ValueError`` for an unknown entity or invalid fields (pydantic's ``ValidationError`` is a
+    ``ValueError``).
     """
     kind = StatusEntity(entity)
     return STATUS_PAYLOADS[kind].model_validate(
@@ -203,11 +224,23 @@ def status_updated(
             "entity_id": entity_id,
             "phase": phase,
             "reason": reason,
-            "details": dict(details or {}),
+            "details": _details_input(details),
             "seq": new_seq() if seq is None else seq,
             "reporter": reporter,
         }
     )
+
+
+def _details_input(
+    details: ReportDetails | Mapping[str, JsonValue] | None,
+) -> ReportDetails | dict[str, JsonValue]:
+    """A model goes in as it is (one of another entity's class fails validation); a mapping
+    is validated as the entity's model."""
+    if details is None:
+        return {}
+    if isinstance(details, ReportDetails):
+        return details
+    return dict(details)
 
 
 def clip_reason(text: str | None) -> str | None:

@@ -9,7 +9,7 @@ job's MLflow model version: the gateway resolves a DeploymentSpec's ``model_ref`
 
 from __future__ import annotations
 
-from typing import ClassVar, Final, Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -17,8 +17,6 @@ from llmops_shared.events.base import EventPayload
 from llmops_shared.events.fields import Name, Reason, ResourceId, Uri, VersionTag
 from llmops_shared.events.names import Stream
 from llmops_shared.specs import TrainJobSpec
-
-REGISTERED_MODEL_DETAILS_KEY: Final = "registered_model"
 
 
 class DatasetVersionPin(BaseModel):

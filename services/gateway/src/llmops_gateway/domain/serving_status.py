@@ -1,0 +1,131 @@
+"""Fold ``deployment`` reports (serving) into the endpoint record."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from sqlalchemy.orm import Session
+
+from llmops_gateway.db import repository
+from llmops_gateway.db.models import ServingDeployment, utcnow
+from llmops_gateway.domain.reports import observed_at
+from llmops_gateway.domain.serving import DELETE_FAILED, DELETE_STATES
+from llmops_shared.events import DeploymentStatusUpdated, Phase
+from llmops_shared.events.payloads.details import DeploymentDetails, FormatMove
+
+_KSERVE: Final = "InferenceService"
+_FORMAT_OF_BACKEND: Final = {"kserve": _KSERVE, "deployment": "builtin"}
+"""The format of the objects each serving backend observes."""
+
+
+def apply_deployment(session: Session, report: DeploymentStatusUpdated) -> bool:
+    """Fold a serving worker's report into its endpoint (entity id = endpoint id).
+
+    The report's facts (namespace, backend, manifest, url, conditions, traffic) replace the
+    stored ones; a missing, null or empty one keeps its stored value (the worker reports empty
+    conditions and traffic when it has applied a manifest but not observed the result yet, which
+    must not blank what the last observation showed); a ``rollout`` that names its strategy
+    replaces the stored one (a promoted canary has no percent left), a partial one is merged.
+    A manifest of the other format than the stored one (a migration between an InferenceService
+    and the built-in Deployment + Service) first clears the old format's mode, URL, conditions and
+    traffic. The endpoint's ``status`` follows the phase, except while a delete is pending:
+
+    * ``Deleted`` while Deleting/DeleteFailed: the resource is gone, so the row is removed
+      (its name and route become free). ``Deleted`` without a delete request (someone removed
+      the resource behind the platform's back) only marks the endpoint Deleted; a DELETE then
+      removes it;
+    * ``Failed`` while Deleting: the deletion failed; status DeleteFailed with the reason;
+    * any other phase while Deleting: the resource still exists; the deployment view is
+      updated and the status stays Deleting.
+
+    A report about an unknown (or already removed) endpoint changes nothing.
+    """
+    endpoint = repository.serving_endpoint(session, report.entity_id, for_update=True)
+    if endpoint is None or endpoint.seq >= report.seq:
+        return False
+    details = report.details
+    if report.phase == Phase.DELETED and endpoint.status in DELETE_STATES:
+        session.delete(endpoint)
+        return True
+    if report.phase == Phase.DELETED and _about_the_former_format(endpoint, details):
+        # A worker observing the endpoint's former format saw that object go (after a move
+        # between formats, on a replica that did not make the move): the endpoint is not gone.
+        return False
+    endpoint.seq = report.seq
+    endpoint.reported_phase = report.phase.value
+    endpoint.reported_reason = report.reason
+    endpoint.observed_at = observed_at(report.seq)
+    endpoint.updated_at = utcnow()
+    _fold_facts(endpoint, details)
+    if endpoint.status not in DELETE_STATES:
+        endpoint.status = report.phase.value
+        endpoint.reason = report.reason
+    elif report.phase == Phase.FAILED:
+        endpoint.status = DELETE_FAILED
+        endpoint.reason = report.reason or "the serving worker could not delete the deployment"
+    return True
+
+
+def _is_kserve(manifest: dict[str, Any] | None) -> bool:
+    return (manifest or {}).get("kind") == _KSERVE
+
+
+def _about_the_former_format(endpoint: ServingDeployment, details: DeploymentDetails) -> bool:
+    """Whether a ``Deleted`` report comes from the backend of the format the endpoint left."""
+    stored_kind = (endpoint.manifest or {}).get("kind")
+    gone_format = _FORMAT_OF_BACKEND.get(str(details.backend))
+    if stored_kind is None or gone_format is None:
+        return False
+    return gone_format != (_KSERVE if stored_kind == _KSERVE else "builtin")
+
+
+def _fold_facts(endpoint: ServingDeployment, details: DeploymentDetails) -> None:
+    reported = details.manifest
+    stored = endpoint.manifest
+    if reported and stored and _is_kserve(reported) != _is_kserve(stored):
+        # The endpoint moved to the other format (an InferenceService <-> the built-in List, or
+        # its Deployment as the watcher reports it): what the old object reported (its mode,
+        # URL, conditions, traffic) says nothing of the new one.
+        endpoint.deployment_mode = None
+        endpoint.serve_url = None
+        endpoint.conditions = None
+        endpoint.traffic = None
+    if details.namespace is not None:
+        endpoint.namespace = details.namespace
+    if details.backend is not None:
+        endpoint.backend = details.backend
+    if details.deployment_mode is not None:
+        endpoint.deployment_mode = details.deployment_mode
+    if details.url is not None:
+        endpoint.serve_url = details.url
+    if reported:
+        endpoint.manifest = reported
+    if details.rollout is not None and (rollout := details.rollout.model_dump(exclude_none=True)):
+        # A report that names the strategy describes the whole rollout (after a promote its
+        # canary percent is gone); a partial one only adds to what is stored.
+        whole = "strategy" in rollout
+        endpoint.rollout = rollout if whole else {**(endpoint.rollout or {}), **rollout}
+    if details.conditions:
+        endpoint.conditions = list(details.conditions)
+    if details.migration is not None:
+        endpoint.conditions = _with_migration_condition(endpoint.conditions, details.migration)
+    if details.traffic:
+        endpoint.traffic = [target.model_dump(exclude_none=True) for target in details.traffic]
+
+
+def _with_migration_condition(conditions: list[Any] | None, migration: FormatMove) -> list[Any]:
+    """A move between formats is kept as a condition (the refusal of a move reports the phase
+    the endpoint is observed in, so the status alone does not say it failed)."""
+    return [
+        c for c in conditions or [] if not (isinstance(c, dict) and c.get("type") == "Migration")
+    ] + [
+        {
+            "type": "Migration",
+            "status": {"migrated": "True", "failed": "False"}.get(
+                str(migration.outcome), "Unknown"
+            ),
+            "reason": migration.outcome,
+            "message": migration.reason,
+            "target": migration.target,
+        }
+    ]
