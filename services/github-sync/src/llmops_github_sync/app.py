@@ -41,7 +41,8 @@ from llmops_github_sync.ports import (
     SyncRejected,
     ValuesRepository,
 )
-from llmops_github_sync.values import RenderOptions, TemplateError
+from llmops_github_sync.values import TemplateError
+from llmops_github_sync.values_facts import RenderOptions
 from llmops_shared.events import Envelope, Event, Stream
 from llmops_shared.logging import get_logger
 from llmops_shared.streams import Handler

@@ -25,7 +25,9 @@ from llmops_tracking.config import TrackingSettings
 from llmops_tracking.handlers import handle_training_event
 from llmops_tracking.poller import ModelVersionPoller
 from llmops_tracking.ports import TrackingBackend, TrackingPorts
-from llmops_tracking.webhooks import WebhookReceiver, build_webhook_app, register_webhook
+from llmops_tracking.webhook_app import build_webhook_app
+from llmops_tracking.webhook_registration import register_webhook
+from llmops_tracking.webhooks import WebhookReceiver
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient

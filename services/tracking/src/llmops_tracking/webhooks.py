@@ -26,116 +26,51 @@ left behind.
 The payload of every event is read back from MLflow (source, run, creation time, aliases,
 tags, the run's experiment), not copied from the delivery: the delivery carries less, and a
 retried delivery then publishes the version's current state.
+
+The routes are :mod:`~llmops_tracking.webhook_app`, the signatures
+:mod:`~llmops_tracking.webhook_signing`, the payloads :mod:`~llmops_tracking.webhook_payloads`
+and the webhook's registration in MLflow :mod:`~llmops_tracking.webhook_registration`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
-import hashlib
-import hmac
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import redis.asyncio as aioredis
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from starlette.requests import ClientDisconnect
+from pydantic import SecretStr, ValidationError
 
-from llmops_shared.events import Envelope
 from llmops_shared.logging import get_logger
-from llmops_shared.streams.connection import redact_url
 from llmops_shared.streams.errors import describe
 from llmops_shared.streams.publisher import StatusSink
 from llmops_tracking.model_versions import (
-    Change,
     ModelRegistry,
-    ModelVersionRecord,
     PublishedVersions,
     RegistryUnavailable,
-    changed_event,
     delivery_key,
-    registered_event,
 )
+from llmops_tracking.webhook_payloads import (
+    Delivery,
+    VersionChange,
+    VersionRef,
+    error_text,
+    first_error,
+    interpret,
+    version_envelope,
+)
+from llmops_tracking.webhook_signing import signature_matches
 
-WEBHOOK_PATH: Final = "/mlflow/webhook"
-POLLER_PATH: Final = "/mlflow/poller"
 DELIVERY_ID_HEADER: Final = "X-MLflow-Delivery-Id"
 TIMESTAMP_HEADER: Final = "X-MLflow-Timestamp"
 SIGNATURE_HEADER: Final = "X-MLflow-Signature"
-SIGNATURE_VERSION: Final = "v1"
 DELIVERY_TTL_S: Final = 86_400
 MAX_BODY_BYTES: Final = 1024 * 1024
 NOT_CONFIGURED: Final = "webhook receiver is not configured (MLFLOW_WEBHOOK_SECRET)"
 _DELIVERY_ID: Final = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 _log = get_logger(__name__)
-
-
-# ---------------------------------------------------------------------- signatures
-
-
-def sign(secret: str, delivery_id: str, timestamp: str, body: bytes) -> str:
-    """MLflow's ``X-MLflow-Signature`` value for a delivery (``v1,<base64>``)."""
-    digest = hmac.new(
-        secret.encode(), f"{delivery_id}.{timestamp}.".encode() + body, hashlib.sha256
-    ).digest()
-    return f"{SIGNATURE_VERSION},{base64.b64encode(digest).decode()}"
-
-
-def signature_matches(
-    secret: str, delivery_id: str, timestamp: str, body: bytes, header: str
-) -> bool:
-    """Whether any ``v1,<sig>`` in ``header`` (space-separated, Standard Webhooks style) is
-    the HMAC of this delivery; compared in constant time."""
-    expected = base64.b64decode(sign(secret, delivery_id, timestamp, body).split(",", 1)[1])
-    matched = False
-    for candidate in header.split():
-        version, _, value = candidate.partition(",")
-        if version != SIGNATURE_VERSION:
-            continue
-        try:
-            given = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            continue
-        matched |= hmac.compare_digest(given, expected)
-    return matched
-
-
-# ---------------------------------------------------------------------- payloads
-
-
-class _Delivery(BaseModel):
-    entity: str
-    action: str
-    timestamp: str | None = None
-    data: dict[str, Any]
-
-
-class _VersionRef(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    name: str = Field(min_length=1)
-    version: str = Field(min_length=1)
-
-    @field_validator("version", mode="before")
-    @classmethod
-    def _text(cls, value: object) -> object:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-class _AliasCreated(_VersionRef):
-    alias: str = Field(min_length=1)
-
-
-class _TagSet(_VersionRef):
-    key: str = Field(min_length=1)
-    value: str
 
 
 class WebhookError(Exception):
@@ -145,13 +80,6 @@ class WebhookError(Exception):
         super().__init__(detail)
         self.status = status
         self.detail = detail
-
-
-@dataclass(frozen=True)
-class _Change:
-    change: Change
-    key: str
-    value: str | None
 
 
 class WebhookReceiver:
@@ -184,9 +112,9 @@ class WebhookReceiver:
         event = f"{delivery.entity}.{delivery.action}"
         log = _log.bind(delivery_id=delivery_id, mlflow_event=event)
         try:
-            ref, change = _interpret(event, delivery.data)
+            ref, change = interpret(event, delivery.data)
         except ValidationError as exc:
-            raise WebhookError(400, f"invalid data for {event}: {_first_error(exc)}") from exc
+            raise WebhookError(400, f"invalid data for {event}: {first_error(exc)}") from exc
         if ref is None:
             log.info("mlflow_webhook_ignored")
             return {"ignored": True, "event": event}
@@ -241,14 +169,14 @@ class WebhookReceiver:
         return delivery_id
 
     @staticmethod
-    def _parse(body: bytes) -> _Delivery:
+    def _parse(body: bytes) -> Delivery:
         try:
-            return _Delivery.model_validate_json(body)
+            return Delivery.model_validate_json(body)
         except ValidationError as exc:
-            raise WebhookError(400, f"not an MLflow webhook payload: {_first_error(exc)}") from exc
+            raise WebhookError(400, f"not an MLflow webhook payload: {first_error(exc)}") from exc
 
     async def _publish(
-        self, ref: _VersionRef, change: _Change | None, delivery_id: str, log: Any
+        self, ref: VersionRef, change: VersionChange | None, delivery_id: str, log: Any
     ) -> dict[str, object]:
         try:
             record = await self._registry.get_version(ref.name, ref.version)
@@ -259,9 +187,9 @@ class WebhookReceiver:
             log.info("mlflow_webhook_version_gone", model_version=f"{ref.name}/{ref.version}")
             return {"ignored": True, "reason": "the model version no longer exists"}
         try:
-            envelope = _envelope(record, change, delivery_id)
+            envelope = version_envelope(record, change, delivery_id)
         except ValueError as exc:  # does not fit the event schema (odd source or run id)
-            reason = f"model version {record.id} cannot be published: {_reason(exc)}"
+            reason = f"model version {record.id} cannot be published: {error_text(exc)}"
             log.warning("mlflow_webhook_unpublishable", model_version=record.id, error=reason)
             return {"ignored": True, "reason": reason}
         try:
@@ -281,138 +209,3 @@ class WebhookReceiver:
             event_type=envelope.type,
         )
         return {"published": envelope.id, "type": envelope.type, "subject": envelope.subject}
-
-
-def _interpret(event: str, data: dict[str, Any]) -> tuple[_VersionRef | None, _Change | None]:
-    if event == "model_version.created":
-        return _VersionRef.model_validate(data), None
-    if event == "model_version_alias.created":
-        alias = _AliasCreated.model_validate(data)
-        return alias, _Change("alias_created", alias.alias, None)
-    if event == "model_version_tag.set":
-        tag = _TagSet.model_validate(data)
-        return tag, _Change("tag_set", tag.key, tag.value)
-    return None, None
-
-
-def _envelope(record: ModelVersionRecord, change: _Change | None, delivery_id: str) -> Envelope:
-    if change is None:
-        return registered_event(record, correlation_id=delivery_id)
-    return changed_event(record, change.change, change.key, change.value, delivery_id=delivery_id)
-
-
-def _reason(exc: ValueError) -> str:
-    if isinstance(exc, ValidationError):
-        return _first_error(exc)
-    return " ".join(str(exc).split())[:500]
-
-
-def _first_error(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    where = ".".join(str(p) for p in error.get("loc", ())) or "body"
-    return f"{where}: {error.get('msg')}"
-
-
-# ---------------------------------------------------------------------- the HTTP app
-
-
-def build_webhook_app(
-    receiver: WebhookReceiver | None,
-    *,
-    poller_status: Callable[[], dict[str, object]] | None,
-    disabled_reason: str | None = None,
-) -> FastAPI:
-    """The tracking service's own HTTP API, served on its health port.
-
-    ``receiver`` and ``poller_status`` are ``None`` when experiment tracking does not use
-    MLflow; the routes then answer 503 with ``disabled_reason``.
-    """
-    app = FastAPI(title="llmops tracking", docs_url=None, redoc_url=None, openapi_url=None)
-    reason = disabled_reason or "model-version events need experiment tracking on MLflow"
-
-    @app.post(WEBHOOK_PATH)
-    async def mlflow_webhook(request: Request) -> JSONResponse:
-        if receiver is None:
-            return JSONResponse({"detail": reason}, status_code=503)
-        try:
-            body = await _read_body(request, MAX_BODY_BYTES)
-            result = await receiver.receive(request.headers, body)
-        except WebhookError as exc:
-            if exc.status in (401, 400, 413):
-                _log.warning("mlflow_webhook_refused", status=exc.status, detail=exc.detail)
-            return JSONResponse({"detail": exc.detail}, status_code=exc.status)
-        return JSONResponse(result)
-
-    @app.get(POLLER_PATH)
-    async def poller() -> JSONResponse:
-        if poller_status is None:
-            return JSONResponse({"detail": reason}, status_code=503)
-        return JSONResponse(poller_status())
-
-    return app
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 once it is over ``limit`` bytes: a declared
-    ``Content-Length`` before reading anything, then while streaming (chunked bodies)."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError:
-            raise WebhookError(400, "Content-Length is not a number") from None
-        if size > limit:
-            raise WebhookError(413, f"body larger than {limit} bytes")
-    chunks: list[bytes] = []
-    received = 0
-    try:
-        async for chunk in request.stream():
-            received += len(chunk)
-            if received > limit:
-                raise WebhookError(413, f"body larger than {limit} bytes")
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise WebhookError(400, "the client went away before sending the body") from None
-    return b"".join(chunks)
-
-
-# ---------------------------------------------------------------------- registration
-
-
-class WebhookRegistrar(Protocol):
-    """Creates or updates the MLflow webhook (the MLflow registry adapter is one)."""
-
-    async def ensure_webhook(self, *, name: str, url: str, secret: str) -> str: ...
-
-
-async def register_webhook(
-    registrar: WebhookRegistrar,
-    *,
-    name: str,
-    url: str,
-    secret: SecretStr,
-    stop: asyncio.Event,
-    initial_backoff_s: float = 1.0,
-    max_backoff_s: float = 300.0,
-) -> None:
-    """Make sure MLflow calls ``url``; retried with a growing backoff while MLflow is down.
-
-    Returns once done (or on ``stop``); a start-up task, not a watcher: the worker runs on
-    without it, and the poller publishes what webhooks would have.
-    """
-    delay = initial_backoff_s
-    log = _log.bind(webhook=name, url=redact_url(url))
-    while not stop.is_set():
-        try:
-            outcome = await registrar.ensure_webhook(
-                name=name, url=url, secret=secret.get_secret_value()
-            )
-        except RegistryUnavailable as exc:
-            log.warning("mlflow_webhook_registration_failed", error=str(exc), retry_in_s=delay)
-        else:
-            log.info("mlflow_webhook_registered", outcome=outcome)
-            return
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=delay)
-        except TimeoutError:
-            delay = min(delay * 2, max_backoff_s)

@@ -1,4 +1,9 @@
-"""The Redis Streams runtime: publisher, outbox relay, consumer runner, dead letters, metrics."""
+"""The Redis Streams runtime: publisher, outbox relay, consumer runner, dead letters, metrics.
+
+The outbox is not re-exported: it needs SQLAlchemy, which only the ``llmops-shared[sql]`` extra
+installs (the gateway's), so its users import :mod:`llmops_shared.streams.outbox` themselves and
+a worker importing this package never imports SQLAlchemy.
+"""
 
 from llmops_shared.streams.commit import idempotency_key
 from llmops_shared.streams.connection import (
@@ -7,11 +12,11 @@ from llmops_shared.streams.connection import (
     resolve_redis_url,
     sync_redis,
 )
-from llmops_shared.streams.consumer import ConsumerRunner, Handler
+from llmops_shared.streams.consumer import ConsumerRunner
 from llmops_shared.streams.dead_letters import DeadLetter, move_to_dead_letters
 from llmops_shared.streams.errors import DependencyUnavailableError, NonRetryableError, is_retryable
 from llmops_shared.streams.metrics import StreamMetrics
-from llmops_shared.streams.outbox import OutboxRelay, add_to_outbox, outbox_table
+from llmops_shared.streams.processing import Handler
 from llmops_shared.streams.publisher import EVENT_FIELD, Publisher, StatusSink
 
 __all__ = [
@@ -21,16 +26,13 @@ __all__ = [
     "DependencyUnavailableError",
     "Handler",
     "NonRetryableError",
-    "OutboxRelay",
     "Publisher",
     "StatusSink",
     "StreamMetrics",
-    "add_to_outbox",
     "async_redis",
     "idempotency_key",
     "is_retryable",
     "move_to_dead_letters",
-    "outbox_table",
     "redact_url",
     "resolve_redis_url",
     "sync_redis",

@@ -20,11 +20,13 @@ files are then read through the Contents API. Symlinks (mode ``120000``) are ref
 
 Rate limits: PyGithub's own retry is turned off (``retry=None``): with its defaults a 403 with
 ``Retry-After`` or a primary rate limit sleeps for as long as the server says, with no bound,
-inside a worker thread. Here every call goes through :meth:`GithubRepository._call`, which
-honours ``Retry-After`` (else ``X-RateLimit-Reset``) up to ``max_rate_limit_wait_s`` in total
-and then raises :class:`DependencyUnavailableError`: the consumer pauses, nothing is
-dead-lettered. ``401``/``403`` (credentials or permissions), ``5xx`` after three tries and
-connection errors raise it too, with a log line that names the cause (never the token).
+inside a worker thread. Here every call goes through
+:class:`~llmops_github_sync.adapters.github_calls.GithubCalls`, which honours ``Retry-After``
+(else ``X-RateLimit-Reset``) up to ``max_rate_limit_wait_s`` in total and then raises
+:class:`DependencyUnavailableError`: the consumer pauses, nothing is dead-lettered. ``401``/
+``403`` (credentials or permissions), ``5xx`` after three tries and connection errors raise it
+too, with a log line that names the cause (never the token). Reads are
+:mod:`~llmops_github_sync.adapters.github_reads`.
 """
 
 from __future__ import annotations
@@ -33,23 +35,19 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
-import requests
 from github import Auth, Github, GithubException, InputGitAuthor, InputGitTreeElement
-from github.ContentFile import ContentFile
 from github.GitCommit import GitCommit
-from github.GitRef import GitRef
-from github.PullRequest import PullRequest
 from github.Repository import Repository
 from pydantic import JsonValue, SecretStr
 
+from llmops_github_sync.adapters.github_calls import GithubCalls
+from llmops_github_sync.adapters.github_reads import RepositoryReads
 from llmops_github_sync.ports import (
     BatchMessage,
     Decide,
     DecideMany,
-    DependencyUnavailableError,
     Plan,
     SyncConflict,
     SyncRejected,
@@ -59,10 +57,7 @@ from llmops_github_sync.ports import (
 )
 from llmops_shared.logging import get_logger
 
-T = TypeVar("T")
 _log = get_logger(__name__)
-_SERVER_ERROR_TRIES = 3
-_SECONDARY_WAIT_S = 60.0
 
 
 def token_auth(token: SecretStr) -> Auth.Auth:
@@ -117,8 +112,17 @@ class GithubRepository:
         self._branch = branch  # configured: fixed
         self._default_branch: str | None = None  # last read, for describe() only
         self._repo: Repository | None = None
-        self._sleep = sleep
         self._lock = threading.Lock()
+        self._call = GithubCalls(
+            base_url=base_url,
+            full_name=f"{owner}/{repo}",
+            auth_kind=auth_kind,
+            max_rate_limit_wait_s=max_rate_limit_wait_s,
+            sleep=sleep,
+        )
+        self._reads = RepositoryReads(
+            self._call, owner=owner, repo_name=repo, values_path=self.values_path
+        )
 
     # ------------------------------------------------------------------ describe / ping
 
@@ -217,12 +221,12 @@ class GithubRepository:
         branch = self.branch()
         repository = self.repository()
         for _ in range(self.conflict_retries):
-            current, sha = self._read(repository, path, branch)
+            current, sha = self._reads.read(repository, path, branch)
             plan = decide(current)
             if plan.content is None:
                 return SyncResult([plan])
             if current is None:
-                self._check_directory(repository, branch)
+                self._reads.check_directory(repository, branch)
             kwargs: dict[str, Any] = {"branch": branch}
             if self._author is not None:
                 kwargs["author"] = self._author
@@ -252,35 +256,6 @@ class GithubRepository:
             f"{path} kept changing on {branch} through {self.conflict_retries} tries"
         )
 
-    def _read(self, repository: Repository, path: str, ref: str) -> tuple[bytes | None, str | None]:
-        try:
-            found = self._call(lambda: repository.get_contents(path, ref=ref))
-        except GithubException as exc:
-            if exc.status == 404:
-                return None, None
-            raise
-        if isinstance(found, list):
-            raise SyncRejected(f"{path} is a directory in {self.owner}/{self.repo_name}")
-        assert isinstance(found, ContentFile)
-        if found.type == "symlink":
-            raise SyncRejected(f"{path} is a symlink in {self.owner}/{self.repo_name}")
-        return found.decoded_content, found.sha
-
-    def _check_directory(self, repository: Repository, ref: str) -> None:
-        if not self.values_path:
-            return
-        try:
-            found = self._call(lambda: repository.get_contents(self.values_path, ref=ref))
-        except GithubException as exc:
-            if exc.status == 404:
-                return  # created with the file
-            raise
-        if not isinstance(found, list):
-            raise SyncRejected(
-                f"the values path {self.values_path!r} is a file in "
-                f"{self.owner}/{self.repo_name}, not a directory"
-            )
-
     # ------------------------------------------------------------------ git data API
 
     def _data_commit(
@@ -288,7 +263,7 @@ class GithubRepository:
     ) -> tuple[list[Plan], str | None]:
         repository = self.repository()
         for _ in range(self.conflict_retries):
-            found = self._ref(repository, f"heads/{branch}")
+            found = self._reads.ref(repository, f"heads/{branch}")
             if found is None:
                 raise SyncRejected(
                     f"branch {branch} does not exist in {self.owner}/{self.repo_name}"
@@ -300,9 +275,9 @@ class GithubRepository:
             if tree.truncated:
                 # a huge tree: absent from the listing does not mean absent from the branch
                 _log.info("github_tree_truncated", branch=branch, files=len(paths))
-                self._check_directory(repository, head_sha)
+                self._reads.check_directory(repository, head_sha)
                 for path in paths:
-                    plans.append(decide(path, self._read(repository, path, head_sha)[0]))
+                    plans.append(decide(path, self._reads.read(repository, path, head_sha)[0]))
             else:
                 blobs = {e.path: e.sha for e in tree.tree if e.type == "blob"}
                 kinds = {e.path: e.type for e in tree.tree}
@@ -319,7 +294,7 @@ class GithubRepository:
                         )
                     if path in links:
                         raise SyncRejected(f"{path} is a symlink in {self.owner}/{self.repo_name}")
-                    current = self._blob(repository, blobs[path]) if path in blobs else None
+                    current = self._reads.blob(repository, blobs[path]) if path in blobs else None
                     plans.append(decide(path, current))
             changed = [p for p in plans if p.content is not None]
             if not changed:
@@ -347,14 +322,6 @@ class GithubRepository:
             return plans, str(commit.sha)
         raise SyncConflict(f"{branch} kept moving through {self.conflict_retries} tries")
 
-    def _blob(self, repository: Repository, sha: str) -> bytes:
-        import base64
-
-        blob = self._call(lambda: repository.get_git_blob(sha))
-        if blob.encoding == "base64":
-            return base64.b64decode(blob.content)
-        return str(blob.content).encode()
-
     # ------------------------------------------------------------------ pull requests
 
     def _pull_request_sync(
@@ -366,16 +333,16 @@ class GithubRepository:
         title: str,
     ) -> SyncResult:
         repository, base = self.repository(), self.branch()
-        base_found = self._ref(repository, f"heads/{base}")
+        base_found = self._reads.ref(repository, f"heads/{base}")
         if base_found is None:
             raise SyncRejected(f"branch {base} does not exist in {self.owner}/{self.repo_name}")
         base_sha = base_found[1]
-        pull = self._open_pull(repository, head_branch, base)
+        pull = self._reads.open_pull(repository, head_branch, base)
         # already right on the target branch: nothing to propose
         plans, _ = self._evaluate(repository, base, paths, decide)
         if not any(p.changes for p in plans) and pull is None:
             return SyncResult(plans)
-        branch_found = self._ref(repository, f"heads/{head_branch}")
+        branch_found = self._reads.ref(repository, f"heads/{head_branch}")
         if branch_found is None:
             try:
                 self._call(repository.create_git_ref, f"refs/heads/{head_branch}", base_sha)
@@ -395,7 +362,7 @@ class GithubRepository:
                     repository.create_pull, base=base, head=head_branch, title=title, body=body
                 )
             except GithubException as exc:
-                pull = self._open_pull(repository, head_branch, base)
+                pull = self._reads.open_pull(repository, head_branch, base)
                 if exc.status != 422 or pull is None:
                     raise
         return SyncResult(plans, sha, pull.html_url)
@@ -403,113 +370,4 @@ class GithubRepository:
     def _evaluate(
         self, repository: Repository, ref: str, paths: list[str], decide: DecideMany
     ) -> tuple[list[Plan], None]:
-        return [decide(path, self._read(repository, path, ref)[0]) for path in paths], None
-
-    def _open_pull(self, repository: Repository, head_branch: str, base: str) -> PullRequest | None:
-        pulls = self._call(
-            lambda: list(
-                repository.get_pulls(state="open", head=f"{self.owner}:{head_branch}", base=base)
-            )
-        )
-        return pulls[0] if pulls else None
-
-    def _ref(self, repository: Repository, name: str) -> tuple[GitRef, str] | None:
-        """The ref and the commit it points at (PyGithub's GitRef is lazy: reading its object
-        is the request); None when it does not exist."""
-
-        def read() -> tuple[GitRef, str]:
-            ref = repository.get_git_ref(name)
-            return ref, str(ref.object.sha)
-
-        try:
-            return self._call(read)
-        except GithubException as exc:
-            if exc.status == 404:
-                return None
-            raise
-
-    # ------------------------------------------------------------------ errors and limits
-
-    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run one PyGithub call; wait out rate limits (bounded), map outages and auth errors."""
-        waited = 0.0
-        server_errors = 0
-        while True:
-            try:
-                return fn(*args, **kwargs)
-            except GithubException as exc:
-                wait = rate_limit_wait(exc)
-                if wait is not None:
-                    if waited + wait > self.max_rate_limit_wait_s:
-                        _log.warning(
-                            "github_rate_limited",
-                            wait_s=round(wait, 2),
-                            waited_s=round(waited, 2),
-                            bound_s=self.max_rate_limit_wait_s,
-                        )
-                        raise DependencyUnavailableError(
-                            f"GitHub rate limit: asked to wait {wait:.0f}s, beyond the "
-                            f"{self.max_rate_limit_wait_s:.0f}s bound"
-                        ) from None
-                    _log.info("github_rate_limit_wait", wait_s=round(wait, 2))
-                    self._sleep(wait)
-                    waited += wait
-                    continue
-                if exc.status in (401, 403):
-                    what = "credentials" if exc.status == 401 else "permissions"
-                    _log.error(
-                        "github_auth_failed",
-                        status=exc.status,
-                        auth=self.auth_kind,
-                        repository=f"{self.owner}/{self.repo_name}",
-                        hint=f"check the {what} of the GitHub token or App "
-                        "(contents: write, pull requests: write)",
-                    )
-                    raise DependencyUnavailableError(
-                        f"GitHub refused the {self.auth_kind} ({exc.status}): check its {what}"
-                    ) from None
-                if exc.status >= 500:
-                    server_errors += 1
-                    if server_errors >= _SERVER_ERROR_TRIES:
-                        raise DependencyUnavailableError(
-                            f"GitHub answered {exc.status} {server_errors} times"
-                        ) from None
-                    self._sleep(0.5 * server_errors)
-                    continue
-                raise
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                raise DependencyUnavailableError(
-                    f"GitHub at {self.base_url} is unreachable: {type(exc).__name__}"
-                ) from None
-
-
-def rate_limit_wait(exc: GithubException, now: datetime | None = None) -> float | None:
-    """Seconds to wait before retrying, when ``exc`` is a rate limit; None otherwise."""
-    if exc.status not in (403, 429):
-        return None
-    headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
-    message = ""
-    if isinstance(exc.data, dict):
-        message = str(exc.data.get("message") or "").lower()
-    limited = (
-        exc.status == 429
-        or "retry-after" in headers
-        or headers.get("x-ratelimit-remaining") == "0"
-        or "rate limit" in message
-    )
-    if not limited:
-        return None
-    if (after := headers.get("retry-after")) is not None:
-        try:
-            return max(float(after), 0.0)
-        except ValueError:
-            pass
-    if (reset := headers.get("x-ratelimit-reset")) is not None:
-        try:
-            moment = datetime.fromtimestamp(int(reset), UTC)
-        except ValueError:
-            pass
-        else:
-            delta = (moment - (now or datetime.now(UTC))).total_seconds()
-            return max(delta, 0.0) + 1.0
-    return _SECONDARY_WAIT_S
+        return [decide(path, self._reads.read(repository, path, ref)[0]) for path in paths], None

@@ -21,7 +21,7 @@ from mlflow.tracking import MlflowClient
 from pydantic import JsonValue
 
 from llmops_github_sync.ports import DependencyUnavailableError, ModelVersionRecord, RunNotFound
-from llmops_github_sync.values import created_date
+from llmops_github_sync.values_facts import created_date
 from llmops_shared.streams.connection import redact_url
 
 _USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^\s/@]+)@")

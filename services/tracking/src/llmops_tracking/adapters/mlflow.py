@@ -1,4 +1,4 @@
-"""The MLflow backend: experiments and runs over MLflow's REST API (the only mlflow import).
+"""The MLflow backend: experiments and runs over MLflow's REST API.
 
 Idempotency comes from MLflow itself, not from local state: a job's run is the run tagged
 ``llmops.job_id=<job_id>`` in its experiment, looked up before one is created, and the tag is
@@ -15,25 +15,26 @@ its health server) keeps answering. Failures are translated for the consumer run
   ordinary retryable error: the request itself seems to break the server, so after
   ``max_deliveries`` the event is dead-lettered instead of stalling the stream forever;
 * other 4xx -> :class:`TrackingRejected` (dead-lettered at once with MLflow's message).
+
+The classification is :mod:`~llmops_tracking.adapters.mlflow_errors`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
-import re
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Final, TypeVar
 
 import requests
 from mlflow.entities import Param, Run, RunTag, ViewType
-from mlflow.exceptions import InvalidUrlException, MlflowException, RestException
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from urllib3.exceptions import HTTPError as Urllib3HTTPError
-from urllib3.exceptions import MaxRetryError, ResponseError
 
 from llmops_shared.logging import get_logger
 from llmops_shared.streams.connection import redact_url
+from llmops_tracking.adapters.mlflow_errors import message, translate, unavailable_message
 from llmops_tracking.mapping import CANCEL_REASON_TAG, JOB_ID_TAG, TAG_PREFIX
 from llmops_tracking.ports import (
     RunRequest,
@@ -47,25 +48,7 @@ MANAGED_TAG: Final = "llmops.managed"
 """Experiment tag marking experiments this worker writes to; cancels search only those."""
 
 _PAGE_SIZE: Final = 100  # MLflow's limit of params per log_batch, and a sane search page
-_UNAVAILABLE_CODES: Final = frozenset(
-    {
-        "TEMPORARILY_UNAVAILABLE",
-        "REQUEST_LIMIT_EXCEEDED",
-        "DEADLINE_EXCEEDED",
-        "UNAUTHENTICATED",
-        "PERMISSION_DENIED",
-        "CUSTOMER_UNAUTHORIZED",
-        "ENDPOINT_NOT_FOUND",  # the URI points at something that is not MLflow: configuration
-    }
-)
-_UNAVAILABLE_STATUSES: Final = frozenset({401, 403, 408, 429, 502, 503, 504})
-_RETRIED_STATUS: Final = re.compile(r"too many (\d{3}) error responses")
-
 T = TypeVar("T")
-
-
-class MlflowServerError(RuntimeError):
-    """MLflow answered 5xx to one request while its health check passes: retried, counted."""
 
 
 def configure_client(
@@ -288,78 +271,21 @@ class MlflowTracking:
         try:
             return await asyncio.to_thread(fn, *args)
         except MlflowException as exc:
-            translated = await self._translate(exc, action)
+            translated = await translate(exc, action, uri=self._uri, answers=self._answers)
             if translated is exc:
                 raise
             raise translated from exc
         except (requests.RequestException, Urllib3HTTPError, OSError) as exc:
-            raise TrackingUnavailable(self._unavailable_message(action, exc)) from exc
-
-    async def _translate(self, exc: MlflowException, action: str) -> Exception:
-        status = _status_retried_on(exc)
-        if status is None:
-            if isinstance(exc, InvalidUrlException) or _transport_failure(exc):
-                return TrackingUnavailable(self._unavailable_message(action, exc))
-            if str(exc.error_code) in _UNAVAILABLE_CODES:
-                return TrackingUnavailable(self._unavailable_message(action, exc))
-            status = int(exc.get_http_status_code())  # type: ignore[no-untyped-call]
-        if status in _UNAVAILABLE_STATUSES:
-            return TrackingUnavailable(self._unavailable_message(action, exc))
-        if status >= 500:
-            if await self._answers():
-                return MlflowServerError(
-                    f"MLflow failed while {action}: {_message(exc, self._uri)}"
-                )
-            return TrackingUnavailable(self._unavailable_message(action, exc))
-        if 400 <= status < 500 and (
-            isinstance(exc, RestException) or exc.error_code != "INTERNAL_ERROR"
-        ):
-            return TrackingRejected(f"MLflow rejected {action}: {_message(exc, self._uri)}")
-        return exc
+            raise TrackingUnavailable(unavailable_message(action, exc, self._uri)) from exc
 
     async def _answers(self) -> bool:
         """Whether MLflow serves a trivial request right now (after one failed)."""
         try:
             await asyncio.to_thread(self._ping)
         except (MlflowException, requests.RequestException, Urllib3HTTPError, OSError) as exc:
-            self._log.warning("mlflow_health_check_failed", error=_message(exc, self._uri))
+            self._log.warning("mlflow_health_check_failed", error=message(exc, self._uri))
             return False
         return True
-
-    def _unavailable_message(self, action: str, exc: BaseException) -> str:
-        return (
-            f"MLflow at {redact_url(self._uri)} unavailable while {action}: "
-            f"{_message(exc, self._uri)}"
-        )
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """The exceptions behind ``exc`` (MLflow wraps transport errors without ``from``)."""
-    cause = exc.__cause__ or exc.__context__
-    while cause is not None:
-        yield cause
-        cause = cause.__cause__ or cause.__context__
-
-
-def _transport_failure(exc: BaseException) -> bool:
-    """The request never got an HTTP answer: refused, reset, timed out, DNS, TLS."""
-    return any(
-        isinstance(c, requests.RequestException | Urllib3HTTPError | OSError) for c in _causes(exc)
-    )
-
-
-def _status_retried_on(exc: BaseException) -> int | None:
-    """The HTTP status urllib3 gave up on, if that is what failed.
-
-    For 408/429/5xx MLflow's client lets urllib3 retry (``MLFLOW_HTTP_REQUEST_MAX_RETRIES``
-    times, possibly 0), which then raises "too many <status> error responses" instead of
-    returning the response: an HTTP answer disguised as a transport error.
-    """
-    for cause in _causes(exc):
-        if isinstance(cause, MaxRetryError) and isinstance(cause.reason, ResponseError):
-            found = _RETRIED_STATUS.search(str(cause.reason))
-            return int(found.group(1)) if found else 500
-    return None
 
 
 def _literal(value: str) -> str:
@@ -367,38 +293,3 @@ def _literal(value: str) -> str:
     if "'" in value or "\\" in value:
         raise TrackingRejected(f"job id {value!r} cannot be used in an MLflow search filter")
     return value
-
-
-def _message(exc: BaseException, uri: str | None = None) -> str:
-    text = exc.message if isinstance(exc, MlflowException) else str(exc)
-    return " ".join(scrub(str(text), uri).split())[:1000]
-
-
-_USERINFO: Final = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^\s/@]+)@")
-
-
-def scrub(text: str, uri: str | None = None) -> str:
-    """``text`` without credentials: MLflow's messages quote the tracking URI it called
-    (``http://user:pass@host/api/2.0/...``). ``uri`` itself is replaced by
-    :func:`~llmops_shared.streams.connection.redact_url` of it, and the password of any other
-    ``scheme://user:pass@`` in the text by ``***``."""
-    if uri:
-        text = text.replace(uri, redact_url(uri))
-    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['userinfo'].split(':', 1)[0]}:***@", text)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether MLflow failed as a whole (no answer, a retried 408/429/5xx, 5xx, overloaded,
-    unauthenticated, not MLflow at all) rather than refusing this one request (not found,
-    permission denied on one run, an invalid parameter): the former is retried later, the
-    latter concerns only the object asked for."""
-    if not isinstance(exc, MlflowException):
-        return isinstance(exc, requests.RequestException | Urllib3HTTPError | OSError)
-    if _status_retried_on(exc) is not None:
-        return True
-    if isinstance(exc, InvalidUrlException) or _transport_failure(exc):
-        return True
-    if str(exc.error_code) in _UNAVAILABLE_CODES - {"PERMISSION_DENIED", "CUSTOMER_UNAUTHORIZED"}:
-        return True
-    status = int(exc.get_http_status_code())  # type: ignore[no-untyped-call]
-    return status >= 500 or status in _UNAVAILABLE_STATUSES - {403}

@@ -26,7 +26,7 @@ from urllib3.exceptions import HTTPError as Urllib3HTTPError
 
 from llmops_shared.logging import get_logger
 from llmops_shared.streams.connection import redact_url
-from llmops_tracking.adapters.mlflow import is_transient, scrub
+from llmops_tracking.adapters.mlflow_errors import is_transient, scrub
 from llmops_tracking.model_versions import (
     ModelVersionRecord,
     RegistryUnavailable,

@@ -21,7 +21,8 @@ process, leaves them running: the next runner adopts them from their records. Wh
 wrong with one pipeline (a stage that cannot even start, a record that no longer makes
 sense) fails that pipeline with the reason, never the worker: a pipeline is never left
 Running forever. One runner owns a work directory (a file lock): two workers sharing one
-would both drive the same stages.
+would both drive the same stages. The processes behind the stages are
+:mod:`~llmops_workflow.local.stages`; how a pipeline ends, :mod:`~llmops_workflow.local.ending`.
 """
 
 from __future__ import annotations
@@ -30,36 +31,21 @@ import asyncio
 import contextlib
 import fcntl
 import signal
-import subprocess
 import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import IO, Final
+from typing import IO
 
 from llmops_shared.logging import get_logger
 from llmops_workflow.local import process
-from llmops_workflow.local.launch import command_line, stage_environ
-from llmops_workflow.local.logs import LogTail, StageOutput
-from llmops_workflow.local.outcome import ended_by_itself, killed_from_outside
-from llmops_workflow.local.plan import LocalPlan, LocalStage, local_plan
-from llmops_workflow.local.state import (
-    PipelinePhase,
-    PipelineState,
-    StageState,
-    StateStore,
-    now_iso,
-)
+from llmops_workflow.local.ending import finish, succeed
+from llmops_workflow.local.launch import stage_environ
+from llmops_workflow.local.logs import StageOutput
+from llmops_workflow.local.plan import LocalPlan, local_plan
+from llmops_workflow.local.stages import Key, StageProcesses
+from llmops_workflow.local.state import PipelineState, StageState, StateStore, now_iso
 from llmops_workflow.local.stopping import stage_alive, stop_stages
-from llmops_workflow.ports import Manifest, WorkflowRejected, WorkflowUnavailable
-from llmops_workflow.render import names
-from llmops_workflow.render.status import parse_registered_model
-
-Key = tuple[str, str]  # (namespace, name)
-
-START_ATTEMPTS: Final = 3
-"""Ticks a stage may fail to even start (no such file, too many open files) before the
-pipeline fails with the reason."""
+from llmops_workflow.ports import Manifest, WorkflowUnavailable
 
 _log = get_logger(__name__)
 
@@ -82,9 +68,13 @@ class LocalRunner:
         tick_s: float = 0.5,
     ) -> None:
         self._store = store
-        self._python = python
-        self._output = output
-        self._inherited = stage_environ(environ, passthrough)
+        self._stages = StageProcesses(
+            store,
+            python=python,
+            output=output,
+            inherited=stage_environ(environ, passthrough),
+            stop_grace_s=stop_grace_s,
+        )
         self._max_running = max_running
         self._grace = stop_grace_s
         self._ttl_success = ttl_success_s
@@ -92,9 +82,6 @@ class LocalRunner:
         self._tick = tick_s
         self._states: dict[Key, PipelineState] = {}
         self._plans: dict[Key, LocalPlan] = {}
-        self._children: dict[tuple[Key, str], subprocess.Popen[bytes]] = {}
-        self._tails: dict[tuple[Key, str], LogTail] = {}
-        self._kill_sent: dict[tuple[Key, str], float] = {}
         self._wake = asyncio.Event()
         self._lock: IO[str] | None = None
         self._loaded = False
@@ -123,8 +110,7 @@ class LocalRunner:
             self._states[key] = state
             running = [s.name for s in state.stages if s.phase == "Running"]
             for name in running:  # adopted: show its output from here on
-                log = self._store.dirs(state.namespace, state.name).log(name)
-                self._tails[(key, name)] = LogTail(log, state.name, name, self._output)
+                self._stages.adopt(key, state, name)
             if not state.finished:
                 _log.info("local_pipeline_found", pipeline=state.name, running=running)
         self._loaded = True
@@ -172,7 +158,7 @@ class LocalRunner:
             return state
         state.cancel_requested = True
         if state.phase == "Pending":  # nothing runs: stop at once
-            self._finish(state, "Cancelled", "terminated before any stage started")
+            finish(state, "Cancelled", "terminated before any stage started")
         self._store.save(state)
         self._wake.set()
         return state
@@ -208,17 +194,8 @@ class LocalRunner:
             except Exception as exc:  # noqa: BLE001 - one pipeline's problem, not the worker's
                 _log.error("local_pipeline_broken", pipeline=state.name, exc_info=True)
                 self._give_up(state, f"the local runner cannot run this pipeline: {exc!r}")
-            self._pump(key, state)
-        self._reap()
-
-    def _pump(self, key: Key, state: PipelineState) -> None:
-        for (owner, stage), tail in list(self._tails.items()):
-            if owner != key:
-                continue
-            tail.pump()
-            if state.stage(stage).phase != "Running":
-                tail.close()
-                del self._tails[(owner, stage)]
+            self._stages.pump(key, state)
+        self._stages.reap()
 
     async def shutdown(self) -> None:
         """The worker stops for good: stop running stages and mark them interrupted, so the
@@ -232,19 +209,10 @@ class LocalRunner:
                     stage.interrupted = True
                     stopping.append((state.name, stage))
                     self._store.save(state)
-        await stop_stages(stopping, grace_s=self._grace, reap=self._reap)
-        for child in self._children.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.wait(timeout=2)
-        for tail in self._tails.values():
-            tail.close()
+        await stop_stages(stopping, grace_s=self._grace, reap=self._stages.reap)
+        self._stages.close()
         if stopping:
             _log.info("local_stages_interrupted", stages=[f"{p}/{s.name}" for p, s in stopping])
-
-    def _reap(self) -> None:
-        """Collect the wrappers that ended (no zombies left behind)."""
-        for child in list(self._children.values()):
-            child.poll()
 
     # ------------------------------------------------------------------ one pipeline
 
@@ -277,119 +245,23 @@ class LocalRunner:
             if not all(state.stage(d).phase == "Succeeded" for d in stage_plan.depends):
                 continue
             if stage.phase == "Running":
-                self._check(state, stage, stage_plan, now)
+                self._stages.check(state, stage, stage_plan, now)
             due = stage.phase in ("Pending", "Error") and (stage.retry_at or 0) <= now
             if due and state.phase == "Running":
-                self._start(key, state, stage, stage_plan, plan)
+                self._stages.start(key, state, stage, stage_plan, plan)
             if state.finished:
                 return
         if all(s.phase == "Succeeded" for s in state.stages):
             self._succeed(state)
 
-    def _check(self, state: PipelineState, stage: StageState, plan: LocalStage, now: float) -> None:
-        """Judge a running stage. Liveness first, then the exit file: the wrapper writes the
-        file before it exits, so a gone wrapper without one was killed from outside."""
-        if stage.pid is not None and process.is_running(stage.pid, stage.pid_start):
-            return
-        if stage.pid is not None and process.our_group_alive(stage.pid, stage.boot_id):
-            process.signal_group(stage.pid, signal.SIGKILL)  # an orphaned trainer: never two
-            return
-        dirs = self._store.dirs(state.namespace, state.name)
-        code = process.read_exit_code(dirs.exit_file(stage.name, stage.attempt))
-        if code is not None:
-            failure = ended_by_itself(
-                stage, code, process.tail(dirs.log(stage.name)) if code else ""
-            )
-        else:
-            failure = killed_from_outside(stage, plan.retry, now)
-            _log.warning(
-                "local_stage_lost", pipeline=state.name, stage=stage.name, note=stage.message
-            )
-        if failure is not None:
-            self._finish(state, "Failed", failure)
-        elif stage.phase == "Succeeded":
-            _log.info("local_stage_succeeded", pipeline=state.name, stage=stage.name)
-        self._store.save(state)
-
-    def _start(
-        self, key: Key, state: PipelineState, stage: StageState, plan: LocalStage, whole: LocalPlan
-    ) -> None:
-        dirs = self._store.dirs(state.namespace, state.name)
-        try:
-            argv, env = command_line(
-                plan, whole, outputs=dirs.outputs, inherited=self._inherited, python=self._python
-            )
-        except WorkflowRejected as exc:
-            self._finish(state, "Failed", f"{stage.name}: {exc}")
-            self._store.save(state)
-            return
-        attempt = stage.attempt + 1
-        log = dirs.log(stage.name)
-        try:
-            dirs.create()
-            with log.open("a", encoding="utf-8") as handle:
-                handle.write(f"--- {stage.name} attempt {attempt} at {now_iso()} ---\n")
-            started = process.start(
-                argv, env=env, cwd=dirs.stage_dir(stage.name), log=log,
-                exit_file=dirs.exit_file(stage.name, attempt),
-            )  # fmt: skip
-        except OSError as exc:  # the stage cannot even start: a few ticks, then give up
-            stage.start_failures += 1
-            _log.error(
-                "local_stage_not_started", pipeline=state.name, stage=stage.name, error=str(exc)
-            )
-            if stage.start_failures >= START_ATTEMPTS:
-                self._finish(state, "Failed", f"{stage.name}: cannot start: {exc}")
-            self._store.save(state)
-            return
-        tail_key = (key, stage.name)
-        self._tails.setdefault(tail_key, LogTail(log, state.name, stage.name, self._output))
-        self._children[tail_key] = started.process
-        stage.attempt, stage.start_failures = attempt, 0
-        stage.phase, stage.pid, stage.pid_start = "Running", started.process.pid, started.pid_start
-        stage.boot_id = process.current_boot()
-        stage.started_at = stage.started_at or now_iso()
-        stage.retry_at = None
-        self._store.save(state)
-        _log.info(
-            "local_stage_started",
-            pipeline=state.name,
-            stage=stage.name,
-            attempt=attempt,
-            pid=started.process.pid,
-        )
-
     def _step_cancel(self, key: Key, state: PipelineState, now: float) -> None:
-        for stage in state.stages:
-            if stage.phase != "Running":
-                continue
-            if stage_alive(stage):
-                assert stage.pid is not None
-                sent = self._kill_sent.get((key, stage.name))
-                if sent is None:
-                    process.signal_group(stage.pid, signal.SIGTERM)
-                    self._kill_sent[(key, stage.name)] = now
-                elif now - sent > self._grace:
-                    process.signal_group(stage.pid, signal.SIGKILL)
-                return  # wait until it is gone
-            self._kill_sent.pop((key, stage.name), None)
-            stage.phase, stage.pid, stage.finished_at = "Failed", None, now_iso()
-            stage.message = "terminated"
-        self._finish(state, "Cancelled", "terminated: the job was cancelled")
+        if not self._stages.terminate(key, state, now):
+            return  # wait until the stages are gone
+        finish(state, "Cancelled", "terminated: the job was cancelled")
         self._store.save(state)
 
     def _succeed(self, state: PipelineState) -> None:
-        outputs = self._store.dirs(state.namespace, state.name).outputs
-        registered = outputs / Path(names.MODEL_VERSION_PATH).name
-        try:
-            text = registered.read_text()
-        except FileNotFoundError:
-            text = None
-        state.registered_model = parse_registered_model(text, where=f"pipeline {state.name}")
-        reason = None
-        if text and state.registered_model is None:
-            reason = f"register's {registered.name} is unreadable: no model version is reported"
-        self._finish(state, "Succeeded", reason)
+        succeed(state, self._store.dirs(state.namespace, state.name).outputs)
         self._store.save(state)
         _log.info("local_pipeline_succeeded", pipeline=state.name)
 
@@ -398,19 +270,9 @@ class LocalRunner:
         for stage in state.stages:
             if stage.phase == "Running" and stage_alive(stage):
                 process.signal_group(stage.pid or 0, signal.SIGKILL)
-        self._finish(state, "Failed", reason)
+        finish(state, "Failed", reason)
         with contextlib.suppress(OSError):  # the record is rewritten at the next change
             self._store.save(state)
-
-    def _finish(self, state: PipelineState, phase: PipelinePhase, reason: str | None) -> None:
-        state.phase = phase
-        state.reason = reason
-        state.finished_at = now_iso()
-        for stage in state.stages:
-            if stage.phase in ("Pending", "Error") and phase != "Succeeded":
-                stage.phase = "Omitted" if stage.attempt == 0 else stage.phase
-        if phase != "Succeeded":
-            _log.warning("local_pipeline_ended", pipeline=state.name, phase=phase, reason=reason)
 
     def _expire(self, key: Key, state: PipelineState, now: float) -> None:
         """Forget a finished pipeline once its TTL passed (Argo's ``ttlStrategy``)."""

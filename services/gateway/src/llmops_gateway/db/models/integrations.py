@@ -1,193 +1,28 @@
-"""The gateway's tables: the read model of the platform, the outbox and the consumer's ledger.
+"""The seed's integration tables (section 3.2): what the workers report, and the run-time flags.
 
-The Alembic migrations under ``llmops_gateway/migrations`` create exactly these tables; a test
-compares the two (autogenerate must find no difference), so change both together.
-
-Conventions, chosen so that SQLite and PostgreSQL behave alike:
-
-* ids are strings (UUIDs minted by the gateway, or external ids such as MLflow run ids);
-* timestamps are timezone-aware and always UTC (:class:`UtcDateTime` restores the zone SQLite
-  drops);
-* defaults are set in Python, not as server defaults, so the migrations stay dialect-neutral;
-* every status-bearing row keeps the ``seq`` of the last status report applied to it, which is
-  how stale or redelivered reports are ignored (see :mod:`llmops_gateway.domain.status`).
+Split out of :mod:`llmops_gateway.db.models` (now a package): tracking runs, serving endpoints,
+pipelines, registry links, dataset versions and restores, and the integration configs, apart
+from the gateway's own entities (:mod:`llmops_gateway.db.models.entities`).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
-    DateTime,
-    Dialect,
     ForeignKey,
     Integer,
-    MetaData,
     String,
-    Table,
     Text,
-    TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-from llmops_shared.streams import outbox_table
-
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s_%(column_0_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-"""Named constraints: migrations can drop or alter them by name on every database."""
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """``DateTime(timezone=True)`` that always returns aware UTC datetimes.
-
-    SQLite stores no zone, so values come back naive; they were written as UTC, so the zone is
-    put back on read. Naive values are refused on write rather than guessed.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime: the gateway stores aware UTC datetimes only")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def utcnow() -> datetime:
-    """Now, in UTC (the one clock every row uses)."""
-    return datetime.now(UTC)
-
-
-class Base(DeclarativeBase):
-    """Declarative base with the naming convention."""
-
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON}
-
-
-class Timestamped:
-    """``created_at`` / ``updated_at`` columns."""
-
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-
-# --- the gateway's own entities -----------------------------------------------------------
-
-
-class TrainingJob(Timestamped, Base):
-    """A submitted training job and its latest known status."""
-
-    __tablename__ = "training_jobs"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    model_id: Mapped[str | None] = mapped_column(String(256))
-    dataset_id: Mapped[str | None] = mapped_column(String(256))
-    job_type: Mapped[str | None] = mapped_column(String(64))
-    spec: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(String(32))
-    reason: Mapped[str | None] = mapped_column(Text)
-    status_seq: Mapped[int] = mapped_column(BigInteger, default=0)
-    correlation_id: Mapped[str | None] = mapped_column(String(256))
-    idempotency_key: Mapped[str | None] = mapped_column(String(256), unique=True)
-    request_hash: Mapped[str | None] = mapped_column(String(64))
-    violations: Mapped[list[Any] | None] = mapped_column(JSON)
-    """Rules the stored spec breaks today (``validate training-jobs --mark``); null: unchecked."""
-    validated_at: Mapped[datetime | None]
-    # the MLflow model version the job's pipeline registered (``details.registered_model``)
-    registered_model_name: Mapped[str | None] = mapped_column(String(256))
-    registered_model_version: Mapped[str | None] = mapped_column(String(256))
-    model_run_id: Mapped[str | None] = mapped_column(String(256))
-    model_source: Mapped[str | None] = mapped_column(String(2048))
-    model_storage_uri: Mapped[str | None] = mapped_column(String(2048))
-    """Where the trained model's files are: what an endpoint serving the job's artifact loads."""
-    registered_model_seq: Mapped[int | None] = mapped_column(BigInteger)
-    """The ``seq`` of the report the registered model was taken from (null: none yet)."""
-
-
-class CatalogModel(Base):
-    """A model the platform knows: a base model to fine-tune, or a trained one.
-
-    A manual entry is ``Ready`` at once; an import from a registry starts ``Pending`` with
-    ``family`` and ``max_position_embeddings`` unknown, and the registry worker's reports fill
-    them in (``Ready``) or say why it failed (``Failed``). Only ``Ready`` models are used by the
-    training and serving rules. ``verified`` is true when the facts were read from the registry
-    (not typed in by a person, nor created with the registry integration off); ``facts`` holds
-    the rest of what the import learned (license, gated, files and sizes, safetensors...).
-    ``storage_uri`` is where the model's files are (typed in, or the import's downloaded
-    snapshot); a training job on this base model is told to read them there.
-    """
-
-    __tablename__ = "catalog_models"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(256), unique=True)
-    family: Mapped[str | None] = mapped_column(String(64))
-    max_position_embeddings: Mapped[int | None] = mapped_column(Integer)
-    hf_architecture: Mapped[str | None] = mapped_column(String(256))
-    source: Mapped[str] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(32), default="Ready")
-    reason: Mapped[str | None] = mapped_column(Text)
-    verified: Mapped[bool] = mapped_column(Boolean, default=False)
-    facts: Mapped[dict[str, Any] | None]
-    progress: Mapped[dict[str, Any] | None]
-    storage_uri: Mapped[str | None] = mapped_column(String(2048))
-    seq: Mapped[int] = mapped_column(BigInteger, default=0)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-
-class CatalogDataset(Base):
-    """A dataset the platform knows (its versions are in ``dataset_versions``).
-
-    ``storage_uri`` is where its current data lives: a new version snapshots what is there.
-    """
-
-    __tablename__ = "catalog_datasets"
-
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(256), unique=True)
-    type: Mapped[str | None] = mapped_column(String(64))
-    description: Mapped[str | None] = mapped_column(Text)
-    storage_uri: Mapped[str | None] = mapped_column(String(2048))
-    schema_ref: Mapped[str | None] = mapped_column(String(512))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class ProcessedEvent(Base):
-    """Event ids the status consumer has applied: the SQL half of exactly-once effects.
-
-    The streams runtime also remembers processed ids in Redis, but that mark is written after
-    the SQL commit; this row is written *in* the commit, so a crash between the two cannot apply
-    an event twice.
-    """
-
-    __tablename__ = "processed_events"
-
-    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    consumer: Mapped[str] = mapped_column(String(128))
-    event_type: Mapped[str] = mapped_column(String(256))
-    processed_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-# --- the seed's integration tables (section 3.2) -------------------------------------------
+from llmops_gateway.db.models.base import Base, Timestamped, utcnow
 
 
 class ExperimentRun(Timestamped, Base):
@@ -400,7 +235,3 @@ class IntegrationConfig(Base):
     changed_by: Mapped[str | None] = mapped_column(String(256))
     reason: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-
-
-OUTBOX: Table = outbox_table(Base.metadata)
-"""The transactional outbox (defined by the shared runtime, migrated by the gateway)."""
