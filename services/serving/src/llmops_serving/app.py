@@ -1,14 +1,9 @@
-"""The wiring of the serving worker: settings -> backend -> handler + watcher -> worker host.
+"""The wiring of the serving worker: settings -> backends and their router -> handler + watcher
+-> worker host (:func:`llmops_shared.kube.worker.run_watched_worker`).
 
 The only module that chooses adapters and builds clients, and it does so when called, never at
 import: importing the package opens no connection and does not import ``kubernetes`` for the
 manifests backend.
-
-The watcher runs as a critical background task of the worker host, on the host's Redis client
-and publisher, sharing its ``stop`` event: SIGTERM stops both, and a crashed (or quietly ended)
-watcher stops the worker (the orchestrator restarts the process), as a crashed consumer loop
-does. The watcher is also the handler's observation cache, so both are built in one place, the
-subscription factory, which the host calls before it starts the watcher.
 """
 
 from __future__ import annotations
@@ -19,20 +14,17 @@ from functools import partial
 from llmops_serving.adapters.manifests import ManifestsBackend
 from llmops_serving.config import BackendKind, RenderFormat, ServingSettings
 from llmops_serving.handlers import handle_serving_event
-from llmops_serving.ports import NoCache, ObservationCache, ServingBackend, ServingPorts, StatusSink
+from llmops_serving.ports import ServingBackend, ServingPorts, StatusSink
 from llmops_serving.render.request import RenderOptions
+from llmops_serving.router import FormatRouter
 from llmops_serving.watcher import Watcher
 from llmops_shared.events import Stream
+from llmops_shared.kube.settings import image_table
+from llmops_shared.kube.watcher import ObservationCache
+from llmops_shared.kube.worker import run_watched_worker
 from llmops_shared.logging import get_logger
-from llmops_shared.specs import ImageTable
 from llmops_shared.streams import Handler
-from llmops_shared.worker import (
-    Background,
-    Subscription,
-    WorkerContext,
-    run_worker,
-    service_main,
-)
+from llmops_shared.worker import service_main
 
 
 def build_backend(settings: ServingSettings) -> ServingBackend:
@@ -40,7 +32,7 @@ def build_backend(settings: ServingSettings) -> ServingBackend:
     if settings.serving_backend is BackendKind.MANIFESTS:
         return ManifestsBackend(settings.manifests_dir)
     # imported here: the manifests backend must not pay for (or need) the kubernetes client
-    from llmops_serving.adapters.kube import api_client_from_config
+    from llmops_shared.kube.api import api_client_from_config
 
     api_client = api_client_from_config(settings.kubeconfig, settings.kube_context)
     timeout = settings.kube_request_timeout_s
@@ -53,17 +45,30 @@ def build_backend(settings: ServingSettings) -> ServingBackend:
     return DeploymentBackend(api_client, request_timeout_s=timeout)
 
 
+def router_for(backend: ServingBackend, own: RenderFormat) -> FormatRouter:
+    """The router of a worker rendering ``own`` with ``backend``: on a cluster, the backend of
+    the other format is built on the same API client (and request timeout)."""
+    if isinstance(backend, ManifestsBackend):  # one file per endpoint holds either format
+        return FormatRouter.single(own, backend)
+    from llmops_serving.adapters.deployment import DeploymentBackend
+    from llmops_serving.adapters.kserve import KServeBackend
+
+    if not isinstance(backend, KServeBackend | DeploymentBackend):
+        raise TypeError(f"no backend of the other format beside a {type(backend).__name__}")
+    api_client, timeout = backend.cluster.api_client, backend.cluster.request_timeout_s
+    if isinstance(backend, KServeBackend):
+        builtin = DeploymentBackend(api_client, request_timeout_s=timeout)
+        return FormatRouter(own, {RenderFormat.KSERVE: backend, RenderFormat.BUILTIN: builtin})
+    kserve = KServeBackend(api_client, request_timeout_s=timeout)
+    return FormatRouter(own, {RenderFormat.KSERVE: kserve, RenderFormat.BUILTIN: backend})
+
+
 def render_options(settings: ServingSettings) -> RenderOptions:
     """The operator's render choices (the image table from ``IMAGE_TABLE_FILE`` if set)."""
-    images = (
-        ImageTable.from_yaml_file(settings.image_table_file)
-        if settings.image_table_file
-        else ImageTable()
-    )
     return RenderOptions(
         deployment_mode=settings.kserve_deployment_mode,
         gpu_available=settings.gpu_available,
-        images=images,
+        images=image_table(settings.image_table_file),
         cpu=settings.serving_cpu,
         memory=settings.serving_memory,
     )
@@ -71,16 +76,15 @@ def render_options(settings: ServingSettings) -> RenderOptions:
 
 def build_handler(
     settings: ServingSettings,
-    backend: ServingBackend,
+    router: FormatRouter,
     *,
     sink: StatusSink,
     cache: ObservationCache,
 ) -> Handler:
     """The ``llmops.serving`` handler with its ports bound."""
     ports = ServingPorts(
-        backend=backend,
+        router=router,
         options=render_options(settings),
-        builtin=settings.render_format is RenderFormat.BUILTIN,
         storage_uri_template=settings.storage_uri_template,
         sink=sink,
         cache=cache,
@@ -98,7 +102,8 @@ async def serve(
 
     Tests call this in process; ``backend`` lets them pass one built on a test API client.
     """
-    backend = backend or build_backend(settings)
+    router = router_for(backend or build_backend(settings), settings.render_format)
+    backend = router.backend
     get_logger(__name__).info(
         "serving_backend",
         backend=backend.name,
@@ -110,31 +115,15 @@ async def serve(
         else None,
         watcher=backend.observable,
     )
-    watcher: Watcher | None = None
-
-    def subscriptions(context: WorkerContext[ServingSettings]) -> list[Subscription]:
-        nonlocal watcher
-        if backend.observable:
-            watcher = Watcher(
-                backend,
-                context.publisher,
-                namespaces=settings.watch_namespaces,
-                interval_s=settings.watch_interval_s,
-            )
-        cache: ObservationCache = watcher or NoCache()
-        handler = build_handler(settings, backend, sink=context.publisher, cache=cache)
-        return [Subscription(Stream.SERVING, handler)]
-
-    async def watch(context: WorkerContext[ServingSettings]) -> None:
-        assert watcher is not None  # built by subscriptions(), which the host calls first
-        await watcher.run(context.stop)
-
-    await run_worker(
+    await run_watched_worker(
         settings,
-        subscriptions,
-        readiness={backend.name: backend.ping},
+        stream=Stream.SERVING,
+        backend=backend,
+        watcher=lambda sink: Watcher(
+            router, sink, namespaces=settings.watch_namespaces, interval_s=settings.watch_interval_s
+        ),
+        handler=lambda sink, cache: build_handler(settings, router, sink=sink, cache=cache),
         stop=stop,
-        background=[Background("watcher", watch)] if backend.observable else [],
         describe={
             "backend": backend.name,
             "deployment_mode": settings.kserve_deployment_mode.value,

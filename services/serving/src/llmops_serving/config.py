@@ -16,6 +16,8 @@ from typing import Any, ClassVar, Final, Literal
 from pydantic import Field, field_validator, model_validator
 
 from llmops_shared.config import Environment, ServiceSettings, local_data_dir
+from llmops_shared.kube.labels import namespace_for
+from llmops_shared.kube.settings import KubeSettings
 
 
 class DeploymentMode(StrEnum):
@@ -59,8 +61,9 @@ def default_manifests_dir() -> Path:
     return local_data_dir() / "manifests"
 
 
-class ServingSettings(ServiceSettings):
-    """Everything the serving service reads from its environment."""
+class ServingSettings(ServiceSettings, KubeSettings):
+    """Everything the serving service reads from its environment (the cluster's settings are
+    :class:`~llmops_shared.kube.settings.KubeSettings`, the workflow worker's too)."""
 
     service_name: str = "serving"
     integration_area: ClassVar[str | None] = "serving_framework"
@@ -82,13 +85,6 @@ class ServingSettings(ServiceSettings):
         default_factory=default_manifests_dir,
         description="Directory of the manifests backend: <dir>/<namespace>/<name>.yaml.",
     )
-    kubeconfig: str | None = Field(
-        default=None, description="kubeconfig file; unset: in-cluster config, else ~/.kube/config."
-    )
-    kube_context: str | None = Field(default=None, description="kubeconfig context to use.")
-    kube_request_timeout_s: float = Field(
-        default=10.0, gt=0, description="Seconds per Kubernetes API request."
-    )
     gpu_available: bool = Field(
         default=True, description="false: the cluster has no GPUs; serve on CPU images."
     )
@@ -107,9 +103,6 @@ class ServingSettings(ServiceSettings):
     )
     serving_cpu: str = Field(default="4", description="CPU request/limit per replica.")
     serving_memory: str = Field(default="16Gi", description="Memory request/limit per replica.")
-    watch_interval_s: float = Field(
-        default=5.0, gt=0, description="How often the watcher polls the cluster for status."
-    )
     watch_environments: list[Environment] = Field(
         default_factory=lambda: list(ALL_ENVIRONMENTS),
         description="Environments whose llm-ops-<env> namespaces the watcher polls.",
@@ -168,4 +161,4 @@ class ServingSettings(ServiceSettings):
     @property
     def watch_namespaces(self) -> list[str]:
         """The namespaces the watcher polls."""
-        return [f"llm-ops-{env}" for env in self.watch_environments]
+        return [namespace_for(env) for env in self.watch_environments]

@@ -1,24 +1,43 @@
 """Status events about deployments: one shape for the handlers and the watcher.
 
-The gateway folds ``details`` into its endpoint record field for field, so :func:`details` is a
-contract with it (see docs/serving.md):
-``{name, namespace, backend, deployment_mode, manifest, url, conditions, traffic, rollout}``.
+The gateway folds ``details`` (:class:`~llmops_shared.events.payloads.details.DeploymentDetails`)
+into its endpoint record field for field (see docs/serving.md); :func:`details` builds them.
+A report about a move between formats carries ``details.migration`` (:func:`move_info`).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Final
 
-from pydantic import JsonValue
-
 from llmops_serving.config import RenderFormat
-from llmops_serving.ports import Removal
+from llmops_serving.ports import Removal, ServingPorts
 from llmops_serving.render import names
 from llmops_serving.render.rollout import canary_percent, deployment_mode
 from llmops_serving.render.status import Observed
-from llmops_shared.events import Envelope, Phase, StatusEntity, status_event
+from llmops_shared.events import (
+    DeploymentDeleted,
+    DeploymentPromoted,
+    DeploymentRequested,
+    DeploymentRolledBack,
+    Event,
+    Phase,
+    StatusEntity,
+    status_event,
+)
+from llmops_shared.events.payloads.details import (
+    DeploymentDetails,
+    FormatMove,
+    RolloutState,
+    TrafficTarget,
+)
+from llmops_shared.kube.objects import primary
+from llmops_shared.logging import get_logger
 
 REPORTER: Final = "serving"
+
+EndpointEvent = DeploymentRequested | DeploymentPromoted | DeploymentRolledBack | DeploymentDeleted
+"""(``DeploymentMigrationRequested`` is a ``DeploymentRequested``: same fields plus ``target``.)"""
 
 FORMAT_LABELS: Final = {
     RenderFormat.KSERVE: "a KServe InferenceService",
@@ -26,23 +45,15 @@ FORMAT_LABELS: Final = {
 }
 
 
-def _primary(manifest: dict[str, Any]) -> dict[str, Any]:
-    """The object whose annotations describe the endpoint (the Deployment of a List)."""
-    if manifest.get("kind") == "List":
-        items: list[dict[str, Any]] = manifest.get("items") or [{}]
-        return items[0]
-    return manifest
-
-
-def rollout_summary(manifest: dict[str, Any] | None) -> dict[str, JsonValue]:
-    """``{strategy, canary_percent}`` of a manifest (``None`` values when unknown)."""
+def rollout_summary(manifest: dict[str, Any] | None) -> RolloutState:
+    """The strategy and canary percent of a manifest (``None`` when unknown)."""
     if not manifest:
-        return {"strategy": None, "canary_percent": None}
-    annotations = (_primary(manifest).get("metadata") or {}).get("annotations") or {}
-    return {
-        "strategy": annotations.get(names.STRATEGY_ANNOTATION),
-        "canary_percent": canary_percent(manifest),
-    }
+        return RolloutState(strategy=None, canary_percent=None)
+    annotations = (primary(manifest).get("metadata") or {}).get("annotations") or {}
+    return RolloutState(
+        strategy=annotations.get(names.STRATEGY_ANNOTATION),
+        canary_percent=canary_percent(manifest),
+    )
 
 
 def details(
@@ -52,60 +63,40 @@ def details(
     backend: str,
     manifest: dict[str, Any] | None,
     observed: Observed | None = None,
-    migration: dict[str, JsonValue] | None = None,
-) -> dict[str, JsonValue]:
-    """The ``details`` of a deployment status event; ``migration`` (see :func:`migration_info`)
+    migration: FormatMove | None = None,
+) -> DeploymentDetails:
+    """The ``details`` of a deployment status event; ``migration`` (see :func:`move_info`)
     only on reports about a move between formats."""
     mode = deployment_mode(manifest) if manifest else None
-    extra: dict[str, JsonValue] = {"migration": migration} if migration is not None else {}
-    return {
+    extra = {"migration": migration} if migration is not None else {}
+    return DeploymentDetails(
         **extra,
-        "name": name,
-        "namespace": namespace,
-        "backend": backend,
-        "deployment_mode": mode.value if mode else None,
-        "manifest": manifest,
-        "url": observed.url if observed else None,
-        "conditions": list(observed.conditions) if observed else [],
-        "traffic": list(observed.traffic) if observed else [],
-        "rollout": rollout_summary(manifest),
-    }
+        name=name,
+        namespace=namespace,
+        backend=backend,
+        deployment_mode=mode.value if mode else None,
+        manifest=manifest,
+        url=observed.url if observed else None,
+        conditions=[dict(c) for c in observed.conditions] if observed else [],
+        traffic=[TrafficTarget.model_validate(t) for t in observed.traffic] if observed else [],
+        rollout=rollout_summary(manifest),
+    )
 
 
-def migration_info(
-    *, outcome: str, source: str, target: str, reason: str | None = None
-) -> dict[str, JsonValue]:
+def move_info(*, outcome: str, source: str, target: str, reason: str | None = None) -> FormatMove:
     """``details.migration`` of a report about a move between formats: ``outcome`` is
     ``in_progress`` (the new object is applied, the old one still serves), ``migrated`` (the new
     one is Ready and the old one removed) or ``failed`` (refused, or the new object failed:
     the old one keeps serving); ``source``/``target`` are ``kserve`` or ``builtin``."""
-    return {"outcome": outcome, "from": source, "target": target, "reason": reason}
+    return FormatMove(outcome=outcome, source=source, target=target, reason=reason)
 
 
-def deployment_status(
-    *,
-    endpoint_id: str,
-    phase: Phase,
-    reason: str | None,
-    details: dict[str, JsonValue],
-    correlation_id: str | None,
-    seq: int | None = None,
-) -> Envelope:
-    """A ``deployment`` status event (entity id = endpoint id) from the serving worker;
-    ``seq`` defaults to now."""
-    return status_event(
-        StatusEntity.DEPLOYMENT,
-        entity_id=endpoint_id,
-        phase=phase,
-        reporter=REPORTER,
-        correlation_id=correlation_id,
-        reason=reason,
-        details=details,
-        seq=seq,
-    )
+deployment_status: Final = partial(status_event, StatusEntity.DEPLOYMENT, reporter=REPORTER)
+"""A ``deployment`` status event from the serving worker (entity id = endpoint id, ``details``
+from :func:`details`); ``seq`` defaults to now."""
 
 
-def migration_reason(target: RenderFormat, applied: str | None, removal: Removal) -> str:
+def move_reason(target: RenderFormat, applied: str | None, removal: Removal) -> str:
     """The reason of a completed move: where to, and what was removed or left alone."""
     parts = [f"migrated to {FORMAT_LABELS[target]}" + (f" ({applied})" if applied else "")]
     if removal.deleted:
@@ -115,3 +106,25 @@ def migration_reason(target: RenderFormat, applied: str | None, removal: Removal
             "left alone (not created by llm-ops for this endpoint): " + ", ".join(removal.left)
         )
     return "; ".join(parts)
+
+
+async def report_failure(
+    event: Event, payload: EndpointEvent, ports: ServingPorts, reason: str
+) -> None:
+    """Publish ``Failed`` with ``reason`` out of band, before the event is dead-lettered."""
+    namespace = names.namespace_for(payload.environment)
+    info = details(
+        name=payload.name, namespace=namespace, backend=ports.backend.name, manifest=None
+    )
+    get_logger(__name__).warning(
+        "deployment_refused", endpoint_id=payload.endpoint_id, reason=reason
+    )
+    await ports.sink.publish(
+        deployment_status(
+            entity_id=payload.endpoint_id,
+            phase=Phase.FAILED,
+            reason=reason,
+            details=info,
+            correlation_id=event.envelope.correlationid,
+        )
+    )

@@ -1,15 +1,10 @@
-"""The wiring of the workflow worker: settings -> backend -> handler + watcher -> worker host.
+"""The wiring of the workflow worker: settings -> backend -> handler + watcher -> worker host
+(:func:`llmops_shared.kube.worker.run_watched_worker`, the serving worker's wiring too).
 
 The only module that chooses adapters and builds clients, and it does so when called, never at
 import: importing the package opens no connection and does not import ``kubernetes`` for the
-manifests backend.
-
-The watcher runs as a critical background task of the worker host, on the host's Redis client
-and publisher, sharing its ``stop`` event: SIGTERM stops both, and a crashed (or quietly ended)
-watcher stops the worker (the orchestrator restarts the process), as a crashed consumer loop
-does. The watcher is also the handler's observation cache, so both are built in one place, the
-subscription factory, which the host calls before it starts the watcher. (The serving worker's
-wiring, deliberately the same.)
+manifests backend. The local backend runs its pipelines in a background task beside the
+watcher.
 """
 
 from __future__ import annotations
@@ -19,16 +14,12 @@ import os
 from functools import partial
 
 from llmops_shared.events import Stream
+from llmops_shared.kube.settings import image_table
+from llmops_shared.kube.watcher import ObservationCache
+from llmops_shared.kube.worker import run_watched_worker
 from llmops_shared.logging import get_logger
-from llmops_shared.specs import ImageTable
 from llmops_shared.streams import Handler
-from llmops_shared.worker import (
-    Background,
-    Subscription,
-    WorkerContext,
-    run_worker,
-    service_main,
-)
+from llmops_shared.worker import Background, WorkerContext, service_main
 from llmops_workflow.adapters.local import LocalBackend
 from llmops_workflow.adapters.manifests import ManifestsBackend
 from llmops_workflow.config import ArgoSubmitVia, BackendKind, RenderFormat, WorkflowSettings
@@ -36,13 +27,7 @@ from llmops_workflow.handlers import handle_training_event
 from llmops_workflow.local.logs import log_output, print_output
 from llmops_workflow.local.runner import LocalRunner
 from llmops_workflow.local.state import StateStore
-from llmops_workflow.ports import (
-    NoCache,
-    ObservationCache,
-    StatusSink,
-    WorkflowBackend,
-    WorkflowPorts,
-)
+from llmops_workflow.ports import StatusSink, WorkflowBackend, WorkflowPorts
 from llmops_workflow.render.request import RenderOptions
 from llmops_workflow.watcher import Watcher
 
@@ -86,7 +71,7 @@ def build_backend(settings: WorkflowSettings) -> WorkflowBackend:
             request_timeout_s=settings.kube_request_timeout_s,
         )
     # imported here: the manifests backend must not pay for (or need) the kubernetes client
-    from llmops_workflow.adapters.kube import api_client_from_config
+    from llmops_shared.kube.api import api_client_from_config
 
     api_client = api_client_from_config(settings.kubeconfig, settings.kube_context)
     timeout = settings.kube_request_timeout_s
@@ -101,13 +86,8 @@ def build_backend(settings: WorkflowSettings) -> WorkflowBackend:
 
 def render_options(settings: WorkflowSettings) -> RenderOptions:
     """The operator's render choices (the image table from ``IMAGE_TABLE_FILE`` if set)."""
-    images = (
-        ImageTable.from_yaml_file(settings.image_table_file)
-        if settings.image_table_file
-        else ImageTable()
-    )
     return RenderOptions(
-        images=images,
+        images=image_table(settings.image_table_file),
         gpu_available=settings.gpu_available,
         gpu_type_node_label=settings.gpu_type_node_label,
         step_image=settings.workflow_step_image,
@@ -161,10 +141,10 @@ async def serve(
 
     Tests call this in process; ``backend`` lets them pass one built on a test API client.
     """
-    backend = backend or build_backend(settings)
+    chosen = backend or build_backend(settings)
     get_logger(__name__).info(
         "workflow_backend",
-        backend=backend.name,
+        backend=chosen.name,
         argo_submit_via=settings.argo_submit_via.value
         if settings.workflow_backend is BackendKind.ARGO
         else None,
@@ -174,31 +154,10 @@ async def serve(
         manifests_dir=str(settings.manifests_dir)
         if settings.workflow_backend is BackendKind.MANIFESTS
         else None,
-        watcher=backend.observable,
+        watcher=chosen.observable,
     )
-    watcher: Watcher | None = None
-
-    def subscriptions(context: WorkerContext[WorkflowSettings]) -> list[Subscription]:
-        nonlocal watcher
-        if backend.observable:
-            watcher = Watcher(
-                backend,
-                context.publisher,
-                namespaces=[settings.namespace],
-                interval_s=settings.watch_interval_s,
-            )
-        cache: ObservationCache = watcher or NoCache()
-        handler = build_handler(settings, backend, sink=context.publisher, cache=cache)
-        return [Subscription(Stream.TRAINING, handler)]
-
-    async def watch(context: WorkerContext[WorkflowSettings]) -> None:
-        assert watcher is not None  # built by subscriptions(), which the host calls first
-        await watcher.run(context.stop)
-
     background: list[Background[WorkflowSettings]] = []
-    if backend.observable:
-        background.append(Background("watcher", watch))
-    local = backend if isinstance(backend, LocalBackend) else None
+    local = chosen if isinstance(chosen, LocalBackend) else None
     if local is not None:
 
         async def run_pipelines(context: WorkerContext[WorkflowSettings]) -> None:
@@ -207,13 +166,17 @@ async def serve(
         background.append(Background("local-pipelines", run_pipelines))
     # A flag change (IntegrationFlagChanged) or a crash propagates past the shutdown below: the
     # stages go on, and the next runner (in this process, or the restarted one) adopts them.
-    await run_worker(
+    await run_watched_worker(
         settings,
-        subscriptions,
-        readiness={backend.name: backend.ping},
+        stream=Stream.TRAINING,
+        backend=chosen,
+        watcher=lambda sink: Watcher(
+            chosen, sink, namespaces=[settings.namespace], interval_s=settings.watch_interval_s
+        ),
+        handler=lambda sink, cache: build_handler(settings, chosen, sink=sink, cache=cache),
         stop=stop,
         background=background,
-        describe={"backend": backend.name, "namespace": settings.namespace},
+        describe={"backend": chosen.name, "namespace": settings.namespace},
     )
     if local is not None:  # the worker stops for good: pause the stages (resumed at next start)
         await local.runner.shutdown()

@@ -17,6 +17,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 
 from llmops_shared.config import ServiceSettings, local_data_dir
+from llmops_shared.kube.labels import namespace_for
+from llmops_shared.kube.settings import KubeSettings
 
 
 class BackendKind(StrEnum):
@@ -57,8 +59,9 @@ def default_local_workdir() -> Path:
     return local_data_dir() / "pipelines"
 
 
-class WorkflowSettings(ServiceSettings):
-    """Everything the workflow service reads from its environment."""
+class WorkflowSettings(ServiceSettings, KubeSettings):
+    """Everything the workflow service reads from its environment (the cluster's settings are
+    :class:`~llmops_shared.kube.settings.KubeSettings`, the serving worker's too)."""
 
     service_name: str = "workflow"
     integration_area: ClassVar[str | None] = "workflow_orchestration"
@@ -116,13 +119,6 @@ class WorkflowSettings(ServiceSettings):
     manifests_dir: Path = Field(
         default_factory=default_manifests_dir,
         description="Directory of the manifests backend: <dir>/<namespace>/<name>.yaml.",
-    )
-    kubeconfig: str | None = Field(
-        default=None, description="kubeconfig file; unset: in-cluster config, else ~/.kube/config."
-    )
-    kube_context: str | None = Field(default=None, description="kubeconfig context to use.")
-    kube_request_timeout_s: float = Field(
-        default=10.0, gt=0, description="Seconds per Kubernetes API request."
     )
     argo_submit_via: ArgoSubmitVia = Field(
         default=ArgoSubmitVia.KUBERNETES,
@@ -200,9 +196,6 @@ class WorkflowSettings(ServiceSettings):
     train_memory: str = Field(default="64Gi", description="Memory request/limit of a train pod.")
     step_cpu: str = Field(default="2", description="CPU of prepare-data/evaluate/register.")
     step_memory: str = Field(default="8Gi", description="Memory of the other steps.")
-    watch_interval_s: float = Field(
-        default=5.0, gt=0, description="How often the watcher polls the cluster for status."
-    )
 
     @field_validator("workflow_orchestration_system", mode="before")
     @classmethod
@@ -279,4 +272,4 @@ class WorkflowSettings(ServiceSettings):
     @property
     def namespace(self) -> str:
         """Where pipelines are created and watched."""
-        return self.argo_namespace or f"llm-ops-{self.environment}"
+        return self.argo_namespace or namespace_for(self.environment)

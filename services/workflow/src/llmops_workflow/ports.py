@@ -8,17 +8,21 @@ Backends translate their failures into the runtime's vocabulary: :class:`Workflo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
+from llmops_shared.kube import objects
+from llmops_shared.kube.watcher import ObservationCache, Watched
 from llmops_shared.streams import DependencyUnavailableError, NonRetryableError
 from llmops_shared.streams import StatusSink as StatusSink  # re-exported for app.py
 from llmops_workflow.render.request import RenderOptions
 from llmops_workflow.render.status import Observed
 
-Manifest = dict[str, Any]
+Manifest = objects.Manifest
 """A rendered object: a Workflow, or a ``v1 List`` of the built-in Jobs."""
+
+Live = objects.Live[Observed]
+"""One pipeline as the backend holds it now (``owner``: the job id)."""
 
 
 class WorkflowUnavailable(DependencyUnavailableError):
@@ -30,34 +34,14 @@ class WorkflowRejected(NonRetryableError):
     help."""
 
 
-@dataclass(frozen=True)
-class Live:
-    """One pipeline as the backend holds it now."""
-
-    name: str
-    namespace: str
-    job_id: str | None
-    manifest: Manifest
-    observed: Observed
-
-
-class WorkflowBackend(Protocol):
-    """Applies, terminates and observes the pipelines of training jobs.
+class WorkflowBackend(Watched[Observed], Protocol):
+    """Applies, terminates and observes the pipelines of training jobs (named ``argo``,
+    ``job``, ``local`` or ``manifests``).
 
     ``apply`` is idempotent (server-side apply, or an atomic file write): applying the same
     manifest twice leaves one unchanged object, and a redelivered submission of a finished
     pipeline reports what it observes instead of starting it again.
     """
-
-    @property
-    def name(self) -> str:
-        """Short backend name reported in status details (``argo``, ``job``, ``manifests``)."""
-        ...
-
-    @property
-    def observable(self) -> bool:
-        """Whether a watcher can observe live state (false for plain files)."""
-        ...
 
     async def apply(self, manifest: Manifest) -> Observed:
         """Create or update the pipeline; the phase to report right after."""
@@ -67,30 +51,6 @@ class WorkflowBackend(Protocol):
         """Stop the pipeline (Argo: ``spec.shutdown: Terminate``); ``None`` when it does not
         exist; else the phase to report right after."""
         ...
-
-    async def observe(self, namespaces: Sequence[str]) -> list[Live]:
-        """Every pipeline this worker manages in ``namespaces`` with its observed phase."""
-        ...
-
-    async def ping(self) -> None:
-        """Raise unless the backend can serve requests now (readiness)."""
-        ...
-
-
-class ObservationCache(Protocol):
-    """The watcher's memory of what it last reported; the handlers make it forget a pipeline
-    they changed, so its next observation is reported even if it looks unchanged."""
-
-    def forget(self, namespace: str, name: str) -> None:
-        """Report this pipeline's next observation whatever it is."""
-        ...
-
-
-class NoCache:
-    """An :class:`ObservationCache` for backends without a watcher (files)."""
-
-    def forget(self, namespace: str, name: str) -> None:
-        return None
 
 
 @dataclass(frozen=True)

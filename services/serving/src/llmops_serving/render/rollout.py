@@ -25,6 +25,7 @@ from typing import Any
 
 from llmops_serving.config import DeploymentMode
 from llmops_serving.render import names
+from llmops_shared.kube import objects
 from llmops_shared.streams import NonRetryableError
 
 
@@ -124,22 +125,7 @@ def desired_from_live(obj: dict[str, Any]) -> dict[str, Any]:
     """The part of a live object this worker applies: identity, our labels and annotations,
     and the spec; never status, managedFields or others' labels (re-applying those would take
     their ownership)."""
-    metadata = obj.get("metadata") or {}
-    desired: dict[str, Any] = {
-        "apiVersion": obj.get("apiVersion"),
-        "kind": obj.get("kind"),
-        "metadata": {
-            "name": metadata.get("name"),
-            "namespace": metadata.get("namespace"),
-            "labels": {k: v for k, v in (metadata.get("labels") or {}).items() if names.is_ours(k)},
-            "annotations": {
-                k: v for k, v in (metadata.get("annotations") or {}).items() if names.is_ours(k)
-            },
-        },
-    }
-    if "spec" in obj:
-        desired["spec"] = copy.deepcopy(obj["spec"])
-    return desired
+    return objects.desired_from_live(obj, names.is_ours)
 
 
 def _annotations(manifest: dict[str, Any]) -> dict[str, str]:

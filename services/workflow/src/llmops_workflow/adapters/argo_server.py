@@ -17,8 +17,8 @@ Same :class:`~llmops_workflow.ports.WorkflowBackend` behaviour, on ``httpx``:
 * ``ping``: the same list with ``listOptions.limit=1`` in the worker's namespace, so readiness
   covers the token and its RBAC, not just reachability (as the Kubernetes backend's list).
 
-Errors follow ``adapters/kube.py``: no answer (refused, DNS, TLS, timeout), 408, 429, 5xx,
-401/403 and redirects (an SSO login page) -> :class:`WorkflowUnavailable`; any other 4xx ->
+Errors follow :mod:`llmops_shared.kube.api`: no answer (refused, DNS, TLS, timeout), 408, 429,
+5xx, 401/403 and redirects (an SSO login page) -> :class:`WorkflowUnavailable`; any other 4xx ->
 :class:`WorkflowRejected` with the server's message (Argo Server answers gRPC-gateway errors
 ``{"code": <grpc code>, "message": ...}``). A 2xx that is not JSON (a wrong URL answered by
 the Argo UI's ``index.html``) is unavailable too: it is configuration, not a verdict on the
@@ -34,7 +34,7 @@ import httpx
 from pydantic import SecretStr
 
 from llmops_shared.events import Phase
-from llmops_workflow.adapters.kube import live_objects
+from llmops_workflow.adapters.objects import WORKFLOW, WORKFLOWS
 from llmops_workflow.ports import Live, Manifest, WorkflowRejected, WorkflowUnavailable
 from llmops_workflow.render import names
 from llmops_workflow.render.status import Observed, observe_workflow
@@ -87,6 +87,9 @@ def server_message(response: httpx.Response) -> str:
 class ArgoServerBackend:
     """A :class:`~llmops_workflow.ports.WorkflowBackend` on the Argo Server REST API."""
 
+    name = "argo"
+    observable = True
+
     def __init__(
         self,
         base_url: str,
@@ -106,14 +109,6 @@ class ArgoServerBackend:
             transport=transport,
             follow_redirects=False,
         )
-
-    @property
-    def name(self) -> str:
-        return "argo"
-
-    @property
-    def observable(self) -> bool:
-        return True
 
     async def aclose(self) -> None:
         """Close the connection pool (tests; the worker's process exit does it otherwise)."""
@@ -184,13 +179,9 @@ class ArgoServerBackend:
                 if exc.status == _NOT_FOUND:
                     continue
                 raise _translate(exc, action) from exc
-            found += live_objects(
-                listing,
-                namespace=namespace,
-                api_version=names.ARGO_API_VERSION,
-                kind="Workflow",
-                observe=observe_workflow,
-            )
+            found += [
+                WORKFLOWS.live(WORKFLOW.fill(obj), namespace) for obj in listing.get("items") or []
+            ]
         return found
 
     async def ping(self) -> None:
@@ -258,7 +249,7 @@ def _workflows(namespace: str) -> str:
 
 
 def _translate(exc: ArgoServerError, action: str) -> Exception:
-    """The runtime's error for a refusal while doing ``action`` (the rules of ``kube.py``)."""
+    """The runtime's error for a refusal while doing ``action`` (the Kubernetes API's rules)."""
     if exc.status < 400 or exc.status >= 500 or exc.status in _UNAVAILABLE:  # 3xx: SSO redirect
         return WorkflowUnavailable(f"Argo Server unavailable while {action}: {exc.message}")
     return WorkflowRejected(f"Argo Server rejected {action}: {exc.message}")

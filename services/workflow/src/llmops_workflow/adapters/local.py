@@ -68,19 +68,14 @@ def observe_local(state: PipelineState) -> Observed:
 class LocalBackend:
     """A :class:`~llmops_workflow.ports.WorkflowBackend` of local processes."""
 
+    name = "local"
+    observable = True
+
     def __init__(self, runner: LocalRunner, *, workdir: Path, python: str) -> None:
         self.runner = runner
         self._workdir = workdir
         self._python = python
         self._trainer_found = False
-
-    @property
-    def name(self) -> str:
-        return "local"
-
-    @property
-    def observable(self) -> bool:
-        return True
 
     async def apply(self, manifest: Manifest) -> Observed:
         try:

@@ -1,11 +1,8 @@
 """The manifests backend: validated YAML files, ``<dir>/<namespace>/<name>.yaml``.
 
 The local stack's default (no cluster needed) and a GitOps mode: point ``MANIFESTS_DIR`` at a
-repository checkout that Argo CD or Flux syncs. Files are written atomically (a temporary file
-in the same directory, fsync, rename), so a reader never sees half a manifest and a crash
-leaves the old file; a file system error is an outage of this backend, not the event's fault,
-so it waits like a cluster outage. Re-writing identical content is skipped, so redeliveries
-do not touch the file's mtime (a GitOps diff stays empty).
+repository checkout that Argo CD or Flux syncs. How the files are written (atomically, only
+when they change) is :mod:`llmops_shared.kube.files`.
 
 Nothing observes a cluster here: after a write the pipeline (and its job) is reported
 ``Pending`` with "written to <path>" and stays so; a cancellation writes
@@ -15,90 +12,35 @@ Nothing observes a cluster here: after a write the pipeline (and its job) is rep
 
 from __future__ import annotations
 
-import asyncio
-import os
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from llmops_shared.events import Phase
-from llmops_shared.manifest_files import (
-    ManifestLayoutError,
-    dump_documents,
-    load_documents,
-    manifest_objects,
-    write_atomically,
-)
-from llmops_workflow.ports import Live, Manifest, WorkflowRejected, WorkflowUnavailable
+from llmops_shared.kube.files import FilesBackend
+from llmops_workflow.ports import Manifest, WorkflowRejected, WorkflowUnavailable
 from llmops_workflow.render.status import Observed
 
 
-def check_manifest(manifest: Manifest) -> list[dict[str, Any]]:
-    """The objects of ``manifest``; a layout no file can hold is a rejection."""
-    try:
-        return manifest_objects(manifest)
-    except ManifestLayoutError as exc:
-        raise WorkflowRejected(str(exc)) from exc
-
-
-class ManifestsBackend:
+class ManifestsBackend(FilesBackend[Observed]):
     """A :class:`~llmops_workflow.ports.WorkflowBackend` writing files under ``root``."""
 
     def __init__(self, root: Path) -> None:
-        self._root = root
-
-    @property
-    def name(self) -> str:
-        return "manifests"
-
-    @property
-    def observable(self) -> bool:
-        return False
-
-    def path_of(self, namespace: str, name: str) -> Path:
-        """Where a pipeline's manifest lives."""
-        return self._root / namespace / f"{name}.yaml"
+        super().__init__(root, unavailable=WorkflowUnavailable, rejected=WorkflowRejected)
 
     async def apply(self, manifest: Manifest) -> Observed:
-        items = check_manifest(manifest)
+        items = self.files.objects(manifest)
         path = self.path_of(manifest["metadata"]["namespace"], manifest["metadata"]["name"])
-        await asyncio.to_thread(_write_atomically, path, dump_documents(items))
+        await self.files.write(path, items)
         return Observed(Phase.PENDING, f"written to {path}")
 
     async def terminate(self, namespace: str, name: str) -> Observed | None:
         path = self.path_of(namespace, name)
-        try:
-            text = await asyncio.to_thread(path.read_text, encoding="utf-8")
-        except FileNotFoundError:
+        items = await self.files.read(path)
+        if items is None:
             return None
-        except OSError as exc:
-            raise WorkflowUnavailable(f"cannot read {path}: {exc}") from exc
-        try:
-            items = load_documents(text)
-        except yaml.YAMLError as exc:
-            raise WorkflowRejected(f"{path} is not valid YAML: {exc}") from exc
         for item in items:
             if item.get("kind") == "Workflow":
                 item.setdefault("spec", {})["shutdown"] = "Terminate"
             elif item.get("kind") == "Job":
                 item.setdefault("spec", {})["suspend"] = True
-        await asyncio.to_thread(_write_atomically, path, dump_documents(items))
+        await self.files.write(path, items)
         return Observed(Phase.CANCELLED, f"cancelled: terminate written to {path}")
-
-    async def observe(self, namespaces: Sequence[str]) -> list[Live]:
-        return []
-
-    async def ping(self) -> None:
-        """Ready when the directory exists (or can be made) and is writable."""
-        await asyncio.to_thread(self._root.mkdir, parents=True, exist_ok=True)
-        if not os.access(self._root, os.W_OK):
-            raise PermissionError(f"{self._root} is not writable")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    try:
-        write_atomically(path, text)
-    except OSError as exc:
-        raise WorkflowUnavailable(f"cannot write {path}: {exc}") from exc

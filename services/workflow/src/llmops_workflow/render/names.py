@@ -2,42 +2,44 @@
 
 The watcher finds the pipelines this worker manages by ``MANAGED_SELECTOR``; the job id label
 links a Workflow back to the gateway's job, so a status event can be reported for a workflow
-the worker has never seen an event about (after a restart).
+the worker has never seen an event about (after a restart). The keys every llm-ops object
+carries are :mod:`llmops_shared.kube.labels`'s; the workflow worker's own follow.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
+from llmops_shared.kube.labels import COMPONENT_LABEL as COMPONENT_LABEL
+from llmops_shared.kube.labels import CORRELATION_ANNOTATION as CORRELATION_ANNOTATION
+from llmops_shared.kube.labels import CPU_FALLBACK_ANNOTATION as CPU_FALLBACK_ANNOTATION
+from llmops_shared.kube.labels import MANAGED_BY as MANAGED_BY
+from llmops_shared.kube.labels import MANAGED_BY_LABEL as MANAGED_BY_LABEL
+from llmops_shared.kube.labels import MODEL_FAMILY_LABEL as MODEL_FAMILY_LABEL
+from llmops_shared.kube.labels import MODEL_ID_ANNOTATION as MODEL_ID_ANNOTATION
+from llmops_shared.kube.labels import NAME_LABEL as NAME_LABEL
+from llmops_shared.kube.labels import PART_OF_LABEL as PART_OF_LABEL
+from llmops_shared.kube.labels import PREFIX as PREFIX
+
 ARGO_GROUP: Final = "argoproj.io"
 ARGO_VERSION: Final = "v1alpha1"
 ARGO_API_VERSION: Final = f"{ARGO_GROUP}/{ARGO_VERSION}"
 WORKFLOW_PLURAL: Final = "workflows"
 
-MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
-MANAGED_BY: Final = "llm-ops"
-NAME_LABEL: Final = "app.kubernetes.io/name"
-PART_OF_LABEL: Final = "app.kubernetes.io/part-of"
-COMPONENT_LABEL: Final = "app.kubernetes.io/component"
 COMPONENT: Final = "training-pipeline"
 MANAGED_SELECTOR: Final = f"{MANAGED_BY_LABEL}={MANAGED_BY},{COMPONENT_LABEL}={COMPONENT}"
 
-PREFIX: Final = "llm-ops.io/"
 JOB_ID_LABEL: Final = f"{PREFIX}job-id"
 JOB_TYPE_LABEL: Final = f"{PREFIX}job-type"
 METHOD_LABEL: Final = f"{PREFIX}method"
-MODEL_FAMILY_LABEL: Final = f"{PREFIX}model-family"
 DEVICE_LABEL: Final = f"{PREFIX}device"
 STAGE_LABEL: Final = f"{PREFIX}stage"
 NODE_RANK_LABEL: Final = f"{PREFIX}node-rank"
 
-CORRELATION_ANNOTATION: Final = f"{PREFIX}correlation-id"
 ARTIFACT_ANNOTATION: Final = f"{PREFIX}artifact-name"
 BASE_MODEL_ANNOTATION: Final = f"{PREFIX}base-model-ref"
 DATASET_ANNOTATION: Final = f"{PREFIX}dataset"
-MODEL_ID_ANNOTATION: Final = f"{PREFIX}model-id"
 DATASET_ID_ANNOTATION: Final = f"{PREFIX}dataset-id"
-CPU_FALLBACK_ANNOTATION: Final = f"{PREFIX}cpu-fallback-reason"
 STEPS_TOTAL_ANNOTATION: Final = f"{PREFIX}steps-total"
 STAGE_INDEX_ANNOTATION: Final = f"{PREFIX}stage-index"
 
@@ -61,6 +63,12 @@ JOB_ID_TAG: Final = "llmops.job_id"
 
 STAGES: Final = ("prepare-data", "train", "evaluate", "register")
 """The pipeline's stages, in order."""
+
+
+def is_ours(key: str) -> bool:
+    """Whether a label or annotation key is one this worker writes (and so owns); Argo adds
+    ``workflows.argoproj.io/*``."""
+    return key.startswith(PREFIX) or key.startswith("app.kubernetes.io/")
 
 
 def workflow_name(job_id: str) -> str:

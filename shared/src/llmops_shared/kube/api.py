@@ -11,6 +11,9 @@ answering, and every failure becomes one of the two errors the consumer runtime 
 * any other 4xx (the API refused the object: schema, admission webhook, missing CRD) -> the
   service's *rejected* error, a ``NonRetryableError`` with the API's own message;
 * 404 is re-raised as is with ``absent_ok`` where "absent" is an answer (read, delete, list).
+
+Each worker makes one :class:`KubeCalls` with its own two errors;
+:mod:`llmops_shared.kube.resources` builds on it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ T = TypeVar("T")
 
 _UNAVAILABLE: Final = frozenset({401, 403, 408, 429})
 NOT_FOUND: Final = 404
+CONFLICT: Final = 409
+
+APPLY_CONTENT_TYPE: Final = "application/apply-patch+yaml"
+"""A ``PATCH`` with this body is a server-side apply."""
+MERGE_PATCH_CONTENT_TYPE: Final = "application/merge-patch+json"
 
 
 def api_client_from_config(
@@ -67,6 +75,12 @@ def api_message(exc: ApiException) -> str:
 def is_not_found(exc: BaseException) -> bool:
     """A 404 from the API (the object, or its namespace, does not exist)."""
     return isinstance(exc, ApiException) and exc.status == NOT_FOUND
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """A 409 from the API (already exists, or a precondition failed), as raised or as the cause
+    of the service's rejection."""
+    return any(isinstance(e, ApiException) and e.status == CONFLICT for e in (exc, exc.__cause__))
 
 
 @dataclass(frozen=True)
