@@ -7,7 +7,8 @@ module owns the rest of the process life cycle so that no service re-implements 
 * Redis from ``REDIS_URL``, else an embedded ``redis-server`` (logged loudly: not for production),
   resolved once: the consumers, the service's :class:`WorkerContext` publisher and its
   background tasks share one client of one server;
-* one :class:`ConsumerRunner` per subscribed stream, consumer group = service name;
+* one :class:`ConsumerRunner` per subscribed stream, consumer group = service name
+  (:mod:`llmops_shared.worker_consumers`, which the gateway's status consumer runs on too);
 * :class:`Background` tasks beside the consumers (a watcher, a start-up probe), supervised like
   the consumer loops when critical;
 * ``/healthz`` (every consumer loop and critical background task alive), ``/readyz`` (Redis and
@@ -25,44 +26,32 @@ module owns the rest of the process life cycle so that no service re-implements 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import os
 import signal
-import socket
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import AsyncExitStack
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
-from pydantic import SecretStr, ValidationError
-from redis.exceptions import RedisError
+from pydantic import SecretStr
 from starlette.types import ASGIApp
 
 from llmops_shared.config import ServiceSettings
-from llmops_shared.events import IntegrationArea
-from llmops_shared.health import HealthServer, ReadinessCheck, health_app, run_checks
-from llmops_shared.heartbeat import Heartbeat
-from llmops_shared.integration_flags import FlagWatcher, IntegrationFlag
+from llmops_shared.health import HealthServer, ReadinessCheck, health_app
+from llmops_shared.integration_flags import IntegrationFlag
 from llmops_shared.logging import configure_logging, get_logger
 from llmops_shared.streams.connection import async_redis, redact_url, resolve_redis_url
-from llmops_shared.streams.consumer import ConsumerRunner, Handler
 from llmops_shared.streams.metrics import StreamMetrics
 from llmops_shared.streams.publisher import Publisher
+from llmops_shared.worker_consumers import HostedConsumers
+from llmops_shared.worker_consumers import Subscription as Subscription  # re-exported
+from llmops_shared.worker_flags import CONFIGURED, flag_facts, flag_watcher, load_flags
 
 S = TypeVar("S", bound=ServiceSettings)
-
-
-@dataclass(frozen=True)
-class Subscription:
-    """One stream a service consumes and the handler for its events."""
-
-    stream: str
-    handler: Handler
 
 
 @dataclass(frozen=True)
@@ -111,115 +100,12 @@ class IntegrationFlagChanged(Exception):
         self.flag = flag
 
 
-_CONFIGURED: ContextVar[ServiceSettings | None] = ContextVar("llmops_configured", default=None)
-"""The settings the process started with, set by :func:`serve_with_flags`: a flag is always
-applied to them (and checked against them), never to an already switched copy."""
-
-
-def _flag_watcher(settings: ServiceSettings, redis: aioredis.Redis) -> FlagWatcher | None:
-    """The watcher of the service's integration area, if it has one."""
-    running = settings.integration_flag()
-    if running is None or settings.integration_area is None:
-        return None
-    configured = _CONFIGURED.get() or settings
-
-    def accept(flag: IntegrationFlag) -> str | None:
-        """Why the settings refuse ``flag`` (a contradiction a validator catches), or None."""
-        try:
-            configured.with_integration_flag(flag.enabled, flag.system)
-        except ValidationError as exc:
-            return "; ".join(str(error["msg"]) for error in exc.errors())
-        except ValueError as exc:
-            return str(exc)
-        return None
-
-    return FlagWatcher(
-        redis,
-        namespace=settings.stream_namespace,
-        environment=settings.environment,
-        area=IntegrationArea(settings.integration_area),
-        running=IntegrationFlag(enabled=running[0], system=running[1]),
-        accept=accept,
-    )
-
-
-async def _load_flags(
-    flags: FlagWatcher, requested: asyncio.Event, *, attempts: int = 20, retry_s: float = 0.5
-) -> IntegrationFlag | None:
-    """The first read of ``llmops.config``, retried for about ten seconds while Redis does not
-    answer (the consumers cannot work without it anyway); then the worker starts on the
-    environment's flag and the watcher keeps trying."""
-    log = get_logger(__name__)
-    for attempt in range(1, attempts + 1):
-        try:
-            return await flags.load()
-        except (RedisError, OSError) as exc:
-            if attempt == attempts:
-                log.warning("integration_config_unreadable", error=str(exc), action="starting "
-                            "on the environment's flag; the watcher keeps trying")  # fmt: skip
-                return None
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(requested.wait(), timeout=retry_s)
-        if requested.is_set():
-            return None
-    return None
-
-
-def _probe_facts(results: Mapping[str, Mapping[str, object]]) -> dict[str, str]:
-    """The last backend probes as heartbeat fields: ``probe.<check>.ok`` / ``.latency_ms`` /
-    ``.error``, read by ``/health/integrations`` as the integration's reachability."""
-    facts: dict[str, str] = {}
-    for name, result in results.items():
-        # every key every time: HSET merges, so a key left out would keep a stale value
-        facts[f"probe.{name}.ok"] = str(bool(result.get("ok"))).lower()
-        facts[f"probe.{name}.latency_ms"] = str(result.get("latency_ms") or "")
-        facts[f"probe.{name}.error"] = str(result.get("error") or "")
-    return facts
-
-
-async def _probe_backends(
-    checks: Mapping[str, ReadinessCheck],
-    results: dict[str, dict[str, object]],
-    *,
-    interval_s: float,
-    stop: asyncio.Event,
-) -> None:
-    """Run the service's readiness checks every ``interval_s`` (at least 5 s) for the heartbeat:
-    the gateway cannot reach a cluster or a DVC remote itself, the workers can."""
-    while not stop.is_set():
-        results.update(await run_checks(checks))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=max(interval_s, 5.0))
-
-
-def _flag_facts(watcher: FlagWatcher | None) -> dict[str, str]:
-    """What the heartbeat says of the flag in force: value, system and where it came from."""
-    if watcher is None:
-        return {}
-    flag = watcher.in_force
-    refused = watcher.refused
-    return {
-        "enabled": str(flag.enabled).lower(),
-        "system": flag.system,
-        "config_revision": str(flag.revision),
-        "config_source": "llmops.config" if flag.revision else "environment",
-        "config_error": f"revision {refused[0].revision} not applied: {refused[1]}"
-        if refused
-        else "",
-    }
-
-
 SubscriptionsFactory = Callable[[WorkerContext[S]], Sequence[Subscription]]
 """Builds the subscriptions from the context: the handlers get ``context.publisher``."""
 
 Describe = Mapping[str, str] | Callable[[WorkerContext[S]], Mapping[str, str]]
 """The facts a worker's heartbeat carries besides its identity: at least ``backend``, and the
 integration's ``enabled`` flag where the service has one. A callable is asked before every beat."""
-
-
-def default_consumer_name(service: str) -> str:
-    """Stable across container restarts in one pod (the hostname), so own-PEL replay works."""
-    return f"{service}-{socket.gethostname()}-{os.getpid()}"
 
 
 def _stop_then_force(stop: asyncio.Event) -> None:
@@ -304,10 +190,10 @@ async def run_worker(
         url = resolve_redis_url(settings, stack)
         redis = async_redis(url)
         stack.push_async_callback(redis.aclose)
-        flags = _flag_watcher(settings, redis)
+        flags = flag_watcher(settings, redis)
         switched: IntegrationFlag | None = None
         if flags is not None:
-            switched = await _load_flags(flags, requested)
+            switched = await load_flags(flags, requested)
             if requested.is_set():
                 return
             if switched is not None:
@@ -323,23 +209,11 @@ async def run_worker(
         subs = subscriptions(context) if callable(subscriptions) else subscriptions
         registry = CollectorRegistry()
         metrics = StreamMetrics(registry)
-        name = consumer_name or default_consumer_name(settings.service_name)
-        runners = [
-            ConsumerRunner(
-                redis,
-                stream=sub.stream,
-                group=settings.service_name,
-                consumer=name,
-                handler=sub.handler,
-                settings=settings.consumer,
-                metrics=metrics,
-                namespace=settings.stream_namespace,
-                output_maxlen=settings.stream_maxlen,
-            )
-            for sub in subs
-        ]
+        consumers = HostedConsumers(
+            redis, settings, subs, metrics=metrics, consumer=consumer_name, stop=stop
+        )
         tune_garbage_collector()
-        tasks = [asyncio.create_task(r.run(stop), name=f"consume:{r.stream}") for r in runners]
+        tasks = consumers.start()
         extras = [asyncio.create_task(_supervised(b, context), name=b.name) for b in background]
         critical = [t for t, b in zip(extras, background, strict=True) if b.critical]
         supervised = [*tasks, *critical]
@@ -354,8 +228,7 @@ async def run_worker(
         server = HealthServer(app, host=settings.health_host, port=settings.health_port)
         # the health server and the heartbeat outlive the drain (a long batch in hand must not
         # look dead to a liveness probe); they stop once the consumers have committed
-        drained = asyncio.Event()
-        health_task = asyncio.create_task(server.serve(drained), name="health")
+        health_task = asyncio.create_task(server.serve(consumers.drained), name="health")
 
         async def watch_flags() -> None:
             nonlocal switched
@@ -374,43 +247,22 @@ async def run_worker(
 
         flag_task = asyncio.create_task(watch_flags(), name="integration-flags") if flags else None
 
-        probes: dict[str, dict[str, object]] = {}
-
         def facts() -> Mapping[str, str]:
             described = describe(context) if callable(describe) else (describe or {})
             return {
                 **described,
-                **_flag_facts(flags),
-                **_probe_facts(probes),
+                **flag_facts(flags),
                 "healthy": str(all(not t.done() for t in supervised)).lower(),
                 "health_port": str(server.port or settings.health_port),
             }
 
-        heartbeat = Heartbeat(
-            redis,
-            namespace=settings.stream_namespace,
-            service=settings.service_name,
-            consumer=name,
-            interval_s=settings.heartbeat_interval_s,
-            identity={
-                "streams": ",".join(s.stream for s in subs),
-                "environment": settings.environment,
-            },
-            facts=facts,
-        )
-        beating = asyncio.create_task(heartbeat.run(drained), name="heartbeat")
-        probing = asyncio.create_task(
-            _probe_backends(
-                readiness or {}, probes, interval_s=settings.heartbeat_interval_s, stop=stop
-            ),
-            name="probe-backends",
-        )
+        consumers.beat(facts, readiness)
         log.info(
             "worker_started",
             redis=redact_url(url),
-            streams=[s.stream for s in subs],
+            streams=consumers.streams,
             background=[b.name for b in background],
-            consumer=name,
+            consumer=consumers.name,
             health_port=settings.health_port,
         )
         stopping = asyncio.create_task(stop.wait(), name="stop")
@@ -421,15 +273,14 @@ async def run_worker(
             done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
         finally:  # also when the caller is cancelled: never leave tasks behind
             stop.set()  # one loop failing stops the rest: the orchestrator restarts the process
-            await asyncio.gather(stopping, *tasks, return_exceptions=True)
+            await asyncio.gather(stopping, consumers.drain(), return_exceptions=True)
             for task in extras:
                 task.cancel()  # a watcher returns on ``stop`` by itself; a probe may not
             await asyncio.gather(*extras, return_exceptions=True)
-            drained.set()
-            probing.cancel()
+            heartbeat = consumers.finish()
             if flag_task is not None:
                 flag_task.cancel()
-            tail = [health_task, beating, probing, *([flag_task] if flag_task else [])]
+            tail = [health_task, *heartbeat, *([flag_task] if flag_task else [])]
             await asyncio.gather(*tail, return_exceptions=True)  # the beat is cleared
         # the task that stopped the worker first, then any that failed while draining
         crashable = [*supervised, health_task, *([flag_task] if flag_task else [])]
@@ -458,7 +309,7 @@ async def serve_with_flags(serve: Serve, settings: S, *, stop: asyncio.Event | N
     """
     log = get_logger(__name__)
     stop = stop or asyncio.Event()  # one for every run: a SIGTERM between two runs is kept
-    _CONFIGURED.set(settings)
+    CONFIGURED.set(settings)
     current = settings
     while True:
         try:

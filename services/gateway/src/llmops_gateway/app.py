@@ -6,18 +6,21 @@ background loops next to the web server:
 
 * the outbox relay, which publishes committed outbox rows to the streams (before it starts, every
   ``integration_configs`` row whose current change ``llmops.config`` lost is queued again);
-* the status consumer, which folds ``llmops.status`` into the read model, with its heartbeat
-  (``llmops:workers:gateway:<consumer>``, as every worker writes one).
+* the status consumer, which folds ``llmops.status`` into the read model, on the workers' own
+  consumer host (:func:`llmops_shared.worker_consumers.consumers_beside`: the same runner,
+  metrics, retries, dead letters, heartbeat ``llmops:workers:gateway:<consumer>`` and drain).
 
-Both stop cleanly on shutdown (the consumer finishes and commits the batch in hand).
+Both stop cleanly on shutdown (the consumer finishes and commits the batch in hand, then the
+relay stops).
+
+It is also the composition root: the adapters (Redis, MLflow over HTTP) are built here and
+reach the use cases through :class:`~llmops_gateway.state.GatewayState`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import os
-import socket
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -28,39 +31,30 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine, text
 
 from llmops_gateway.adapters.mlflow_metrics import MlflowMetrics
-from llmops_gateway.api import (
-    catalog,
-    datasets,
-    dead_letters,
-    health,
-    integration_configs,
-    integrations,
-    serving,
-    training,
-    workflows,
-)
+from llmops_gateway.adapters.redis_config_stream import config_revisions
+from llmops_gateway.api import catalog, datasets, health, serving, training, workflows
 from llmops_gateway.api.errors import install_error_handlers
 from llmops_gateway.api.middleware import HttpMetrics, RequestContextMiddleware
+from llmops_gateway.api.operations import dead_letters, integration_configs, integrations
 from llmops_gateway.config import GatewaySettings
 from llmops_gateway.db.migrate import upgrade
 from llmops_gateway.db.models import OUTBOX
 from llmops_gateway.db.session import build_engine, session_factory
-from llmops_gateway.domain.integration_configs import resync_stream
 from llmops_gateway.domain.status import handle_status_event
+from llmops_gateway.operations.integration_configs import resync_stream
 from llmops_gateway.state import GatewayState
 from llmops_shared.events import Stream
 from llmops_shared.health import LivenessCheck, ReadinessCheck, health_app
-from llmops_shared.heartbeat import Heartbeat
 from llmops_shared.logging import get_logger
 from llmops_shared.streams import (
-    ConsumerRunner,
-    OutboxRelay,
     StreamMetrics,
     async_redis,
     redact_url,
     resolve_redis_url,
     sync_redis,
 )
+from llmops_shared.streams.outbox import OutboxRelay
+from llmops_shared.worker_consumers import Subscription, consumers_beside
 
 _log = get_logger(__name__)
 
@@ -145,11 +139,6 @@ def _ping_database(engine: Engine) -> None:
         conn.execute(text("SELECT 1"))
 
 
-def _consumer_name(service: str) -> str:
-    """Stable per pod (hostname) so the consumer replays its own pending entries on restart."""
-    return f"{service}-{socket.gethostname()}-{os.getpid()}"
-
-
 async def _start(
     state: GatewayState,
     stack: AsyncExitStack,
@@ -186,55 +175,42 @@ async def _start(
         namespace=settings.stream_namespace,
         maxlen=settings.stream_maxlen,
     )
-    tasks = [asyncio.create_task(state.relay.run(stop), name="outbox-relay")]
-    if settings.consume_status:
-        consumer = _consumer_name(settings.service_name)
-        runner = ConsumerRunner(
-            redis_async,
-            stream=Stream.STATUS,
-            group=settings.service_name,
-            consumer=consumer,
-            handler=functools.partial(
-                handle_status_event, sessions=state.sessions, consumer=settings.service_name
-            ),
-            settings=settings.consumer,
-            metrics=StreamMetrics(state.registry),
-            namespace=settings.stream_namespace,
-            output_maxlen=settings.stream_maxlen,
-        )
-        tasks.append(asyncio.create_task(runner.run(stop), name="consume:llmops.status"))
-        state.consumer_name = consumer
-        heartbeat = Heartbeat(
-            redis_async,
-            namespace=settings.stream_namespace,
-            service=settings.service_name,
-            consumer=consumer,
-            interval_s=settings.heartbeat_interval_s,
-            identity={"streams": Stream.STATUS.value, "environment": settings.environment},
-            facts=lambda: {
-                "backend": state.engine.dialect.name,
-                "healthy": str(all(not t.done() for t in tasks)).lower(),
-            },
-        )
-        beating = asyncio.create_task(heartbeat.run(stop), name="heartbeat")
-    else:
-        beating = None
-    for task in tasks:
-        task.add_done_callback(_log_crash)
-        liveness[task.get_name()] = functools.partial(_alive, task)
-    state.tasks = tasks
+    relay = asyncio.create_task(state.relay.run(stop), name="outbox-relay")
 
-    async def stop_loops() -> None:
+    async def stop_relay() -> None:
         stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if beating is not None:
-            await asyncio.gather(beating, return_exceptions=True)  # clears the heartbeat
+        await asyncio.gather(relay, return_exceptions=True)
         state.relay = None
         state.mlflow = None
         state.redis = None
         state.http = None
 
-    stack.push_async_callback(stop_loops)
+    stack.push_async_callback(stop_relay)  # after the consumer has drained (the stack is LIFO)
+    tasks = [relay]
+    if settings.consume_status:
+        handler = functools.partial(
+            handle_status_event, sessions=state.sessions, consumer=settings.service_name
+        )
+        consumers = await stack.enter_async_context(
+            consumers_beside(
+                redis_async,
+                settings,
+                [Subscription(Stream.STATUS, handler)],
+                metrics=StreamMetrics(state.registry),
+                describe=lambda: {
+                    "backend": state.engine.dialect.name,
+                    "healthy": str(all(not t.done() for t in state.tasks)).lower(),
+                },
+            )
+        )
+        (loop,) = consumers.tasks
+        loop.set_name(f"consume:{Stream.STATUS}")  # the contract stream's name, not its key
+        tasks.append(loop)
+        state.consumer_name = consumers.name
+    for task in tasks:
+        task.add_done_callback(_log_crash)
+        liveness[task.get_name()] = functools.partial(_alive, task)
+    state.tasks = tasks
     _log.info(
         "gateway_started",
         redis=redact_url(url),
@@ -247,8 +223,11 @@ async def _resync_integration_configs(state: GatewayState, redis: aioredis.Redis
     """Queue (for the relay, which starts next) each ``integration_configs`` row's current change
     that ``llmops.config`` lost, so workers restarted after a Redis data loss follow the table.
     A failure (the database does not answer) is logged, not fatal: the next start tries again."""
+    revisions = functools.partial(
+        config_revisions, redis, namespace=state.settings.stream_namespace
+    )
     try:
-        await resync_stream(state.sessions, redis, namespace=state.settings.stream_namespace)
+        await resync_stream(state.sessions, revisions)
     except Exception:  # noqa: BLE001 - never keeps the gateway from serving
         _log.exception("integration_configs_resync_failed")
 

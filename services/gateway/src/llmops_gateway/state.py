@@ -2,12 +2,14 @@
 
 The routers read it through the dependencies in ``api/deps.py``; nothing here is built at import
 time. Fields filled in by the lifespan (Redis clients, the relay, the MLflow reader) are None
-before start-up.
+before start-up. The adapters the use cases are given (dead letters, health probes) are bound
+here, to the clients in force when a request asks for them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass, field
 
 import httpx
@@ -15,10 +17,14 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
+from llmops_gateway.adapters.http_probe import probe_mlflow
 from llmops_gateway.adapters.mlflow_metrics import MlflowMetrics
+from llmops_gateway.adapters.redis_dead_letters import RedisDeadLetters
+from llmops_gateway.adapters.redis_health import redis_health
 from llmops_gateway.config import GatewaySettings
 from llmops_gateway.db.session import SessionFactory
-from llmops_shared.streams import OutboxRelay
+from llmops_gateway.operations.health_probes import HealthProbes
+from llmops_shared.streams.outbox import OutboxRelay
 
 
 @dataclass
@@ -43,3 +49,22 @@ class GatewayState:
         """A transaction with outbox rows committed: publish now rather than at the next poll."""
         if self.relay is not None:
             self.relay.wake()
+
+    def dead_letters(self) -> RedisDeadLetters | None:
+        """The dead-letter streams; None while Redis is not connected."""
+        if self.redis is None:
+            return None
+        settings = self.settings
+        return RedisDeadLetters(
+            self.redis, namespace=settings.stream_namespace, maxlen=settings.stream_maxlen
+        )
+
+    def health_probes(self) -> HealthProbes:
+        """Redis (PING and the streams) and, when configured, MLflow."""
+        uri = self.settings.mlflow_tracking_uri
+        return HealthProbes(
+            redis=functools.partial(redis_health, self.redis, self.settings.stream_namespace),
+            mlflow=None
+            if self.http is None or not uri
+            else functools.partial(probe_mlflow, self.http, uri),
+        )

@@ -1,45 +1,45 @@
-"""How a submitted training job maps onto a tracked run: experiment, run name, params, tags.
+"""How a submitted training job maps onto a tracked run (experiment, run name, params, tags),
+and a tracked run onto its ``experiment_run`` report.
 
 Pure functions of the event and the settings, so every delivery of one event asks the backend
-for exactly the same run (the reliability contract's "deterministic external names").
+for exactly the same run (the reliability contract's "deterministic external names"). The
+report's ``details`` (:class:`~llmops_shared.events.payloads.details.ExperimentRunDetails`,
+built by :func:`run_details`) is what the gateway folds into its run record (see
+docs/tracking.md).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Final
 
 from pydantic import JsonValue
 
-from llmops_shared.events import ExperimentMigrationRequested, TrainingJobSubmitted
+from llmops_shared.events import (
+    Envelope,
+    Event,
+    Phase,
+    StatusEntity,
+    TrainingJobSubmitted,
+    status_event,
+)
+from llmops_shared.events.payloads.details import ExperimentRunDetails
 from llmops_shared.specs import TrainJobSpec
-from llmops_tracking.ports import RunRequest
+from llmops_tracking.ports import RunRequest, RunStatus, TrackedRun
 
 TAG_PREFIX: Final = "llmops."
 JOB_ID_TAG: Final = "llmops.job_id"
 CANCEL_REASON_TAG: Final = "llmops.cancel_reason"
-MIGRATED_FROM_TAG: Final = "llmops.migrated_from"
-"""Set on a run that ``migrate experiments-to-mlflow`` moved from the built-in backend."""
-MIGRATED_FROM: Final = "builtin"
-STARTED_AT_TAG: Final = "llmops.builtin_started_at"
-"""ISO 8601 time the built-in record was created: a migrated run's MLflow ``start_time``."""
-ENDED_AT_TAG: Final = "llmops.builtin_ended_at"
-"""ISO 8601 time the built-in record (or its job) ended: a migrated run's MLflow ``end_time``."""
+REPORTER: Final = "tracking"
 
-
-def epoch_ms(value: JsonValue) -> int | None:
-    """An ISO 8601 time (naive means UTC) as epoch milliseconds; ``None`` when it is not one."""
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+PHASES: Final = {
+    RunStatus.SCHEDULED: Phase.PENDING,
+    RunStatus.RUNNING: Phase.RUNNING,
+    RunStatus.FINISHED: Phase.SUCCEEDED,
+    RunStatus.FAILED: Phase.FAILED,
+    RunStatus.KILLED: Phase.CANCELLED,
+}
+"""The status phase that reports a run in each tracking status."""
 
 
 def run_name(job_id: str) -> str:
@@ -105,44 +105,29 @@ def run_request(
     )
 
 
-def recorded_value(value: JsonValue) -> str:
-    """A param or tag value the gateway recorded, as MLflow stores it: strings as they are,
-    scalars as :func:`flatten_params` writes them (``str()``), objects and lists as JSON."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":"), sort_keys=True)
-    return str(value)
-
-
-def _recorded(values: Mapping[str, JsonValue]) -> dict[str, str]:
-    return {key: recorded_value(value) for key, value in values.items() if value is not None}
-
-
-def migration_request(
-    migration: ExperimentMigrationRequested, *, environment: str, experiment_name_template: str
-) -> RunRequest:
-    """The run a built-in run record moves to: the run its job would have had (same experiment,
-    name, spec params and tags), plus what the built-in record holds (recorded values win: they
-    are what users saw), tagged ``llmops.migrated_from=builtin``. The job id tag is always the
-    event's, so a redelivered migration (or the job's own earlier run) is found and reused.
-    The record's times, sent as the tags ``llmops.builtin_started_at`` / ``_ended_at`` (the
-    event has no timestamps), become the run's start and end time."""
-    job = TrainingJobSubmitted(job_id=migration.job_id, spec=migration.spec)
-    base = run_request(
-        job, environment=environment, experiment_name_template=experiment_name_template
+def run_status_event(
+    event: Event, run: TrackedRun, *, job_id: str, backend: str, reason: str | None = None
+) -> Envelope:
+    """The ``experiment_run`` status event reporting ``run``, correlated with ``event``."""
+    return status_event(
+        StatusEntity.EXPERIMENT_RUN,
+        entity_id=run.run_id,
+        phase=PHASES[run.status],
+        reporter=REPORTER,
+        correlation_id=event.envelope.correlationid,
+        reason=reason or run.note,
+        details=run_details(run, job_id=job_id, backend=backend),
     )
-    return RunRequest(
-        job_id=migration.job_id,
-        experiment_name=base.experiment_name,
-        run_name=base.run_name,
-        params={**base.params, **_recorded(migration.params)},
-        tags={
-            **base.tags,
-            **_recorded(migration.tags),
-            JOB_ID_TAG: migration.job_id,
-            MIGRATED_FROM_TAG: MIGRATED_FROM,
-        },
-        start_time_ms=epoch_ms(migration.tags.get(STARTED_AT_TAG)),
-        end_time_ms=epoch_ms(migration.tags.get(ENDED_AT_TAG)),
+
+
+def run_details(run: TrackedRun, *, job_id: str, backend: str) -> ExperimentRunDetails:
+    """The ``details`` of the status event: the gateway's run record, field for field."""
+    return ExperimentRunDetails(
+        job_id=job_id,
+        experiment_id=run.experiment_id,
+        experiment_name=run.experiment_name,
+        run_url=run.run_url,
+        backend=backend,
+        params=dict(run.params),
+        tags=dict(run.tags),
     )

@@ -11,13 +11,13 @@ from typing import Any
 
 import httpx
 
+from llmops_gateway.domain.errors import MetricsUnavailableError
 
-class MetricsUnavailableError(Exception):
-    """MLflow could not give the run's metrics (unreachable, error status, unexpected body)."""
+__all__ = ["MetricsUnavailableError", "MlflowMetrics"]
 
 
 class MlflowMetrics:
-    """Reads the latest value of every metric of a run."""
+    """Reads the latest value of every metric of a run (the use cases' ``MetricsReader``)."""
 
     def __init__(self, client: httpx.AsyncClient, tracking_uri: str) -> None:
         self._client = client

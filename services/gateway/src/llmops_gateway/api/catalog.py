@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from fastapi import APIRouter, status
 
-from fastapi import APIRouter, Query, status
-
-from llmops_gateway.api.catalog_schemas import (
+from llmops_gateway.api.deps import Authenticated, CorrelationId, Limit, Offset, State
+from llmops_gateway.api.errors import rules_refused
+from llmops_gateway.api.schemas.catalog import (
     CatalogModelList,
     CatalogModelOut,
     CatalogModelRequest,
@@ -14,29 +14,25 @@ from llmops_gateway.api.catalog_schemas import (
     RegistryLinkList,
     RegistryLinkOut,
 )
-from llmops_gateway.api.deps import Authenticated, CorrelationId, Sessions, State
-from llmops_gateway.api.errors import rules_refused
-from llmops_gateway.api.schemas import API_PREFIX
-from llmops_gateway.db import repository
+from llmops_gateway.api.schemas.common import API_PREFIX, error_responses
 from llmops_gateway.domain.catalog import (
     ImportModel,
     RegisterModel,
     get_model,
     import_model,
+    list_catalog_models,
     register_model,
     registry_links,
     request_update_check,
 )
 from llmops_gateway.domain.errors import CatalogRuleError
-from llmops_gateway.domain.integration_configs import registry_enabled
+from llmops_gateway.operations.integration_configs import registry_enabled
 
 router = APIRouter(prefix=f"{API_PREFIX}/catalog/models", tags=["catalog"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or invalid API key"},
-    404: {"description": "No such model"},
-    409: {"description": "A model with this name exists, or the model's state forbids it"},
-}
+_ERRORS = error_responses(
+    "No such model", "A model with this name exists, or the model's state forbids it"
+)
 
 
 @router.post(
@@ -47,9 +43,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     responses=_ERRORS,
     summary="Register a model in the catalog by hand",
 )
-def create_model(body: CatalogModelRequest, sessions: Sessions) -> CatalogModelOut:
+def create_model(body: CatalogModelRequest, state: State) -> CatalogModelOut:
     model = register_model(
-        sessions,
+        state.sessions,
         RegisterModel(
             name=body.name,
             family=body.family,
@@ -99,13 +95,8 @@ def import_from_registry(
 
 
 @router.get("", response_model=CatalogModelList, summary="List catalog models, newest first")
-def list_models(
-    sessions: Sessions,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> CatalogModelList:
-    with sessions() as session:
-        models = repository.list_catalog_models(session, limit=limit, offset=offset)
+def list_models(state: State, limit: Limit = 50, offset: Offset = 0) -> CatalogModelList:
+    models = list_catalog_models(state.sessions, limit=limit, offset=offset)
     return CatalogModelList(
         items=[CatalogModelOut.of(m) for m in models], limit=limit, offset=offset
     )
@@ -114,8 +105,8 @@ def list_models(
 @router.get(
     "/{model_id}", response_model=CatalogModelOut, responses=_ERRORS, summary="Read a model"
 )
-def read_model(model_id: str, sessions: Sessions) -> CatalogModelOut:
-    return CatalogModelOut.of(get_model(sessions, model_id))
+def read_model(model_id: str, state: State) -> CatalogModelOut:
+    return CatalogModelOut.of(get_model(state.sessions, model_id))
 
 
 @router.get(
@@ -124,10 +115,9 @@ def read_model(model_id: str, sessions: Sessions) -> CatalogModelOut:
     responses=_ERRORS,
     summary="Where the model was imported from, pinned commit and last update check",
 )
-def read_registry_links(model_id: str, sessions: Sessions) -> RegistryLinkList:
-    return RegistryLinkList(
-        items=[RegistryLinkOut.of(x) for x in registry_links(sessions, model_id)]
-    )
+def read_registry_links(model_id: str, state: State) -> RegistryLinkList:
+    links = registry_links(state.sessions, model_id)
+    return RegistryLinkList(items=[RegistryLinkOut.of(link) for link in links])
 
 
 @router.post(

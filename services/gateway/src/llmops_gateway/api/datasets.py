@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from llmops_gateway.api.dataset_schemas import (
+from llmops_gateway.api.deps import Authenticated, CorrelationId, Limit, Offset, State
+from llmops_gateway.api.schemas.common import API_PREFIX, error_responses
+from llmops_gateway.api.schemas.datasets import (
     DatasetList,
     DatasetOut,
     DatasetRequest,
@@ -17,9 +19,6 @@ from llmops_gateway.api.dataset_schemas import (
     VersionOut,
     VersionRequest,
 )
-from llmops_gateway.api.deps import Authenticated, CorrelationId, Sessions, State
-from llmops_gateway.api.schemas import API_PREFIX
-from llmops_gateway.db import repository
 from llmops_gateway.domain.datasets import (
     CreateDataset,
     CreateVersion,
@@ -29,17 +28,17 @@ from llmops_gateway.domain.datasets import (
     get_dataset,
     get_restore,
     get_version,
+    list_catalog_datasets,
     list_versions,
     request_restore,
 )
 
 router = APIRouter(prefix=f"{API_PREFIX}/catalog/datasets", tags=["datasets"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or invalid API key"},
-    404: {"description": "No such dataset, version or restore"},
-    409: {"description": "A duplicate name or tag, or a version not in the needed state"},
-}
+_ERRORS = error_responses(
+    "No such dataset, version or restore",
+    "A duplicate name or tag, or a version not in the needed state",
+)
 
 
 @router.post(
@@ -50,7 +49,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     responses=_ERRORS,
     summary="Register a dataset",
 )
-def create(body: DatasetRequest, sessions: Sessions) -> DatasetOut:
+def create(body: DatasetRequest, state: State) -> DatasetOut:
     command = CreateDataset(
         name=body.name,
         type=body.type,
@@ -58,23 +57,18 @@ def create(body: DatasetRequest, sessions: Sessions) -> DatasetOut:
         schema_ref=body.schema_ref,
         description=body.description,
     )
-    return DatasetOut.of(create_dataset(sessions, command))
+    return DatasetOut.of(create_dataset(state.sessions, command))
 
 
 @router.get("", response_model=DatasetList, summary="List datasets, newest first")
-def list_datasets(
-    sessions: Sessions,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> DatasetList:
-    with sessions() as session:
-        datasets = repository.list_catalog_datasets(session, limit=limit, offset=offset)
+def list_datasets(state: State, limit: Limit = 50, offset: Offset = 0) -> DatasetList:
+    datasets = list_catalog_datasets(state.sessions, limit=limit, offset=offset)
     return DatasetList(items=[DatasetOut.of(d) for d in datasets], limit=limit, offset=offset)
 
 
 @router.get("/{dataset_id}", response_model=DatasetOut, responses=_ERRORS, summary="Read one")
-def read(dataset_id: str, sessions: Sessions) -> DatasetOut:
-    return DatasetOut.of(get_dataset(sessions, dataset_id))
+def read(dataset_id: str, state: State) -> DatasetOut:
+    return DatasetOut.of(get_dataset(state.sessions, dataset_id))
 
 
 @router.post(
@@ -108,8 +102,9 @@ def create_dataset_version(
     responses=_ERRORS,
     summary="List the dataset's versions, newest first",
 )
-def read_versions(dataset_id: str, sessions: Sessions) -> VersionList:
-    return VersionList(items=[VersionOut.of(v) for v in list_versions(sessions, dataset_id)])
+def read_versions(dataset_id: str, state: State) -> VersionList:
+    versions = list_versions(state.sessions, dataset_id)
+    return VersionList(items=[VersionOut.of(v) for v in versions])
 
 
 @router.get(
@@ -118,8 +113,8 @@ def read_versions(dataset_id: str, sessions: Sessions) -> VersionList:
     responses=_ERRORS,
     summary="Read a version",
 )
-def read_version(dataset_id: str, version_id: str, sessions: Sessions) -> VersionOut:
-    return VersionOut.of(get_version(sessions, dataset_id, version_id))
+def read_version(dataset_id: str, version_id: str, state: State) -> VersionOut:
+    return VersionOut.of(get_version(state.sessions, dataset_id, version_id))
 
 
 @router.get(
@@ -131,7 +126,7 @@ def read_version(dataset_id: str, version_id: str, sessions: Sessions) -> Versio
 def diff(
     dataset_id: str,
     version_id: str,
-    sessions: Sessions,
+    state: State,
     base_version_id: Annotated[
         str | None,
         Query(alias="baseVersionId", description="Default: the version's parent."),
@@ -139,7 +134,7 @@ def diff(
 ) -> DiffOut:
     """Computed from the two versions' stored manifests (path, md5, size): fast, and the data
     is never read. Both versions must have Succeeded."""
-    base, version, changes = diff_versions(sessions, dataset_id, version_id, base_version_id)
+    base, version, changes = diff_versions(state.sessions, dataset_id, version_id, base_version_id)
     return DiffOut.of(base, version, changes)
 
 
@@ -177,7 +172,7 @@ def restore(
     responses=_ERRORS,
     summary="Read a restore",
 )
-def read_restore(
-    dataset_id: str, version_id: str, restore_id: str, sessions: Sessions
-) -> RestoreOut:
-    return RestoreOut.of(get_restore(sessions, dataset_id, version_id, restore_id), dataset_id)
+def read_restore(dataset_id: str, version_id: str, restore_id: str, state: State) -> RestoreOut:
+    return RestoreOut.of(
+        get_restore(state.sessions, dataset_id, version_id, restore_id), dataset_id
+    )

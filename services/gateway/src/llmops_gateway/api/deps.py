@@ -1,14 +1,21 @@
-"""FastAPI dependencies (as ``Annotated`` aliases): state, sessions, correlation id, auth."""
+"""FastAPI dependencies (as ``Annotated`` aliases): state, the adapters the use cases are given,
+paging, correlation id, auth.
+
+The use cases get the unit of work as ``state.sessions`` (a session factory: they open the
+transactions); nothing in ``api/`` opens a session or imports the database modules.
+"""
 
 from __future__ import annotations
 
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from llmops_gateway.db.session import SessionFactory
+from llmops_gateway.domain.experiment_runs import MetricsReader
+from llmops_gateway.operations.dead_letters import DeadLetterStore
+from llmops_gateway.operations.health_probes import HealthProbes
 from llmops_gateway.state import GatewayState
 
 
@@ -20,11 +27,32 @@ def get_state(request: Request) -> GatewayState:
 State = Annotated[GatewayState, Depends(get_state)]
 
 
-def get_sessions(state: State) -> SessionFactory:
-    return state.sessions
+def get_mlflow(state: State) -> MetricsReader | None:
+    return state.mlflow
 
 
-Sessions = Annotated[SessionFactory, Depends(get_sessions)]
+Mlflow = Annotated[MetricsReader | None, Depends(get_mlflow)]
+"""MLflow's live run metrics; None without MLFLOW_TRACKING_URI."""
+
+
+def get_dead_letters(state: State) -> DeadLetterStore | None:
+    return state.dead_letters()
+
+
+DeadLetters = Annotated[DeadLetterStore | None, Depends(get_dead_letters)]
+"""The dead-letter streams; None while Redis is not connected."""
+
+
+def get_health_probes(state: State) -> HealthProbes:
+    return state.health_probes()
+
+
+Probes = Annotated[HealthProbes, Depends(get_health_probes)]
+
+Limit = Annotated[int, Query(ge=1, le=500)]
+"""A page's size (``?limit=``, default 50 where used)."""
+Offset = Annotated[int, Query(ge=0)]
+"""How many items come before the page (``?offset=``)."""
 
 
 def get_correlation_id(request: Request) -> str:

@@ -1,4 +1,4 @@
-"""Domain errors and infrastructure failures as ``{"detail": ...}`` JSON responses.
+"""Use-case errors and infrastructure failures as ``{"detail": ...}`` JSON responses.
 
 Bad input is always a 4xx (FastAPI's own 422 for validation); the database being down is a 503
 so clients retry, not a 500 that reads like a bug.
@@ -16,6 +16,7 @@ from llmops_gateway.domain.errors import (
     ConflictError,
     InvalidRequestError,
     NotFoundError,
+    UnavailableError,
 )
 from llmops_shared.logging import get_logger
 from llmops_shared.specs import violations_to_validation_error
@@ -45,6 +46,15 @@ async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
+async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+    retry_after = exc.retry_after if isinstance(exc, UnavailableError) else None
+    return JSONResponse(
+        {"detail": str(exc)},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers=None if retry_after is None else {"Retry-After": str(retry_after)},
+    )
+
+
 async def _database_unavailable(_: Request, exc: Exception) -> JSONResponse:
     _log.error("database_unavailable", error=describe(exc))
     return JSONResponse(
@@ -70,5 +80,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(ConflictError, _conflict)
     app.add_exception_handler(InvalidRequestError, _invalid_request)
+    app.add_exception_handler(UnavailableError, _unavailable)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(DataError, _value_does_not_fit)

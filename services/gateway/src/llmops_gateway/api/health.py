@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from llmops_gateway.api.deps import State
-from llmops_gateway.api.schemas import API_PREFIX
+from llmops_gateway.api.schemas.common import API_PREFIX
 from llmops_shared.health import ReadinessCheck, run_checks
 
 router = APIRouter(prefix=API_PREFIX, tags=["health"])

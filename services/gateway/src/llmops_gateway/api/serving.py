@@ -3,14 +3,15 @@ delete."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from functools import partial
+from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, status
+from fastapi import APIRouter, Body, status
 
-from llmops_gateway.api.deps import Authenticated, CorrelationId, Sessions, State
+from llmops_gateway.api.deps import Authenticated, CorrelationId, Limit, Offset, State
 from llmops_gateway.api.errors import rules_refused
-from llmops_gateway.api.schemas import API_PREFIX
-from llmops_gateway.api.serving_schemas import (
+from llmops_gateway.api.schemas.common import API_PREFIX, error_responses
+from llmops_gateway.api.schemas.serving import (
     DeploymentOut,
     Environment,
     RollbackRequest,
@@ -18,34 +19,34 @@ from llmops_gateway.api.serving_schemas import (
     ServingEndpointOut,
     ServingEndpointRequest,
 )
-from llmops_gateway.db import repository
-from llmops_gateway.domain.errors import CatalogRuleError, NotFoundError
+from llmops_gateway.domain.errors import CatalogRuleError
 from llmops_gateway.domain.serving import (
     CreateEndpoint,
     create_endpoint,
     delete_endpoint,
     get_endpoint,
+    list_serving_endpoints,
     promote_endpoint,
+    reported_deployment,
     rollback_endpoint,
 )
 
 router = APIRouter(prefix=f"{API_PREFIX}/serving/endpoints", tags=["serving"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or invalid API key"},
-    404: {"description": "No such endpoint"},
-    409: {"description": "Route taken, or the endpoint's state forbids the action"},
-}
-
-
-@router.post(
-    "",
+_ERRORS = error_responses(
+    "No such endpoint", "Route taken, or the endpoint's state forbids the action"
+)
+_command = partial(
+    router.api_route,
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ServingEndpointOut,
     dependencies=[Authenticated],
     responses=_ERRORS,
-    summary="Create a serving endpoint",
 )
+"""A route that changes an endpoint: authenticated, 202 with the endpoint."""
+
+
+@_command("", methods=["POST"], summary="Create a serving endpoint")
 def create(
     body: ServingEndpointRequest, state: State, correlation_id: CorrelationId
 ) -> ServingEndpointOut:
@@ -70,15 +71,14 @@ def create(
 
 @router.get("", response_model=ServingEndpointList, summary="List endpoints, newest first")
 def list_endpoints(
-    sessions: Sessions,
+    state: State,
     environment: Environment | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> ServingEndpointList:
-    with sessions() as session:
-        endpoints = repository.list_serving_endpoints(
-            session, environment=environment, limit=limit, offset=offset
-        )
+    endpoints = list_serving_endpoints(
+        state.sessions, environment=environment, limit=limit, offset=offset
+    )
     return ServingEndpointList(
         items=[ServingEndpointOut.of(e) for e in endpoints], limit=limit, offset=offset
     )
@@ -90,8 +90,8 @@ def list_endpoints(
     responses=_ERRORS,
     summary="Read an endpoint",
 )
-def read(endpoint_id: str, sessions: Sessions) -> ServingEndpointOut:
-    return ServingEndpointOut.of(get_endpoint(sessions, endpoint_id))
+def read(endpoint_id: str, state: State) -> ServingEndpointOut:
+    return ServingEndpointOut.of(get_endpoint(state.sessions, endpoint_id))
 
 
 @router.get(
@@ -100,23 +100,13 @@ def read(endpoint_id: str, sessions: Sessions) -> ServingEndpointOut:
     responses=_ERRORS,
     summary="The endpoint's deployment as the serving worker last reported it",
 )
-def deployment(endpoint_id: str, sessions: Sessions) -> DeploymentOut:
+def deployment(endpoint_id: str, state: State) -> DeploymentOut:
     """Name, namespace, backend, the rendered manifest, conditions, traffic and rollout from the
     last status report; 404 until the worker has reported once."""
-    endpoint = get_endpoint(sessions, endpoint_id)
-    if endpoint.observed_at is None:
-        raise NotFoundError(f"no deployment reported yet for endpoint {endpoint_id}")
-    return DeploymentOut.of(endpoint, endpoint.observed_at)
+    return DeploymentOut.of(*reported_deployment(state.sessions, endpoint_id))
 
 
-@router.post(
-    "/{endpoint_id}/promote",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=ServingEndpointOut,
-    dependencies=[Authenticated],
-    responses=_ERRORS,
-    summary="Promote the canary to all traffic",
-)
+@_command("/{endpoint_id}/promote", methods=["POST"], summary="Promote the canary to all traffic")
 def promote(endpoint_id: str, state: State, correlation_id: CorrelationId) -> ServingEndpointOut:
     """Queue ``llmops.serving.deployment.promoted.v1``. 409 unless the endpoint is a canary
     that was neither promoted nor rolled back, or when it is being deleted."""
@@ -125,12 +115,9 @@ def promote(endpoint_id: str, state: State, correlation_id: CorrelationId) -> Se
     return ServingEndpointOut.of(endpoint)
 
 
-@router.post(
+@_command(
     "/{endpoint_id}/rollback",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=ServingEndpointOut,
-    dependencies=[Authenticated],
-    responses=_ERRORS,
+    methods=["POST"],
     summary="Return all traffic to the previous version",
 )
 def rollback(
@@ -149,14 +136,7 @@ def rollback(
     return ServingEndpointOut.of(endpoint)
 
 
-@router.delete(
-    "/{endpoint_id}",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=ServingEndpointOut,
-    dependencies=[Authenticated],
-    responses=_ERRORS,
-    summary="Delete an endpoint",
-)
+@_command("/{endpoint_id}", methods=["DELETE"], summary="Delete an endpoint")
 def delete(endpoint_id: str, state: State, correlation_id: CorrelationId) -> ServingEndpointOut:
     """Mark the endpoint Deleting and queue ``llmops.serving.deployment.deleted.v1``. The
     endpoint disappears only when the worker reports its resource gone; repeat the DELETE to

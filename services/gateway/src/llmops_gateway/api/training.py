@@ -2,57 +2,46 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Annotated, Any
+from functools import partial
+from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, Query, status
+from fastapi import APIRouter, Body, Header, status
 
-from llmops_gateway.adapters.mlflow_metrics import MetricsUnavailableError
-from llmops_gateway.api.deps import Authenticated, CorrelationId, Sessions, State
+from llmops_gateway.api.deps import Authenticated, CorrelationId, Limit, Mlflow, Offset, State
 from llmops_gateway.api.errors import rules_refused
-from llmops_gateway.api.schemas import (
-    API_PREFIX,
+from llmops_gateway.api.schemas.common import API_PREFIX, error_responses
+from llmops_gateway.api.schemas.training import (
     CancelRequest,
     ExperimentRunOut,
     TrainingJobList,
     TrainingJobOut,
     TrainingJobRequest,
 )
-from llmops_gateway.db import repository
-from llmops_gateway.db.models import ExperimentRun, TrainingJob
-from llmops_gateway.db.session import SessionFactory
-from llmops_gateway.domain.errors import CatalogRuleError, NotFoundError
+from llmops_gateway.domain.errors import CatalogRuleError
+from llmops_gateway.domain.experiment_runs import read_experiment_run
 from llmops_gateway.domain.training import (
     SubmitTrainingJob,
     cancel_training_job,
     get_training_job,
+    list_training_jobs,
     submit_training_job,
+    with_pipeline,
 )
-from llmops_gateway.domain.workflows import pipelines_of_jobs
 
 router = APIRouter(prefix=f"{API_PREFIX}/training/jobs", tags=["training"])
 
-
-def _job_out(sessions: SessionFactory, job: TrainingJob) -> TrainingJobOut:
-    """The job with its pipeline (when the workflow worker has reported one)."""
-    return TrainingJobOut.of(job, pipelines_of_jobs(sessions, [job.id]).get(job.id))
-
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or invalid API key"},
-    404: {"description": "No such job"},
-    409: {"description": "Conflict with the job's state or an Idempotency-Key"},
-}
-
-
-@router.post(
-    "",
+_ERRORS = error_responses("No such job", "Conflict with the job's state or an Idempotency-Key")
+_command = partial(
+    router.post,
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TrainingJobOut,
     dependencies=[Authenticated],
     responses=_ERRORS,
-    summary="Submit a training job",
 )
+"""A route that changes a job: authenticated, 202 with the job."""
+
+
+@_command("", summary="Submit a training job")
 def submit(
     body: TrainingJobRequest,
     state: State,
@@ -77,42 +66,29 @@ def submit(
     except CatalogRuleError as exc:
         raise rules_refused(exc, "TrainJobSpec", ("body", "trainJobSpec")) from None
     state.wake_relay()
-    return _job_out(state.sessions, job)  # an Idempotency-Key replay may have a pipeline
+    # an Idempotency-Key replay may have a pipeline
+    return TrainingJobOut.of(*with_pipeline(state.sessions, job))
 
 
 @router.get("", response_model=TrainingJobList, summary="List training jobs, newest first")
-def list_jobs(
-    sessions: Sessions,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> TrainingJobList:
-    with sessions() as session:
-        jobs = repository.list_training_jobs(session, limit=limit, offset=offset)
-        pipelines = repository.pipelines_of_jobs(session, [job.id for job in jobs])
+def list_jobs(state: State, limit: Limit = 50, offset: Offset = 0) -> TrainingJobList:
+    jobs = list_training_jobs(state.sessions, limit=limit, offset=offset)
     return TrainingJobList(
-        items=[TrainingJobOut.of(job, pipelines.get(job.id)) for job in jobs],
-        limit=limit,
-        offset=offset,
+        items=[TrainingJobOut.of(*job) for job in jobs], limit=limit, offset=offset
     )
 
 
 @router.get(
     "/{job_id}", response_model=TrainingJobOut, responses=_ERRORS, summary="Read a training job"
 )
-def get_job(job_id: str, sessions: Sessions) -> TrainingJobOut:
+def get_job(job_id: str, state: State) -> TrainingJobOut:
     """The job, with ``pipeline`` (id, status, progress, start and end) once the workflow
     worker has reported it."""
-    return _job_out(sessions, get_training_job(sessions, job_id))
+    job = get_training_job(state.sessions, job_id)
+    return TrainingJobOut.of(*with_pipeline(state.sessions, job))
 
 
-@router.post(
-    "/{job_id}/cancel",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=TrainingJobOut,
-    dependencies=[Authenticated],
-    responses=_ERRORS,
-    summary="Cancel a training job",
-)
+@_command("/{job_id}/cancel", summary="Cancel a training job")
 def cancel(
     job_id: str,
     state: State,
@@ -124,16 +100,7 @@ def cancel(
     reason = (body or CancelRequest()).reason
     job = cancel_training_job(state.sessions, job_id, reason=reason, correlation_id=correlation_id)
     state.wake_relay()
-    return _job_out(state.sessions, job)
-
-
-def _load_run(sessions: SessionFactory, job_id: str) -> ExperimentRun:
-    with sessions() as session:
-        run = repository.experiment_run_for_job(session, job_id)
-        if run is None:
-            get_training_job(sessions, job_id)  # 404 for the job itself first
-            raise NotFoundError(f"no experiment run reported yet for job {job_id}")
-    return run
+    return TrainingJobOut.of(*with_pipeline(state.sessions, job))
 
 
 @router.get(
@@ -142,18 +109,7 @@ def _load_run(sessions: SessionFactory, job_id: str) -> ExperimentRun:
     responses=_ERRORS,
     summary="The job's experiment run (MLflow or built-in)",
 )
-async def experiment_run(job_id: str, state: State) -> ExperimentRunOut:
+async def experiment_run(job_id: str, state: State, mlflow: Mlflow) -> ExperimentRunOut:
     """What tracking reported about the job's run; with MLflow, the run's latest metrics are
     read live from the MLflow server (never an error here: ``metricsError`` says why not)."""
-    run = await asyncio.to_thread(_load_run, state.sessions, job_id)
-    metrics: dict[str, Any] = dict(run.metrics)
-    metrics_error: str | None = None
-    if run.backend == "mlflow":
-        if state.mlflow is None:
-            metrics_error = "MLFLOW_TRACKING_URI is not configured on the gateway"
-        else:
-            try:
-                metrics = dict(await state.mlflow.latest_metrics(run.run_id))
-            except MetricsUnavailableError as exc:
-                metrics_error = str(exc)
-    return ExperimentRunOut.of(run, metrics, metrics_error)
+    return ExperimentRunOut.of(await read_experiment_run(state.sessions, job_id, mlflow))

@@ -7,8 +7,9 @@ unit of work.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from typing import Any, TypeVar
 
-from sqlalchemy import case, select
+from sqlalchemy import ColumnElement, case, select
 from sqlalchemy.orm import Session
 
 from llmops_gateway.db.models import (
@@ -22,16 +23,21 @@ from llmops_gateway.db.models import (
     WorkflowPipeline,
 )
 
+E = TypeVar("E", CatalogDataset, CatalogModel, ServingDeployment, TrainingJob, WorkflowPipeline)
+
+
+def newest_first(
+    session: Session, entity: type[E], *where: ColumnElement[Any] | None, limit: int, offset: int
+) -> Sequence[E]:
+    """One page of ``entity`` rows matching ``where`` (None: no condition), newest first;
+    ``id`` breaks ties so pages are stable."""
+    query = select(entity).where(*(clause for clause in where if clause is not None))
+    query = query.order_by(entity.created_at.desc(), entity.id.desc()).limit(limit).offset(offset)
+    return session.scalars(query).all()
+
 
 def list_training_jobs(session: Session, *, limit: int, offset: int) -> Sequence[TrainingJob]:
-    """Newest first; ``id`` breaks ties so pages are stable."""
-    query = (
-        select(TrainingJob)
-        .order_by(TrainingJob.created_at.desc(), TrainingJob.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    return session.scalars(query).all()
+    return newest_first(session, TrainingJob, limit=limit, offset=offset)
 
 
 def training_job_by_idempotency_key(session: Session, key: str) -> TrainingJob | None:
@@ -43,13 +49,7 @@ def catalog_model_by_name(session: Session, name: str) -> CatalogModel | None:
 
 
 def list_catalog_models(session: Session, *, limit: int, offset: int) -> Sequence[CatalogModel]:
-    query = (
-        select(CatalogModel)
-        .order_by(CatalogModel.created_at.desc(), CatalogModel.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    return session.scalars(query).all()
+    return newest_first(session, CatalogModel, limit=limit, offset=offset)
 
 
 def registry_links_of(session: Session, model_id: str) -> Sequence[RegistryModel]:
@@ -92,13 +92,7 @@ def dataset_version_labels(
 
 
 def list_catalog_datasets(session: Session, *, limit: int, offset: int) -> Sequence[CatalogDataset]:
-    query = (
-        select(CatalogDataset)
-        .order_by(CatalogDataset.created_at.desc(), CatalogDataset.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    return session.scalars(query).all()
+    return newest_first(session, CatalogDataset, limit=limit, offset=offset)
 
 
 def dataset_version_by_tag(session: Session, dataset_id: str, tag: str) -> DatasetVersion | None:
@@ -190,16 +184,8 @@ def serving_endpoint_name_taken(session: Session, environment: str, name: str) -
 def list_serving_endpoints(
     session: Session, *, environment: str | None, limit: int, offset: int
 ) -> Sequence[ServingDeployment]:
-    """Newest first; ``id`` breaks ties so pages are stable."""
-    query = select(ServingDeployment)
-    if environment is not None:
-        query = query.where(ServingDeployment.environment == environment)
-    query = (
-        query.order_by(ServingDeployment.created_at.desc(), ServingDeployment.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    return session.scalars(query).all()
+    where = None if environment is None else ServingDeployment.environment == environment
+    return newest_first(session, ServingDeployment, where, limit=limit, offset=offset)
 
 
 def workflow_pipeline(
@@ -214,16 +200,9 @@ def workflow_pipeline(
 def list_workflow_pipelines(
     session: Session, *, job_id: str | None, limit: int, offset: int
 ) -> Sequence[WorkflowPipeline]:
-    """Newest (first reported) first; ``id`` breaks ties so pages are stable."""
-    query = select(WorkflowPipeline)
-    if job_id is not None:
-        query = query.where(WorkflowPipeline.job_id == job_id)
-    query = (
-        query.order_by(WorkflowPipeline.created_at.desc(), WorkflowPipeline.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    return session.scalars(query).all()
+    """Newest (first reported) first."""
+    where = None if job_id is None else WorkflowPipeline.job_id == job_id
+    return newest_first(session, WorkflowPipeline, where, limit=limit, offset=offset)
 
 
 def pipelines_of_jobs(session: Session, job_ids: Collection[str]) -> dict[str, WorkflowPipeline]:

@@ -9,6 +9,7 @@ request's own facts at once, marked unverified: the built-in fallback.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 from llmops_gateway.db import repository
 from llmops_gateway.db.models import CatalogModel, RegistryModel, utcnow
 from llmops_gateway.db.session import SessionFactory
-from llmops_gateway.domain.errors import CatalogRuleError, ConflictError, NotFoundError
+from llmops_gateway.domain.errors import CatalogRuleError, ConflictError, found
 from llmops_gateway.domain.outbox import publish
 from llmops_shared.events import ModelImportRequested, ModelUpdateCheckRequested
 from llmops_shared.specs import ModelFacts, RuleViolation
@@ -262,9 +263,7 @@ def request_update_check(
     :class:`ConflictError`, as is a check with the registry integration off.
     """
     with sessions.begin() as session:
-        model = session.get(CatalogModel, model_id)
-        if model is None:
-            raise NotFoundError(f"catalog model {model_id} not found")
+        model = _model(session, model_id)
         link = repository.registry_link_of(session, model_id)
         if link is None:
             raise ConflictError(f"catalog model {model_id} was not imported from a registry")
@@ -290,21 +289,29 @@ def request_update_check(
     return link
 
 
+def _model(session: Session, model_id: str) -> CatalogModel:
+    return found(session.get(CatalogModel, model_id), f"catalog model {model_id}")
+
+
 def get_model(sessions: SessionFactory, model_id: str) -> CatalogModel:
-    """The catalog model, or :class:`NotFoundError`."""
+    """The catalog model, or ``NotFoundError``."""
     with sessions() as session:
-        model = session.get(CatalogModel, model_id)
-    if model is None:
-        raise NotFoundError(f"catalog model {model_id} not found")
-    return model
+        return _model(session, model_id)
+
+
+def list_catalog_models(
+    sessions: SessionFactory, *, limit: int, offset: int
+) -> Sequence[CatalogModel]:
+    """One page of the catalog, newest first."""
+    with sessions() as session:
+        return repository.list_catalog_models(session, limit=limit, offset=offset)
 
 
 def registry_links(sessions: SessionFactory, model_id: str) -> list[RegistryModel]:
-    """The model's registry links (empty for a manual entry); :class:`NotFoundError` if the
-    model does not exist."""
+    """The model's registry links (empty for a manual entry); ``NotFoundError`` if the model
+    does not exist."""
     with sessions() as session:
-        if session.get(CatalogModel, model_id) is None:
-            raise NotFoundError(f"catalog model {model_id} not found")
+        _model(session, model_id)
         return list(repository.registry_links_of(session, model_id))
 
 

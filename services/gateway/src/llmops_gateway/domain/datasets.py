@@ -9,6 +9,7 @@ between any two versions is answered from the database, without touching the dat
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 from llmops_gateway.db import repository
 from llmops_gateway.db.models import CatalogDataset, DatasetRestore, DatasetVersion, utcnow
 from llmops_gateway.db.session import SessionFactory
-from llmops_gateway.domain.errors import ConflictError, InvalidRequestError, NotFoundError
+from llmops_gateway.domain.errors import ConflictError, InvalidRequestError, found
 from llmops_gateway.domain.outbox import publish
 from llmops_shared.events import DatasetRestoreRequested, DatasetVersionRequested, Phase
 from llmops_shared.events.payloads.datasets import ManifestEntry
@@ -74,18 +75,23 @@ def get_dataset(sessions: SessionFactory, dataset_id: str) -> CatalogDataset:
         return _dataset(session, dataset_id)
 
 
+def list_catalog_datasets(
+    sessions: SessionFactory, *, limit: int, offset: int
+) -> Sequence[CatalogDataset]:
+    """One page of the datasets, newest first."""
+    with sessions() as session:
+        return repository.list_catalog_datasets(session, limit=limit, offset=offset)
+
+
 def _dataset(session: Session, dataset_id: str) -> CatalogDataset:
-    dataset = session.get(CatalogDataset, dataset_id)
-    if dataset is None:
-        raise NotFoundError(f"dataset {dataset_id} not found")
-    return dataset
+    return found(session.get(CatalogDataset, dataset_id), f"dataset {dataset_id}")
 
 
 def _version(session: Session, dataset_id: str, version_id: str) -> DatasetVersion:
     version = session.get(DatasetVersion, version_id)
-    if version is None or version.dataset_id != dataset_id:
-        raise NotFoundError(f"version {version_id} of dataset {dataset_id} not found")
-    return version
+    if version is not None and version.dataset_id != dataset_id:
+        version = None
+    return found(version, f"version {version_id} of dataset {dataset_id}")
 
 
 def create_version(sessions: SessionFactory, command: CreateVersion) -> DatasetVersion:
@@ -228,6 +234,6 @@ def get_restore(
     with sessions() as session:
         _version(session, dataset_id, version_id)
         restore = session.get(DatasetRestore, restore_id)
-    if restore is None or restore.version_id != version_id:
-        raise NotFoundError(f"restore {restore_id} of version {version_id} not found")
-    return restore
+    if restore is not None and restore.version_id != version_id:
+        restore = None
+    return found(restore, f"restore {restore_id} of version {version_id}")

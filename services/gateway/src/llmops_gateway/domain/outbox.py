@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from llmops_gateway.db.models import OUTBOX
 from llmops_shared.events import EventPayload, new_event
-from llmops_shared.streams import add_to_outbox
+from llmops_shared.streams.outbox import add_to_outbox
 
 SOURCE: Final = "gateway"
 """The CloudEvents ``source`` of everything the gateway publishes."""

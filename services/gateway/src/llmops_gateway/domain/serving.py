@@ -14,9 +14,10 @@ therefore never handed out again while an old InferenceService may still answer 
 
 from __future__ import annotations
 
-import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy.exc import IntegrityError
@@ -26,9 +27,10 @@ from llmops_gateway.db import repository
 from llmops_gateway.db.models import CatalogModel, ServingDeployment, TrainingJob, utcnow
 from llmops_gateway.db.session import SessionFactory
 from llmops_gateway.domain.catalog import usable_facts
-from llmops_gateway.domain.errors import CatalogRuleError, ConflictError, NotFoundError
+from llmops_gateway.domain.errors import CatalogRuleError, ConflictError, NotFoundError, found
 from llmops_gateway.domain.outbox import publish
 from llmops_gateway.domain.registered_models import artifact_violations, served_storage_uri
+from llmops_gateway.domain.serving_names import endpoint_name, max_name_length
 from llmops_shared.events import (
     DeploymentDeleted,
     DeploymentPromoted,
@@ -56,21 +58,6 @@ DELETE_STATES: Final = frozenset({DELETING, DELETE_FAILED})
 PROMOTED: Final = "promoted"
 ROLLED_BACK: Final = "rolled_back"
 
-MAX_NAME_LENGTH: Final = 63
-_KSERVE_HOST_EXTRA: Final = len("latest-") + len("-predictor-")
-
-
-def max_name_length(environment: str) -> int:
-    """The longest InferenceService name KServe can serve in ``environment``.
-
-    KServe builds the host label ``<name>-predictor-<namespace>`` (prefixed ``latest-``/
-    ``prev-`` for Serverless canary tags), and a DNS label holds 63 characters, so a 63-character
-    name would be accepted here and fail at reconcile time. (33 characters in ``llm-ops-prod``.)
-    """
-    return min(MAX_NAME_LENGTH, 63 - _KSERVE_HOST_EXTRA - len(f"llm-ops-{environment}"))
-
-
-_NOT_IN_LABEL: Final = re.compile(r"[^a-z0-9]+")
 _SUFFIX_LENGTH: Final = 8
 
 
@@ -83,38 +70,6 @@ class CreateEndpoint:
     environment: str
     spec: DeploymentSpec
     correlation_id: str
-
-
-# --- names ----------------------------------------------------------------------------------
-
-
-def _label(text: str) -> str:
-    return _NOT_IN_LABEL.sub("-", text.lower()).strip("-")
-
-
-def endpoint_name(
-    route: str,
-    model_ref: str,
-    *,
-    unique_suffix: str | None = None,
-    max_length: int = MAX_NAME_LENGTH,
-) -> str:
-    """The InferenceService name of an endpoint: a DNS-1035 label (lowercase letters, digits
-    and '-', starting with a letter, at most 63 characters).
-
-    Derived from the route (``/test-model`` -> ``test-model``), which is what people look for
-    with ``kubectl``; from ``model_ref`` when the route has no usable characters (``/``).
-    A name that does not start with a letter gets ``ep-`` in front. ``unique_suffix`` (a few
-    characters of the endpoint id) is appended when the plain name is taken in the
-    environment, truncating the name so the whole stays within ``max_length`` characters.
-    """
-    base = _label(route) or _label(model_ref) or "endpoint"
-    if not base[0].isalpha():
-        base = f"ep-{base}"
-    if unique_suffix is None:
-        return base[:max_length].rstrip("-")
-    keep = max_length - len(unique_suffix) - 1
-    return f"{base[:keep].rstrip('-')}-{unique_suffix}"
 
 
 # --- rules ----------------------------------------------------------------------------------
@@ -285,19 +240,40 @@ def _mlflow_run_id(session: Session, job: TrainingJob | None) -> str | None:
     return run.run_id
 
 
+def _endpoint(session: Session, endpoint_id: str, *, for_update: bool) -> ServingDeployment:
+    endpoint = repository.serving_endpoint(session, endpoint_id, for_update=for_update)
+    return found(endpoint, f"serving endpoint {endpoint_id}")
+
+
 def get_endpoint(sessions: SessionFactory, endpoint_id: str) -> ServingDeployment:
     """The endpoint, or :class:`NotFoundError`."""
     with sessions() as session:
-        endpoint = repository.serving_endpoint(session, endpoint_id)
-    if endpoint is None:
-        raise NotFoundError(f"serving endpoint {endpoint_id} not found")
-    return endpoint
+        return _endpoint(session, endpoint_id, for_update=False)
+
+
+def list_serving_endpoints(
+    sessions: SessionFactory, *, environment: str | None, limit: int, offset: int
+) -> Sequence[ServingDeployment]:
+    """One page of endpoints (of one environment when given), newest first."""
+    with sessions() as session:
+        return repository.list_serving_endpoints(
+            session, environment=environment, limit=limit, offset=offset
+        )
+
+
+def reported_deployment(
+    sessions: SessionFactory, endpoint_id: str
+) -> tuple[ServingDeployment, datetime]:
+    """The endpoint and when the serving worker last reported its deployment;
+    :class:`NotFoundError` until it has reported once."""
+    endpoint = get_endpoint(sessions, endpoint_id)
+    if endpoint.observed_at is None:
+        raise NotFoundError(f"no deployment reported yet for endpoint {endpoint_id}")
+    return endpoint, endpoint.observed_at
 
 
 def _locked_live_endpoint(session: Session, endpoint_id: str, action: str) -> ServingDeployment:
-    endpoint = repository.serving_endpoint(session, endpoint_id, for_update=True)
-    if endpoint is None:
-        raise NotFoundError(f"serving endpoint {endpoint_id} not found")
+    endpoint = _endpoint(session, endpoint_id, for_update=True)
     if endpoint.status in DELETE_STATES:
         raise ConflictError(
             f"cannot {action} endpoint {endpoint_id}: it is being deleted ({endpoint.status})"
@@ -372,9 +348,7 @@ def delete_endpoint(
     or failed deletion can always be retried.
     """
     with sessions.begin() as session:
-        endpoint = repository.serving_endpoint(session, endpoint_id, for_update=True)
-        if endpoint is None:
-            raise NotFoundError(f"serving endpoint {endpoint_id} not found")
+        endpoint = _endpoint(session, endpoint_id, for_update=True)
         now = utcnow()
         endpoint.status = DELETING
         endpoint.reason = None

@@ -14,10 +14,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from llmops_gateway.db import repository
-from llmops_gateway.db.models import CatalogDataset, CatalogModel, TrainingJob, utcnow
+from llmops_gateway.db.models import (
+    CatalogDataset,
+    CatalogModel,
+    TrainingJob,
+    WorkflowPipeline,
+    utcnow,
+)
 from llmops_gateway.db.session import SessionFactory
 from llmops_gateway.domain.catalog import usable_facts
-from llmops_gateway.domain.errors import CatalogRuleError, ConflictError, NotFoundError
+from llmops_gateway.domain.errors import CatalogRuleError, ConflictError, found
 from llmops_gateway.domain.locations import dataset_version_pin, model_location
 from llmops_gateway.domain.outbox import publish
 from llmops_shared.events import (
@@ -177,8 +183,7 @@ def cancel_training_job(
     """
     with sessions.begin() as session:
         job = session.get(TrainingJob, job_id, with_for_update=True)
-        if job is None:
-            raise NotFoundError(f"training job {job_id} not found")
+        job = found(job, f"training job {job_id}")
         if job.status in TERMINAL_PHASES:
             raise ConflictError(f"training job {job_id} is already {job.status}")
         job.status = Phase.CANCELLED.value
@@ -190,9 +195,26 @@ def cancel_training_job(
 
 
 def get_training_job(sessions: SessionFactory, job_id: str) -> TrainingJob:
-    """The job, or :class:`NotFoundError`."""
+    """The job, or :class:`~llmops_gateway.domain.errors.NotFoundError`."""
     with sessions() as session:
-        job = session.get(TrainingJob, job_id)
-    if job is None:
-        raise NotFoundError(f"training job {job_id} not found")
-    return job
+        return found(session.get(TrainingJob, job_id), f"training job {job_id}")
+
+
+JobAndPipeline = tuple[TrainingJob, WorkflowPipeline | None]
+"""A job and the newest pipeline the workflow worker reported for it (None before)."""
+
+
+def with_pipeline(sessions: SessionFactory, job: TrainingJob) -> JobAndPipeline:
+    """``job`` and its pipeline, as it is now."""
+    with sessions() as session:
+        return job, repository.pipelines_of_jobs(session, [job.id]).get(job.id)
+
+
+def list_training_jobs(
+    sessions: SessionFactory, *, limit: int, offset: int
+) -> list[JobAndPipeline]:
+    """One page of jobs, newest first, each with its pipeline."""
+    with sessions() as session:
+        jobs = repository.list_training_jobs(session, limit=limit, offset=offset)
+        pipelines = repository.pipelines_of_jobs(session, [job.id for job in jobs])
+    return [(job, pipelines.get(job.id)) for job in jobs]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from llmops_gateway.scripts import migrate_experiments, migrate_serving, rollback, validate
+from llmops_gateway.moves.cli import experiments_to_mlflow, serving_to_kserve
+from llmops_gateway.scripts import rollback, validate
 
 app = typer.Typer(
     help="Operator scripts over the gateway's database (validate, migrate, rollback).",
@@ -25,8 +26,8 @@ migrate_app = typer.Typer(
     help="Move built-in records to the real systems (idempotent; --dry-run shows the plan).",
     no_args_is_help=True,
 )
-migrate_app.command("experiments-to-mlflow")(migrate_experiments.experiments_to_mlflow)
-migrate_app.command("serving-to-kserve")(migrate_serving.serving_to_kserve)
+migrate_app.command("experiments-to-mlflow")(experiments_to_mlflow)
+migrate_app.command("serving-to-kserve")(serving_to_kserve)
 
 rollback_app = typer.Typer(
     help="Turn integrations off for an environment (lists the plan first).",

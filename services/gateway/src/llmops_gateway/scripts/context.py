@@ -36,10 +36,10 @@ from llmops_gateway.config import GatewaySettings
 from llmops_gateway.db.migrate import upgrade
 from llmops_gateway.db.models import OUTBOX
 from llmops_gateway.db.session import SessionFactory, build_engine, session_factory
-from llmops_shared.config import Environment, local_data_dir
-from llmops_shared.stack import redis_url_path
-from llmops_shared.streams import OutboxRelay, redact_url
+from llmops_shared.config import Environment, local_data_dir, redis_url_path
+from llmops_shared.streams import redact_url
 from llmops_shared.streams.connection import sync_redis
+from llmops_shared.streams.outbox import OutboxRelay
 
 ENVIRONMENTS: Final[tuple[str, ...]] = get_args(Environment)
 

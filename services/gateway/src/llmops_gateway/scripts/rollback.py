@@ -35,16 +35,17 @@ from typing import Annotated, Any, Final
 import typer
 from rich.markup import escape
 
-from llmops_gateway.domain.integration_configs import effective_config
-from llmops_gateway.domain.move_requests import QueueConflict
-from llmops_gateway.domain.rollback import (
+from llmops_gateway.moves import flow
+from llmops_gateway.moves.cli import endpoint_moves, plan_table
+from llmops_gateway.moves.requests import QueueConflict
+from llmops_gateway.moves.rollback import (
     ALL_AREAS,
     RollbackPlan,
     apply_rollback,
     plan_rollback,
 )
-from llmops_gateway.domain.serving_migration import BUILTIN
-from llmops_gateway.scripts import moves
+from llmops_gateway.moves.serving import BUILTIN
+from llmops_gateway.operations.integration_configs import effective_config
 from llmops_gateway.scripts.context import (
     JsonOutput,
     ScriptContext,
@@ -52,7 +53,6 @@ from llmops_gateway.scripts.context import (
     script_context,
     table_of,
 )
-from llmops_gateway.scripts.migrate_serving import endpoint_moves, plan_table
 from llmops_shared.events import IntegrationArea
 
 AREA_NAMES: Final = tuple(area.value for area in IntegrationArea)
@@ -83,8 +83,8 @@ def integrations(
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     json_output: JsonOutput = False,
-    wait: moves.Wait = True,
-    timeout: moves.Timeout = 300.0,
+    wait: flow.Wait = True,
+    timeout: flow.Timeout = 300.0,
 ) -> None:
     """Turn integration flags off for an environment (lists the plan first; --dry-run stops
     there)."""
@@ -171,7 +171,7 @@ def integrations(
         )
         if following:
             # the serving worker moves the endpoints; follow them as `migrate` does
-            moves.settle(
+            flow.settle(
                 ctx,
                 TO_BUILTIN,
                 document,

@@ -9,7 +9,7 @@ from typing import Final
 from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from llmops_gateway.api.schemas import API_PREFIX, CamelModel
+from llmops_gateway.api.schemas.common import API_PREFIX, CamelModel, Items, Page
 from llmops_gateway.db.models import CatalogDataset, DatasetRestore, DatasetVersion
 from llmops_shared.events.fields import URI_PATTERN, VersionTag
 from llmops_shared.manifest_diff import FileChange, ManifestDiff
@@ -66,10 +66,8 @@ class DatasetOut(CamelModel):
         )
 
 
-class DatasetList(CamelModel):
-    items: list[DatasetOut]
-    limit: int
-    offset: int
+class DatasetList(Page[DatasetOut]):
+    pass
 
 
 class VersionRequest(CamelModel):
@@ -141,8 +139,8 @@ class VersionOut(CamelModel):
         )
 
 
-class VersionList(CamelModel):
-    items: list[VersionOut]
+class VersionList(Items[VersionOut]):
+    pass
 
 
 class FileChangeOut(CamelModel):

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, cast
 
-import redis.asyncio as aioredis
 from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -40,10 +39,14 @@ from llmops_gateway.domain.errors import ConflictError, InvalidRequestError
 from llmops_gateway.domain.outbox import publish
 from llmops_shared.config import Environment
 from llmops_shared.events import AREA_SYSTEMS, IntegrationArea, IntegrationConfigChanged
-from llmops_shared.integration_flags import AREA_SERVICES, read_flags
+from llmops_shared.integration_flags import AREA_SERVICES
 from llmops_shared.logging import get_logger
 
 Source = Literal["integration_configs", "environment"]
+
+StreamRevisions = Callable[[Sequence[str]], Awaitable[Mapping[tuple[str, str], int]]]
+"""Reads ``llmops.config``: the latest revision per ``(environment, area)`` of the given
+environments (:func:`llmops_gateway.adapters.redis_config_stream.config_revisions`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,30 +317,22 @@ def republish_configs(
 
 async def resync_stream(
     sessions: SessionFactory,
-    redis: aioredis.Redis,
+    revisions: StreamRevisions,
     *,
-    namespace: str,
     timeout_s: float = RESYNC_REDIS_TIMEOUT_S,
 ) -> list[tuple[str, str, int]]:
     """At the gateway's start: put back on ``llmops.config`` (through the outbox) every row's
     current revision the stream lost, e.g. after a Redis failover without AOF or a FLUSHALL,
-    so restarted workers follow the table rather than their environment. Unreachable Redis:
-    every row is queued. Returns what was queued."""
+    so restarted workers follow the table rather than their environment. Unreachable Redis
+    (``revisions`` fails or takes longer than ``timeout_s``): every row is queued. Returns what
+    was queued."""
     log = get_logger(__name__)
     environments = await asyncio.to_thread(_row_environments, sessions)
     if not environments:
         return []
-
-    async def latest() -> dict[tuple[str, str], int]:
-        found: dict[tuple[str, str], int] = {}
-        for environment in environments:
-            flags, _ = await read_flags(redis, namespace=namespace, environment=environment)
-            found.update({(environment, a.value): f.revision for a, f in flags.items()})
-        return found
-
     on_stream: dict[tuple[str, str], int] | None
     try:
-        on_stream = await asyncio.wait_for(latest(), timeout=timeout_s)
+        on_stream = dict(await asyncio.wait_for(revisions(environments), timeout=timeout_s))
     except Exception as exc:  # noqa: BLE001 - unknown stream: queue every row (harmless copies)
         log.warning("integration_config_stream_unreadable", error=str(exc) or type(exc).__name__)
         on_stream = None

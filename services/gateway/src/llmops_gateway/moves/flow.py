@@ -1,10 +1,11 @@
-"""What the ``migrate`` commands share once they have a plan: the JSON document, publishing what
-was queued, following the workers' answers with a progress bar, and the result report.
+"""What the move commands share once they have a plan: the JSON document, publishing what was
+queued, following the workers' answers with a progress bar, and the result report.
 
-``migrate experiments-to-mlflow`` and ``migrate serving-to-kserve`` differ in what they move
-(runs, endpoints), which worker answers and how a result row reads: a :class:`Moves` holds those
-differences, the functions here the flow both follow, so the two commands word, count and exit
-alike.
+``migrate experiments-to-mlflow``, ``migrate serving-to-kserve`` and ``rollback integrations
+--remove-kserve`` differ in what they move (runs, endpoints), which worker answers and how a
+result row reads: a :class:`Moves` holds those differences, the functions here the flow they
+all follow (:mod:`llmops_gateway.moves.command` the steps before it), so the commands word,
+count and exit alike.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from rich.progress import (
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from llmops_gateway.domain.integration_configs import EffectiveConfig
-from llmops_gateway.domain.move_requests import QueueConflict, Queued, queue_with_retry
-from llmops_gateway.scripts.context import ScriptContext, ScriptError, table_of
+from llmops_gateway.moves.requests import Queued
+from llmops_gateway.operations.integration_configs import EffectiveConfig
+from llmops_gateway.scripts.context import ScriptContext, table_of
 
 POLL_INTERVAL_S: Final = 0.5
 
@@ -47,8 +48,6 @@ Timeout = Annotated[
     float,
     typer.Option(min=0, metavar="S", help="Seconds to wait for the answers (with --wait)."),
 ]
-
-T = TypeVar("T")
 
 
 class Planned(Protocol):
@@ -78,7 +77,7 @@ A = TypeVar("A", bound=Answer)
 
 @dataclass(frozen=True)
 class Moves(Generic[P, A]):
-    """How one ``migrate`` command names, follows and reports its moves."""
+    """How one move command names, follows and reports its moves."""
 
     what: str
     """What moves, in titles and notes: ``experiment runs``, ``endpoints``."""
@@ -133,57 +132,6 @@ class Moves(Generic[P, A]):
             f"dry run: {movable} {self.noun}(s) would move to {self.destination}; "
             "nothing was queued"
         )
-
-
-def scope(environment: str, noun: str, ids: Sequence[str] | None) -> str:
-    """`` (environment dev; job a, b)``: what the command was asked to look at."""
-    parts = [f"environment {environment}"]
-    if ids:
-        parts.append(f"{noun} " + ", ".join(ids))
-    return f" ({'; '.join(parts)})"
-
-
-def done_before_queueing(
-    ctx: ScriptContext,
-    moves: Moves[P, A],
-    document: dict[str, Any],
-    planned: Sequence[P],
-    queued: Queued[P] | None,
-    *,
-    dry_run: bool,
-    scope: str,
-    table: Table,
-    flag: EffectiveConfig,
-    flag_off: Callable[[ScriptContext, EffectiveConfig], None],
-) -> bool:
-    """What every ``migrate`` command does when nothing was queued: nothing planned, a dry
-    run (the plan, and a warning when the area is off), or the area off (the plan, how to turn
-    it on, exit 1). True when the command is done."""
-    if not planned:
-        moves.nothing_to_move(ctx, document, scope)
-        return True
-    if queued is not None:
-        return False
-    ctx.emit(document, table)
-    if not dry_run:  # the flag is off: the worker would refuse every move
-        flag_off(ctx, flag)
-        raise typer.Exit(1)
-    if not flag.enabled:
-        flag_off(ctx, flag)
-    ctx.err.print(moves.dry_run_note(planned))
-    return True
-
-
-def queue_requests(ctx: ScriptContext, step: Callable[[Session], T]) -> T:
-    """``step`` (plan and queue) in one transaction, retried once when another run queued the
-    same requests at the same moment; a second conflict is an operational error (exit 3), with
-    nothing queued."""
-    try:
-        return queue_with_retry(ctx.sessions, step)
-    except QueueConflict as exc:
-        raise ScriptError(
-            f"{exc}: nothing was queued; run the command again (it asks only for what is left)"
-        ) from exc
 
 
 def carry_out(

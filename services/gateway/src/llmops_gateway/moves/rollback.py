@@ -6,12 +6,12 @@ console, the confirmation and Redis):
 * :func:`plan_rollback` reads each area's effective flag in the environment (an
   ``integration_configs`` row, else the environment's default) and, with ``remove_kserve``, the
   endpoints whose last report shows a KServe InferenceService
-  (:func:`llmops_gateway.domain.serving_migration.plan` with target ``builtin``);
+  (:func:`llmops_gateway.moves.serving.plan` with target ``builtin``);
 * :func:`apply_rollback` queues one ``DeploymentMigrationRequested`` (target ``builtin``) per
   movable endpoint (retried once when another rollback queued the same moves at the same moment;
-  a second conflict raises :class:`~llmops_gateway.domain.move_requests.QueueConflict` before
+  a second conflict raises :class:`~llmops_gateway.moves.requests.QueueConflict` before
   any flag changed), then turns each flag that is on off through
-  :func:`~llmops_gateway.domain.integration_configs.change_config` (row and
+  :func:`~llmops_gateway.operations.integration_configs.change_config` (row and
   ``IntegrationConfigChanged`` in one transaction, ``changed_by`` "rollback integrations").
 
 Flags already off are left as they are, so a second rollback changes nothing; the workers
@@ -28,9 +28,9 @@ from typing import Any, Final
 
 from llmops_gateway.config import GatewaySettings
 from llmops_gateway.db.session import SessionFactory
-from llmops_gateway.domain.integration_configs import ChangeConfig, change_config, list_configs
-from llmops_gateway.domain.move_requests import Queued, queue_with_retry
-from llmops_gateway.domain.serving_migration import BUILTIN, PlannedEndpoint, plan, queue
+from llmops_gateway.moves.requests import Queued, queue_with_retry
+from llmops_gateway.moves.serving import BUILTIN, PlannedEndpoint, plan, queue
+from llmops_gateway.operations.integration_configs import ChangeConfig, change_config, list_configs
 from llmops_shared.config import Environment
 from llmops_shared.events import IntegrationArea
 from llmops_shared.integration_flags import AREA_SERVICES
@@ -182,7 +182,7 @@ def apply_rollback(
 ) -> RollbackResult:
     """Queue the endpoint moves, then turn the flags off (each in its own transaction; a
     repeated rollback queues and changes nothing). Raises
-    :class:`~llmops_gateway.domain.move_requests.QueueConflict` when the moves could not be
+    :class:`~llmops_gateway.moves.requests.QueueConflict` when the moves could not be
     queued (another rollback queued them at the same moment, twice): no flag was changed."""
     queued = queue_with_retry(
         sessions, lambda session: queue(session, rollback.endpoints, correlation_id=correlation_id)

@@ -1,4 +1,4 @@
-"""Request and response bodies: camelCase on the wire (as in the seed), snake_case in Python.
+"""Request and response bodies of ``/training/jobs``: jobs, their model and experiment run.
 
 The TrainJobSpec itself keeps the seed's snake_case field names; it is the shared model, so its
 schema rules run while FastAPI parses the body.
@@ -11,24 +11,13 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
-from llmops_gateway.db.models import ExperimentRun, TrainingJob, WorkflowPipeline
+from llmops_gateway.api.schemas.common import API_PREFIX, CamelModel, Page
+from llmops_gateway.api.schemas.workflows import PipelineSummaryOut
+from llmops_gateway.db.models import TrainingJob, WorkflowPipeline
+from llmops_gateway.domain.experiment_runs import RunMetrics
 from llmops_shared.specs import TrainJobSpec
-
-API_PREFIX = "/llm-ops/v1"
-
-
-class CamelModel(BaseModel):
-    """camelCase aliases; snake_case names are accepted on input too."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel, validate_by_name=True, validate_by_alias=True, extra="forbid"
-    )
-
-
-# --- training -------------------------------------------------------------------------------
 
 
 class TrainingJobRequest(CamelModel):
@@ -59,39 +48,6 @@ class CancelRequest(CamelModel):
     """``POST /training/jobs/{id}/cancel`` (the body is optional)."""
 
     reason: str = Field(default="cancelled by user", min_length=1, max_length=2000)
-
-
-class PipelineProgressOut(CamelModel):
-    """Finished steps out of all steps, as last reported (null until reported)."""
-
-    done: int | None
-    total: int | None
-
-    @classmethod
-    def of(cls, pipeline: WorkflowPipeline) -> PipelineProgressOut:
-        return cls(done=pipeline.progress_done, total=pipeline.progress_total)
-
-
-class PipelineSummaryOut(CamelModel):
-    """The pipeline running a training job, in the job's view."""
-
-    id: str = Field(description="The workflow name (train-<job id>).")
-    status: str
-    progress: PipelineProgressOut
-    started_at: datetime | None
-    finished_at: datetime | None
-    pipeline_url: str
-
-    @classmethod
-    def of(cls, pipeline: WorkflowPipeline) -> PipelineSummaryOut:
-        return cls(
-            id=pipeline.workflow_name,
-            status=pipeline.status,
-            progress=PipelineProgressOut.of(pipeline),
-            started_at=pipeline.started_at,
-            finished_at=pipeline.finished_at,
-            pipeline_url=pipeline_url(pipeline.workflow_name),
-        )
 
 
 class RegisteredModelOut(CamelModel):
@@ -170,10 +126,8 @@ class TrainingJobOut(CamelModel):
         )
 
 
-class TrainingJobList(CamelModel):
-    items: list[TrainingJobOut]
-    limit: int
-    offset: int
+class TrainingJobList(Page[TrainingJobOut]):
+    pass
 
 
 class ExperimentRunOut(CamelModel):
@@ -195,9 +149,8 @@ class ExperimentRunOut(CamelModel):
     updated_at: datetime
 
     @classmethod
-    def of(
-        cls, run: ExperimentRun, metrics: dict[str, Any], metrics_error: str | None
-    ) -> ExperimentRunOut:
+    def of(cls, found: RunMetrics) -> ExperimentRunOut:
+        run = found.run
         return cls(
             job_id=run.job_id,
             run_id=run.run_id,
@@ -208,68 +161,7 @@ class ExperimentRunOut(CamelModel):
             reason=run.reason,
             tracking_url=run.tracking_url if run.backend == "mlflow" else None,
             params=run.params,
-            metrics=metrics,
-            metrics_error=metrics_error,
+            metrics=found.metrics,
+            metrics_error=found.error,
             updated_at=run.updated_at,
         )
-
-
-# --- workflows ------------------------------------------------------------------------------
-
-
-def pipeline_url(workflow_name: str) -> str:
-    return f"{API_PREFIX}/workflows/pipelines/{workflow_name}"
-
-
-class PipelineNodeOut(CamelModel):
-    """One step of the workflow (an Argo node, a Job, a rendered stage)."""
-
-    name: str | None = None
-    phase: str | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    message: str | None = None
-
-
-class PipelineOut(CamelModel):
-    """A workflow pipeline as the workflow worker last reported it."""
-
-    id: str = Field(description="The workflow name (train-<job id>).")
-    job_id: str | None
-    workflow_name: str
-    namespace: str | None
-    backend: str | None = Field(description="argo, job, local or manifests.")
-    status: str = Field(description="The reported phase.")
-    reason: str | None = Field(description="The reported message, e.g. why it failed.")
-    progress: PipelineProgressOut
-    nodes: list[PipelineNodeOut]
-    started_at: datetime | None
-    finished_at: datetime | None
-    observed_at: datetime | None = Field(description="When the last applied report was observed.")
-    manifest: dict[str, Any] | None = Field(
-        description="The rendered Workflow (or Job manifests) as last reported."
-    )
-
-    @classmethod
-    def of(cls, pipeline: WorkflowPipeline) -> PipelineOut:
-        return cls(
-            id=pipeline.workflow_name,
-            job_id=pipeline.job_id,
-            workflow_name=pipeline.workflow_name,
-            namespace=pipeline.namespace,
-            backend=pipeline.backend,
-            status=pipeline.status,
-            reason=pipeline.reason,
-            progress=PipelineProgressOut.of(pipeline),
-            nodes=[PipelineNodeOut.model_validate(node) for node in pipeline.nodes or []],
-            started_at=pipeline.started_at,
-            finished_at=pipeline.finished_at,
-            observed_at=pipeline.observed_at,
-            manifest=pipeline.manifest,
-        )
-
-
-class PipelineList(CamelModel):
-    items: list[PipelineOut]
-    limit: int
-    offset: int

@@ -1,8 +1,8 @@
-"""Queueing migration requests once: what moving runs and moving endpoints share.
+"""Queueing move requests once: what moving runs and moving endpoints share.
 
 Each planned move carries the envelope id of its request, derived from what it moves and the
-record's ``seq`` (:func:`llmops_gateway.domain.experiment_migration.migration_event_id`,
-:func:`llmops_gateway.domain.serving_migration.migration_event_id`). Asking again before the
+record's ``seq`` (:func:`llmops_gateway.moves.experiments.move_event_id`,
+:func:`llmops_gateway.moves.serving.move_event_id`). Asking again before the
 worker answered gives the same id, which is already in the outbox: :func:`queue_once` does not
 add it again (and the worker's idempotency store would not handle it twice either). Once a report
 changed the record, its ``seq`` and so the next request's id are new.
@@ -27,7 +27,7 @@ from llmops_gateway.db.models import OUTBOX
 from llmops_gateway.db.session import SessionFactory
 from llmops_gateway.domain.outbox import SOURCE
 from llmops_shared.events import EventPayload, new_event
-from llmops_shared.streams import add_to_outbox
+from llmops_shared.streams.outbox import add_to_outbox
 
 
 class Requested(Protocol):

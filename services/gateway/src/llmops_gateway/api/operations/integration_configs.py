@@ -7,63 +7,25 @@ in ``GET /health/integrations``. Reading is open like the other GETs; changing n
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, get_args
 
 from fastapi import APIRouter, Path, Query
-from pydantic import Field
 
 from llmops_gateway.api.deps import Authenticated, CorrelationId, State
-from llmops_gateway.api.schemas import API_PREFIX, CamelModel
-from llmops_gateway.domain.integration_configs import (
-    ChangeConfig,
-    EffectiveConfig,
-    Source,
-    change_config,
-    list_configs,
+from llmops_gateway.api.schemas.common import API_PREFIX
+from llmops_gateway.api.schemas.integration_configs import (
+    IntegrationConfigChange,
+    IntegrationConfigChanged,
+    IntegrationConfigList,
+    IntegrationConfigOut,
 )
+from llmops_gateway.operations.integration_configs import ChangeConfig, change_config, list_configs
 from llmops_shared.config import Environment
 from llmops_shared.events import IntegrationArea
-from llmops_shared.events.fields import Reason
 
 router = APIRouter(prefix=f"{API_PREFIX}/integrations/configs", tags=["integrations"])
 
 ENVIRONMENTS: tuple[str, ...] = get_args(Environment)
-
-
-class IntegrationConfigOut(CamelModel):
-    environment: str
-    area: IntegrationArea
-    service: str
-    enabled: bool
-    system: str
-    source: Source
-    revision: int
-    changed_by: str | None
-    reason: str | None
-    updated_at: datetime | None
-
-    @classmethod
-    def of(cls, config: EffectiveConfig) -> IntegrationConfigOut:
-        """The response for ``config``: each field read from the attribute of its name."""
-        return cls.model_validate(config, from_attributes=True)
-
-
-class IntegrationConfigList(CamelModel):
-    items: list[IntegrationConfigOut]
-
-
-class IntegrationConfigChange(CamelModel):
-    """``PUT /integrations/configs/{environment}/{area}``."""
-
-    enabled: bool
-    system: str | None = None
-    changed_by: str | None = Field(default=None, max_length=256)
-    reason: Reason | None = None
-
-
-class IntegrationConfigChanged(IntegrationConfigOut):
-    changed: bool
 
 
 @router.get("", response_model=IntegrationConfigList, summary="Integration flags")
@@ -104,4 +66,4 @@ def put_config(
     config, changed = change_config(state.sessions, state.settings, command)
     if changed:
         state.wake_relay()
-    return IntegrationConfigChanged(**IntegrationConfigOut.of(config).model_dump(), changed=changed)
+    return IntegrationConfigChanged.of_change(config, changed)

@@ -1,4 +1,5 @@
-"""Request and response bodies of ``/catalog``: models (manual and imported) and datasets."""
+"""Request and response bodies of ``/catalog/models``: models (manual and imported), their
+registry links."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from llmops_gateway.api.schemas import API_PREFIX, CamelModel
+from llmops_gateway.api.schemas.common import API_PREFIX, CamelModel, Items, Page
 from llmops_gateway.db.models import CatalogModel, RegistryModel
 from llmops_shared.events.fields import URI_PATTERN, HfRepoId
 from llmops_shared.specs import SPEC_RULE_ERROR_TYPE, get_family
@@ -125,10 +126,8 @@ class CatalogModelOut(CamelModel):
         )
 
 
-class CatalogModelList(CamelModel):
-    items: list[CatalogModelOut]
-    limit: int
-    offset: int
+class CatalogModelList(Page[CatalogModelOut]):
+    pass
 
 
 class RegistryLinkOut(CamelModel):
@@ -167,5 +166,5 @@ class RegistryLinkOut(CamelModel):
         )
 
 
-class RegistryLinkList(CamelModel):
-    items: list[RegistryLinkOut]
+class RegistryLinkList(Items[RegistryLinkOut]):
+    pass

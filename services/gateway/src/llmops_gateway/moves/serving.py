@@ -10,7 +10,7 @@ Pure logic over a :class:`~sqlalchemy.orm.Session` for ``migrate serving-to-kser
    cannot move. Endpoints being deleted (or reported gone) are not planned.
 2. :func:`queue` adds one request per movable endpoint to the outbox, in the caller's
    transaction. The envelope id is derived from the endpoint id, the target and the row's
-   ``seq`` (:func:`migration_event_id`): asking again before the worker answered gives the same
+   ``seq`` (:func:`move_event_id`): asking again before the worker answered gives the same
    id, which is already in the outbox (not queued twice) and in the serving worker's idempotency
    store (not handled twice); once a report changed the row (a failed attempt), the next
    request is a new event.
@@ -38,9 +38,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from llmops_gateway.db.models import ServingDeployment
-from llmops_gateway.domain.move_requests import Queued, queue_once
 from llmops_gateway.domain.reports import brief
 from llmops_gateway.domain.serving import DELETE_STATES, PROMOTED
+from llmops_gateway.moves.requests import Queued, queue_once
 from llmops_shared.events import DeploymentMigrationRequested, Phase
 from llmops_shared.specs import RolloutStrategy
 
@@ -54,18 +54,18 @@ FORMAT_LABELS: Final[dict[str, str]] = {
 }
 
 EVENT_ID_NAMESPACE: Final = uuid.UUID("0b7e2f5c-93a4-4d1e-b6f8-5a2c9d4e7f13")
-"""uuid5 namespace of the migration requests' envelope ids (never change it: ids would change)."""
+"""uuid5 namespace of the move requests' envelope ids (never change it: ids would change)."""
 
 STORAGE_URI_ANNOTATION: Final = "llm-ops.io/storage-uri"
 MLFLOW_RUN_ANNOTATION: Final = "llm-ops.io/mlflow-run-id"
 
 NOT_PLANNED: Final = frozenset({*DELETE_STATES, Phase.DELETED.value})
-"""Endpoint statuses a migration leaves alone: being deleted, or reported gone."""
+"""Endpoint statuses a move leaves alone: being deleted, or reported gone."""
 
 Outcome = Literal["migrated", "failed", "gone", "pending"]
 
 
-def migration_event_id(endpoint_id: str, target: Format, seq: int) -> str:
+def move_event_id(endpoint_id: str, target: Format, seq: int) -> str:
     """The envelope id of the request moving ``endpoint_id`` to ``target`` as recorded at
     ``seq``."""
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{endpoint_id}:migrate-{target}:{seq}"))
@@ -95,12 +95,12 @@ def current_format(endpoint: ServingDeployment) -> Format | None:
 
 
 MIGRATION_CONDITION: Final = "Migration"
-"""The condition the status consumer keeps from a report's ``details.migration``
-(see ``domain.status._apply_deployment``): ``reason`` = ``in_progress``/``migrated``/``failed``,
-``message`` = why, ``target`` = the format moved to."""
+"""The condition the status consumer keeps from a report's ``details.migration`` (see
+``domain.serving_status.apply_deployment``): ``reason`` = ``in_progress``/``migrated``/
+``failed``, ``message`` = why, ``target`` = the format moved to."""
 
 
-def migration_condition(endpoint: ServingDeployment) -> dict[str, Any] | None:
+def move_condition(endpoint: ServingDeployment) -> dict[str, Any] | None:
     """What the serving worker last said about a move of ``endpoint`` between formats."""
     for condition in endpoint.conditions or []:
         if isinstance(condition, dict) and condition.get("type") == MIGRATION_CONDITION:
@@ -129,7 +129,7 @@ class PlannedEndpoint:
 
     @property
     def event_id(self) -> str:
-        return migration_event_id(self.endpoint_id, self.target, self.seq)
+        return move_event_id(self.endpoint_id, self.target, self.seq)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -227,7 +227,7 @@ def plan(
     ]
 
 
-def migration_request(endpoint: PlannedEndpoint) -> DeploymentMigrationRequested:
+def move_request(endpoint: PlannedEndpoint) -> DeploymentMigrationRequested:
     """The event payload moving ``endpoint`` (which must not be skipped)."""
     if endpoint.request is None:
         raise ValueError(f"endpoint {endpoint.endpoint_id} cannot be migrated: {endpoint.skipped}")
@@ -237,10 +237,10 @@ def migration_request(endpoint: PlannedEndpoint) -> DeploymentMigrationRequested
 def queue(
     session: Session, endpoints: Sequence[PlannedEndpoint], *, correlation_id: str
 ) -> Queued[PlannedEndpoint]:
-    """Add a migration request per movable endpoint to the outbox of the open transaction; a
+    """Add a move request per movable endpoint to the outbox of the open transaction; a
     request whose id is already there (asked before, not answered yet) is not added again."""
     movable = [e for e in endpoints if e.request is not None]
-    return queue_once(session, movable, migration_request, correlation_id=correlation_id)
+    return queue_once(session, movable, move_request, correlation_id=correlation_id)
 
 
 @dataclass(frozen=True)
@@ -265,19 +265,17 @@ def _outcome(planned: PlannedEndpoint, endpoint: ServingDeployment | None) -> En
             planned.endpoint_id, planned.name, "gone", None, "the endpoint was deleted", None, None
         )
     outcome: Outcome
-    migration = migration_condition(endpoint)
+    move = move_condition(endpoint)
     refused = (
-        migration is not None
-        and migration.get("reason") == "failed"
-        and migration.get("target") == planned.target
+        move is not None and move.get("reason") == "failed" and move.get("target") == planned.target
     )
     reason = endpoint.reason
     if current_format(endpoint) == planned.target and endpoint.status == Phase.READY.value:
         outcome = "migrated"
     elif endpoint.seq != planned.seq and (endpoint.status == Phase.FAILED.value or refused):
         outcome = "failed"
-        if refused and migration is not None and migration.get("message"):
-            reason = str(migration["message"])
+        if refused and move is not None and move.get("message"):
+            reason = str(move["message"])
     elif endpoint.status in NOT_PLANNED:
         outcome = "gone"
     else:

@@ -1,13 +1,13 @@
 """Moving built-in experiment runs to MLflow: the plan, the requests, and how each one ended.
 
 Pure logic over a :class:`~sqlalchemy.orm.Session` for ``migrate experiments-to-mlflow``
-(:mod:`llmops_gateway.scripts.migrate_experiments` does the console, Redis and waiting):
+(:mod:`llmops_gateway.moves.cli` does the console, Redis and waiting):
 
 1. :func:`plan` lists the job runs the built-in backend recorded (``experiment_runs.backend =
    'builtin'``), each with the status its MLflow run should get, or why it cannot move;
 2. :func:`queue` adds one ``ExperimentMigrationRequested`` per movable run to the outbox, in the
    caller's transaction. The envelope id is derived from the job id, the record's ``seq`` and
-   the id of the last request that failed, if any (:func:`migration_event_id`): asking again
+   the id of the last request that failed, if any (:func:`move_event_id`): asking again
    before the first request was answered gives the same id, which is already in the outbox
    (not queued twice) and in the tracking worker's idempotency store (not handled twice); once
    a request failed, the next one is a new event. The request carries what the record holds
@@ -33,8 +33,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from llmops_gateway.db.models import ExperimentRun, TrainingJob
-from llmops_gateway.domain.move_requests import Queued, queue_once
 from llmops_gateway.domain.reports import brief
+from llmops_gateway.moves.requests import Queued, queue_once
 from llmops_shared.events import ExperimentMigrationRequested
 from llmops_shared.specs import TrainJobSpec
 
@@ -43,7 +43,7 @@ TARGET: Final = "mlflow"
 ENVIRONMENT_TAG: Final = "llmops.environment"
 
 EVENT_ID_NAMESPACE: Final = uuid.UUID("5d0c4a8e-6f7b-4a43-9d0e-2c1b8f3e7a61")
-"""uuid5 namespace of the migration requests' envelope ids (never change it: ids would change)."""
+"""uuid5 namespace of the move requests' envelope ids (never change it: ids would change)."""
 
 RUN_STATUS_OF_PHASE: Final = {
     "Pending": "SCHEDULED",
@@ -57,7 +57,7 @@ RUN_STATUS_OF_PHASE: Final = {
 FINISHED_JOB: Final = frozenset({"Succeeded", "Failed", "Cancelled"})
 
 MIGRATION_FAILURE_PREFIX: Final = "migration to "
-"""How the tracking worker's reason of a failed migration starts (``migration to mlflow failed:
+"""How the tracking worker's reason of a failed move starts (``migration to mlflow failed:
 ...``): such a ``Failed`` is about the move, not the run (records folded before the gateway
 kept failed moves out of the status still hold one)."""
 
@@ -77,7 +77,7 @@ GATEWAY_ONLY_TAGS: Final = frozenset({MIGRATION_ERROR_TAG})
 Outcome = Literal["migrated", "failed", "dead_lettered", "pending"]
 
 
-def migration_event_id(job_id: str, seq: int, after: str | None = None) -> str:
+def move_event_id(job_id: str, seq: int, after: str | None = None) -> str:
     """The envelope id of the request to move ``job_id``'s run as recorded at ``seq``; ``after``
     is the id of the last request that failed (a retry is a new event)."""
     name = f"{job_id}:migrate-{TARGET}:{seq}" + (f":after:{after}" if after else "")
@@ -92,7 +92,7 @@ def kept_reason(reason: str | None) -> str | None:
     return reason
 
 
-def migration_error(tags: Mapping[str, Any] | None) -> dict[str, Any] | None:
+def move_error(tags: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """The last failed move stored on a record (its ``llmops.migration_error`` tag)."""
     value = (tags or {}).get(MIGRATION_ERROR_TAG)
     return value if isinstance(value, dict) else None
@@ -101,7 +101,7 @@ def migration_error(tags: Mapping[str, Any] | None) -> dict[str, Any] | None:
 def carried_run_status(run_status: str, run_reason: str | None, job_status: str | None) -> str:
     """The status the MLflow run gets: how the job ended when it has (the built-in backend
     never ends a run itself: only a cancel reaches it); else how the run record ended (a
-    ``Failed`` that was a failed migration does not count); else ``RUNNING``."""
+    ``Failed`` that was a failed move does not count); else ``RUNNING``."""
     if job_status in FINISHED_JOB:
         return RUN_STATUS_OF_PHASE[job_status]
     failed_move = run_status == "Failed" and (run_reason or "").startswith(MIGRATION_FAILURE_PREFIX)
@@ -139,7 +139,7 @@ class PlannedRun:
 
     @property
     def event_id(self) -> str:
-        return migration_event_id(self.job_id, self.seq, self.failed_request)
+        return move_event_id(self.job_id, self.seq, self.failed_request)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -170,7 +170,7 @@ def _planned(run: ExperimentRun, job: TrainingJob | None) -> PlannedRun:
         ended_at = job.updated_at
     elif run.status in FINISHED_JOB and kept_reason(run.reason) == run.reason:
         ended_at = run.updated_at
-    error = migration_error(run.tags)
+    error = move_error(run.tags)
     failed_request = error.get("request_id") if error else None
     return PlannedRun(
         job_id=run.job_id,
@@ -214,7 +214,7 @@ def plan(
     return planned
 
 
-def migration_request(run: PlannedRun) -> ExperimentMigrationRequested:
+def move_request(run: PlannedRun) -> ExperimentMigrationRequested:
     """The event payload moving ``run`` (which must not be skipped): the record's tags (less
     the gateway's own) plus its reason and times, which the event has no field for."""
     if run.spec is None:
@@ -239,10 +239,10 @@ def migration_request(run: PlannedRun) -> ExperimentMigrationRequested:
 def queue(
     session: Session, runs: Sequence[PlannedRun], *, correlation_id: str
 ) -> Queued[PlannedRun]:
-    """Add a migration request per movable run to the outbox of the open transaction; a
+    """Add a move request per movable run to the outbox of the open transaction; a
     request whose id is already there (asked before, not answered yet) is not added again."""
     movable = [run for run in runs if run.skipped is None]
-    return queue_once(session, movable, migration_request, correlation_id=correlation_id)
+    return queue_once(session, movable, move_request, correlation_id=correlation_id)
 
 
 @dataclass(frozen=True)
@@ -266,7 +266,7 @@ class RunOutcome:
 def _outcome(planned: PlannedRun, run: ExperimentRun | None) -> RunOutcome:
     if run is None:
         return RunOutcome(planned.job_id, "pending", None, None, None, None, None, None)
-    error = migration_error(run.tags)
+    error = move_error(run.tags)
     reason = run.reason
     if run.backend != BUILTIN:
         outcome: Outcome = "migrated"

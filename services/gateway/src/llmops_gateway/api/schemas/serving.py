@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from llmops_gateway.api.schemas import API_PREFIX, CamelModel
+from llmops_gateway.api.schemas.common import API_PREFIX, CamelModel, Page
 from llmops_gateway.db.models import ServingDeployment
 from llmops_shared.events.fields import Route
 from llmops_shared.specs import DeploymentSpec
@@ -100,10 +100,8 @@ class ServingEndpointOut(CamelModel):
         )
 
 
-class ServingEndpointList(CamelModel):
-    items: list[ServingEndpointOut]
-    limit: int
-    offset: int
+class ServingEndpointList(Page[ServingEndpointOut]):
+    pass
 
 
 class TrafficTargetOut(CamelModel):

@@ -1,0 +1,57 @@
+"""``/events/dlq``: the dead letters of every stream, and replaying one after a fix.
+
+A dead letter's id is ``<stream>:<entry id>``, e.g. ``llmops.training:1712345678901-0``: the
+contract stream (not namespaced) and the entry's id in ``<stream>.dlq``; both parts are
+URL-safe as they are. Listing is open like the other GETs; replaying needs the API key. Redis
+down or slow answers 503 (retry later), never 500.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, status
+
+from llmops_gateway.api.deps import Authenticated, DeadLetters
+from llmops_gateway.api.schemas.common import API_PREFIX, error_responses
+from llmops_gateway.api.schemas.dead_letters import DeadLetterList, DeadLetterOut, ReplayOut
+from llmops_gateway.operations.dead_letters import list_dead_letters, replay_dead_letter
+from llmops_shared.events import Stream
+
+router = APIRouter(prefix=f"{API_PREFIX}/events/dlq", tags=["events"])
+
+
+@router.get("", response_model=DeadLetterList, summary="List dead letters, newest first")
+async def list_letters(
+    store: DeadLetters,
+    stream: Annotated[
+        Stream | None, Query(description="One contract stream; every stream when omitted.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1_000)] = 50,
+) -> DeadLetterList:
+    """The entries consumers gave up on, with why (reason, error type, cause, deliveries) and
+    the event's id, type and subject when it parses."""
+    letters = await list_dead_letters(store, stream=stream, limit=limit)
+    return DeadLetterList(items=[DeadLetterOut.of(s) for s in letters], limit=limit)
+
+
+@router.post(
+    "/{letter_id}/replay",
+    response_model=ReplayOut,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=error_responses(
+        "No dead letter with that id",
+        "Already replayed (or it has no event to replay)",
+        auth=False,
+    ),
+    dependencies=[Authenticated],
+    summary="Put a dead letter back on its stream",
+)
+async def replay(
+    store: DeadLetters,
+    letter_id: Annotated[str, Path(max_length=100, description="<stream>:<entry id>")],
+) -> ReplayOut:
+    """Re-publish the original event, byte for byte (same event id: services that handled it
+    skip it, the one that gave up handles it), and remove it from the dead-letter stream, in
+    one atomic step. Replay after fixing the cause."""
+    return ReplayOut.of(await replay_dead_letter(store, letter_id))

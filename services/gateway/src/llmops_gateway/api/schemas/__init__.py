@@ -1,0 +1,2 @@
+"""Every request and response body of the API, one module per resource (``common``: what they
+share). camelCase on the wire (as in the seed), snake_case in Python."""
