@@ -22,7 +22,7 @@ import redis as redis_sync
 import redis.asyncio as aioredis
 import sqlalchemy as sa
 
-from llmops_shared.embedded_redis import EmbeddedRedis
+from llmops_cli.embedded_redis import EmbeddedRedis
 from llmops_shared.streams.connection import async_redis
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}

@@ -26,7 +26,7 @@ from pydantic import SecretStr
 from redis.exceptions import NoPermissionError
 
 from deploy.helpers import DEPLOY, SERVICES
-from llmops_shared.embedded_redis import find_redis_server_binary, free_port
+from llmops_cli.embedded_redis import find_redis_server_binary, free_port
 from llmops_shared.events import (
     DatasetVersionRequested,
     Event,

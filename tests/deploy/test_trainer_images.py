@@ -197,7 +197,9 @@ def test_the_service_targets_tag_what_the_chart_pulls(bake: dict[str, Any]) -> N
     for service in SERVICES:
         target = bake["target"][service]
         assert target["dockerfile"] == SERVICE_DOCKERFILE_PATH
-        assert target["args"] == {"SERVICE": service}
+        # the tracking image also runs `mlflow server` (compose, Helm): psycopg comes with it
+        extras = {"UV_EXTRAS": "--extra mlflow-server"} if service == "tracking" else {}
+        assert target["args"] == {"SERVICE": service, **extras}
         # the chart's image: <repository>/<prefix><service>:<tag, default appVersion>
         assert tags[service] == {
             f"{DEFAULT_TRAIN_REGISTRY}/{prefix}{service}:{chart['appVersion']}"

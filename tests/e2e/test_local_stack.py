@@ -19,7 +19,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from llmops_shared.client import GatewayError
+from llmops_cli.client import GatewayError
 from llmops_shared.events import DeadLetterEntry, Stream
 from llmops_shared.specs.examples import SEED_DEPLOYMENT_SPEC
 

@@ -52,7 +52,7 @@ def llmops(stack: RunningStack, *args: str, timeout_s: float = 120) -> str:
         "COLUMNS": "200",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "llmops_shared.cli", *args],
+        [sys.executable, "-m", "llmops_cli", *args],
         env=env, capture_output=True, text=True, timeout=timeout_s, check=False,
     )  # fmt: skip
     assert done.returncode == 0, f"llmops {' '.join(args)}:\n{done.stdout}\n{done.stderr}"

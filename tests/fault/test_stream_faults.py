@@ -21,8 +21,8 @@ import pytest
 import redis as redis_sync
 from prometheus_client import CollectorRegistry
 
+from llmops_cli.embedded_redis import EmbeddedRedis
 from llmops_shared.config import ConsumerSettings
-from llmops_shared.embedded_redis import EmbeddedRedis
 from llmops_shared.events import Envelope, Event, Stream, decode_event
 from llmops_shared.streams import EVENT_FIELD, ConsumerRunner, Publisher, StreamMetrics, async_redis
 

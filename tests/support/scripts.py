@@ -20,7 +20,7 @@ import structlog
 from click.testing import Result
 from typer.testing import CliRunner
 
-from llmops_gateway.api.schemas import API_PREFIX
+from llmops_gateway.api.schemas.common import API_PREFIX
 from llmops_gateway.scripts.cli import app as scripts_app
 from llmops_shared.logging import configure_logging
 

@@ -18,8 +18,8 @@ import httpx
 import redis as redis_sync
 import yaml
 
-from llmops_shared.client import GatewayClient
-from llmops_shared.embedded_redis import free_port
+from llmops_cli.client import GatewayClient
+from llmops_cli.embedded_redis import free_port
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "sft-train-job.yaml"
 BASE_MODEL = {
@@ -85,7 +85,7 @@ def local_stack(redis_url: str, data_dir: Path, **extra_env: str) -> Iterator[Ru
     env.pop("MLFLOW_TRACKING_URI", None)  # the stack's own MLflow server
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "llmops_shared.cli", "up", "--data-dir", str(data_dir),
+            [sys.executable, "-m", "llmops_cli", "up", "--data-dir", str(data_dir),
              "--gateway-port", str(gateway_port), "--mlflow-port", str(mlflow_port)],
             env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip

@@ -6,6 +6,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -68,3 +69,9 @@ async def wait_until(
             return
         await asyncio.sleep(interval_s)
     raise AssertionError(f"condition not met within {timeout_s}s")
+
+
+def details_of(payload: Any) -> dict[str, Any]:
+    """A status payload's ``details`` as they travel (JSON; only the facts the reporter set)."""
+    details: dict[str, Any] = payload.details.model_dump(mode="json")
+    return details

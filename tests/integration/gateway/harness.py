@@ -7,6 +7,7 @@ as in production, on a stream namespace of the test's own.
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -28,13 +29,14 @@ from llmops_shared.events import (
     StatusEntity,
     StatusUpdated,
     Stream,
+    encode_event,
     new_event,
     new_seq,
     status_updated,
 )
-from llmops_shared.events.payloads.training import REGISTERED_MODEL_DETAILS_KEY
 from llmops_shared.specs.examples import SEED_DEPLOYMENT_SPEC, SEED_TRAIN_JOB_SPEC
-from llmops_shared.streams import Publisher
+from llmops_shared.streams import EVENT_FIELD, Publisher
+from llmops_shared.streams.publisher import stream_key
 
 from support.streams import read_events, wait_until
 
@@ -215,6 +217,16 @@ class Gateway:
         await Publisher(self.redis, namespace=self.namespace).publish(envelope)
         return envelope
 
+    async def publish_unchecked_status(self, payload: StatusUpdated, **details: Any) -> Envelope:
+        """What a broken publisher does: ``payload``'s event with ``details`` set to values
+        its model refuses, put on the status stream as they are (nothing validates them)."""
+        envelope = new_event(payload, source="tests", correlation_id="corr-status")
+        event = json.loads(encode_event(envelope))
+        event["data"]["details"].update(details)
+        stream = stream_key(self.namespace, Stream.STATUS)
+        await self.redis.xadd(stream, {EVENT_FIELD: json.dumps(event)})
+        return envelope
+
     async def publish_envelope(self, envelope: Envelope) -> None:
         await Publisher(self.redis, namespace=self.namespace).publish(envelope)
 
@@ -249,7 +261,7 @@ class Gateway:
         details: dict[str, Any] = {}
         if register:
             model = registered or registered_model(self.artifact_of(job_id))
-            details[REGISTERED_MODEL_DETAILS_KEY] = model
+            details["registered_model"] = model
         seq = new_seq()
         before = self.count("processed_events")
         report = pipeline_report(job_id, Phase.SUCCEEDED, seq, backend=backend, **details)

@@ -16,10 +16,10 @@ from pydantic import SecretStr
 from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
-from llmops_shared.cli.integrations import integrations_app
-from llmops_shared.client import GatewayClient, GatewayError
+from llmops_cli.client import GatewayClient, GatewayError
+from llmops_cli.commands.integrations import integrations_app
+from llmops_cli.embedded_redis import EmbeddedRedis
 from llmops_shared.config import ServiceSettings
-from llmops_shared.embedded_redis import EmbeddedRedis
 from llmops_shared.events import Envelope, Event, Stream
 from llmops_shared.worker import Subscription, WorkerContext, run_worker
 

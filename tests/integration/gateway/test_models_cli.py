@@ -12,7 +12,7 @@ import pytest
 import uvicorn
 from typer.testing import CliRunner
 
-from llmops_shared.cli import app as cli_app
+from llmops_cli.app import app as cli_app
 
 from integration.gateway.harness import API, API_KEY, Gateway
 

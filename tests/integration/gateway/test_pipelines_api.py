@@ -397,8 +397,8 @@ async def test_a_report_without_job_id_is_linked_by_the_workflow_name(gateway: G
 
 async def test_malformed_details_are_dead_lettered(gateway: Gateway) -> None:
     job_id = await gateway.submitted_job()
-    bad = pipeline_report(job_id, Phase.RUNNING, SEQ, progress={"done": "most", "total": 3})
-    envelope = await gateway.publish_status(bad)
+    valid = pipeline_report(job_id, Phase.RUNNING, SEQ)
+    envelope = await gateway.publish_unchecked_status(valid, progress={"done": "most", "total": 3})
     dlq = f"{gateway.namespace}llmops.status.dlq"
 
     async def dead_lettered() -> bool:
@@ -409,7 +409,8 @@ async def test_malformed_details_are_dead_lettered(gateway: Gateway) -> None:
     entry = DeadLetterEntry.from_fields(cast("dict[bytes, bytes]", fields))
     assert envelope.id in entry.event
     assert entry.reason == (
-        "NonRetryableError: pipeline details are malformed: progress.done: Input should be a "
-        "valid integer, unable to parse string as an integer"
+        "invalid payload for llmops.status.pipeline.updated.v1: "
+        "data.details.progress.done: Input should be a valid integer, unable to parse string as "
+        "an integer"
     )
     assert gateway.count("workflow_pipelines") == 0

@@ -4,25 +4,20 @@ given exactly those files (``storageUri``), on SQLite and PostgreSQL with real R
 
 from __future__ import annotations
 
+import re
 from typing import Any, cast
 
 import pytest
 
 from llmops_gateway.db.models import ServingDeployment
-from llmops_gateway.domain.serving_migration import KSERVE, plan
-from llmops_gateway.domain.status import apply_status_event
+from llmops_gateway.moves.serving import KSERVE, plan
 from llmops_shared.events import (
     DeadLetterEntry,
     DeploymentRequested,
     Phase,
     StatusEntity,
-    decode_event,
-    encode_event,
-    new_event,
     status_updated,
 )
-from llmops_shared.events.payloads.training import REGISTERED_MODEL_DETAILS_KEY
-from llmops_shared.streams import NonRetryableError
 
 from integration.gateway.harness import (
     API,
@@ -45,7 +40,7 @@ ARTIFACT = "llama-3-8b-sft-v1"
 """The seed job's output.artifact_name, which the seed's DeploymentSpec serves."""
 SEQ = 1_767_225_600_000_000_000
 SECOND = 1_000_000_000
-KEY = REGISTERED_MODEL_DETAILS_KEY
+KEY = "registered_model"
 
 
 async def job(gateway: Gateway, job_id: str) -> dict[str, Any]:
@@ -154,22 +149,25 @@ async def test_a_model_version_is_optional_without_mlflow(gateway: Gateway) -> N
 
 MALFORMED = [
     pytest.param(
-        "a model", "details.registered_model must be an object, got str", id="not-an-object"
+        "a model",
+        "details.registered_model: Input should be a valid dictionary or instance of "
+        "RegisteredModel",
+        id="not-an-object",
     ),
     pytest.param(
         {"name": ARTIFACT},
-        "details.registered_model is malformed: storage_uri: Field required",
+        "details.registered_model.storage_uri: Field required",
         id="no-storage-uri",
     ),
     pytest.param(
         {"name": ARTIFACT, "storage_uri": "models/relative"},
-        "details.registered_model is malformed: storage_uri: String should match pattern "
+        "details.registered_model.storage_uri: String should match pattern "
         "'^(?:[A-Za-z][A-Za-z0-9+.-]*:\\S+|/\\S*)$'",
         id="not-a-uri",
     ),
     pytest.param(
         {"name": "", "storage_uri": MODEL_STORAGE_URI},
-        "details.registered_model is malformed: name: String should have at least 1 character",
+        "details.registered_model.name: String should have at least 1 character",
         id="empty-name",
     ),
 ]
@@ -180,16 +178,15 @@ async def test_a_malformed_registered_model_is_dead_lettered(
     gateway: Gateway, value: Any, reason: str
 ) -> None:
     job_id = await gateway.submitted_job()
-    bad = pipeline_report(job_id, Phase.SUCCEEDED, SEQ, **{KEY: value})
 
-    # the applier refuses it as bad input, never retried...
-    event = decode_event(encode_event(new_event(bad, source="tests")))
-    with pytest.raises(NonRetryableError) as raised:
-        apply_status_event(gateway.state.sessions, event, consumer="gateway")
-    assert str(raised.value) == reason
+    # the workflow worker cannot even build such a report...
+    with pytest.raises(ValueError, match=re.escape(reason.partition(": ")[2])):
+        pipeline_report(job_id, Phase.SUCCEEDED, SEQ, **{KEY: value})
 
-    # ... so the consumer dead-letters it at once, and nothing of it is kept
-    envelope = await gateway.publish_status(bad)
+    # ... and one published by another system is refused when decoded, never retried: the
+    # consumer dead-letters it at once, and nothing of it is kept
+    valid = pipeline_report(job_id, Phase.SUCCEEDED, SEQ)
+    envelope = await gateway.publish_unchecked_status(valid, **{KEY: value})
     dlq = f"{gateway.namespace}llmops.status.dlq"
 
     async def dead_lettered() -> bool:
@@ -199,7 +196,7 @@ async def test_a_malformed_registered_model_is_dead_lettered(
     [(_, fields)] = await gateway.redis.xrange(dlq)
     entry = DeadLetterEntry.from_fields(cast("dict[bytes, bytes]", fields))
     assert envelope.id in entry.event
-    assert entry.reason == f"NonRetryableError: {reason}"
+    assert entry.reason == (f"invalid payload for llmops.status.pipeline.updated.v1: data.{reason}")
     assert gateway.count("workflow_pipelines") == 0
     assert (await job(gateway, job_id))["registeredModel"] is None
 

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
 from llmops_gateway.db.models import OUTBOX, ServingDeployment
-from llmops_gateway.domain import move_requests
+from llmops_gateway.moves import requests as move_requests
 from llmops_gateway.scripts.cli import app
 from llmops_shared.events import IntegrationConfigChanged, Stream
 from llmops_shared.specs.examples import SEED_DEPLOYMENT_SPEC

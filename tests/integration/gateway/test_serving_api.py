@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from llmops_gateway.domain.serving import endpoint_name, max_name_length
+from llmops_gateway.domain.serving_names import endpoint_name, max_name_length
 from llmops_shared.events import (
     DeploymentPromoted,
     DeploymentRequested,

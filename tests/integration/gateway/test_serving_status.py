@@ -287,8 +287,8 @@ async def test_a_deleted_report_without_a_delete_request_keeps_the_record(
 
 async def test_a_malformed_report_goes_to_the_dead_letter_stream(gateway: Gateway) -> None:
     endpoint = await created_endpoint(gateway)
-    bad = report(endpoint["id"], Phase.READY, new_seq(), traffic=[{"percent": "most"}])
-    envelope = await gateway.publish_status(bad)
+    valid = report(endpoint["id"], Phase.READY, new_seq())
+    envelope = await gateway.publish_unchecked_status(valid, traffic=[{"percent": "most"}])
     dlq = f"{gateway.namespace}llmops.status.dlq"
 
     async def dead_lettered() -> bool:
@@ -300,10 +300,11 @@ async def test_a_malformed_report_goes_to_the_dead_letter_stream(gateway: Gatewa
     [(_, fields)] = entries
     entry = DeadLetterEntry.from_fields(cast("dict[bytes, bytes]", fields))
     assert envelope.id in entry.event
-    assert (entry.error_type, entry.cause) == ("NonRetryableError", "non_retryable")
+    assert (entry.error_type, entry.cause) == ("EventDecodeError", "non_retryable")
     assert entry.reason == (
-        "NonRetryableError: details.traffic is malformed: 0.percent: Input should be a valid "
-        "integer, unable to parse string as an integer"
+        "invalid payload for llmops.status.deployment.updated.v1: "
+        "data.details.traffic.0.percent: Input should be a valid integer, unable to parse string "
+        "as an integer"
     )
     read = (await gateway.client.get(f"{ENDPOINTS}/{endpoint['id']}")).json()
     assert read["status"] == "Pending"

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
+from llmops_cli.app import with_plugins
 from llmops_gateway.db.models import CatalogModel, ServingDeployment, TrainingJob
 from llmops_gateway.scripts.cli import app
-from llmops_shared.cli import with_plugins
 from llmops_shared.specs.examples import SEED_TRAIN_JOB_SPEC
 
 from integration.gateway.harness import API, Gateway, auth, seed_request, serving_request

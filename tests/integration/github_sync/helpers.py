@@ -13,7 +13,7 @@ from llmops_github_sync.adapters.git import GitRepository
 from llmops_github_sync.adapters.github import GithubRepository, token_auth
 from llmops_github_sync.config import GithubSyncSettings
 from llmops_github_sync.handlers import SyncPorts
-from llmops_github_sync.values import RenderOptions
+from llmops_github_sync.values_facts import RenderOptions
 from llmops_shared.events import (
     Envelope,
     Event,

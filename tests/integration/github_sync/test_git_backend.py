@@ -12,6 +12,7 @@ from llmops_github_sync.ports import DependencyUnavailableError, SyncRejected
 from llmops_shared.events import ModelVersionRegistered, Phase
 
 from integration.github_sync.helpers import GOLDEN, git_repo, ports, received, registered, status_of
+from support.streams import details_of
 
 pytestmark = pytest.mark.integration
 PATH = "abc123def456.yaml"
@@ -45,15 +46,15 @@ async def test_local_default_bare_repo_created_updated_unchanged(tmp_path: Path)
     created = await sync(p, registered())
     bare = tmp_path / "gs" / "values.git"
     assert (bare / "HEAD").is_file()
-    assert created.details["action"] == "created"
-    assert created.details["backend"] == "git"
+    assert details_of(created)["action"] == "created"
+    assert details_of(created)["backend"] == "git"
     assert show(bare, PATH) == GOLDEN.read_bytes()
-    assert git("rev-parse", "main", cwd=bare).strip() == created.details["commit"]
+    assert git("rev-parse", "main", cwd=bare).strip() == details_of(created)["commit"]
     unchanged = await sync(p, registered())
-    assert unchanged.details["action"] == "unchanged"
+    assert details_of(unchanged)["action"] == "unchanged"
     assert len(log(bare)) == 1
     updated = await sync(p, registered(version="2"))
-    assert updated.details["action"] == "updated"
+    assert details_of(updated)["action"] == "updated"
     assert len(log(bare)) == 2
 
 
@@ -84,7 +85,7 @@ async def test_rejected_push_is_fetched_replanned_and_retried(tmp_path: Path) ->
     hook.chmod(0o755)
     status = await sync(ports(repo), registered())
     assert status.phase is Phase.SUCCEEDED
-    assert status.details["action"] == "created"
+    assert details_of(status)["action"] == "created"
     assert marker.exists()
     assert log(bare)[:2] == [
         "github-sync: add abc123def456.yaml for Qwen/Qwen3-0.6B/1",
@@ -106,7 +107,7 @@ async def test_two_workers_on_one_remote_make_one_commit(tmp_path: Path) -> None
     # either the second one saw the first's commit (unchanged), or both made the very same
     # commit object (same tree, parent, message, author and second) and git stored it once
     assert len(log(bare)) == 1
-    commits = {s.details["commit"] for s in statuses} - {None}
+    commits = {details_of(s)["commit"] for s in statuses} - {None}
     assert commits == {git("rev-parse", "main", cwd=bare).strip()}
 
 
@@ -179,7 +180,7 @@ async def test_a_stale_index_lock_left_by_a_killed_git_does_not_wedge_the_clone(
     (repo.clone_dir / ".git" / "refs" / "heads" / "main.lock").write_text("")
     status = await sync(p, registered(version="2"))
     assert status.phase is Phase.SUCCEEDED, status.reason
-    assert status.details["action"] == "updated"
+    assert details_of(status)["action"] == "updated"
     assert not (repo.clone_dir / ".git" / "index.lock").exists()
 
 
@@ -190,7 +191,7 @@ async def test_a_broken_clone_is_cloned_again(tmp_path: Path) -> None:
     (repo.clone_dir / ".git" / "HEAD").write_text("garbage\n")  # not a repository any more
     status = await sync(p, registered(version="2"))
     assert status.phase is Phase.SUCCEEDED, status.reason
-    assert status.details["action"] == "updated"
+    assert details_of(status)["action"] == "updated"
 
 
 async def test_a_failed_first_push_to_an_empty_remote_does_not_block_the_next(
@@ -211,5 +212,5 @@ async def test_a_failed_first_push_to_an_empty_remote_does_not_block_the_next(
     assert marker.exists()
     status = await sync(ports(repo), registered())  # the orphan branch is left: re-created
     assert status.phase is Phase.SUCCEEDED, status.reason
-    assert status.details["action"] == "created"
+    assert details_of(status)["action"] == "created"
     assert show(bare, PATH) == GOLDEN.read_bytes()

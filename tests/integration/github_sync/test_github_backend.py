@@ -27,6 +27,7 @@ from integration.github_sync.helpers import (
     status_of,
 )
 from support.github_server import GitHubServer
+from support.streams import details_of
 
 pytestmark = pytest.mark.integration
 RUN = "abc123def456"
@@ -45,7 +46,7 @@ async def test_new_run_gets_the_seeds_structure_in_one_commit(gh: GitHubServer) 
     assert gh.file(OWNER, REPO, PATH) == GOLDEN.read_bytes()
     commits = gh.commits(OWNER, REPO)
     assert len(commits) == 2
-    assert status.details == {
+    assert details_of(status) == {
         "path": PATH,
         "action": "created",
         "commit": commits[0]["sha"],
@@ -65,8 +66,8 @@ async def test_redelivery_and_unchanged_make_no_commit(gh: GitHubServer) -> None
     await sync(p, event)
     again = await sync(p, event)
     also = await sync(p, changed("Qwen/Qwen3-0.6B", "1", RUN))  # same facts, other event
-    assert again.details["action"] == also.details["action"] == "unchanged"
-    assert again.details["commit"] is None
+    assert details_of(again)["action"] == details_of(also)["action"] == "unchanged"
+    assert details_of(again)["commit"] is None
     assert len(gh.commits(OWNER, REPO)) == 2
     assert not [p for m, p in gh.requests if m == "PUT"][1:]
 
@@ -80,7 +81,7 @@ async def test_existing_file_keeps_a_custom_edit_and_only_global_changes(gh: Git
     )
     gh.push(OWNER, REPO, {PATH: custom})
     status = await sync(ports(github_repo(gh)), registered(version="2"))
-    assert status.details["action"] == "updated"
+    assert details_of(status)["action"] == "updated"
     after = gh.file(OWNER, REPO, PATH)
     assert after is not None
     assert after == custom.replace(b'modelVersion: "1"', b'modelVersion: "2"')
@@ -97,7 +98,7 @@ async def test_corrupt_file_is_regenerated_and_the_old_one_stays_in_history(
     broken = b"global: [unclosed\n  ::: {"
     old_commit = gh.push(OWNER, REPO, {PATH: broken})
     status = await sync(ports(github_repo(gh)), registered())
-    assert status.details["action"] == "regenerated"
+    assert details_of(status)["action"] == "regenerated"
     assert gh.file(OWNER, REPO, PATH) == GOLDEN.read_bytes()
     assert gh.file(OWNER, REPO, PATH, ref=old_commit) == broken
     assert "not a YAML mapping" in gh.commits(OWNER, REPO)[0]["message"]
@@ -111,8 +112,8 @@ async def test_max_model_len_is_capped_by_the_models_max_position_embeddings(
     )
     content = yaml.safe_load(gh.file(OWNER, REPO, PATH) or b"")
     assert content["vllm"]["vllm"]["maxModelLen"] == 2048
-    assert status.details["max_model_len"] == 2048
-    assert status.details["capped"] is True
+    assert details_of(status)["max_model_len"] == 2048
+    assert details_of(status)["capped"] is True
     assert "capped to 2048" in (status.reason or "")
     assert "maxModelLen capped to 2048" in gh.commits(OWNER, REPO)[0]["message"]
 
@@ -120,7 +121,7 @@ async def test_max_model_len_is_capped_by_the_models_max_position_embeddings(
 async def test_a_409_re_reads_and_retries(gh: GitHubServer) -> None:
     gh.conflict_next_put(2)
     status = await sync(ports(github_repo(gh)), registered())
-    assert status.details["action"] == "created"
+    assert details_of(status)["action"] == "created"
     assert gh.paths("PUT").count(f"/repos/{OWNER}/{REPO}/contents/{PATH}") == 3
     assert len(gh.commits(OWNER, REPO)) == 2
 
@@ -133,7 +134,7 @@ async def test_rate_limit_waits_retry_after_then_succeeds(gh: GitHubServer) -> N
     assert sleeps.calls == [2.0, 2.0]
     gh.rate_limit_next(1, retry_after_s=1, status=429)
     status = await sync(ports(github_repo(gh, sleep=sleeps)), registered(version="2"))
-    assert status.details["action"] == "updated"
+    assert details_of(status)["action"] == "updated"
     assert sleeps.calls[-1] == 1.0
 
 
@@ -162,7 +163,7 @@ async def test_concurrent_workers_on_one_run_make_exactly_one_commit(gh: GitHubS
     workers = [ports(github_repo(gh)) for _ in range(3)]
     event = registered()
     statuses = await asyncio.gather(*(sync(w, event) for w in workers))
-    actions = sorted(s.details["action"] for s in statuses)
+    actions = sorted(details_of(s)["action"] for s in statuses)
     assert actions == ["created", "unchanged", "unchanged"]
     assert len(gh.commits(OWNER, REPO)) == 2
 
@@ -171,17 +172,17 @@ async def test_pull_request_mode_opens_one_pr_and_reuses_it(gh: GitHubServer) ->
     p = ports(github_repo(gh, mode="pull_request"))
     first = await sync(p, registered())
     branch = f"llmops/values-{RUN}"
-    assert first.details["action"] == "created"
+    assert details_of(first)["action"] == "created"
     assert gh.file(OWNER, REPO, PATH) is None  # the default branch is untouched
     assert gh.file(OWNER, REPO, PATH, ref=branch) == GOLDEN.read_bytes()
     [pull] = gh.pulls(OWNER, REPO)
     assert (pull["head"], pull["base"], pull["state"]) == (branch, "main", "open")
-    assert first.details["pull_request"] == f"{gh.url}/{OWNER}/{REPO}/pull/1"
+    assert details_of(first)["pull_request"] == f"{gh.url}/{OWNER}/{REPO}/pull/1"
     again = await sync(p, registered())  # redelivered
-    assert again.details["action"] == "unchanged"
-    assert again.details["pull_request"] == first.details["pull_request"]
+    assert details_of(again)["action"] == "unchanged"
+    assert details_of(again)["pull_request"] == details_of(first)["pull_request"]
     newer = await sync(p, registered(version="2"))  # a new version of the same run
-    assert newer.details["action"] == "updated"
+    assert details_of(newer)["action"] == "updated"
     assert len(gh.pulls(OWNER, REPO)) == 1
     assert len(gh.commits(OWNER, REPO, branch)) == 3
 
@@ -201,7 +202,7 @@ async def test_github_app_installation_auth(gh: GitHubServer) -> None:
     gh.register_app("4242", public, installation_id=77)
     repo = github_repo(gh, auth=app_auth("4242", private, 77), auth_kind="app")
     status = await sync(ports(repo), registered())
-    assert status.details["action"] == "created"
+    assert details_of(status)["action"] == "created"
     assert "/app/installations/77/access_tokens" in gh.paths("POST")
 
 
@@ -209,7 +210,7 @@ async def test_version_without_run_id_is_skipped(gh: GitHubServer) -> None:
     status = await sync(ports(github_repo(gh)), registered(run_id=None))
     assert status.phase is Phase.SUCCEEDED
     assert status.reason == SKIPPED_NO_RUN
-    assert status.details["action"] == "skipped"
+    assert details_of(status)["action"] == "skipped"
     assert len(gh.commits(OWNER, REPO)) == 1
 
 
@@ -224,7 +225,7 @@ async def test_values_path_that_is_a_file_fails_clearly(gh: GitHubServer) -> Non
 async def test_values_path_directory_and_a_broken_template(gh: GitHubServer, tmp_path) -> None:  # type: ignore[no-untyped-def]
     repo = github_repo(gh, values_path="charts/values")
     status = await sync(ports(repo, values_path="charts/values"), registered())
-    assert status.details["path"] == f"charts/values/{PATH}"
+    assert details_of(status)["path"] == f"charts/values/{PATH}"
     assert gh.file(OWNER, REPO, f"charts/values/{PATH}") == GOLDEN.read_bytes()
     bad = tmp_path / "bad.yaml"
     bad.write_text("vllm: [unclosed\n")
@@ -240,11 +241,11 @@ async def test_a_renamed_default_branch_is_followed(gh: GitHubServer) -> None:
     repo = github_repo(gh)  # no branch configured: the repository's default
     p = ports(repo)
     first = await sync(p, registered())
-    assert first.details["action"] == "created"
+    assert details_of(first)["action"] == "created"
     gh.rename_branch(OWNER, REPO, "main", "trunk")
     second = await sync(p, registered(version="2"))
     assert second.phase is Phase.SUCCEEDED, second.reason
-    assert second.details["action"] == "updated"
+    assert details_of(second)["action"] == "updated"
     assert b'modelVersion: "2"' in (gh.file(OWNER, REPO, PATH, ref="trunk") or b"")
     gh.rename_branch(OWNER, REPO, "trunk", "release")
     await repo.ping()

@@ -28,7 +28,7 @@ from integration.github_sync.helpers import (
 )
 from support.github_server import GitHubServer
 from support.mlflow_server import MlflowServer
-from support.streams import read_events, wait_until
+from support.streams import details_of, read_events, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -251,6 +251,6 @@ async def test_rate_limit_beyond_the_bound_pauses_the_consumer_without_dead_lett
         e.payload_as(ModelVersionStatusUpdated) for e in await read_events(redis, status_stream)
     ]
     assert status.phase is Phase.SUCCEEDED
-    assert status.details["action"] == "created"
+    assert details_of(status)["action"] == "created"
     assert not await redis.exists(f"{namespace}{Stream.MODELS}.dlq")
     assert len(gh.commits(OWNER, REPO)) == 2

@@ -25,7 +25,7 @@ from llmops_shared.events import (
 )
 from llmops_shared.events.payloads.catalog import ImportedModel, ImportProgress, UpstreamCheck
 
-from support.streams import FAST_CONSUMER
+from support.streams import FAST_CONSUMER, details_of
 
 CORRELATION_ID = "req-registry-test"
 TOKEN_VALUE = "hf_test_token"
@@ -71,15 +71,15 @@ def status_of(envelope: Envelope) -> ModelStatusUpdated:
 
 
 def model_facts(status: ModelStatusUpdated) -> ImportedModel:
-    return ImportedModel.model_validate(status.details["model"])
+    return ImportedModel.model_validate(details_of(status)["model"])
 
 
 def progress_of(status: ModelStatusUpdated) -> ImportProgress:
-    return ImportProgress.model_validate(status.details["progress"])
+    return ImportProgress.model_validate(details_of(status)["progress"])
 
 
 def upstream_of(status: ModelStatusUpdated) -> UpstreamCheck:
-    return UpstreamCheck.model_validate(status.details["upstream"])
+    return UpstreamCheck.model_validate(details_of(status)["upstream"])
 
 
 class RecordingSink:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from huggingface_hub import scan_cache_dir
 
-from llmops_registry.adapters.huggingface import MANIFEST_DIR
+from llmops_registry.adapters.hub_cache import MANIFEST_DIR
 from llmops_registry.config import RegistrySettings
 from llmops_registry.ports import InvalidModel
 from llmops_shared.events import Phase

@@ -6,7 +6,7 @@ import pytest
 import redis.asyncio as aioredis
 from typer.testing import CliRunner
 
-from llmops_shared.cli import app
+from llmops_cli.app import app
 from llmops_shared.streams import DeadLetter, move_to_dead_letters
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from llmops_shared.embedded_redis import EmbeddedRedis, EmbeddedRedisError
+from llmops_cli.embedded_redis import EmbeddedRedis, EmbeddedRedisError
 
 pytestmark = pytest.mark.integration
 

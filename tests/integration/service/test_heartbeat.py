@@ -16,8 +16,8 @@ import pytest
 import redis.asyncio as aioredis
 from pydantic import SecretStr
 
+from llmops_cli.embedded_redis import EmbeddedRedis
 from llmops_shared.config import ServiceSettings
-from llmops_shared.embedded_redis import EmbeddedRedis
 from llmops_shared.events import Envelope, Event, Stream
 from llmops_shared.heartbeat import Heartbeat, heartbeat_index, read_heartbeats
 from llmops_shared.streams.connection import async_redis

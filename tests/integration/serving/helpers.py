@@ -8,9 +8,12 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from llmops_serving.config import DeploymentMode, ServingSettings
-from llmops_serving.ports import ObservationCache, ServingBackend, ServingPorts
+from llmops_serving.adapters.deployment import DeploymentBackend
+from llmops_serving.app import router_for
+from llmops_serving.config import DeploymentMode, RenderFormat, ServingSettings
+from llmops_serving.ports import ServingBackend, ServingPorts
 from llmops_serving.render.request import RenderOptions
+from llmops_serving.router import FormatRouter
 from llmops_shared.events import (
     DeploymentDeleted,
     DeploymentPromoted,
@@ -23,6 +26,7 @@ from llmops_shared.events import (
     encode_event,
     new_event,
 )
+from llmops_shared.kube.watcher import ObservationCache
 from llmops_shared.specs.examples import SEED_DEPLOYMENT_SPEC
 
 from support.streams import FAST_CONSUMER
@@ -100,6 +104,14 @@ def statuses_of(envelopes: list[Envelope]) -> list[DeploymentStatusUpdated]:
     return [received(e).payload_as(DeploymentStatusUpdated) for e in envelopes]
 
 
+def formats(backend: ServingBackend, *, builtin: bool | None = None) -> FormatRouter:
+    """The router of a worker rendering the built-in objects (default: a worker on the
+    :class:`DeploymentBackend`) or InferenceServices with ``backend``, as ``app.py`` builds it."""
+    if builtin is None:
+        builtin = isinstance(backend, DeploymentBackend)
+    return router_for(backend, RenderFormat.BUILTIN if builtin else RenderFormat.KSERVE)
+
+
 def make_ports(
     backend: ServingBackend,
     sink: RecordingSink,
@@ -110,9 +122,8 @@ def make_ports(
     gpu_available: bool = True,
 ) -> ServingPorts:
     return ServingPorts(
-        backend=backend,
+        router=formats(backend, builtin=builtin),
         options=RenderOptions(deployment_mode=mode, gpu_available=gpu_available),
-        builtin=builtin,
         storage_uri_template="s3://llm-models/{model_ref}",
         sink=sink,
         cache=cache,

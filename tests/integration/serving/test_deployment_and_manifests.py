@@ -11,15 +11,16 @@ from llmops_serving.adapters.deployment import DeploymentBackend
 from llmops_serving.adapters.manifests import ManifestsBackend
 from llmops_serving.config import DeploymentMode
 from llmops_serving.handlers import handle_serving_event
-from llmops_serving.ports import NoCache
 from llmops_serving.render.rollout import RolloutRefused
 from llmops_serving.watcher import Watcher
 from llmops_shared.events import Phase
+from llmops_shared.kube.watcher import NoCache
 from llmops_shared.manifest_files import load_documents
 
 from integration.serving.helpers import (
     RecordingSink,
     deleted,
+    formats,
     make_ports,
     new_endpoint,
     promoted,
@@ -30,6 +31,7 @@ from integration.serving.helpers import (
 )
 from support.k8s_server import KubeApiServer
 from support.kserve_crd import schema_errors
+from support.streams import details_of
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +43,7 @@ async def test_builtin_backend_creates_a_deployment_and_a_service(
     kube: KubeApiServer, deployments: DeploymentBackend
 ) -> None:
     sink = RecordingSink()
-    watcher = Watcher(deployments, sink, namespaces=[NS], interval_s=0.05)
+    watcher = Watcher(formats(deployments), sink, namespaces=[NS], interval_s=0.05)
     ports = make_ports(deployments, sink, watcher, builtin=True, gpu_available=False)
     endpoint_id, name = new_endpoint()
     event = requested(endpoint_id, name, rollout=BLUE_GREEN)
@@ -56,8 +58,8 @@ async def test_builtin_backend_creates_a_deployment_and_a_service(
     assert "nvidia.com/gpu" not in str(deployment["spec"])
     assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
     assert pending.phase is Phase.PENDING
-    assert pending.details["backend"] == "deployment"
-    assert pending.details["deployment_mode"] is None
+    assert details_of(pending)["backend"] == "deployment"
+    assert details_of(pending)["deployment_mode"] is None
     await watcher.poll_once()
     kube.set_status(
         "apps/v1",
@@ -74,7 +76,7 @@ async def test_builtin_backend_creates_a_deployment_and_a_service(
     assert await watcher.poll_once() == 1
     ready = sink.statuses()[-1]
     assert ready.phase is Phase.READY
-    assert ready.details["url"] == f"http://{name}.{NS}.svc.cluster.local"
+    assert details_of(ready)["url"] == f"http://{name}.{NS}.svc.cluster.local"
     [gone] = statuses_of(await handle_serving_event(received(deleted(endpoint_id, name)), ports))
     assert gone.phase is Phase.DELETED
     assert kube.get("v1", "services", NS, name) is None

@@ -19,6 +19,7 @@ from integration.serving.helpers import (
     ISVC,
     RecordingSink,
     deleted,
+    formats,
     make_ports,
     new_endpoint,
     promoted,
@@ -29,6 +30,7 @@ from integration.serving.helpers import (
 )
 from support.k8s_server import KubeApiServer
 from support.kserve_crd import schema_errors
+from support.streams import details_of
 
 pytestmark = pytest.mark.integration
 
@@ -54,7 +56,7 @@ READY = {
 
 def _setup(kserve: KServeBackend, mode: DeploymentMode = DeploymentMode.SERVERLESS):  # type: ignore[no-untyped-def]
     sink = RecordingSink()
-    watcher = Watcher(kserve, sink, namespaces=[NS], interval_s=0.05)
+    watcher = Watcher(formats(kserve), sink, namespaces=[NS], interval_s=0.05)
     return sink, watcher, make_ports(kserve, sink, watcher, mode=mode)
 
 
@@ -84,7 +86,7 @@ async def test_apply_twice_is_one_object_with_one_generation(
     assert obj["spec"]["predictor"]["canaryTrafficPercent"] == 10
     managers = {m["manager"] for m in obj["metadata"]["managedFields"]}
     assert managers == {"llm-ops-serving"}
-    details = first.details
+    details = details_of(first)
     assert set(details) == {
         "name", "namespace", "backend", "deployment_mode", "manifest",
         "url", "conditions", "traffic", "rollout",
@@ -109,8 +111,8 @@ async def test_watcher_reports_ready_and_failed_once_each(
     ready = sink.statuses()[-1]
     assert ready.phase is Phase.READY
     assert ready.entity_id == endpoint_id
-    assert ready.details["url"] == READY["url"]
-    assert ready.details["traffic"] == [
+    assert details_of(ready)["url"] == READY["url"]
+    assert details_of(ready)["traffic"] == [
         {"revision": "ep-predictor-00002", "percent": 10, "latest": True},
         {"revision": "ep-predictor-00001", "percent": 90, "latest": False, "tag": "prev"},
     ]
@@ -152,7 +154,7 @@ async def test_promote_removes_the_canary_and_rollback_pins_previous(
     [report] = statuses_of(await handle_serving_event(received(promoted(endpoint_id, name)), ports))
     predictor = kube.get(*ISVC, NS, name)["spec"]["predictor"]  # type: ignore[index]
     assert "canaryTrafficPercent" not in predictor  # the apply removed the field we dropped
-    assert report.details["rollout"] == {"strategy": "canary", "canary_percent": None}
+    assert details_of(report)["rollout"] == {"strategy": "canary", "canary_percent": None}
 
     other_id, other = new_endpoint()
     await handle_serving_event(received(requested(other_id, other)), ports)

@@ -17,9 +17,9 @@ from llmops_serving.adapters.kube import call, remove_owned
 from llmops_serving.adapters.manifests import ManifestsBackend
 from llmops_serving.config import RenderFormat
 from llmops_serving.handlers import handle_serving_event
-from llmops_serving.ports import NoCache
 from llmops_serving.watcher import Watcher
 from llmops_shared.events import DeploymentMigrationRequested, Envelope, Phase, new_event
+from llmops_shared.kube.watcher import NoCache
 from llmops_shared.manifest_files import load_documents
 from llmops_shared.streams import NonRetryableError
 
@@ -28,6 +28,7 @@ from integration.serving.helpers import (
     ISVC,
     RecordingSink,
     deleted,
+    formats,
     make_ports,
     new_endpoint,
     promoted,
@@ -38,6 +39,7 @@ from integration.serving.helpers import (
 from support.k8s_server import KubeApiServer
 from support.kserve_crd import schema_errors
 from support.kube_objects import AVAILABLE, DEPLOYMENT, NS, SERVICE, kserve_service
+from support.streams import details_of
 
 pytestmark = pytest.mark.integration
 
@@ -98,7 +100,7 @@ async def test_builtin_to_kserve_removes_the_builtin_objects_only_once_the_isvc_
     await deploy_builtin(deployments, endpoint_id, name)
     assert all(builtin_objects(kube, name))
     sink = RecordingSink()
-    watcher = Watcher(kserve, sink, namespaces=[NS], interval_s=0.05)
+    watcher = Watcher(formats(kserve), sink, namespaces=[NS], interval_s=0.05)
     ports = make_ports(kserve, sink, watcher)
     event = received(migration(endpoint_id, name, "kserve", rollout=BLUE_GREEN))
 
@@ -113,10 +115,10 @@ async def test_builtin_to_kserve_removes_the_builtin_objects_only_once_the_isvc_
     assert all(builtin_objects(kube, name))  # still serving: the new one is not Ready yet
     assert moved.phase is Phase.PENDING
     assert moved.entity_id == endpoint_id
-    assert moved.details["backend"] == "kserve"
-    assert moved.details["deployment_mode"] == "Serverless"
-    assert moved.details["manifest"]["kind"] == "InferenceService"  # type: ignore[index,call-overload]
-    assert moved.details["migration"]["outcome"] == "in_progress"  # type: ignore[index,call-overload]
+    assert details_of(moved)["backend"] == "kserve"
+    assert details_of(moved)["deployment_mode"] == "Serverless"
+    assert details_of(moved)["manifest"]["kind"] == "InferenceService"  # type: ignore[index,call-overload]
+    assert details_of(moved)["migration"]["outcome"] == "in_progress"  # type: ignore[index,call-overload]
     assert (moved.reason or "").startswith("migrating to a KServe InferenceService")
     assert not any(m == "DELETE" for m, _, _ in kube.requests)
 
@@ -126,13 +128,13 @@ async def test_builtin_to_kserve_removes_the_builtin_objects_only_once_the_isvc_
     assert again.phase is Phase.PENDING
     await watcher.poll_once()  # not Ready yet: nothing removed
     assert all(builtin_objects(kube, name))
-    assert sink.statuses()[-1].details["migration"]["outcome"] == "in_progress"  # type: ignore[index,call-overload]
+    assert details_of(sink.statuses()[-1])["migration"]["outcome"] == "in_progress"
 
     kube.set_status(*ISVC, NS, name, ISVC_READY)
     await watcher.poll_once()
     done = sink.statuses()[-1]
     assert done.phase is Phase.READY
-    assert done.details["migration"]["outcome"] == "migrated"  # type: ignore[index,call-overload]
+    assert details_of(done)["migration"]["outcome"] == "migrated"  # type: ignore[index,call-overload]
     assert f"removed Service {NS}/{name}, Deployment {NS}/{name}" in (done.reason or "")
     assert builtin_objects(kube, name) == (None, None)
     final = kube.get(*ISVC, NS, name)
@@ -151,7 +153,7 @@ async def test_a_new_object_that_never_becomes_ready_leaves_the_old_one_serving(
     endpoint_id, name = new_endpoint()
     await deploy_builtin(deployments, endpoint_id, name)
     sink = RecordingSink()
-    watcher = Watcher(kserve, sink, namespaces=[NS], interval_s=0.05)
+    watcher = Watcher(formats(kserve), sink, namespaces=[NS], interval_s=0.05)
     ports = make_ports(kserve, sink, watcher)
     await handle_serving_event(
         received(migration(endpoint_id, name, "kserve", rollout=BLUE_GREEN)), ports
@@ -168,7 +170,7 @@ async def test_a_new_object_that_never_becomes_ready_leaves_the_old_one_serving(
     assert all(s.phase is not Phase.FAILED for s in sink.statuses())
     last = sink.statuses()[-1]
     assert last.phase is Phase.PENDING
-    assert last.details["migration"]["outcome"] == "failed"  # type: ignore[index,call-overload]
+    assert details_of(last)["migration"]["outcome"] == "failed"  # type: ignore[index,call-overload]
     assert "keeps serving" in (last.reason or "")
     assert not any(m == "DELETE" for m, _, _ in kube.requests)
 
@@ -180,7 +182,7 @@ async def test_kserve_to_builtin_on_the_kserve_worker_reports_no_deleted_endpoin
     the worker switched backend): it finishes the move once the Deployment is Ready, and the
     removal of the InferenceService is not reported as the endpoint being Deleted."""
     sink = RecordingSink()
-    watcher = Watcher(kserve, sink, namespaces=[NS], interval_s=0.05)
+    watcher = Watcher(formats(kserve), sink, namespaces=[NS], interval_s=0.05)
     ports = make_ports(kserve, sink, watcher)
     endpoint_id, name = new_endpoint()
     await handle_serving_event(received(requested(endpoint_id, name, rollout=BLUE_GREEN)), ports)
@@ -197,16 +199,16 @@ async def test_kserve_to_builtin_on_the_kserve_worker_reports_no_deleted_endpoin
     assert kube.get(*ISVC, NS, name) is not None
     assert deployment["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "llm-ops"
     assert moved.phase is Phase.PENDING
-    assert moved.details["backend"] == "deployment"
-    assert moved.details["deployment_mode"] is None
-    assert moved.details["manifest"]["kind"] == "List"  # type: ignore[index,call-overload]
+    assert details_of(moved)["backend"] == "deployment"
+    assert details_of(moved)["deployment_mode"] is None
+    assert details_of(moved)["manifest"]["kind"] == "List"  # type: ignore[index,call-overload]
     assert moved.seq > max(s.seq for s in sink.statuses())
 
     kube.set_status(*DEPLOYMENT, NS, name, AVAILABLE)
     await watcher.poll_once()
     done = sink.statuses()[-1]
     assert done.phase is Phase.READY
-    assert done.details["backend"] == "deployment"
+    assert details_of(done)["backend"] == "deployment"
     assert f"removed InferenceService {NS}/{name}" in (done.reason or "")
     assert kube.get(*ISVC, NS, name) is None
     deployment, service = builtin_objects(kube, name)
@@ -237,7 +239,7 @@ async def test_kserves_own_service_is_replaced_only_once_it_is_gone(
     assert isvc is not None
     CoreV1Api(kube.api_client()).create_namespaced_service(NS, kserve_service(name, isvc))
     sink = RecordingSink()
-    watcher = Watcher(deployments, sink, namespaces=[NS], interval_s=0.05)
+    watcher = Watcher(formats(deployments), sink, namespaces=[NS], interval_s=0.05)
     ports = make_ports(deployments, sink, watcher, builtin=True)
 
     await handle_serving_event(received(migration(endpoint_id, name, "builtin")), ports)
@@ -255,7 +257,7 @@ async def test_kserves_own_service_is_replaced_only_once_it_is_gone(
     await watcher.poll_once()
     ready = sink.statuses()[-1]
     assert ready.phase is Phase.READY
-    assert ready.details["migration"]["outcome"] == "migrated"  # type: ignore[index,call-overload]
+    assert details_of(ready)["migration"]["outcome"] == "migrated"  # type: ignore[index,call-overload]
     service = kube.get(*SERVICE, NS, name)
     assert service is not None
     assert service["spec"]["type"] == "ClusterIP"
@@ -268,7 +270,7 @@ async def test_a_service_of_the_name_that_is_not_the_endpoints_blocks_the_builti
     """A Service owned by another InferenceService (or by nobody) is not taken over: refused,
     and the endpoint keeps the phase it is observed in."""
     sink = RecordingSink()
-    watcher = Watcher(kserve, sink, namespaces=[NS], interval_s=0.05)
+    watcher = Watcher(formats(kserve), sink, namespaces=[NS], interval_s=0.05)
     ports = make_ports(kserve, sink, watcher)
     endpoint_id, name = new_endpoint()
     await handle_serving_event(received(requested(endpoint_id, name, rollout=BLUE_GREEN)), ports)
@@ -281,8 +283,8 @@ async def test_a_service_of_the_name_that_is_not_the_endpoints_blocks_the_builti
         await handle_serving_event(received(migration(endpoint_id, name, "builtin")), ports)
     refused = sink.statuses()[-1]
     assert refused.phase is Phase.READY  # still serving on KServe
-    assert refused.details["migration"]["outcome"] == "failed"  # type: ignore[index,call-overload]
-    assert refused.details["manifest"]["kind"] == "InferenceService"  # type: ignore[index,call-overload]
+    assert details_of(refused)["migration"]["outcome"] == "failed"  # type: ignore[index,call-overload]
+    assert details_of(refused)["manifest"]["kind"] == "InferenceService"  # type: ignore[index,call-overload]
     assert "that llm-ops did not create" in (refused.reason or "")
     assert kube.get(*DEPLOYMENT, NS, name) is None
     assert await watcher.poll_once() == 0  # the watcher has nothing new to say
@@ -293,9 +295,12 @@ async def test_a_second_replica_does_not_report_the_moved_endpoint_deleted(
 ) -> None:
     endpoint_id, name = new_endpoint()
     sink = RecordingSink()
-    first = Watcher(kserve, sink, namespaces=[NS], interval_s=0.05)
+    first = Watcher(formats(kserve), sink, namespaces=[NS], interval_s=0.05)
     second = Watcher(
-        KServeBackend(kube.api_client(), request_timeout_s=5), sink, namespaces=[NS], interval_s=0
+        formats(KServeBackend(kube.api_client(), request_timeout_s=5)),
+        sink,
+        namespaces=[NS],
+        interval_s=0,
     )
     ports = make_ports(kserve, sink, first)
     await handle_serving_event(received(requested(endpoint_id, name, rollout=BLUE_GREEN)), ports)
@@ -322,14 +327,14 @@ async def test_a_request_in_the_other_format_removes_the_old_objects_once_ready(
     endpoint_id, name = new_endpoint()
     await deploy_builtin(deployments, endpoint_id, name)
     sink = RecordingSink()
-    watcher = Watcher(kserve, sink, namespaces=[NS], interval_s=0.05)
+    watcher = Watcher(formats(kserve), sink, namespaces=[NS], interval_s=0.05)
     ports = make_ports(kserve, sink, watcher)
     [applied] = statuses_of(
         await handle_serving_event(
             received(requested(endpoint_id, name, rollout=BLUE_GREEN)), ports
         )
     )
-    assert applied.details["migration"]["outcome"] == "in_progress"  # type: ignore[index,call-overload]
+    assert details_of(applied)["migration"]["outcome"] == "in_progress"  # type: ignore[index,call-overload]
     await watcher.poll_once()
     assert all(builtin_objects(kube, name))
     kube.set_status(*ISVC, NS, name, ISVC_READY)
@@ -349,7 +354,7 @@ async def test_kserve_to_builtin_on_the_deployment_worker_becomes_ready(
     kube.set_status(*ISVC, NS, name, ISVC_READY)
     await handle_serving_event(received(promoted(endpoint_id, name)), on_kserve)
     sink = RecordingSink()
-    watcher = Watcher(deployments, sink, namespaces=[NS], interval_s=0.05)
+    watcher = Watcher(formats(deployments), sink, namespaces=[NS], interval_s=0.05)
     ports = make_ports(deployments, sink, watcher, builtin=True)
 
     [moved] = statuses_of(
@@ -362,12 +367,12 @@ async def test_kserve_to_builtin_on_the_deployment_worker_becomes_ready(
     # the promoted canary serves at 100 %: moved as a full switch
     annotations = deployment["metadata"]["annotations"]
     assert annotations["llm-ops.io/rollout-strategy"] == "blue-green"
-    assert moved.details["backend"] == "deployment"
+    assert details_of(moved)["backend"] == "deployment"
     kube.set_status(*DEPLOYMENT, NS, name, AVAILABLE)
     await watcher.poll_once()
     ready = sink.statuses()[-1]
     assert ready.phase is Phase.READY
-    assert ready.details["url"] == f"http://{name}.{NS}.svc.cluster.local"
+    assert details_of(ready)["url"] == f"http://{name}.{NS}.svc.cluster.local"
     assert kube.get(*ISVC, NS, name) is None
 
 
@@ -384,7 +389,7 @@ async def test_to_kserve_with_the_framework_off_is_failed_with_the_reason(
         await handle_serving_event(event, ports)
     [refused] = sink.statuses()
     assert refused.phase is Phase.READY  # refused, not Failed: it still serves where it was
-    assert refused.details["migration"]["outcome"] == "failed"  # type: ignore[index,call-overload]
+    assert details_of(refused)["migration"]["outcome"] == "failed"  # type: ignore[index,call-overload]
     assert "SERVING_FRAMEWORK_ENABLED=false" in (refused.reason or "")
     assert all(builtin_objects(kube, name))  # still serving where it was
     assert kube.get(*ISVC, NS, name) is None
@@ -420,7 +425,7 @@ async def test_objects_the_platform_did_not_create_are_left_alone(
     assert "llm-ops.io/migrating-from" not in isvc["metadata"]["annotations"]
     assert (moved.reason or "").startswith("migrated to a KServe InferenceService")
     kube.set_status(*ISVC, NS, name, ISVC_READY)
-    removal = await kserve.remove_other_format(
+    removal = await formats(kserve).remove_other_format(
         NS, name, keep=RenderFormat.KSERVE, endpoint_id=endpoint_id
     )
     assert removal.left == (f"Deployment {NS}/{name}",)
@@ -504,7 +509,7 @@ async def test_manifests_backend_replaces_the_file_with_the_other_format(tmp_pat
     assert isvc["kind"] == "InferenceService"
     assert schema_errors(isvc) == []
     assert moved.phase is Phase.READY
-    assert moved.details["backend"] == "manifests"
+    assert details_of(moved)["backend"] == "manifests"
     assert [p.name for p in path.parent.iterdir()] == [path.name]
     mtime = path.stat().st_mtime_ns
     await handle_serving_event(to_kserve, ports)  # a redelivery: the same content

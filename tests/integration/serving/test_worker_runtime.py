@@ -17,7 +17,7 @@ from llmops_shared.streams import Publisher
 
 from integration.serving.helpers import ISVC, new_endpoint, requested, worker_settings
 from support.k8s_server import KubeApiServer
-from support.streams import read_events, wait_until
+from support.streams import details_of, read_events, wait_until
 from support.workers import in_process
 
 pytestmark = pytest.mark.integration
@@ -93,7 +93,7 @@ async def test_seed_deployment_becomes_ready_through_the_watcher(
     assert statuses[-1].phase is Phase.READY
     assert {s.entity_id for s in statuses} == {endpoint_id}
     assert all(s.reporter == "serving" for s in statuses)
-    assert statuses[-1].details["url"] == "http://x.example.com"
+    assert details_of(statuses[-1])["url"] == "http://x.example.com"
     assert await streams.pending() == 0
 
 
@@ -164,10 +164,10 @@ async def test_manifests_default_writes_files(
     async with running(settings):
         await streams.publisher.publish(requested(endpoint_id, name))
 
-        async def reported() -> bool:
+        async def was_reported() -> bool:
             return bool(await streams.statuses())
 
-        await wait_until(reported, timeout_s=10)
+        await wait_until(was_reported, timeout_s=10)
     [status] = await streams.statuses()
     assert status.phase is Phase.READY
     assert (tmp_path / NS / f"{name}.yaml").is_file()

@@ -12,8 +12,8 @@ import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry
 
+from llmops_cli.embedded_redis import EmbeddedRedis
 from llmops_shared.config import ConsumerSettings
-from llmops_shared.embedded_redis import EmbeddedRedis
 from llmops_shared.events import Envelope, Event, Stream, encode_event
 from llmops_shared.streams import (
     EVENT_FIELD,

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from llmops_shared.events import Stream, decode_event
-from llmops_shared.streams import EVENT_FIELD, OutboxRelay, add_to_outbox, outbox_table
+from llmops_shared.streams import EVENT_FIELD
+from llmops_shared.streams.outbox import OutboxRelay, add_to_outbox, outbox_table
 
 from support.streams import cancel_event
 

@@ -16,6 +16,7 @@ from integration.tracking.helpers import (
     submitted,
     unreachable_uri,
 )
+from support.streams import details_of
 
 pytestmark = pytest.mark.integration
 
@@ -49,16 +50,16 @@ async def test_disabled_tracking_reports_builtin_runs_without_calling_mlflow() -
     assert running.entity_id == f"builtin-{job_id}"
     assert running.phase == "Running"
     assert running.reason == BUILTIN_NOTE
-    assert running.details["backend"] == "builtin"
-    assert running.details["experiment_id"] == "builtin"
-    assert running.details["experiment_name"] == "llm-ops/dev/SFT"
-    assert running.details["run_url"] is None
-    assert running.details["job_id"] == job_id
-    params = running.details["params"]
+    assert details_of(running)["backend"] == "builtin"
+    assert details_of(running)["experiment_id"] == "builtin"
+    assert details_of(running)["experiment_name"] == "llm-ops/dev/SFT"
+    assert details_of(running)["run_url"] is None
+    assert details_of(running)["job_id"] == job_id
+    params = details_of(running)["params"]
     assert isinstance(params, dict)
     assert params["hyperparams.lr"] == "0.0001"
     assert params["dataset_ref.name"] == "enterprise-instruction"
-    tags = running.details["tags"]
+    tags = details_of(running)["tags"]
     assert isinstance(tags, dict)
     assert tags["llmops.job_id"] == job_id
     assert tags["llmops.model_id"] == "m-1"
@@ -66,7 +67,7 @@ async def test_disabled_tracking_reports_builtin_runs_without_calling_mlflow() -
     assert stopped.entity_id == f"builtin-{job_id}"
     assert stopped.phase == "Cancelled"
     assert stopped.reason == "no longer needed"
-    assert stopped.details == {
+    assert details_of(stopped) == {
         "job_id": job_id,
         "experiment_id": "builtin",
         "experiment_name": None,

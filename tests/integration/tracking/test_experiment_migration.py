@@ -37,6 +37,7 @@ from integration.tracking.helpers import (
     seed_spec,
     submitted,
 )
+from support.streams import details_of
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +53,7 @@ async def builtin_record(job_id: str, ports: TrackingPorts, **hyperparams: Any) 
     """The details the built-in backend reported for the job's submission (the gateway's
     record: params and tags)."""
     [report] = await handle_training_event(received(submitted(job_id, **hyperparams)), ports)
-    details: dict[str, Any] = decode_event(encode_event(report)).payload.details
+    details: dict[str, Any] = details_of(decode_event(encode_event(report)).payload)
     assert details["backend"] == "builtin"
     return details
 
@@ -99,7 +100,7 @@ async def test_a_record_becomes_an_mlflow_run_with_its_params_tags_and_end(
     assert run.data.tags.items() >= {**record["tags"], "llmops.migrated_from": "builtin"}.items()
     # reported exactly as a normal run, plus what the migration did
     assert (report.entity_id, report.phase, report.reason) == (run.info.run_id, "Succeeded", None)
-    details = report.details
+    details = details_of(report)
     assert details["job_id"] == job_id
     assert details["backend"] == "mlflow"
     assert details["experiment_id"] == run.info.experiment_id
@@ -209,10 +210,10 @@ async def test_the_builtin_backend_answers_failed_with_the_reason(
         "(EXPERIMENT_TRACKING_ENABLED=false): enable it before migrating"
     )
     assert report.reason == reason
-    assert "backend" not in report.details  # the record stays built-in
+    assert "backend" not in details_of(report)  # the record stays built-in
     # the gateway keeps this in the record's migration error, not its status: it needs the
     # request's id to tell this answer from an older request's
-    assert report.details["migration"] == {
+    assert details_of(report)["migration"] == {
         "from": "builtin",
         "target": "mlflow",
         "outcome": "failed",

@@ -30,6 +30,7 @@ from integration.tracking.helpers import (
     unreachable_uri,
 )
 from support.mlflow_server import MlflowServer
+from support.streams import details_of
 
 pytestmark = pytest.mark.integration
 
@@ -106,7 +107,7 @@ async def test_submitted_creates_experiment_and_run_with_params_and_tags(
     assert status.phase == "Running"
     assert status.reporter == "tracking"
     assert status.reason is None
-    assert status.details == {
+    assert details_of(status) == {
         "job_id": job_id,
         "experiment_id": experiment.experiment_id,
         "experiment_name": experiment_name,
@@ -130,7 +131,7 @@ async def test_the_same_event_twice_makes_one_run(
 
     [run] = runs_of_job(mlflow_reader, job_id)
     assert first.entity_id == second.entity_id == run.info.run_id
-    assert first.details == second.details
+    assert details_of(first) == details_of(second)
     assert second.seq > first.seq
 
 
@@ -140,7 +141,7 @@ async def test_a_second_job_reuses_the_experiment(
     one = only_status(await handle_training_event(received(submitted()), ports))
     two = only_status(await handle_training_event(received(submitted()), ports))
 
-    assert one.details["experiment_id"] == two.details["experiment_id"]
+    assert details_of(one)["experiment_id"] == details_of(two)["experiment_id"]
     assert one.entity_id != two.entity_id
 
 
@@ -158,9 +159,9 @@ async def test_cancel_kills_the_run_and_reports_cancelled(
     assert status.entity_id == created.entity_id
     assert status.phase == "Cancelled"
     assert status.reason == "budget"
-    assert status.details == {
-        **created.details,
-        "tags": {**created.details["tags"], "llmops.cancel_reason": "budget"},  # type: ignore[dict-item]
+    assert details_of(status) == {
+        **details_of(created),
+        "tags": {**details_of(created)["tags"], "llmops.cancel_reason": "budget"},  # type: ignore[dict-item]
     }
 
     again = only_status(await handle_training_event(received(cancelled(job_id, "budget")), ports))
@@ -227,6 +228,11 @@ async def test_run_url_uses_the_ui_url_when_set(mlflow_server: MlflowServer, tem
 
     status = only_status(await handle_training_event(received(submitted()), ports))
 
-    exp, run = status.details["experiment_id"], status.entity_id
-    assert status.details["run_url"] == f"https://mlflow.example.com/#/experiments/{exp}/runs/{run}"
-    assert status.details["experiment_name"] == template.format(environment="stg", job_type="SFT")
+    exp, run = details_of(status)["experiment_id"], status.entity_id
+    assert (
+        details_of(status)["run_url"]
+        == f"https://mlflow.example.com/#/experiments/{exp}/runs/{run}"
+    )
+    assert details_of(status)["experiment_name"] == template.format(
+        environment="stg", job_type="SFT"
+    )

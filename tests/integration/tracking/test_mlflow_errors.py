@@ -16,7 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from llmops_shared.streams import DependencyUnavailableError, is_retryable
-from llmops_tracking.adapters.mlflow import MlflowServerError, MlflowTracking, mlflow_client
+from llmops_tracking.adapters.mlflow import MlflowTracking, mlflow_client
+from llmops_tracking.adapters.mlflow_errors import MlflowServerError
 from llmops_tracking.handlers import handle_training_event
 from llmops_tracking.ports import TrackingPorts, TrackingRejected, TrackingUnavailable
 

@@ -26,13 +26,9 @@ from llmops_shared.streams import Publisher
 from llmops_tracking.adapters.mlflow import mlflow_client
 from llmops_tracking.adapters.mlflow_registry import MlflowModelRegistry
 from llmops_tracking.model_versions import ModelVersionRecord, delivery_key
-from llmops_tracking.webhooks import (
-    NOT_CONFIGURED,
-    WebhookError,
-    WebhookReceiver,
-    build_webhook_app,
-    sign,
-)
+from llmops_tracking.webhook_app import build_webhook_app
+from llmops_tracking.webhook_signing import sign
+from llmops_tracking.webhooks import NOT_CONFIGURED, WebhookError, WebhookReceiver
 
 from integration.tracking.helpers import unreachable_uri
 from integration.tracking.model_versions import SECRET, ModelStreams, Registry

@@ -17,7 +17,7 @@ from llmops_shared.streams import Publisher
 
 from integration.tracking.helpers import new_job_id, submitted, unreachable_uri
 from support.mlflow_server import free_port
-from support.streams import read_events, wait_until
+from support.streams import details_of, read_events, wait_until
 from support.workers import module_process, readyz
 
 pytestmark = pytest.mark.integration
@@ -62,7 +62,7 @@ async def test_builtin_worker_process_needs_no_mlflow(
     [event] = await read_events(redis, status_stream)
     status = event.payload_as(ExperimentRunStatusUpdated)
     assert status.entity_id == f"builtin-{job_id}"
-    assert status.details["backend"] == "builtin"
+    assert details_of(status)["backend"] == "builtin"
 
 
 async def test_worker_is_not_ready_while_mlflow_is_unreachable(

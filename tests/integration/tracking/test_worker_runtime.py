@@ -27,7 +27,7 @@ from integration.tracking.helpers import (
     worker_settings,
 )
 from support.mlflow_server import MlflowServer
-from support.streams import read_events, wait_until
+from support.streams import details_of, read_events, wait_until
 from support.workers import in_process
 
 pytestmark = pytest.mark.integration
@@ -159,7 +159,7 @@ async def test_an_invalid_event_is_dead_lettered_and_the_worker_keeps_serving(
     assert letter[b"error_type"] == b"EventDecodeError"
     assert b"hyperparams.lr" in letter[b"reason"]
     assert letter[b"cause"] == b"non_retryable"
-    assert status.details["job_id"] == good_job
+    assert details_of(status)["job_id"] == good_job
     assert len(runs_of_job(mlflow_reader, good_job)) == 1
     assert runs_of_job(mlflow_reader, bad["data"]["job_id"]) == []
     assert await streams.pending() == 0

@@ -31,6 +31,8 @@ from llmops_versioning.ports import (
     VersionRequest,
 )
 
+from support.streams import details_of
+
 CORRELATION_ID = "req-versioning-test"
 
 
@@ -186,7 +188,7 @@ def repo_state(repo: Path) -> tuple[str, str, str]:
 
 
 def version_facts(status: StatusUpdated) -> dict[str, Any]:
-    version = status.details["version"]
+    version = details_of(status)["version"]
     assert isinstance(version, dict)
     return version
 

@@ -32,6 +32,7 @@ from integration.versioning.helpers import (
     version_facts,
 )
 from support.s3_server import free_port
+from support.streams import details_of
 
 pytestmark = pytest.mark.integration
 
@@ -67,7 +68,7 @@ async def attempt(backend: DvcBackend, dataset_id: str, tag: str, storage_uri: s
     """Request a version that must fail; its reason."""
     envelope = version_envelope(dataset_id, tag, storage_uri)
     status = only_status(await handle_datasets_event(as_event(envelope), VersioningPorts(backend)))
-    assert status.phase == "Failed", status.details
+    assert status.phase == "Failed", details_of(status)
     assert status.reason is not None
     assert "\n" not in status.reason
     return status.reason

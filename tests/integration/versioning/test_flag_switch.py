@@ -28,7 +28,7 @@ from llmops_versioning.app import serve
 from llmops_versioning.config import VersioningSettings
 
 from integration.versioning.helpers import generate_dataset, new_id, version_envelope
-from support.streams import FAST_CONSUMER, read_events, wait_until
+from support.streams import FAST_CONSUMER, details_of, read_events, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -110,7 +110,7 @@ class Platform:
         report = await final()
         assert report is not None
         assert report.phase == "Succeeded", report.reason
-        return VersionFacts.model_validate(report.details["version"]).backend
+        return VersionFacts.model_validate(details_of(report)["version"]).backend
 
 
 @pytest.fixture

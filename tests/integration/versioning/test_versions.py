@@ -31,6 +31,7 @@ from integration.versioning.helpers import (
     version_envelope,
     version_facts,
 )
+from support.streams import details_of
 
 pytestmark = pytest.mark.integration
 
@@ -61,11 +62,11 @@ async def test_version_diff_restore_and_redelivery(
     assert v1.tag == "v1.0.0"
 
     progress = [s for s in sink.statuses() if s.phase == "Running"]
-    stages = [VersionProgress.model_validate(s.details["progress"]).stage for s in progress]
+    stages = [VersionProgress.model_validate(details_of(s)["progress"]).stage for s in progress]
     assert stages[0] == "fetching"
     assert {s.entity_id for s in progress} == {v1_status.entity_id}
     assert max(s.seq for s in progress) < v1_status.seq
-    fetched = [VersionProgress.model_validate(s.details["progress"]) for s in progress]
+    fetched = [VersionProgress.model_validate(details_of(s)["progress"]) for s in progress]
     assert fetched[-1].files_total == 1000
 
     # v1.1
@@ -103,7 +104,7 @@ async def test_version_diff_restore_and_redelivery(
     assert restored.phase == "Succeeded", restored.reason
     assert restored.entity == "dataset_restore"
     assert read_tree(target) == read_tree(datasets.v1)
-    facts = restored.details["restore"]
+    facts = details_of(restored)["restore"]
     assert isinstance(facts, dict)
     assert facts["files_done"] == facts["files_total"] == 1000
     assert facts["bytes_done"] == facts["bytes_total"] == v1.total_bytes
@@ -111,11 +112,11 @@ async def test_version_diff_restore_and_redelivery(
         s for s in sink.statuses() if s.entity == "dataset_restore" and s.phase == "Running"
     ]
     assert restore_progress
-    assert restore_progress[0].details["restore"]["files_total"] == 1000
+    assert details_of(restore_progress[0])["restore"]["files_total"] == 1000
 
     # the same restore redelivered: the same report, nothing rewritten
     again = only_status(await handle_datasets_event(as_event(restore), ports))
-    assert (again.phase, again.details) == ("Succeeded", restored.details)
+    assert (again.phase, details_of(again)) == ("Succeeded", details_of(restored))
 
     # restoring over a non-empty target fails and leaves it alone
     occupied = tmp_path / "occupied"

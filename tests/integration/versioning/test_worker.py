@@ -28,7 +28,7 @@ from integration.versioning.helpers import (
     restore_envelope,
     version_envelope,
 )
-from support.streams import FAST_CONSUMER, read_events, wait_until
+from support.streams import FAST_CONSUMER, details_of, read_events, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -74,14 +74,14 @@ async def test_version_and_restore_through_the_streams(
         succeeded = await final(version_id)
         assert succeeded.phase == "Succeeded", succeeded.reason
         assert succeeded.reporter == "versioning"
-        facts = VersionFacts.model_validate(succeeded.details["version"])
+        facts = VersionFacts.model_validate(details_of(succeeded)["version"])
         assert facts.backend == "dvc"
         assert [tuple(f) for f in facts.files] == manifest_of(datasets.v1)
 
         reports = await statuses()
         running = [s for s in reports if s.entity_id == version_id and s.phase == "Running"]
         assert running, "no progress report"
-        stages = {VersionProgress.model_validate(s.details["progress"]).stage for s in running}
+        stages = {VersionProgress.model_validate(details_of(s)["progress"]).stage for s in running}
         assert "fetching" in stages
         assert all(s.seq < succeeded.seq for s in running)
 

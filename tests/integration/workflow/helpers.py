@@ -20,9 +20,10 @@ from llmops_shared.events import (
     encode_event,
     new_event,
 )
+from llmops_shared.kube.watcher import ObservationCache
 from llmops_shared.specs.examples import SEED_TRAIN_JOB_SPEC
 from llmops_workflow.config import WorkflowSettings
-from llmops_workflow.ports import ObservationCache, WorkflowBackend, WorkflowPorts
+from llmops_workflow.ports import WorkflowBackend, WorkflowPorts
 from llmops_workflow.render.request import RenderOptions
 
 from support.streams import FAST_CONSUMER

@@ -29,6 +29,7 @@ from integration.workflow.helpers import (
 )
 from support.argo_schema import schema_errors
 from support.k8s_server import KubeApiServer
+from support.streams import details_of
 
 pytestmark = pytest.mark.integration
 
@@ -109,11 +110,11 @@ async def test_apply_twice_is_one_workflow(kube: KubeApiServer, argo: ArgoBacken
     assert pipeline.entity_id == name
     assert job.entity_id == job_id
     assert pipeline.reporter == job.reporter == "workflow"
-    assert set(pipeline.details) == DETAIL_KEYS
-    assert pipeline.details["backend"] == "argo"
-    assert pipeline.details["job_id"] == job_id
-    assert pipeline.details["progress"] == {"done": 0, "total": 4}
-    assert schema_errors(pipeline.details["manifest"]) == []  # type: ignore[arg-type]
+    assert set(details_of(pipeline)) == DETAIL_KEYS
+    assert details_of(pipeline)["backend"] == "argo"
+    assert details_of(pipeline)["job_id"] == job_id
+    assert details_of(pipeline)["progress"] == {"done": 0, "total": 4}
+    assert schema_errors(details_of(pipeline)["manifest"]) == []  # type: ignore[arg-type]
     assert obj["metadata"]["labels"]["llm-ops.io/job-id"] == job_id
     assert obj["metadata"]["annotations"]["llm-ops.io/correlation-id"] == CORRELATION_ID
     assert sink.envelopes == []
@@ -131,9 +132,9 @@ async def test_watcher_follows_running_to_succeeded(kube: KubeApiServer, argo: A
     pipelines, jobs = sink.split()
     running = pipelines[-1]
     assert running.phase is Phase.RUNNING
-    assert running.details["progress"] == {"done": 1, "total": 4}
-    assert running.details["started_at"] == "2025-01-27T10:00:00Z"
-    assert running.details["nodes"] == [
+    assert details_of(running)["progress"] == {"done": 1, "total": 4}
+    assert details_of(running)["started_at"] == "2025-01-27T10:00:00Z"
+    assert details_of(running)["nodes"] == [
         {
             "name": "prepare-data",
             "phase": "Succeeded",
@@ -167,9 +168,9 @@ async def test_watcher_follows_running_to_succeeded(kube: KubeApiServer, argo: A
     assert await watcher.poll_once() == 2
     pipelines, jobs = sink.split()
     assert pipelines[-1].phase is Phase.SUCCEEDED
-    assert pipelines[-1].details["registered_model"] == json.loads(REGISTERED)
-    assert pipelines[-1].details["finished_at"] == "2025-01-27T12:00:00Z"
-    assert pipelines[-1].details["progress"] == {"done": 4, "total": 4}
+    assert details_of(pipelines[-1])["registered_model"] == json.loads(REGISTERED)
+    assert details_of(pipelines[-1])["finished_at"] == "2025-01-27T12:00:00Z"
+    assert details_of(pipelines[-1])["progress"] == {"done": 4, "total": 4}
     assert jobs[-1].phase is Phase.SUCCEEDED
     assert [j.phase for j in jobs] == [Phase.PENDING, Phase.RUNNING, Phase.SUCCEEDED]
     seqs = [received(e).payload.seq for e in sink.envelopes]  # type: ignore[attr-defined]
@@ -196,7 +197,7 @@ async def test_failed_and_error_report_failed_with_the_message(
     await watcher.poll_once()
     pipelines, jobs = sink.split()
     assert (pipelines[-1].phase, pipelines[-1].reason) == (Phase.FAILED, "child 'train' failed")
-    assert pipelines[-1].details["nodes"][0]["message"] == "OOMKilled (exit code 137)"  # type: ignore[index,call-overload]
+    assert details_of(pipelines[-1])["nodes"][0]["message"] == "OOMKilled (exit code 137)"  # type: ignore[index,call-overload]
     assert (jobs[-1].phase, jobs[-1].reason) == (Phase.FAILED, "child 'train' failed")
     del failed["message"]
     kube.set_status(*WORKFLOWS, NS, name, failed)

@@ -32,6 +32,7 @@ from integration.workflow.helpers import (
 )
 from support.argo_schema import schema_errors
 from support.argo_server import ArgoServerDouble
+from support.streams import details_of
 
 pytestmark = pytest.mark.integration
 
@@ -102,9 +103,9 @@ async def test_submit_twice_is_one_workflow(
     [pipeline], [job] = pipelines, jobs
     assert (pipeline.phase, job.phase) == (Phase.PENDING, Phase.PENDING)
     assert again[0].phase is Phase.PENDING
-    assert pipeline.details["backend"] == "argo"
-    assert pipeline.details["progress"] == {"done": 0, "total": 4}
-    assert schema_errors(pipeline.details["manifest"]) == []  # type: ignore[arg-type]
+    assert details_of(pipeline)["backend"] == "argo"
+    assert details_of(pipeline)["progress"] == {"done": 0, "total": 4}
+    assert schema_errors(details_of(pipeline)["manifest"]) == []  # type: ignore[arg-type]
     assert first["metadata"]["labels"]["llm-ops.io/job-id"] == job_id
     assert first["metadata"]["annotations"]["llm-ops.io/correlation-id"] == CORRELATION_ID
     assert sink.envelopes == []
@@ -164,9 +165,9 @@ async def test_watcher_follows_running_to_succeeded(
     assert await watcher.poll_once() == 2
     pipelines, jobs = sink.split()
     assert pipelines[-1].phase is Phase.RUNNING
-    assert pipelines[-1].details["progress"] == {"done": 1, "total": 4}
-    assert [n["name"] for n in pipelines[-1].details["nodes"]] == ["prepare-data", "train"]
-    assert pipelines[-1].details["manifest"]["kind"] == "Workflow"
+    assert details_of(pipelines[-1])["progress"] == {"done": 1, "total": 4}
+    assert [n["name"] for n in details_of(pipelines[-1])["nodes"]] == ["prepare-data", "train"]
+    assert details_of(pipelines[-1])["manifest"]["kind"] == "Workflow"
     assert jobs[-1].phase is Phase.RUNNING
     assert received(sink.envelopes[-1]).envelope.correlationid == CORRELATION_ID
     done = {**RUNNING, "phase": "Succeeded", "progress": "4/4", "finishedAt": "2025-01-27T12:00Z"}
@@ -174,7 +175,7 @@ async def test_watcher_follows_running_to_succeeded(
     assert await watcher.poll_once() == 2
     pipelines, jobs = sink.split()
     assert pipelines[-1].phase is Phase.SUCCEEDED
-    assert pipelines[-1].details["progress"] == {"done": 4, "total": 4}
+    assert details_of(pipelines[-1])["progress"] == {"done": 4, "total": 4}
     assert [j.phase for j in jobs] == [Phase.PENDING, Phase.RUNNING, Phase.SUCCEEDED]
     listing = [r[1] for r in server.requests if r[0] == "GET" and r[1].startswith(WORKFLOWS_PATH)]
     assert all("listOptions.labelSelector=" in path for path in listing)

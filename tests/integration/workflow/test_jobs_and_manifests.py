@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from llmops_shared.events import Phase
+from llmops_shared.kube.watcher import NoCache
 from llmops_shared.manifest_files import load_documents
 from llmops_workflow.adapters.jobs import JobBackend
 from llmops_workflow.adapters.manifests import ManifestsBackend
 from llmops_workflow.handlers import handle_training_event
-from llmops_workflow.ports import NoCache
 from llmops_workflow.render.jobs import MultiNodeRefused
 from llmops_workflow.watcher import Watcher
 
@@ -28,6 +28,7 @@ from integration.workflow.helpers import (
     submitted,
 )
 from support.k8s_server import KubeApiServer
+from support.streams import details_of
 
 pytestmark = pytest.mark.integration
 
@@ -58,8 +59,8 @@ async def test_stages_run_in_order_and_the_job_succeeds(
     pipelines, _ = split(await handle_training_event(received(event), ports))
     await handle_training_event(received(event), ports)  # redelivery: the same four Jobs
     assert len(kube.list(*JOBS, NS)) == 4
-    assert pipelines[0].details["backend"] == "job"
-    assert pipelines[0].details["progress"] == {"done": 0, "total": 4}
+    assert details_of(pipelines[0])["backend"] == "job"
+    assert details_of(pipelines[0])["progress"] == {"done": 0, "total": 4}
     assert _suspended(kube, job_id) == {
         "prepare-data": False, "train": True, "evaluate": True, "register": True,
     }  # fmt: skip
@@ -71,8 +72,8 @@ async def test_stages_run_in_order_and_the_job_succeeds(
             assert list(_suspended(kube, job_id).values()).count(False) == index + 2
     pipelines, job_reports = sink.split()
     assert pipelines[-1].phase is Phase.SUCCEEDED
-    assert pipelines[-1].details["progress"] == {"done": 4, "total": 4}
-    assert [n["name"] for n in pipelines[-1].details["nodes"]] == [  # type: ignore[union-attr,index]
+    assert details_of(pipelines[-1])["progress"] == {"done": 4, "total": 4}
+    assert [n["name"] for n in details_of(pipelines[-1])["nodes"]] == [  # type: ignore[union-attr,index]
         "prepare-data", "train", "evaluate", "register",
     ]  # fmt: skip
     assert job_reports[-1].phase is Phase.SUCCEEDED

@@ -43,6 +43,7 @@ from integration.workflow.helpers import (
     submitted,
 )
 from support.mlflow_server import MlflowServer
+from support.streams import details_of
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")
@@ -163,20 +164,20 @@ async def test_the_stages_run_in_order_as_the_pod_would_and_the_job_succeeds(
 
     pipelines, _ = local.sink.split()
     running_reports = [p for p in pipelines if p.phase == Phase.RUNNING]
-    done = [p.details["progress"]["done"] for p in running_reports]  # type: ignore[index]
+    done = [details_of(p)["progress"]["done"] for p in running_reports]
     assert done == sorted(done)  # stage by stage
     assert done[0] < 4
     final = pipelines[-1]
     assert final.phase == Phase.SUCCEEDED
-    assert final.details["backend"] == "local"
-    assert final.details["registered_model"] == {
+    assert details_of(final)["backend"] == "local"
+    assert details_of(final)["registered_model"] == {
         "name": "sft-model",
         "version": "3",
         "run_id": "run-1",
         "source": "mlflow-artifacts:/1/run-1/artifacts/model",
         "storage_uri": "/data/mlflow/artifacts/1/run-1/artifacts/model",
     }
-    assert [n["phase"] for n in final.details["nodes"]] == ["Succeeded"] * 4  # type: ignore[union-attr,index]
+    assert [n["phase"] for n in details_of(final)["nodes"]] == ["Succeeded"] * 4  # type: ignore[union-attr,index]
     assert local.job_phases(job_id) == ["Running", "Succeeded"]
     assert state.stages[0].attempt == 1
     assert (f"train-{job_id}", "train", "train: working") in local.lines  # streamed, prefixed
@@ -219,7 +220,7 @@ async def test_a_stage_killed_from_outside_is_retried_under_the_retry_strategy(
     assert (train.attempt, train.retries) == (2, 1)
     assert [c["stage"] for c in fake.calls()].count("train") == 2
     pipelines, _ = local.sink.split()
-    messages = [n["message"] for p in pipelines for n in p.details["nodes"]]  # type: ignore[union-attr,index]
+    messages = [n["message"] for p in pipelines for n in details_of(p)["nodes"]]  # type: ignore[union-attr,index]
     assert any(m and "killed from outside; retry 1/2" in m for m in messages)
 
 
@@ -401,7 +402,7 @@ async def test_an_unreadable_model_version_record_is_said_not_dropped_silently(
         await local.submit(job_id)
         await eventually(lambda: "Succeeded" in local.job_phases(job_id), what="success")
     pipelines, _ = local.sink.split()
-    assert pipelines[-1].details["registered_model"] is None
+    assert details_of(pipelines[-1])["registered_model"] is None
     assert "model-version.json is unreadable" in (pipelines[-1].reason or "")
 
 

@@ -20,7 +20,7 @@ from llmops_workflow.config import WorkflowSettings
 from integration.workflow.helpers import NS, WORKFLOWS, new_job_id, submitted, worker_settings
 from support.argo_schema import schema_errors
 from support.k8s_server import KubeApiServer
-from support.streams import read_events, wait_until
+from support.streams import details_of, read_events, wait_until
 from support.workers import in_process
 
 pytestmark = pytest.mark.integration
@@ -101,7 +101,7 @@ async def test_seed_job_becomes_a_workflow_and_status_events(
     assert {p.entity_id for p in pipelines} == {name}
     assert {j.entity_id for j in jobs} == {job_id}
     assert all(s.reporter == "workflow" for s in [*pipelines, *jobs])
-    assert schema_errors(pipelines[0].details["manifest"]) == []  # type: ignore[arg-type]
+    assert schema_errors(details_of(pipelines[0])["manifest"]) == []  # type: ignore[arg-type]
     assert await streams.dead_letters() == []
 
 
@@ -178,7 +178,7 @@ async def test_manifests_default_writes_the_file(
     [job] = await streams.jobs()
     assert pipeline.phase is job.phase is Phase.PENDING
     assert pipeline.reason == f"written to {path}"
-    assert pipeline.details["backend"] == "manifests"
+    assert details_of(pipeline)["backend"] == "manifests"
     [workflow] = load_documents(path.read_text(encoding="utf-8"))
-    assert workflow == pipeline.details["manifest"]
+    assert workflow == details_of(pipeline)["manifest"]
     assert schema_errors(workflow) == []

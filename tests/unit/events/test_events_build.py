@@ -142,7 +142,8 @@ def test_status_updated_keeps_a_given_seq_and_rejects_bad_input() -> None:
         seq=42,
     )
     assert isinstance(payload, JobStatusUpdated)
-    assert (payload.seq, payload.reason, payload.details) == (42, "OOMKilled", {})
+    assert (payload.seq, payload.reason) == (42, "OOMKilled")
+    assert payload.model_dump(mode="json")["details"] == {}
     with pytest.raises(ValueError, match="'robot' is not a valid StatusEntity"):
         status_updated("robot", entity_id="x", phase="Running", reporter="w")
     with pytest.raises(ValueError, match="phase"):

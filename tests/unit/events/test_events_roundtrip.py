@@ -16,6 +16,8 @@ from llmops_shared.events import (
     EVENT_TYPES,
     PAYLOAD_TYPES,
     STATUS_PAYLOADS,
+    DatasetRestoreStatusUpdated,
+    DatasetVersionStatusUpdated,
     Envelope,
     EventPayload,
     StatusEntity,
@@ -170,11 +172,15 @@ def test_envelope_model_is_the_cloudevents_attribute_set() -> None:
 def test_example_report_details_parse_as_the_typed_facts() -> None:
     """The documented examples of the versioning reports are what the gateway folds."""
     version = example_payload("llmops.status.dataset_version.updated.v1")
-    facts = VersionFacts.model_validate(version.details["version"])  # type: ignore[attr-defined]
+    assert isinstance(version, DatasetVersionStatusUpdated)
+    facts = version.details.version
+    assert isinstance(facts, VersionFacts)
     assert facts.file_count == len(facts.files) == 2
     assert facts.total_bytes == sum(size for _, _, size in facts.files)
     restore = example_payload("llmops.status.dataset_restore.updated.v1")
-    assert RestoreFacts.model_validate(restore.details["restore"]).files_done == 2  # type: ignore[attr-defined]
+    assert isinstance(restore, DatasetRestoreStatusUpdated)
+    assert isinstance(restore.details.restore, RestoreFacts)
+    assert restore.details.restore.files_done == 2
 
 
 @pytest.mark.parametrize(

@@ -70,7 +70,7 @@ def test_status_event_builds_the_envelope_from_the_reporter() -> None:
     assert payload.entity_id == ENDPOINT_ID
     assert payload.phase is Phase.FAILED
     assert payload.seq == 42
-    assert payload.details == {"backend": "kserve"}
+    assert payload.model_dump(mode="json")["details"] == {"backend": "kserve"}
     assert payload.reason is not None
     assert len(payload.reason) == REASON_MAX_LENGTH
     assert "\n" not in payload.reason

@@ -10,7 +10,7 @@ import yaml
 from github import GithubException
 from pydantic import SecretStr, ValidationError
 
-from llmops_github_sync.adapters.github import rate_limit_wait
+from llmops_github_sync.adapters.github_calls import rate_limit_wait
 from llmops_github_sync.adapters.mlflow import redact
 from llmops_github_sync.config import GithubSyncSettings
 from llmops_github_sync.ports import (
@@ -19,16 +19,9 @@ from llmops_github_sync.ports import (
     check_relative_path,
     valid_run_id,
 )
-from llmops_github_sync.values import (
-    HELM_MODEL_PATH,
-    RenderOptions,
-    TemplateError,
-    VersionFacts,
-    dump,
-    load_template,
-    max_position_embeddings,
-    plan_file,
-)
+from llmops_github_sync.values import HELM_MODEL_PATH, TemplateError, load_template, plan_file
+from llmops_github_sync.values_facts import RenderOptions, VersionFacts, max_position_embeddings
+from llmops_github_sync.values_yaml import dump
 
 pytestmark = pytest.mark.unit
 GOLDEN = Path(__file__).parent / "golden" / "new_run.yaml"

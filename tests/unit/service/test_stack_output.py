@@ -8,7 +8,7 @@ import io
 import pytest
 from rich.console import Console
 
-from llmops_shared.stack import Stack, StackOptions
+from llmops_cli.stack import Stack, StackOptions
 
 pytestmark = pytest.mark.unit
 

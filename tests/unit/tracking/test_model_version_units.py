@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from mlflow.webhooks.delivery import _generate_hmac_signature
 
+from llmops_cli.stack import Stack, StackOptions, _private_value, new_fernet_key
 from llmops_shared.events import ModelVersionRegistered, model_version_event_id
-from llmops_shared.stack import Stack, StackOptions, _private_value, new_fernet_key
 from llmops_tracking.config import TrackingSettings
 from llmops_tracking.model_versions import (
     ModelVersionRecord,
@@ -19,7 +19,7 @@ from llmops_tracking.model_versions import (
     registered_event,
 )
 from llmops_tracking.poller import PollerStatus
-from llmops_tracking.webhooks import sign, signature_matches
+from llmops_tracking.webhook_signing import sign, signature_matches
 
 pytestmark = pytest.mark.unit
 
@@ -230,6 +230,6 @@ def test_tag_values_up_to_mlflows_limit_are_published() -> None:
     ],
 )
 def test_mlflow_messages_lose_their_credentials(text: str, uri: str | None, expected: str) -> None:
-    from llmops_tracking.adapters.mlflow import scrub
+    from llmops_tracking.adapters.mlflow_errors import scrub
 
     assert scrub(text, uri) == expected

@@ -141,7 +141,7 @@ async def test_unexpected_errors_are_failed_reports() -> None:
     assert status.reason == (
         "version v1.0.0 failed unexpectedly: ValueError: while parsing a block mapping in data.dvc"
     )
-    assert status.details == {"backend": "dvc"}
+    assert status.details.model_dump(mode="json") == {"backend": "dvc"}
 
     restore = new_event(
         DatasetRestoreRequested(

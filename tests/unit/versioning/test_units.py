@@ -7,13 +7,9 @@ from pathlib import Path
 import pytest
 
 from llmops_versioning.adapters.builtin import BuiltinBackend
-from llmops_versioning.adapters.dvc import (
-    DvcBackend,
-    _ini,
-    error_line,
-    normalize_remote,
-    parse_tag_message,
-)
+from llmops_versioning.adapters.dvc import DvcBackend
+from llmops_versioning.adapters.dvc_commands import error_line
+from llmops_versioning.adapters.dvc_repo import _ini, normalize_remote, parse_tag_message
 from llmops_versioning.adapters.storage import Location, S3Options
 from llmops_versioning.app import build_backend
 from llmops_versioning.config import VersioningSettings
