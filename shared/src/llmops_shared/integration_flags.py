@@ -41,7 +41,7 @@ SYSTEM_SETTINGS: Final[dict[IntegrationArea, str]] = {
     IntegrationArea.DATA_VERSIONING: "data_versioning_system",
 }
 """The settings field (environment variable, lower-cased) naming each area's system, as the
-seed spells them; the flag itself is always ``<area>_enabled``."""
+integration quickstart spells them; the flag itself is always ``<area>_enabled``."""
 
 AREA_SERVICES: Final[dict[IntegrationArea, str]] = {
     IntegrationArea.EXPERIMENT_TRACKING: "tracking",

@@ -3,12 +3,14 @@
 The only module that builds clients, and it does so when called, never at import: importing the
 package opens no connection and imports neither github nor mlflow.
 
-The service's own API (the seed's endpoints, event-driven now) is a FastAPI app served on the
-health port behind ``/healthz``, ``/readyz`` and ``/metrics`` (``run_worker(http=...)``):
+The service's own API (the endpoints of the MLflow GitHub sync service it replaces, event-driven
+now) is a FastAPI app served on the health port behind ``/healthz``, ``/readyz`` and ``/metrics``
+(``run_worker(http=...)``):
 
 * ``POST /poll``: reconcile now: every model version in MLflow, every file right, ONE commit;
 * ``GET /connections``: MLflow and Git reachability and latency, repository, branch, backend;
-* ``GET /health``: the seed's summary (backend, repository, last sync, last poll);
+* ``GET /health``: a summary, as the replaced service's ``/health`` gave (backend, repository,
+  last sync, last poll);
 * ``/docs``: the OpenAPI UI.
 
 Readiness is Redis only: a GitHub or MLflow outage pauses the consumer (the events wait), it must
@@ -204,7 +206,7 @@ def build_api(settings: GithubSyncSettings, ports: SyncPorts, activity: Activity
             mlflow = {**ports.registry.describe(), **await _timed(ports.registry.ping, 10.0)}
         return {"mlflow": mlflow, "git": git}
 
-    @api.get("/health", summary="Service summary (the seed's /health)")
+    @api.get("/health", summary="Service summary (as the replaced service's /health)")
     async def health() -> dict[str, Any]:
         return {
             "status": "healthy",

@@ -1,8 +1,9 @@
 """Settings of the github-sync service (environment and ``.env``), on top of the shared base.
 
-Names follow the seed service's own variables (``GITHUB_TOKEN``, ``GITHUB_REPO_OWNER``,
-``GITHUB_REPO_NAME``, ``MLFLOW_TRACKING_URI``) so one ``.env`` moves over unchanged. Secrets are
-``SecretStr``: they never appear in ``repr`` or a log line.
+Names follow the variables of the MLflow GitHub sync service this one replaces
+(``GITHUB_TOKEN``, ``GITHUB_REPO_OWNER``, ``GITHUB_REPO_NAME``, ``MLFLOW_TRACKING_URI``) so one
+``.env`` moves over unchanged. Secrets are ``SecretStr``: they never appear in ``repr`` or a log
+line.
 
 Backend choice (``GIT_SYNC_BACKEND``): ``github`` when a token or GitHub App credentials are set,
 else ``git``; the ``git`` backend with no ``GIT_REMOTE_URL`` uses a local bare repository under
@@ -35,7 +36,7 @@ class GithubSyncSettings(ServiceSettings):
         ge=0,
         le=65535,
         description="Health, metrics and the service API (/poll, /connections, /health, /docs). "
-        "The seed served on 8003.",
+        "The MLflow GitHub sync service it replaces served on 8003.",
     )
 
     # --- GitHub (the `github` backend) -------------------------------------------------------
@@ -102,7 +103,9 @@ class GithubSyncSettings(ServiceSettings):
 
     # --- values rendering --------------------------------------------------------------------
     values_template_path: Path | None = Field(
-        default=None, description="A YAML values template; unset: the built-in (the seed's)."
+        default=None,
+        description="A YAML values template; unset: the built-in one (the layout the replaced "
+        "MLflow GitHub sync service wrote).",
     )
     vllm_max_model_len: int = Field(default=4096, ge=1)
     vllm_gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)

@@ -5,7 +5,8 @@ backend only knows *how* to read a file and write it back safely. The write is o
 backend reads the current content, calls ``decide`` with it, writes the result conditioned on
 what it read (the Contents API sha, the ref's old commit, a fast-forward push) and, when someone
 else wrote in between, reads again and calls ``decide`` again (bounded). So the state lives in
-the repository itself, as in the seed, and two workers syncing the same run make one commit.
+the repository itself, as in the MLflow GitHub sync service this one replaces, and two workers
+syncing the same run make one commit.
 
 Errors: :class:`~llmops_shared.streams.DependencyUnavailableError` when the backend cannot be
 used now (unreachable, rate limited beyond the bound, credentials refused): the consumer pauses

@@ -53,7 +53,7 @@ def max_position_embeddings(tags: Mapping[str, str]) -> int | None:
 
 
 def global_fields(facts: VersionFacts) -> dict[str, Any]:
-    """The ``global`` keys the service owns (the seed's five)."""
+    """The ``global`` keys the service owns (the five the MLflow GitHub sync it replaces wrote)."""
     return {
         "experimentId": str(facts.experiment_id),
         "runid": facts.run_id,

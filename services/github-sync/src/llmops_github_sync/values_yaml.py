@@ -22,7 +22,8 @@ MAX_ALIASES: Final = 25
 
 class _StableDumper(yaml.SafeDumper):
     """Block style, keys in insertion order, strings that would read as something else (a
-    number, a boolean) or hold a Helm expression in double quotes, as the seed writes them."""
+    number, a boolean) or hold a Helm expression in double quotes, as the replaced MLflow GitHub
+    sync service wrote them."""
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:

@@ -1,7 +1,7 @@
 """Settings of the registry service (environment and ``.env``), on top of the shared base.
 
 Names follow ``huggingface_hub``'s own variables where one exists (``HF_ENDPOINT``,
-``HF_TOKEN`` (or the older ``HUGGINGFACE_HUB_TOKEN`` the seed document uses),
+``HF_TOKEN`` (or the older ``HUGGINGFACE_HUB_TOKEN`` the integration quickstart uses),
 ``HF_HUB_OFFLINE``), so one ``.env`` configures the worker and any ``hf`` CLI run next
 to it the same way. The cache is ``HUGGINGFACE_HUB_CACHE_DIR``, not the client's global
 ``HF_HUB_CACHE``, so a developer's personal cache is never written by the platform. The worker

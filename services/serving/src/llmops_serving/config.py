@@ -1,9 +1,9 @@
 """Settings of the serving service (environment and ``.env``), on top of the shared base.
 
-Names follow the seed (``SERVING_FRAMEWORK_ENABLED``, ``SERVING_FRAMEWORK_DEFAULT``) and
-KServe's own vocabulary (``KSERVE_DEPLOYMENT_MODE`` takes the values of the
-``serving.kserve.io/deploymentMode`` annotation), so one ``.env`` reads the same to an operator
-who knows KServe.
+Names follow the integration quickstart's settings (``SERVING_FRAMEWORK_ENABLED``,
+``SERVING_FRAMEWORK_DEFAULT``) and KServe's own vocabulary (``KSERVE_DEPLOYMENT_MODE`` takes the
+values of the ``serving.kserve.io/deploymentMode`` annotation), so one ``.env`` reads the same to an
+operator who knows KServe.
 """
 
 from __future__ import annotations

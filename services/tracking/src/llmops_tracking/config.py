@@ -1,8 +1,9 @@
 """Settings of the tracking service (environment and `.env`), on top of the shared base.
 
-Names follow the seed (``EXPERIMENT_TRACKING_ENABLED``, ``EXPERIMENT_TRACKING_SYSTEM``) and
-MLflow's own variables (``MLFLOW_TRACKING_URI``, ``MLFLOW_HTTP_REQUEST_*``), so one ``.env`` file
-configures the worker and any MLflow tooling run next to it the same way.
+Names follow the integration quickstart's settings (``EXPERIMENT_TRACKING_ENABLED``,
+``EXPERIMENT_TRACKING_SYSTEM``) and MLflow's own variables (``MLFLOW_TRACKING_URI``,
+``MLFLOW_HTTP_REQUEST_*``), so one ``.env`` file configures the worker and any MLflow tooling run
+next to it the same way.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Settings of the versioning service (environment and ``.env``), on top of the shared base.
 
-Names follow the seed (``DATA_VERSIONING_ENABLED``), DVC's vocabulary (``DVC_REMOTE_URL``,
-``DVC_CACHE_DIR``) and the AWS SDK's own variables (``AWS_ACCESS_KEY_ID``,
+Names follow the integration quickstart's settings (``DATA_VERSIONING_ENABLED``), DVC's vocabulary
+(``DVC_REMOTE_URL``, ``DVC_CACHE_DIR``) and the AWS SDK's own variables (``AWS_ACCESS_KEY_ID``,
 ``AWS_SECRET_ACCESS_KEY``, ``AWS_ENDPOINT_URL``), so one ``.env`` configures the worker and any
 ``aws``/``dvc`` command run next to it the same way. Credentials are ``SecretStr``: they never
 appear in ``repr`` or logs, and reach DVC only through the repositories' untracked

@@ -1,9 +1,9 @@
 """Settings of the workflow service (environment and ``.env``), on top of the shared base.
 
-Names follow the seed (``WORKFLOW_ORCHESTRATION_ENABLED``, ``WORKFLOW_ORCHESTRATION_SYSTEM``,
-``ARGO_WORKFLOWS_NAMESPACE``) and mirror the serving worker's (``*_BACKEND``,
-``MANIFESTS_DIR``, ``KUBECONFIG``, ``GPU_AVAILABLE``, ``WATCH_INTERVAL_S``), so one ``.env``
-configures both the same way.
+Names follow the integration quickstart's settings (``WORKFLOW_ORCHESTRATION_ENABLED``,
+``WORKFLOW_ORCHESTRATION_SYSTEM``, ``ARGO_WORKFLOWS_NAMESPACE``) and mirror the serving worker's
+(``*_BACKEND``, ``MANIFESTS_DIR``, ``KUBECONFIG``, ``GPU_AVAILABLE``, ``WATCH_INTERVAL_S``), so one
+``.env`` configures both the same way.
 """
 
 from __future__ import annotations
@@ -141,8 +141,8 @@ class WorkflowSettings(ServiceSettings, KubeSettings):
     argo_namespace: str | None = Field(
         default=None,
         validation_alias=AliasChoices("argo_namespace", "argo_workflows_namespace"),
-        description="Namespace of the Workflows (ARGO_NAMESPACE or the seed's "
-        "ARGO_WORKFLOWS_NAMESPACE); unset: llm-ops-<ENVIRONMENT>.",
+        description="Namespace of the Workflows (ARGO_NAMESPACE, or ARGO_WORKFLOWS_NAMESPACE as "
+        "the integration quickstart calls it); unset: llm-ops-<ENVIRONMENT>.",
     )
     gpu_available: bool = Field(
         default=True, description="false: the cluster has no GPUs; train on CPU images."

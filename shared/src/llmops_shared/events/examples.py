@@ -1,8 +1,9 @@
 """One valid, deterministic example of every event type.
 
 They go into the generated documents (so other publishers see a real event next to each schema)
-and into the tests of this package and of the streams runtime. The specs are the seed's own
-examples (quickstart section 5). Built on call, never at import.
+and into the tests of this package and of the streams runtime. The specs are the integration
+quickstart's own examples (its training-job and serving-endpoint requests). Built on call, never
+at import.
 """
 
 from __future__ import annotations

@@ -24,5 +24,5 @@ CORRELATION_ANNOTATION: Final = f"{PREFIX}correlation-id"
 
 
 def namespace_for(environment: str) -> str:
-    """``llm-ops-<environment>``, the seed's namespace convention (``llm-ops-dev``)."""
+    """``llm-ops-<environment>``, the namespaces of the integration quickstart (``llm-ops-dev``)."""
     return f"llm-ops-{environment}"

@@ -1,5 +1,5 @@
 """DeploymentSpec: which trained model to serve, as what, with which limits and rollout
-(seed section 4.2)."""
+(the integration quickstart's DeploymentSpec structure and rules)."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ class Rollout(SpecModel):
 
 
 class DeploymentSpec(SpecModel):
-    """A serving deployment request (seed section 4.2).
+    """A serving deployment request (the integration quickstart's DeploymentSpec structure).
 
     Cross-field rules (family whitelist, serve target, GPU counts, output tokens, rollout) are in
     :mod:`llmops_shared.specs.rules`; all violations are reported together.

@@ -1,4 +1,5 @@
-"""The seed's own example specs (quickstart sections 5.1 and 5.2), the one copy in the repo.
+"""The integration quickstart's own example specs (its training-job and serving-endpoint
+requests), the one copy in the repo.
 
 Docs, generated schema examples, tests, benchmarks and the local stack's ``examples/`` all start
 from these; treat them as read-only (copy before changing).
@@ -30,7 +31,7 @@ SEED_TRAIN_JOB_SPEC: Final[dict[str, Any]] = {
     "output": {"artifact_name": "llama-3-8b-sft-v1", "save_format": "hf"},
     "use_gpu": True,
 }
-"""The TrainJobSpec of the seed's quickstart (section 5.1)."""
+"""The TrainJobSpec of the integration quickstart's training-job example."""
 
 SEED_DEPLOYMENT_SPEC: Final[dict[str, Any]] = {
     "model_ref": "llama-3-8b-sft-v1",
@@ -46,4 +47,4 @@ SEED_DEPLOYMENT_SPEC: Final[dict[str, Any]] = {
     "rollout": {"strategy": "canary", "traffic_split": {"old": 90, "new": 10}},
     "use_gpu": True,
 }
-"""The DeploymentSpec of the seed's quickstart (section 5.2)."""
+"""The DeploymentSpec of the integration quickstart's serving-endpoint example."""

@@ -1,4 +1,5 @@
-"""TrainJobSpec: what to train, on what data, how, and on which hardware (seed section 4.1)."""
+"""TrainJobSpec: what to train, on what data, how, and on which hardware (the integration
+quickstart's TrainJobSpec structure and rules)."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ class Output(SpecModel):
 
 
 class TrainJobSpec(SpecModel):
-    """A training job request (seed section 4.1).
+    """A training job request (the integration quickstart's TrainJobSpec structure).
 
     Field-level bounds are pydantic constraints; the cross-field rules (family whitelist,
     dataset type, base model, method, GPU count) are in :mod:`llmops_shared.specs.rules` and are

@@ -33,8 +33,9 @@ class ServeTarget(StrEnum):
 class DatasetType(StrEnum):
     """Dataset record layouts; each job type trains on exactly one of them.
 
-    ``embedding_pair`` is ours (the seed stops at ``rlhf_pair``): records of
-    ``{"query", "positive"[, "negative"]}`` used for contrastive embedding training.
+    ``embedding_pair`` is ours (the integration quickstart's TrainJobSpec stops at
+    ``rlhf_pair``): records of ``{"query", "positive"[, "negative"]}`` used for contrastive
+    embedding training.
     """
 
     PRETRAIN_CORPUS = "pretrain_corpus"
@@ -82,7 +83,8 @@ DATASET_TYPE_FOR_JOB: Final[MappingProxyType[JobType, DatasetType]] = MappingPro
         JobType.EMBEDDING: DatasetType.EMBEDDING_PAIR,
     }
 )
-"""The one dataset type each job type accepts (seed section 4.1, plus EMBEDDING)."""
+"""The one dataset type each job type accepts (the integration quickstart's TrainJobSpec rules,
+plus EMBEDDING)."""
 
 SERVE_TARGET_FOR_JOB: Final[MappingProxyType[JobType, ServeTarget]] = MappingProxyType(
     {
@@ -94,4 +96,5 @@ SERVE_TARGET_FOR_JOB: Final[MappingProxyType[JobType, ServeTarget]] = MappingPro
         JobType.EMBEDDING: ServeTarget.RAG,
     }
 )
-"""The one serve target each job type's model can be deployed as (seed section 4.2)."""
+"""The one serve target each job type's model can be deployed as (the integration quickstart's
+DeploymentSpec rules, extended to PRETRAIN and EMBEDDING)."""

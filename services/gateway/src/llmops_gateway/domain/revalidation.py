@@ -13,7 +13,8 @@ the database. These functions re-run, over the stored specs, exactly what submis
    calls): family and context-window checks against the catalog model, which must be Ready,
    the dataset's type and versions, the producing training job of a deployed model.
 
-Messages are the rules' own (the seed's wording: ``Model family 'x' is not supported``...).
+Messages are the rules' own (worded as in the integration quickstart's list of common validation
+errors: ``Model family 'x' is not supported``...).
 Locations are relative to the stored spec (``dataset_ref.type``), except ``modelId`` for the
 endpoint's catalog model. With ``mark=True`` the result is written on each checked row
 (``violations``: a JSON list, ``[]`` when clean; ``validated_at``), leaving ``updated_at``

@@ -1,7 +1,7 @@
-"""Rolling integrations back (the seed's section 8): flags off, KServe endpoints moved back.
+"""Rolling integrations back: flags off, KServe endpoints moved back.
 
-Pure logic over the gateway's database for ``rollback integrations`` (the script does the
-console, the confirmation and Redis):
+The integration quickstart's rollback procedure, as pure logic over the gateway's database for
+``rollback integrations`` (the script does the console, the confirmation and Redis):
 
 * :func:`plan_rollback` reads each area's effective flag in the environment (an
   ``integration_configs`` row, else the environment's default) and, with ``remove_kserve``, the
@@ -36,6 +36,8 @@ from llmops_shared.events import IntegrationArea
 from llmops_shared.integration_flags import AREA_SERVICES
 
 CHANGED_BY: Final = "rollback integrations"
+# The reason on each flag change (stored and published, so its wording stays); "seed section 8"
+# in it is the integration quickstart's rollback procedure.
 REASON: Final = "rollback: integrations disabled, built-in backends take over (seed section 8)"
 ALL_AREAS: Final[tuple[IntegrationArea, ...]] = tuple(IntegrationArea)
 

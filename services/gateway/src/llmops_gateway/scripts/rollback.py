@@ -1,4 +1,7 @@
-"""``rollback integrations``: the seed's rollback procedure (section 8) as one command.
+"""``rollback integrations``: the integration quickstart's rollback procedure as one command.
+
+(There: set every ``<AREA>_ENABLED`` to false, restart the backend, and optionally clean up the
+KServe resources with ``rollback_integrations.py``.)
 
 Turns the integration flags of one environment off (all five areas by default, or the
 ``--area`` ones), which the workers follow by themselves: each reads ``llmops.config`` and

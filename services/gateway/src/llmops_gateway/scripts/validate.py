@@ -1,7 +1,8 @@
 """``validate training-jobs`` / ``validate serving-endpoints``: today's rules over stored specs.
 
-The seed's ``validate_existing_training_jobs.py`` and ``validate_existing_serving_endpoints.py``
-(quickstart section 6.5)::
+The integration quickstart's ``validate_existing_training_jobs.py`` and
+``validate_existing_serving_endpoints.py`` (from its troubleshooting of TrainJobSpec /
+DeploymentSpec validation issues)::
 
     llmops validate training-jobs                       # every stored job
     llmops validate training-jobs --job-id <job id>     # one job

@@ -8,8 +8,8 @@ nothing new. Cancellation is what ``argo terminate`` does: a JSON merge patch of
 submission, which does not carry ``shutdown``, cannot remove it).
 
 Submitting through the Argo Server REST API instead (``ARGO_SUBMIT_VIA=argo_server``, the
-seed's ``ARGO_WORKFLOWS_CONTROLLER_SERVICE``) is :mod:`.argo_server`; this adapter needs only
-the Kubernetes API and the RBAC the cluster already has.
+integration quickstart's ``ARGO_WORKFLOWS_CONTROLLER_SERVICE``) is :mod:`.argo_server`; this adapter
+needs only the Kubernetes API and the RBAC the cluster already has.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from llmops_shared.events.names import Stream
 
 
 class IntegrationArea(StrEnum):
-    """The seed's integration areas; each is switched by ``<AREA>_ENABLED`` (upper-cased)."""
+    """The integration quickstart's areas; each is switched by ``<AREA>_ENABLED`` (upper-cased)."""
 
     EXPERIMENT_TRACKING = "experiment_tracking"
     SERVING_FRAMEWORK = "serving_framework"
@@ -38,7 +38,8 @@ AREA_SYSTEMS: dict[IntegrationArea, tuple[str, ...]] = {
     IntegrationArea.MODEL_REGISTRY: ("huggingface",),
     IntegrationArea.DATA_VERSIONING: ("dvc",),
 }
-"""The systems each area supports, the default first (the seed's ``*_SYSTEM``/``*_DEFAULT``)."""
+"""The systems each area supports, the default first (the integration quickstart's
+``*_SYSTEM``/``*_DEFAULT`` settings)."""
 
 
 class IntegrationConfigChanged(EventPayload):

@@ -45,7 +45,7 @@ class CatalogModelRequest(CamelModel):
 
 
 class ModelImportRequest(CamelModel):
-    """``POST /catalog/models/import`` (seed section 5.3)."""
+    """``POST /catalog/models/import`` (the model-import example of the integration quickstart)."""
 
     registry_type: Literal["huggingface"] = Field(description="The registry to import from.")
     registry_model_id: HfRepoId

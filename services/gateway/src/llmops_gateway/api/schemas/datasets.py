@@ -71,7 +71,8 @@ class DatasetList(Page[DatasetOut]):
 
 
 class VersionRequest(CamelModel):
-    """``POST /catalog/datasets/{id}/versions`` (seed section 5.4)."""
+    """``POST /catalog/datasets/{id}/versions`` (the integration quickstart's dataset-version
+    example)."""
 
     version_tag: VersionTag = Field(description="A semantic version, e.g. v1.0.0.")
     storage_uri: str | None = Field(

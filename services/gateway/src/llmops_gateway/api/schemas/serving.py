@@ -16,7 +16,7 @@ Environment = Literal["dev", "stg", "prod"]
 
 
 class ServingEndpointRequest(CamelModel):
-    """``POST /serving/endpoints`` (seed section 5.2)."""
+    """``POST /serving/endpoints`` (the serving-endpoint example of the integration quickstart)."""
 
     model_id: str = Field(
         min_length=1,
@@ -25,7 +25,10 @@ class ServingEndpointRequest(CamelModel):
     )
     route: Route
     environment: Environment = Field(description="Target environment: dev, stg or prod.")
-    deployment_spec: DeploymentSpec = Field(description="The DeploymentSpec (seed section 4.2).")
+    deployment_spec: DeploymentSpec = Field(
+        description="The DeploymentSpec: which trained model to serve, as what, with which "
+        "limits and rollout."
+    )
 
 
 class RollbackRequest(CamelModel):

@@ -1,7 +1,7 @@
 """Request and response bodies of ``/training/jobs``: jobs, their model and experiment run.
 
-The TrainJobSpec itself keeps the seed's snake_case field names; it is the shared model, so its
-schema rules run while FastAPI parses the body.
+The TrainJobSpec itself keeps the snake_case field names of the integration quickstart's spec
+structure; it is the shared model, so its schema rules run while FastAPI parses the body.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from llmops_shared.specs import TrainJobSpec
 
 
 class TrainingJobRequest(CamelModel):
-    """``POST /training/jobs`` (seed section 5.1)."""
+    """``POST /training/jobs`` (the training-job example of the integration quickstart)."""
 
     model_id: str | None = Field(
         default=None, max_length=256, description="The platform's own model id, if any."
@@ -35,7 +35,9 @@ class TrainingJobRequest(CamelModel):
         max_length=64,
         description="The platform's free-form job label, e.g. 'finetune'.",
     )
-    train_job_spec: TrainJobSpec = Field(description="The TrainJobSpec (seed section 4.1).")
+    train_job_spec: TrainJobSpec = Field(
+        description="The TrainJobSpec: what to train, on what data, how, and on which hardware."
+    )
 
     def fingerprint(self) -> str:
         """SHA-256 of the canonical JSON body: what an Idempotency-Key is bound to."""

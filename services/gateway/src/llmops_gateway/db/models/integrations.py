@@ -1,4 +1,5 @@
-"""The seed's integration tables (section 3.2): what the workers report, and the run-time flags.
+"""The tables the integration quickstart's database migrations create: what the workers report,
+and the run-time flags.
 
 Split out of :mod:`llmops_gateway.db.models` (now a package): tracking runs, serving endpoints,
 pipelines, registry links, dataset versions and restores, and the integration configs, apart
@@ -213,8 +214,9 @@ class DatasetRestore(Timestamped, Base):
 
 
 class IntegrationConfig(Base):
-    """The run-time flag of one integration area in one environment (the seed's
-    ``integration_configs``, section 3.1): it overrides the workers' ``<AREA>_ENABLED``.
+    """The run-time flag of one integration area in one environment (the integration
+    quickstart's ``integration_configs`` table): it overrides the workers' ``<AREA>_ENABLED``
+    feature flags.
 
     ``revision`` counts the row's changes from 1; every change is also an
     ``IntegrationConfigChanged`` event on ``llmops.config`` with that revision, published
