@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from llmops_gateway.api.deps import Authenticated, CorrelationId, Limit, Offset, State
+from llmops_gateway.api.deps import CorrelationId, Limit, Offset, State
 from llmops_gateway.api.errors import rules_refused
+from llmops_gateway.api.routes import Routes
 from llmops_gateway.api.schemas.catalog import (
     CatalogModelList,
     CatalogModelOut,
@@ -29,19 +30,16 @@ from llmops_gateway.domain.errors import CatalogRuleError
 from llmops_gateway.operations.integration_configs import registry_enabled
 
 router = APIRouter(prefix=f"{API_PREFIX}/catalog/models", tags=["catalog"])
-
-_ERRORS = error_responses(
-    "No such model", "A model with this name exists, or the model's state forbids it"
+routes = Routes(
+    router,
+    error_responses(
+        "No such model", "A model with this name exists, or the model's state forbids it"
+    ),
 )
 
 
-@router.post(
-    "",
-    status_code=status.HTTP_201_CREATED,
-    response_model=CatalogModelOut,
-    dependencies=[Authenticated],
-    responses=_ERRORS,
-    summary="Register a model in the catalog by hand",
+@routes.command(
+    "", status_code=status.HTTP_201_CREATED, summary="Register a model in the catalog by hand"
 )
 def create_model(body: CatalogModelRequest, state: State) -> CatalogModelOut:
     model = register_model(
@@ -57,14 +55,7 @@ def create_model(body: CatalogModelRequest, state: State) -> CatalogModelOut:
     return CatalogModelOut.of(model)
 
 
-@router.post(
-    "/import",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=CatalogModelOut,
-    dependencies=[Authenticated],
-    responses=_ERRORS,
-    summary="Import a model from a registry (Hugging Face Hub)",
-)
+@routes.command("/import", summary="Import a model from a registry (Hugging Face Hub)")
 def import_from_registry(
     body: ModelImportRequest, state: State, correlation_id: CorrelationId
 ) -> CatalogModelOut:
@@ -102,17 +93,13 @@ def list_models(state: State, limit: Limit = 50, offset: Offset = 0) -> CatalogM
     )
 
 
-@router.get(
-    "/{model_id}", response_model=CatalogModelOut, responses=_ERRORS, summary="Read a model"
-)
+@routes.read("/{model_id}", summary="Read a model")
 def read_model(model_id: str, state: State) -> CatalogModelOut:
     return CatalogModelOut.of(get_model(state.sessions, model_id))
 
 
-@router.get(
+@routes.read(
     "/{model_id}/registry-links",
-    response_model=RegistryLinkList,
-    responses=_ERRORS,
     summary="Where the model was imported from, pinned commit and last update check",
 )
 def read_registry_links(model_id: str, state: State) -> RegistryLinkList:
@@ -120,12 +107,8 @@ def read_registry_links(model_id: str, state: State) -> RegistryLinkList:
     return RegistryLinkList(items=[RegistryLinkOut.of(link) for link in links])
 
 
-@router.post(
+@routes.command(
     "/{model_id}/check-updates",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=RegistryLinkOut,
-    dependencies=[Authenticated],
-    responses=_ERRORS,
     summary="Ask whether the registry has a newer commit than the pinned one",
 )
 def check_updates(model_id: str, state: State, correlation_id: CorrelationId) -> RegistryLinkOut:

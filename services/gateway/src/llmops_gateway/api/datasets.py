@@ -6,7 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from llmops_gateway.api.deps import Authenticated, CorrelationId, Limit, Offset, State
+from llmops_gateway.api.deps import CorrelationId, Limit, Offset, State
+from llmops_gateway.api.routes import Routes
 from llmops_gateway.api.schemas.common import API_PREFIX, error_responses
 from llmops_gateway.api.schemas.datasets import (
     DatasetList,
@@ -34,21 +35,16 @@ from llmops_gateway.domain.datasets import (
 )
 
 router = APIRouter(prefix=f"{API_PREFIX}/catalog/datasets", tags=["datasets"])
-
-_ERRORS = error_responses(
-    "No such dataset, version or restore",
-    "A duplicate name or tag, or a version not in the needed state",
+routes = Routes(
+    router,
+    error_responses(
+        "No such dataset, version or restore",
+        "A duplicate name or tag, or a version not in the needed state",
+    ),
 )
 
 
-@router.post(
-    "",
-    status_code=status.HTTP_201_CREATED,
-    response_model=DatasetOut,
-    dependencies=[Authenticated],
-    responses=_ERRORS,
-    summary="Register a dataset",
-)
+@routes.command("", status_code=status.HTTP_201_CREATED, summary="Register a dataset")
 def create(body: DatasetRequest, state: State) -> DatasetOut:
     command = CreateDataset(
         name=body.name,
@@ -66,18 +62,13 @@ def list_datasets(state: State, limit: Limit = 50, offset: Offset = 0) -> Datase
     return DatasetList(items=[DatasetOut.of(d) for d in datasets], limit=limit, offset=offset)
 
 
-@router.get("/{dataset_id}", response_model=DatasetOut, responses=_ERRORS, summary="Read one")
+@routes.read("/{dataset_id}", summary="Read one")
 def read(dataset_id: str, state: State) -> DatasetOut:
     return DatasetOut.of(get_dataset(state.sessions, dataset_id))
 
 
-@router.post(
-    "/{dataset_id}/versions",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=VersionOut,
-    dependencies=[Authenticated],
-    responses=_ERRORS,
-    summary="Create a version: snapshot the dataset's data now",
+@routes.command(
+    "/{dataset_id}/versions", summary="Create a version: snapshot the dataset's data now"
 )
 def create_dataset_version(
     dataset_id: str, body: VersionRequest, state: State, correlation_id: CorrelationId
@@ -96,31 +87,20 @@ def create_dataset_version(
     return VersionOut.of(version)
 
 
-@router.get(
-    "/{dataset_id}/versions",
-    response_model=VersionList,
-    responses=_ERRORS,
-    summary="List the dataset's versions, newest first",
-)
+@routes.read("/{dataset_id}/versions", summary="List the dataset's versions, newest first")
 def read_versions(dataset_id: str, state: State) -> VersionList:
     versions = list_versions(state.sessions, dataset_id)
     return VersionList(items=[VersionOut.of(v) for v in versions])
 
 
-@router.get(
-    "/{dataset_id}/versions/{version_id}",
-    response_model=VersionOut,
-    responses=_ERRORS,
-    summary="Read a version",
-)
+@routes.read("/{dataset_id}/versions/{version_id}", summary="Read a version")
 def read_version(dataset_id: str, version_id: str, state: State) -> VersionOut:
     return VersionOut.of(get_version(state.sessions, dataset_id, version_id))
 
 
-@router.get(
+@routes.read(
     "/{dataset_id}/versions/{version_id}/diff",
-    response_model=DiffOut,
-    responses={**_ERRORS, 422: {"description": "No base: the version has no parent"}},
+    responses={422: {"description": "No base: the version has no parent"}},
     summary="Files added, modified and deleted since a base version",
 )
 def diff(
@@ -138,12 +118,8 @@ def diff(
     return DiffOut.of(base, version, changes)
 
 
-@router.post(
+@routes.command(
     "/{dataset_id}/versions/{version_id}/restore",
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=RestoreOut,
-    dependencies=[Authenticated],
-    responses=_ERRORS,
     summary="Materialise the version's files at a target URI",
 )
 def restore(
@@ -166,12 +142,7 @@ def restore(
     return RestoreOut.of(record, dataset_id)
 
 
-@router.get(
-    "/{dataset_id}/versions/{version_id}/restores/{restore_id}",
-    response_model=RestoreOut,
-    responses=_ERRORS,
-    summary="Read a restore",
-)
+@routes.read("/{dataset_id}/versions/{version_id}/restores/{restore_id}", summary="Read a restore")
 def read_restore(dataset_id: str, version_id: str, restore_id: str, state: State) -> RestoreOut:
     return RestoreOut.of(
         get_restore(state.sessions, dataset_id, version_id, restore_id), dataset_id

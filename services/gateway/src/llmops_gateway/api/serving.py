@@ -3,13 +3,13 @@ delete."""
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Body, status
+from fastapi import APIRouter, Body
 
-from llmops_gateway.api.deps import Authenticated, CorrelationId, Limit, Offset, State
+from llmops_gateway.api.deps import CorrelationId, Limit, Offset, State
 from llmops_gateway.api.errors import rules_refused
+from llmops_gateway.api.routes import Routes
 from llmops_gateway.api.schemas.common import API_PREFIX, error_responses
 from llmops_gateway.api.schemas.serving import (
     DeploymentOut,
@@ -32,21 +32,13 @@ from llmops_gateway.domain.serving import (
 )
 
 router = APIRouter(prefix=f"{API_PREFIX}/serving/endpoints", tags=["serving"])
-
-_ERRORS = error_responses(
-    "No such endpoint", "Route taken, or the endpoint's state forbids the action"
+routes = Routes(
+    router,
+    error_responses("No such endpoint", "Route taken, or the endpoint's state forbids the action"),
 )
-_command = partial(
-    router.api_route,
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=ServingEndpointOut,
-    dependencies=[Authenticated],
-    responses=_ERRORS,
-)
-"""A route that changes an endpoint: authenticated, 202 with the endpoint."""
 
 
-@_command("", methods=["POST"], summary="Create a serving endpoint")
+@routes.command("", summary="Create a serving endpoint")
 def create(
     body: ServingEndpointRequest, state: State, correlation_id: CorrelationId
 ) -> ServingEndpointOut:
@@ -84,20 +76,13 @@ def list_endpoints(
     )
 
 
-@router.get(
-    "/{endpoint_id}",
-    response_model=ServingEndpointOut,
-    responses=_ERRORS,
-    summary="Read an endpoint",
-)
+@routes.read("/{endpoint_id}", summary="Read an endpoint")
 def read(endpoint_id: str, state: State) -> ServingEndpointOut:
     return ServingEndpointOut.of(get_endpoint(state.sessions, endpoint_id))
 
 
-@router.get(
+@routes.read(
     "/{endpoint_id}/deployment",
-    response_model=DeploymentOut,
-    responses=_ERRORS,
     summary="The endpoint's deployment as the serving worker last reported it",
 )
 def deployment(endpoint_id: str, state: State) -> DeploymentOut:
@@ -106,7 +91,7 @@ def deployment(endpoint_id: str, state: State) -> DeploymentOut:
     return DeploymentOut.of(*reported_deployment(state.sessions, endpoint_id))
 
 
-@_command("/{endpoint_id}/promote", methods=["POST"], summary="Promote the canary to all traffic")
+@routes.command("/{endpoint_id}/promote", summary="Promote the canary to all traffic")
 def promote(endpoint_id: str, state: State, correlation_id: CorrelationId) -> ServingEndpointOut:
     """Queue ``llmops.serving.deployment.promoted.v1``. 409 unless the endpoint is a canary
     that was neither promoted nor rolled back, or when it is being deleted."""
@@ -115,11 +100,7 @@ def promote(endpoint_id: str, state: State, correlation_id: CorrelationId) -> Se
     return ServingEndpointOut.of(endpoint)
 
 
-@_command(
-    "/{endpoint_id}/rollback",
-    methods=["POST"],
-    summary="Return all traffic to the previous version",
-)
+@routes.command("/{endpoint_id}/rollback", summary="Return all traffic to the previous version")
 def rollback(
     endpoint_id: str,
     state: State,
@@ -136,7 +117,7 @@ def rollback(
     return ServingEndpointOut.of(endpoint)
 
 
-@_command("/{endpoint_id}", methods=["DELETE"], summary="Delete an endpoint")
+@routes.command("/{endpoint_id}", method="DELETE", summary="Delete an endpoint")
 def delete(endpoint_id: str, state: State, correlation_id: CorrelationId) -> ServingEndpointOut:
     """Mark the endpoint Deleting and queue ``llmops.serving.deployment.deleted.v1``. The
     endpoint disappears only when the worker reports its resource gone; repeat the DELETE to

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header, status
+from fastapi import APIRouter, Body, Header
 
-from llmops_gateway.api.deps import Authenticated, CorrelationId, Limit, Mlflow, Offset, State
+from llmops_gateway.api.deps import CorrelationId, Limit, Mlflow, Offset, State
 from llmops_gateway.api.errors import rules_refused
+from llmops_gateway.api.routes import Routes
 from llmops_gateway.api.schemas.common import API_PREFIX, error_responses
 from llmops_gateway.api.schemas.training import (
     CancelRequest,
@@ -29,19 +29,13 @@ from llmops_gateway.domain.training import (
 )
 
 router = APIRouter(prefix=f"{API_PREFIX}/training/jobs", tags=["training"])
-
-_ERRORS = error_responses("No such job", "Conflict with the job's state or an Idempotency-Key")
-_command = partial(
-    router.post,
-    status_code=status.HTTP_202_ACCEPTED,
-    response_model=TrainingJobOut,
-    dependencies=[Authenticated],
-    responses=_ERRORS,
+routes = Routes(
+    router,
+    error_responses("No such job", "Conflict with the job's state or an Idempotency-Key"),
 )
-"""A route that changes a job: authenticated, 202 with the job."""
 
 
-@_command("", summary="Submit a training job")
+@routes.command("", summary="Submit a training job")
 def submit(
     body: TrainingJobRequest,
     state: State,
@@ -78,9 +72,7 @@ def list_jobs(state: State, limit: Limit = 50, offset: Offset = 0) -> TrainingJo
     )
 
 
-@router.get(
-    "/{job_id}", response_model=TrainingJobOut, responses=_ERRORS, summary="Read a training job"
-)
+@routes.read("/{job_id}", summary="Read a training job")
 def get_job(job_id: str, state: State) -> TrainingJobOut:
     """The job, with ``pipeline`` (id, status, progress, start and end) once the workflow
     worker has reported it."""
@@ -88,7 +80,7 @@ def get_job(job_id: str, state: State) -> TrainingJobOut:
     return TrainingJobOut.of(*with_pipeline(state.sessions, job))
 
 
-@_command("/{job_id}/cancel", summary="Cancel a training job")
+@routes.command("/{job_id}/cancel", summary="Cancel a training job")
 def cancel(
     job_id: str,
     state: State,
@@ -103,12 +95,7 @@ def cancel(
     return TrainingJobOut.of(*with_pipeline(state.sessions, job))
 
 
-@router.get(
-    "/{job_id}/experiment-run",
-    response_model=ExperimentRunOut,
-    responses=_ERRORS,
-    summary="The job's experiment run (MLflow or built-in)",
-)
+@routes.read("/{job_id}/experiment-run", summary="The job's experiment run (MLflow or built-in)")
 async def experiment_run(job_id: str, state: State, mlflow: Mlflow) -> ExperimentRunOut:
     """What tracking reported about the job's run; with MLflow, the run's latest metrics are
     read live from the MLflow server (never an error here: ``metricsError`` says why not)."""

@@ -8,13 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from llmops_gateway.api.deps import Limit, Offset, State
+from llmops_gateway.api.routes import Routes
 from llmops_gateway.api.schemas.common import API_PREFIX, error_responses
 from llmops_gateway.api.schemas.workflows import PipelineList, PipelineOut
 from llmops_gateway.domain.workflows import get_pipeline, list_workflow_pipelines
 
 router = APIRouter(prefix=f"{API_PREFIX}/workflows/pipelines", tags=["workflows"])
-
-_ERRORS = error_responses("No pipeline of that name was reported", auth=False)
+routes = Routes(router, error_responses("No pipeline of that name was reported", auth=False))
 
 
 @router.get("", response_model=PipelineList, summary="List pipelines, newest first")
@@ -31,12 +31,7 @@ def list_pipelines(
     return PipelineList(items=[PipelineOut.of(p) for p in pipelines], limit=limit, offset=offset)
 
 
-@router.get(
-    "/{pipeline_id}",
-    response_model=PipelineOut,
-    responses=_ERRORS,
-    summary="Read a pipeline (id = the workflow name)",
-)
+@routes.read("/{pipeline_id}", summary="Read a pipeline (id = the workflow name)")
 def read(pipeline_id: str, state: State) -> PipelineOut:
     """Status, progress, the steps (nodes), start and end, and the rendered manifest from the
     workflow worker's last report; 404 until it has reported the workflow."""

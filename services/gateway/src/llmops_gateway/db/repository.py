@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, case, select
+from sqlalchemy import ColumnElement, Select, case, select
 from sqlalchemy.orm import Session
 
 from llmops_gateway.db.models import (
@@ -24,6 +24,12 @@ from llmops_gateway.db.models import (
 )
 
 E = TypeVar("E", CatalogDataset, CatalogModel, ServingDeployment, TrainingJob, WorkflowPipeline)
+R = TypeVar("R")
+
+
+def _first(session: Session, query: Select[R], *, for_update: bool = False) -> R | None:
+    """The first row ``query`` finds, locked (``SELECT ... FOR UPDATE``) with ``for_update``."""
+    return session.scalars(query.with_for_update() if for_update else query).first()
 
 
 def newest_first(
@@ -72,9 +78,7 @@ def registry_link_of(
         .order_by(RegistryModel.created_at, RegistryModel.id)
         .limit(1)
     )
-    if for_update:
-        query = query.with_for_update()
-    return session.scalars(query).first()
+    return _first(session, query, for_update=for_update)
 
 
 def catalog_dataset_by_name(session: Session, name: str) -> CatalogDataset | None:
@@ -128,9 +132,7 @@ def experiment_run_for_job(
     session: Session, job_id: str, *, for_update: bool = False
 ) -> ExperimentRun | None:
     query = select(ExperimentRun).where(ExperimentRun.job_id == job_id)
-    if for_update:
-        query = query.with_for_update()
-    return session.scalars(query).first()
+    return _first(session, query, for_update=for_update)
 
 
 def catalog_model_by_id_or_name(session: Session, key: str) -> CatalogModel | None:
@@ -192,9 +194,7 @@ def workflow_pipeline(
     session: Session, workflow_name: str, *, for_update: bool = False
 ) -> WorkflowPipeline | None:
     query = select(WorkflowPipeline).where(WorkflowPipeline.workflow_name == workflow_name)
-    if for_update:
-        query = query.with_for_update()
-    return session.scalars(query).first()
+    return _first(session, query, for_update=for_update)
 
 
 def list_workflow_pipelines(

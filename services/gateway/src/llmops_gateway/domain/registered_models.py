@@ -11,7 +11,7 @@ which may hold another run's model or nothing at all.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
@@ -29,6 +29,15 @@ _SUCCEEDED: Final = Phase.SUCCEEDED.value
 REGISTERING_BACKENDS: Final = frozenset({"argo", "local"})
 """Pipeline backends that report what register created (the built-in Jobs have no output
 parameters, and the GitOps manifests backend observes nothing)."""
+
+_COLUMNS: Final = {
+    "name": "registered_model_name",
+    "version": "registered_model_version",
+    "run_id": "model_run_id",
+    "source": "model_source",
+    "storage_uri": "model_storage_uri",
+}
+"""Each field of a :class:`RegisteredModel` -> the training job's column that keeps it."""
 
 
 def record_registered_model(
@@ -48,17 +57,21 @@ def record_registered_model(
             or_(TrainingJob.registered_model_seq.is_(None), TrainingJob.registered_model_seq < seq),
         )
         .values(
-            registered_model_name=model.name,
-            registered_model_version=model.version,
-            model_run_id=model.run_id,
-            model_source=model.source,
-            model_storage_uri=model.storage_uri,
+            **{column: getattr(model, field) for field, column in _COLUMNS.items()},
             registered_model_seq=seq,
             updated_at=utcnow(),
         )
         .execution_options(synchronize_session=False)
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+def registered_model(job: TrainingJob) -> dict[str, Any] | None:
+    """The model ``job`` registered, by :class:`RegisteredModel`'s field names; None while its
+    pipeline reported none."""
+    if job.registered_model_name is None or job.model_storage_uri is None:
+        return None
+    return {field: getattr(job, column) for field, column in _COLUMNS.items()}
 
 
 def artifact_violations(

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, ParamSpec
+from typing import Any, Final, ParamSpec, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
@@ -51,6 +51,7 @@ CHECK_FAILED: Final = "check_failed"
 _SPEC_PREFIX: Final = ("deploymentSpec",)
 
 _P = ParamSpec("_P")
+_Record = TypeVar("_Record", TrainingJob, ServingDeployment)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,16 +207,8 @@ def revalidate_training_jobs(
     """Check every stored training job (or only ``job_id``: :class:`NotFoundError` when there
     is none); ``require_dataset_version`` is the gateway's ``TRAINING_REQUIRES_DATASET_VERSION``.
     """
-    if job_id is not None:
-        job = session.get(TrainingJob, job_id)
-        if job is None:
-            raise NotFoundError(f"training job {job_id} not found")
-        jobs: Sequence[TrainingJob] = [job]
-    else:
-        query = select(TrainingJob).order_by(TrainingJob.created_at, TrainingJob.id)
-        jobs = session.scalars(query).all()
     reports = []
-    for job in jobs:
+    for job in _stored(session, TrainingJob, "training job", job_id):
         violations, catalog_checked = _guarded(
             training_job_violations,
             session,
@@ -272,27 +265,13 @@ def revalidate_serving_endpoints(
     nothing will be deployed from their spec again. Named with ``endpoint_id``, one is checked.
     """
     skipped: list[SkippedRecord] = []
-    if endpoint_id is not None:
-        endpoint = repository.serving_endpoint(session, endpoint_id)
-        if endpoint is None:
-            raise NotFoundError(f"serving endpoint {endpoint_id} not found")
-        endpoints: list[ServingDeployment] = [endpoint]
-    else:
-        query = select(ServingDeployment).order_by(
-            ServingDeployment.created_at, ServingDeployment.id
-        )
-        endpoints = []
-        for endpoint in session.scalars(query).all():
-            if endpoint.status in DELETE_STATES:
-                skipped.append(
-                    SkippedRecord(
-                        endpoint.id, endpoint.endpoint_name, endpoint.status, "being deleted"
-                    )
-                )
-            else:
-                endpoints.append(endpoint)
     reports = []
-    for endpoint in endpoints:
+    for endpoint in _stored(session, ServingDeployment, "serving endpoint", endpoint_id):
+        if endpoint_id is None and endpoint.status in DELETE_STATES:
+            skipped.append(
+                SkippedRecord(endpoint.id, endpoint.endpoint_name, endpoint.status, "being deleted")
+            )
+            continue
         violations, catalog_checked = _guarded(endpoint_violations, session, endpoint)
         reports.append(
             RecordReport(
@@ -311,6 +290,19 @@ def revalidate_serving_endpoints(
 
 
 # --- shared ---------------------------------------------------------------------------------
+
+
+def _stored(
+    session: Session, table: type[_Record], entity: str, record_id: str | None
+) -> Sequence[_Record]:
+    """The record ``record_id`` of ``table`` (:class:`NotFoundError` when there is none), or
+    every one, oldest first."""
+    if record_id is not None:
+        record = session.get(table, record_id)
+        if record is None:
+            raise NotFoundError(f"{entity} {record_id} not found")
+        return [record]
+    return session.scalars(select(table).order_by(table.created_at, table.id)).all()
 
 
 def _guarded(

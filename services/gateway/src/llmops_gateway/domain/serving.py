@@ -15,7 +15,7 @@ therefore never handed out again while an old InferenceService may still answer 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -36,6 +36,7 @@ from llmops_shared.events import (
     DeploymentPromoted,
     DeploymentRequested,
     DeploymentRolledBack,
+    EventPayload,
     Phase,
 )
 from llmops_shared.specs import (
@@ -281,6 +282,36 @@ def _locked_live_endpoint(session: Session, endpoint_id: str, action: str) -> Se
     return endpoint
 
 
+def _locked_canary(
+    session: Session, endpoint_id: str, action: str, *, only: str, refusals: Mapping[str, str]
+) -> ServingDeployment:
+    """The live endpoint, locked, when its rollout is a canary (else a :class:`ConflictError`
+    saying ``only`` what can) and no earlier rollout action refuses ``action``
+    (``refusals``: earlier action -> why not)."""
+    endpoint = _locked_live_endpoint(session, endpoint_id, action)
+    strategy = endpoint.spec.get("rollout", {}).get("strategy")
+    if strategy != RolloutStrategy.CANARY:
+        raise ConflictError(f"endpoint {endpoint_id} uses a {strategy} rollout: only {only}")
+    refusal = refusals.get(endpoint.rollout_action or "")
+    if refusal is not None:
+        raise ConflictError(refusal)
+    return endpoint
+
+
+def _queue_rollout_action(
+    session: Session,
+    endpoint: ServingDeployment,
+    action: str,
+    payload: EventPayload,
+    correlation_id: str,
+) -> None:
+    """Remember ``action`` on the endpoint (a second one is refused before the worker reports)
+    and queue its event."""
+    endpoint.rollout_action = action
+    endpoint.updated_at = utcnow()
+    publish(session, payload, correlation_id)
+
+
 def promote_endpoint(
     sessions: SessionFactory, endpoint_id: str, *, correlation_id: str
 ) -> ServingDeployment:
@@ -289,22 +320,16 @@ def promote_endpoint(
     Only a canary that was neither promoted nor rolled back can be promoted; the gateway
     remembers the action, so a second promote is a 409 even before the worker reports.
     """
+    refusals = {
+        PROMOTED: f"the canary of endpoint {endpoint_id} is already promoted",
+        ROLLED_BACK: f"endpoint {endpoint_id} was rolled back: there is no canary to promote",
+    }
     with sessions.begin() as session:
-        endpoint = _locked_live_endpoint(session, endpoint_id, "promote")
-        strategy = endpoint.spec.get("rollout", {}).get("strategy")
-        if strategy != RolloutStrategy.CANARY:
-            raise ConflictError(
-                f"endpoint {endpoint_id} uses a {strategy} rollout: only a canary can be promoted"
-            )
-        if endpoint.rollout_action == PROMOTED:
-            raise ConflictError(f"the canary of endpoint {endpoint_id} is already promoted")
-        if endpoint.rollout_action == ROLLED_BACK:
-            raise ConflictError(
-                f"endpoint {endpoint_id} was rolled back: there is no canary to promote"
-            )
-        endpoint.rollout_action = PROMOTED
-        endpoint.updated_at = utcnow()
-        publish(session, DeploymentPromoted(**_ids(endpoint)), correlation_id)
+        endpoint = _locked_canary(
+            session, endpoint_id, "promote", only="a canary can be promoted", refusals=refusals
+        )
+        payload = DeploymentPromoted(**_ids(endpoint))
+        _queue_rollout_action(session, endpoint, PROMOTED, payload, correlation_id)
     return endpoint
 
 
@@ -317,24 +342,21 @@ def rollback_endpoint(
     revision, which after a promotion (or for a blue-green switch) is the new one, so the
     worker would do nothing while the API claimed a rollback. A second rollback is a 409.
     """
+    refusals = {
+        PROMOTED: f"the canary of endpoint {endpoint_id} was promoted: there is no previous "
+        "version serving to roll back to",
+        ROLLED_BACK: f"endpoint {endpoint_id} is already rolled back",
+    }
     with sessions.begin() as session:
-        endpoint = _locked_live_endpoint(session, endpoint_id, "roll back")
-        strategy = endpoint.spec.get("rollout", {}).get("strategy")
-        if strategy != RolloutStrategy.CANARY:
-            raise ConflictError(
-                f"endpoint {endpoint_id} uses a {strategy} rollout: only a canary in progress "
-                "can be rolled back"
-            )
-        if endpoint.rollout_action == PROMOTED:
-            raise ConflictError(
-                f"the canary of endpoint {endpoint_id} was promoted: there is no previous "
-                "version serving to roll back to"
-            )
-        if endpoint.rollout_action == ROLLED_BACK:
-            raise ConflictError(f"endpoint {endpoint_id} is already rolled back")
-        endpoint.rollout_action = ROLLED_BACK
-        endpoint.updated_at = utcnow()
-        publish(session, DeploymentRolledBack(**_ids(endpoint), reason=reason), correlation_id)
+        endpoint = _locked_canary(
+            session,
+            endpoint_id,
+            "roll back",
+            only="a canary in progress can be rolled back",
+            refusals=refusals,
+        )
+        payload = DeploymentRolledBack(**_ids(endpoint), reason=reason)
+        _queue_rollout_action(session, endpoint, ROLLED_BACK, payload, correlation_id)
     return endpoint
 
 

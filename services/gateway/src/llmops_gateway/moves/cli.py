@@ -44,7 +44,7 @@ from llmops_gateway.moves import experiments, serving
 from llmops_gateway.moves.command import Command, run
 from llmops_gateway.moves.dead_letters import with_dead_letters
 from llmops_gateway.moves.experiments import TARGET, PlannedRun, RunOutcome
-from llmops_gateway.moves.flow import DryRun, Moves
+from llmops_gateway.moves.flow import DryRun, Moves, Timeout
 from llmops_gateway.moves.serving import (
     FORMAT_LABELS,
     KSERVE,
@@ -114,10 +114,7 @@ def experiments_to_mlflow(
             help="Wait until the tracking worker has answered for every run.",
         ),
     ] = True,
-    timeout: Annotated[
-        float,
-        typer.Option(min=0, metavar="S", help="Seconds to wait for the answers (with --wait)."),
-    ] = 300.0,
+    timeout: Timeout = 300.0,
 ) -> None:
     """Move built-in experiment runs to MLflow (idempotent; --dry-run shows the plan)."""
     run(

@@ -1,6 +1,6 @@
 """One move command from the options to the queued requests, the same for every ``migrate``
 command: plan and queue in one transaction, then stop (nothing planned, a dry run, the area's
-flag off) or hand over to :func:`llmops_gateway.moves.flow.carry_out`.
+flag off) or hand over to :meth:`llmops_gateway.moves.flow.Underway.carry_out`.
 
 A :class:`Command` holds what differs: what is planned and queued, which flag must be on, the
 plan table and what the worker does while that flag is off; :func:`run` the steps they share.
@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from llmops_gateway.moves.flow import A, Moves, P, carry_out
+from llmops_gateway.moves.flow import A, Moves, P, Underway
 from llmops_gateway.moves.requests import QueueConflict, Queued, queue_with_retry
 from llmops_gateway.operations.integration_configs import EffectiveConfig, effective_config
 from llmops_gateway.scripts.context import ScriptContext, ScriptError, script_context
@@ -63,7 +63,7 @@ def run(
     """Plan ``command``'s moves in ``environment`` (default: the gateway's) and queue their
     requests, in one transaction that reads the area's flag too; then stop there (nothing
     planned, a dry run, the flag off: :func:`done_before_queueing`) or publish the requests and
-    follow them (:func:`~llmops_gateway.moves.flow.carry_out`)."""
+    follow them (:meth:`~llmops_gateway.moves.flow.Underway.carry_out`)."""
     with script_context(json_output=json_output) as ctx:
         env = ctx.environment(environment or ctx.settings.environment)
         moves = command.moves
@@ -98,7 +98,7 @@ def run(
         assert queued is not None
         if command.answers is not None:
             moves = command.answers(ctx, moves, queued)
-        carry_out(ctx, moves, document, planned, queued, table, wait=wait, timeout=timeout)
+        Underway(ctx, moves, document, planned).carry_out(queued, table, wait=wait, timeout=timeout)
 
 
 def scope(environment: str, noun: str, ids: Sequence[str] | None) -> str:

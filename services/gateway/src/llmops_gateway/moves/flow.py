@@ -3,7 +3,7 @@ queued, following the workers' answers with a progress bar, and the result repor
 
 ``migrate experiments-to-mlflow``, ``migrate serving-to-kserve`` and ``rollback integrations
 --remove-kserve`` differ in what they move (runs, endpoints), which worker answers and how a
-result row reads: a :class:`Moves` holds those differences, the functions here the flow they
+result row reads: a :class:`Moves` holds those differences, :class:`Underway` the flow they
 all follow (:mod:`llmops_gateway.moves.command` the steps before it), so the commands word,
 count and exit alike.
 """
@@ -134,60 +134,88 @@ class Moves(Generic[P, A]):
         )
 
 
-def carry_out(
-    ctx: ScriptContext,
-    moves: Moves[P, A],
-    document: dict[str, Any],
-    planned: Sequence[P],
-    queued: Queued[P],
-    plan_table: Table,
-    *,
-    wait: bool,
-    timeout: float,
-) -> None:
-    """Publish what was queued, then (``--wait``) follow the answers and report them. Exits 1
-    when some move was skipped, failed or was not answered within ``timeout``."""
-    if not ctx.json_output:
-        ctx.out.print(plan_table)
-    published = ctx.publish_outbox()
-    ctx.err.print(
-        f"queued {len(queued.queued)} migration request(s)"
-        + (
-            f", {len(queued.already_requested)} already requested"
-            if queued.already_requested
-            else ""
+@dataclass(frozen=True)
+class Underway(Generic[P, A]):
+    """One move command once it has a plan: where it writes (``ctx``), how its moves are
+    followed and reported (``moves``), its JSON document so far and the planned moves."""
+
+    ctx: ScriptContext
+    moves: Moves[P, A]
+    document: dict[str, Any]
+    planned: Sequence[P]
+
+    def carry_out(
+        self, queued: Queued[P], plan_table: Table, *, wait: bool, timeout: float
+    ) -> None:
+        """Publish what was queued, then (``--wait``) follow the answers and report them.
+        Exits 1 when some move was skipped, failed or was not answered within ``timeout``."""
+        ctx = self.ctx
+        if not ctx.json_output:
+            ctx.out.print(plan_table)
+        published = ctx.publish_outbox()
+        ctx.err.print(
+            f"queued {len(queued.queued)} migration request(s)"
+            + (
+                f", {len(queued.already_requested)} already requested"
+                if queued.already_requested
+                else ""
+            )
+            + f"; published {published} outbox event(s)"
         )
-        + f"; published {published} outbox event(s)"
-    )
-    document["queued"] = [moves.id_of(move) for move in queued.queued]
-    document["already_requested"] = [moves.id_of(move) for move in queued.already_requested]
-    settle(ctx, moves, document, planned, queued, wait=wait, timeout=timeout)
+        self.document["queued"] = [self.moves.id_of(move) for move in queued.queued]
+        self.document["already_requested"] = [
+            self.moves.id_of(move) for move in queued.already_requested
+        ]
+        self.settle(queued, wait=wait, timeout=timeout)
 
-
-def settle(
-    ctx: ScriptContext,
-    moves: Moves[P, A],
-    document: dict[str, Any],
-    planned: Sequence[P],
-    queued: Queued[P],
-    *,
-    wait: bool,
-    timeout: float,
-) -> None:
-    """Once the requests are published: with ``wait``, follow them and report the results (the
-    document's ``results`` and counts, a table); without, emit ``document`` as it is. Exits 1
-    when some move was skipped, failed or was not answered within ``timeout``."""
-    if not wait:
-        ctx.emit(document)
-        ctx.err.print("not waiting: run the command again to see what is left")
-        if any(move.skipped for move in planned):
+    def settle(self, queued: Queued[P], *, wait: bool, timeout: float) -> None:
+        """Once the requests are published: with ``wait``, follow them and report the results
+        (the document's ``results`` and counts, a table); without, emit the document as it is.
+        Exits 1 when some move was skipped, failed or was not answered within ``timeout``."""
+        if not wait:
+            self.ctx.emit(self.document)
+            self.ctx.err.print("not waiting: run the command again to see what is left")
+            if any(move.skipped for move in self.planned):
+                raise typer.Exit(1)
+            return
+        moves = self.moves
+        description = f"moving {moves.noun}s to {moves.target}"
+        results = follow(self.ctx, description, queued.waiting, moves.outcomes, timeout)
+        if self.report(results):
             raise typer.Exit(1)
-        return
-    results = follow(
-        ctx, f"moving {moves.noun}s to {moves.target}", queued.waiting, moves.outcomes, timeout
-    )
-    if report(ctx, moves, document, planned, results):
-        raise typer.Exit(1)
+
+    def report(self, results: Sequence[A]) -> bool:
+        """Emit the results (the answers, a move still pending as ``timed_out``, then the
+        skipped ones) with their counts; True when something did not move."""
+        ctx, moves = self.ctx, self.moves
+        rows: list[dict[str, Any]] = []
+        for result in results:
+            row = result.as_dict()
+            if result.outcome == "pending":
+                row["outcome"] = "timed_out"
+                row["reason"] = f"no answer from the {moves.worker} within --timeout"
+            rows.append(row)
+        rows += [moves.skipped_row(move) for move in self.planned if move.skipped]
+        counts = {key: sum(row["outcome"] == key for row in rows) for key in moves.counted}
+        self.document.update(results=rows, **counts)
+        table = table_of(
+            f"{moves.what} moved to {moves.destination}",
+            list(moves.columns),
+            [[row[key] for key in moves.columns.values()] for row in rows],
+        )
+        ctx.emit(self.document, table)
+        not_moved = [row for row in rows if row["outcome"] != "migrated"]
+        summary = ", ".join(
+            f"{count} {key.replace('_', ' ')}" for key, count in counts.items() if count
+        )
+        if not_moved:
+            ctx.err.print(f"[red]{escape(summary)}[/red]")
+            for row in not_moved:
+                line = f"  {row[moves.id_field]}: {row['outcome']}: {row['reason']}"
+                ctx.err.print(escape(line), soft_wrap=True)
+        else:
+            ctx.err.print(f"[green]{escape(summary)}[/green]")
+        return bool(not_moved)
 
 
 def follow(
@@ -217,42 +245,3 @@ def follow(
             if answered == len(waiting) or time.monotonic() >= deadline:
                 return results
             time.sleep(POLL_INTERVAL_S)
-
-
-def report(
-    ctx: ScriptContext,
-    moves: Moves[P, A],
-    document: dict[str, Any],
-    planned: Sequence[P],
-    results: Sequence[A],
-) -> bool:
-    """Emit the results (the answers, a move still pending as ``timed_out``, then the skipped
-    ones) with their counts; True when something did not move."""
-    rows: list[dict[str, Any]] = []
-    for result in results:
-        row = result.as_dict()
-        if result.outcome == "pending":
-            row["outcome"] = "timed_out"
-            row["reason"] = f"no answer from the {moves.worker} within --timeout"
-        rows.append(row)
-    rows += [moves.skipped_row(move) for move in planned if move.skipped]
-    counts = {key: sum(row["outcome"] == key for row in rows) for key in moves.counted}
-    document.update(results=rows, **counts)
-    table = table_of(
-        f"{moves.what} moved to {moves.destination}",
-        list(moves.columns),
-        [[row[key] for key in moves.columns.values()] for row in rows],
-    )
-    ctx.emit(document, table)
-    not_moved = [row for row in rows if row["outcome"] != "migrated"]
-    summary = ", ".join(
-        f"{count} {key.replace('_', ' ')}" for key, count in counts.items() if count
-    )
-    if not_moved:
-        ctx.err.print(f"[red]{escape(summary)}[/red]")
-        for row in not_moved:
-            line = f"  {row[moves.id_field]}: {row['outcome']}: {row['reason']}"
-            ctx.err.print(escape(line), soft_wrap=True)
-    else:
-        ctx.err.print(f"[green]{escape(summary)}[/green]")
-    return bool(not_moved)

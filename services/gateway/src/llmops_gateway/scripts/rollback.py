@@ -174,15 +174,8 @@ def integrations(
         )
         if following:
             # the serving worker moves the endpoints; follow them as `migrate` does
-            flow.settle(
-                ctx,
-                TO_BUILTIN,
-                document,
-                rollback.endpoints,
-                result.endpoints,
-                wait=wait,
-                timeout=timeout,
-            )
+            underway = flow.Underway(ctx, TO_BUILTIN, document, rollback.endpoints)
+            underway.settle(result.endpoints, wait=wait, timeout=timeout)
             return
         _exit_if_skipped(rollback)
 

@@ -107,23 +107,7 @@ class CatalogModelOut(CamelModel):
 
     @classmethod
     def of(cls, model: CatalogModel) -> CatalogModelOut:
-        return cls(
-            id=model.id,
-            name=model.name,
-            family=model.family,
-            max_position_embeddings=model.max_position_embeddings,
-            hf_architecture=model.hf_architecture,
-            source=model.source,
-            status=model.status,
-            reason=model.reason,
-            verified=model.verified,
-            facts=model.facts,
-            progress=model.progress,
-            storage_uri=model.storage_uri,
-            status_url=f"{API_PREFIX}/catalog/models/{model.id}",
-            created_at=model.created_at,
-            updated_at=model.updated_at,
-        )
+        return cls.from_row(model, status_url=f"{API_PREFIX}/catalog/models/{model.id}")
 
 
 class CatalogModelList(Page[CatalogModelOut]):
@@ -149,21 +133,7 @@ class RegistryLinkOut(CamelModel):
 
     @classmethod
     def of(cls, link: RegistryModel) -> RegistryLinkOut:
-        return cls(
-            id=link.id,
-            model_id=link.catalog_model_id,
-            registry=link.registry_kind,
-            repo_id=link.repo_id,
-            revision=link.revision,
-            resolved_revision=link.resolved_revision,
-            url=link.url,
-            status=link.status,
-            last_synced_at=link.last_synced_at,
-            upstream_revision=link.upstream_revision,
-            upstream_checked_at=link.upstream_checked_at,
-            update_available=link.update_available,
-            check_error=link.check_error,
-        )
+        return cls.from_row(link, model_id=link.catalog_model_id, registry=link.registry_kind)
 
 
 class RegistryLinkList(Items[RegistryLinkOut]):

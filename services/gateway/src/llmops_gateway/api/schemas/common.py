@@ -3,7 +3,7 @@ and the documented error answers of the routes."""
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
@@ -22,6 +22,13 @@ class CamelModel(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, validate_by_name=True, validate_by_alias=True, extra="forbid"
     )
+
+    @classmethod
+    def from_row(cls, row: object, **values: Any) -> Self:
+        """The body of ``row`` (a stored record): each field is the row's attribute of the same
+        name, except those in ``values`` (computed, or named otherwise on the row)."""
+        read = {name: getattr(row, name) for name in cls.model_fields if name not in values}
+        return cls(**read, **values)
 
 
 class CamelOut(BaseModel):

@@ -54,16 +54,7 @@ class DatasetOut(CamelModel):
 
     @classmethod
     def of(cls, dataset: CatalogDataset) -> DatasetOut:
-        return cls(
-            id=dataset.id,
-            name=dataset.name,
-            type=dataset.type,
-            storage_uri=dataset.storage_uri,
-            schema_ref=dataset.schema_ref,
-            description=dataset.description,
-            versions_url=f"{_base(dataset.id)}/versions",
-            created_at=dataset.created_at,
-        )
+        return cls.from_row(dataset, versions_url=f"{_base(dataset.id)}/versions")
 
 
 class DatasetList(Page[DatasetOut]):
@@ -118,25 +109,11 @@ class VersionOut(CamelModel):
 
     @classmethod
     def of(cls, version: DatasetVersion) -> VersionOut:
-        return cls(
-            id=version.id,
-            dataset_id=version.dataset_id,
+        return cls.from_row(
+            version,
             version_tag=version.version,
-            status=version.status,
-            reason=version.reason,
-            storage_uri=version.storage_uri,
             backend=version.system,
-            parent_version_id=version.parent_version_id,
-            digest=version.digest,
-            revision=version.revision,
-            tag=version.tag,
-            remote_uri=version.remote_uri,
-            file_count=version.file_count,
-            total_bytes=version.total_bytes,
-            progress=version.progress,
             status_url=f"{_base(version.dataset_id)}/versions/{version.id}",
-            created_at=version.created_at,
-            updated_at=version.updated_at,
         )
 
 
@@ -222,17 +199,5 @@ class RestoreOut(CamelModel):
 
     @classmethod
     def of(cls, restore: DatasetRestore, dataset_id: str) -> RestoreOut:
-        return cls(
-            id=restore.id,
-            version_id=restore.version_id,
-            target_uri=restore.target_uri,
-            status=restore.status,
-            reason=restore.reason,
-            files_done=restore.files_done,
-            files_total=restore.files_total,
-            bytes_done=restore.bytes_done,
-            bytes_total=restore.bytes_total,
-            status_url=f"{_base(dataset_id)}/versions/{restore.version_id}/restores/{restore.id}",
-            created_at=restore.created_at,
-            updated_at=restore.updated_at,
-        )
+        url = f"{_base(dataset_id)}/versions/{restore.version_id}/restores/{restore.id}"
+        return cls.from_row(restore, status_url=url)

@@ -69,9 +69,4 @@ class ReplayOut(CamelModel):
 
     @classmethod
     def of(cls, done: Replayed) -> ReplayOut:
-        return cls(
-            id=done.id,
-            stream=done.stream.value,
-            entry_id=done.entry_id,
-            replayed_entry_id=done.replayed_entry_id,
-        )
+        return cls.from_row(done, stream=done.stream.value)

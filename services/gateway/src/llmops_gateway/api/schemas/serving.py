@@ -80,26 +80,13 @@ class ServingEndpointOut(CamelModel):
     @classmethod
     def of(cls, endpoint: ServingDeployment) -> ServingEndpointOut:
         url = f"{API_PREFIX}/serving/endpoints/{endpoint.id}"
-        return cls(
-            id=endpoint.id,
+        return cls.from_row(
+            endpoint,
             name=endpoint.endpoint_name,
-            route=endpoint.route,
-            environment=endpoint.environment,
-            model_id=endpoint.model_id,
-            status=endpoint.status,
-            reason=endpoint.reason,
             url=endpoint.serve_url,
-            rollout_action=endpoint.rollout_action,
             deployment_spec=endpoint.spec,
-            storage_uri=endpoint.storage_uri,
-            correlation_id=endpoint.correlation_id,
-            created_at=endpoint.created_at,
-            updated_at=endpoint.updated_at,
-            delete_requested_at=endpoint.delete_requested_at,
             status_url=url,
             deployment_url=f"{url}/deployment",
-            violations=endpoint.violations,
-            validated_at=endpoint.validated_at,
         )
 
 

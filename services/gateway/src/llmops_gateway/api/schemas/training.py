@@ -17,6 +17,7 @@ from llmops_gateway.api.schemas.common import API_PREFIX, CamelModel, Page
 from llmops_gateway.api.schemas.workflows import PipelineSummaryOut
 from llmops_gateway.db.models import TrainingJob, WorkflowPipeline
 from llmops_gateway.domain.experiment_runs import RunMetrics
+from llmops_gateway.domain.registered_models import registered_model
 from llmops_shared.specs import TrainJobSpec
 
 
@@ -64,15 +65,8 @@ class RegisteredModelOut(CamelModel):
 
     @classmethod
     def of(cls, job: TrainingJob) -> RegisteredModelOut | None:
-        if job.registered_model_name is None or job.model_storage_uri is None:
-            return None
-        return cls(
-            name=job.registered_model_name,
-            version=job.registered_model_version,
-            run_id=job.model_run_id,
-            source=job.model_source,
-            storage_uri=job.model_storage_uri,
-        )
+        fields = registered_model(job)
+        return None if fields is None else cls(**fields)
 
 
 class TrainingJobOut(CamelModel):
@@ -108,23 +102,13 @@ class TrainingJobOut(CamelModel):
     @classmethod
     def of(cls, job: TrainingJob, pipeline: WorkflowPipeline | None) -> TrainingJobOut:
         url = f"{API_PREFIX}/training/jobs/{job.id}"
-        return cls(
-            id=job.id,
-            model_id=job.model_id,
-            dataset_id=job.dataset_id,
-            job_type=job.job_type,
-            status=job.status,
-            reason=job.reason,
-            created_at=job.created_at,
-            updated_at=job.updated_at,
-            correlation_id=job.correlation_id,
+        return cls.from_row(
+            job,
             train_job_spec=job.spec,
             status_url=url,
             experiment_run_url=f"{url}/experiment-run",
             pipeline=None if pipeline is None else PipelineSummaryOut.of(pipeline),
             registered_model=RegisteredModelOut.of(job),
-            violations=job.violations,
-            validated_at=job.validated_at,
         )
 
 
@@ -153,17 +137,9 @@ class ExperimentRunOut(CamelModel):
     @classmethod
     def of(cls, found: RunMetrics) -> ExperimentRunOut:
         run = found.run
-        return cls(
-            job_id=run.job_id,
-            run_id=run.run_id,
-            experiment_id=run.experiment_id,
-            experiment_name=run.experiment_name,
-            backend=run.backend,
-            status=run.status,
-            reason=run.reason,
+        return cls.from_row(
+            run,
             tracking_url=run.tracking_url if run.backend == "mlflow" else None,
-            params=run.params,
             metrics=found.metrics,
             metrics_error=found.error,
-            updated_at=run.updated_at,
         )

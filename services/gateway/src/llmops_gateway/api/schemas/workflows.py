@@ -26,6 +26,12 @@ class PipelineProgressOut(CamelModel):
         return cls(done=pipeline.progress_done, total=pipeline.progress_total)
 
 
+def _computed(pipeline: WorkflowPipeline) -> dict[str, Any]:
+    """What every view of a pipeline shows besides its columns: its id (the workflow name) and
+    its progress."""
+    return {"id": pipeline.workflow_name, "progress": PipelineProgressOut.of(pipeline)}
+
+
 class PipelineSummaryOut(CamelModel):
     """The pipeline running a training job, in the job's view."""
 
@@ -38,14 +44,8 @@ class PipelineSummaryOut(CamelModel):
 
     @classmethod
     def of(cls, pipeline: WorkflowPipeline) -> PipelineSummaryOut:
-        return cls(
-            id=pipeline.workflow_name,
-            status=pipeline.status,
-            progress=PipelineProgressOut.of(pipeline),
-            started_at=pipeline.started_at,
-            finished_at=pipeline.finished_at,
-            pipeline_url=pipeline_url(pipeline.workflow_name),
-        )
+        url = pipeline_url(pipeline.workflow_name)
+        return cls.from_row(pipeline, **_computed(pipeline), pipeline_url=url)
 
 
 class PipelineNodeOut(CamelModel):
@@ -79,21 +79,8 @@ class PipelineOut(CamelModel):
 
     @classmethod
     def of(cls, pipeline: WorkflowPipeline) -> PipelineOut:
-        return cls(
-            id=pipeline.workflow_name,
-            job_id=pipeline.job_id,
-            workflow_name=pipeline.workflow_name,
-            namespace=pipeline.namespace,
-            backend=pipeline.backend,
-            status=pipeline.status,
-            reason=pipeline.reason,
-            progress=PipelineProgressOut.of(pipeline),
-            nodes=[PipelineNodeOut.model_validate(node) for node in pipeline.nodes or []],
-            started_at=pipeline.started_at,
-            finished_at=pipeline.finished_at,
-            observed_at=pipeline.observed_at,
-            manifest=pipeline.manifest,
-        )
+        nodes = [PipelineNodeOut.model_validate(node) for node in pipeline.nodes or []]
+        return cls.from_row(pipeline, **_computed(pipeline), nodes=nodes)
 
 
 class PipelineList(Page[PipelineOut]):

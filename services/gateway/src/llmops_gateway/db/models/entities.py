@@ -45,7 +45,15 @@ class TrainingJob(Timestamped, Base):
     """The ``seq`` of the report the registered model was taken from (null: none yet)."""
 
 
-class CatalogModel(Base):
+class CatalogEntry:
+    """A catalog entry's id and its name, unique in its catalog (what specs refer to it by);
+    first among the table's columns."""
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True, sort_order=-1)
+    name: Mapped[str] = mapped_column(String(256), unique=True, sort_order=-1)
+
+
+class CatalogModel(CatalogEntry, Timestamped, Base):
     """A model the platform knows: a base model to fine-tune, or a trained one.
 
     A manual entry is ``Ready`` at once; an import from a registry starts ``Pending`` with
@@ -60,8 +68,6 @@ class CatalogModel(Base):
 
     __tablename__ = "catalog_models"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(256), unique=True)
     family: Mapped[str | None] = mapped_column(String(64))
     max_position_embeddings: Mapped[int | None] = mapped_column(Integer)
     hf_architecture: Mapped[str | None] = mapped_column(String(256))
@@ -73,11 +79,9 @@ class CatalogModel(Base):
     progress: Mapped[dict[str, Any] | None]
     storage_uri: Mapped[str | None] = mapped_column(String(2048))
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class CatalogDataset(Base):
+class CatalogDataset(CatalogEntry, Base):
     """A dataset the platform knows (its versions are in ``dataset_versions``).
 
     ``storage_uri`` is where its current data lives: a new version snapshots what is there.
@@ -85,8 +89,6 @@ class CatalogDataset(Base):
 
     __tablename__ = "catalog_datasets"
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    name: Mapped[str] = mapped_column(String(256), unique=True)
     type: Mapped[str | None] = mapped_column(String(64))
     description: Mapped[str | None] = mapped_column(Text)
     storage_uri: Mapped[str | None] = mapped_column(String(2048))

@@ -1,0 +1,52 @@
+"""How a resource's router declares its routes, the same for every resource.
+
+A read documents the resource's error answers (404, 409, 401 where they apply); a command
+changes the resource: it needs an API key, answers 202 (the workers act asynchronously) unless
+told otherwise, and documents the same errors. A route's response model is its function's
+return annotation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from fastapi import APIRouter, status
+from fastapi.types import DecoratedCallable
+
+from llmops_gateway.api.deps import Authenticated
+from llmops_gateway.api.schemas.common import Responses
+
+
+@dataclass(frozen=True)
+class Routes:
+    """The routes of one resource: its ``router`` and the ``errors`` its routes document."""
+
+    router: APIRouter
+    errors: Responses
+
+    def read(
+        self, path: str, *, summary: str, responses: Responses | None = None
+    ) -> Callable[[DecoratedCallable], DecoratedCallable]:
+        """A ``GET`` documenting the resource's errors (and ``responses``, its own)."""
+        return self.router.get(
+            path, responses={**self.errors, **(responses or {})}, summary=summary
+        )
+
+    def command(
+        self,
+        path: str,
+        *,
+        summary: str,
+        method: str = "POST",
+        status_code: int = status.HTTP_202_ACCEPTED,
+    ) -> Callable[[DecoratedCallable], DecoratedCallable]:
+        """An authenticated ``method`` (202 by default) documenting the resource's errors."""
+        return self.router.api_route(
+            path,
+            methods=[method],
+            status_code=status_code,
+            dependencies=[Authenticated],
+            responses=self.errors,
+            summary=summary,
+        )
