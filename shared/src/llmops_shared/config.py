@@ -3,15 +3,20 @@
 Services subclass :class:`ServiceSettings` in their own ``config.py`` and build one instance in
 their ``app.py``; there is no module-level settings object. Connection strings are ``SecretStr``
 because they may embed passwords: they never appear in ``repr`` or logs.
+
+The rules several services apply to their own settings live here too: :data:`OptionalText` and
+:data:`OptionalSecret` (an empty ``NAME=`` line means unset), :func:`http_base_url` and
+:func:`checked_template`, each raising the error message the service's setting names.
 """
 
 from __future__ import annotations
 
 import os
+import string
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Environment = Literal["dev", "stg", "prod"]
@@ -28,6 +33,47 @@ def redis_url_path(data_dir: Path) -> Path:
     """The file where a running ``llmops up`` writes the URL of the Redis it started, for the
     ``llmops`` CLI and the gateway's scripts to publish to."""
     return data_dir / "redis-url"
+
+
+def blank_is_none(value: str | None) -> str | None:
+    """The value trimmed; blank (an empty ``NAME=`` line) means unset."""
+    return (value or "").strip() or None
+
+
+def blank_secret_is_none(value: SecretStr | None) -> SecretStr | None:
+    """A blank secret (an empty ``NAME=`` line) means unset; any other is kept as given."""
+    return value if value is not None and value.get_secret_value().strip() else None
+
+
+OptionalText = Annotated[str | None, AfterValidator(blank_is_none)]
+"""An optional text setting, trimmed; blank means unset (``None``)."""
+
+OptionalSecret = Annotated[SecretStr | None, AfterValidator(blank_secret_is_none)]
+"""An optional secret setting; blank means unset (``None``)."""
+
+
+def http_base_url(value: str, *, default: str, setting: str) -> str:
+    """An http(s) base URL without a trailing slash (links and API paths are built by
+    appending); blank means ``default``. ``setting`` names the variable in the error."""
+    value = value.strip().rstrip("/")
+    if not value:
+        return default
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"{setting} {value!r} must be an http(s) URL")
+    return value
+
+
+def checked_template(value: str, allowed: frozenset[str], *, setting: str) -> str:
+    """A ``str.format`` template using only ``allowed`` placeholders (none positional), so a
+    typo stops the worker at start-up instead of failing every event."""
+    used = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+    unknown = used - allowed
+    if unknown or "" in used:
+        raise ValueError(
+            f"{setting} {value!r} uses unknown placeholders "
+            f"{sorted(unknown) or ['{}']}; allowed: {sorted(allowed)}"
+        )
+    return value
 
 
 class ConsumerSettings(BaseModel):

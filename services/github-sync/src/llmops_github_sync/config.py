@@ -15,9 +15,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
-from llmops_shared.config import ServiceSettings, local_data_dir
+from llmops_shared.config import (
+    OptionalSecret,
+    OptionalText,
+    ServiceSettings,
+    http_base_url,
+    local_data_dir,
+)
 
 DEFAULT_GITHUB_API = "https://api.github.com"
 
@@ -40,16 +46,16 @@ class GithubSyncSettings(ServiceSettings):
     )
 
     # --- GitHub (the `github` backend) -------------------------------------------------------
-    github_token: SecretStr | None = Field(default=None, description="Token auth. Never logged.")
-    github_app_id: str | None = Field(default=None, description="GitHub App id (App auth).")
-    github_app_private_key: SecretStr | None = Field(
+    github_token: OptionalSecret = Field(default=None, description="Token auth. Never logged.")
+    github_app_id: OptionalText = Field(default=None, description="GitHub App id (App auth).")
+    github_app_private_key: OptionalSecret = Field(
         default=None, description="The App's PEM private key (or GITHUB_APP_PRIVATE_KEY_PATH)."
     )
     github_app_private_key_path: Path | None = Field(default=None)
     github_app_installation_id: int | None = Field(default=None)
-    github_repo_owner: str | None = None
-    github_repo_name: str | None = None
-    github_branch: str | None = Field(
+    github_repo_owner: OptionalText = None
+    github_repo_name: OptionalText = None
+    github_branch: OptionalText = Field(
         default=None, description="Target branch; unset: the repository's default branch."
     )
     github_base_url: str = Field(
@@ -85,7 +91,7 @@ class GithubSyncSettings(ServiceSettings):
     git_sync_backend: Literal["github", "git"] | None = Field(
         default=None, description="Unset: github when a token or App auth is set, else git."
     )
-    git_remote_url: str | None = Field(
+    git_remote_url: OptionalText = Field(
         default=None,
         description="Any git remote (GitLab, Gitea, ssh, a bare repo path); unset: a local bare "
         "repository <work dir>/values.git.",
@@ -110,44 +116,18 @@ class GithubSyncSettings(ServiceSettings):
     vllm_max_model_len: int = Field(default=4096, ge=1)
     vllm_gpu_memory_utilization: float = Field(default=0.9, gt=0, le=1)
     vllm_trust_remote_code: bool = True
-    vllm_served_model_name: str | None = Field(
+    vllm_served_model_name: OptionalText = Field(
         default=None, description="Unset: the registered model's name."
     )
 
     # --- MLflow (reconcile, experiment lookup) -----------------------------------------------
-    mlflow_tracking_uri: str | None = Field(default=None)
+    mlflow_tracking_uri: OptionalText = Field(default=None)
     mlflow_page_size: int = Field(default=200, ge=1, le=10_000)
-
-    @field_validator("github_token", "github_app_private_key", mode="after")
-    @classmethod
-    def _empty_secret(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value().strip():
-            return None
-        return value
-
-    @field_validator(
-        "github_app_id",
-        "github_repo_owner",
-        "github_repo_name",
-        "github_branch",
-        "git_remote_url",
-        "mlflow_tracking_uri",
-        "vllm_served_model_name",
-        mode="after",
-    )
-    @classmethod
-    def _empty_none(cls, value: str | None) -> str | None:
-        return value.strip() or None if value is not None else None
 
     @field_validator("github_base_url")
     @classmethod
     def _base_url(cls, value: str) -> str:
-        value = value.strip().rstrip("/")
-        if not value:
-            return DEFAULT_GITHUB_API
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"GITHUB_BASE_URL {value!r} must be an http(s) URL")
-        return value
+        return http_base_url(value, default=DEFAULT_GITHUB_API, setting="GITHUB_BASE_URL")
 
     @field_validator("github_values_path")
     @classmethod

@@ -36,14 +36,14 @@ from llmops_github_sync.ports import (
 )
 from llmops_github_sync.values import TemplateError, load_template, plan_file
 from llmops_github_sync.values_facts import RenderOptions, VersionFacts, max_position_embeddings
+from llmops_shared.dispatch import Dispatcher
 from llmops_shared.events import (
     Envelope,
     Event,
-    ModelVersionChanged,
     ModelVersionRegistered,
     Phase,
     StatusEntity,
-    status_event,
+    reply_status,
 )
 from llmops_shared.events.payloads.details import ModelVersionDetails
 from llmops_shared.events.payloads.models import model_version_id
@@ -52,6 +52,8 @@ from llmops_shared.logging import get_logger
 REPORTER: Final = "github-sync"
 SKIPPED_NO_RUN: Final = "skipped: the model version has no run id"
 _log = get_logger(__name__)
+_status: Final = partial(reply_status, StatusEntity.MODEL_VERSION, reporter=REPORTER)
+"""The ``model_version`` status event answering a handled event."""
 
 
 class MlflowNotConfigured(Exception):
@@ -72,48 +74,34 @@ class SyncPorts:
         return f"{self.values_path}/{run_id}.yaml" if self.values_path else f"{run_id}.yaml"
 
 
-async def handle_models_event(event: Event, ports: SyncPorts) -> list[Envelope]:
-    """Dispatch one event of ``llmops.models``; other types are skipped."""
-    payload = event.payload
-    if isinstance(payload, ModelVersionRegistered | ModelVersionChanged):
-        return [await sync_version(event, payload, ports)]
-    _log.info("event_not_for_github_sync", event_type=event.type)
-    return []
-
-
 async def sync_version(event: Event, version: ModelVersionRegistered, ports: SyncPorts) -> Envelope:
     """Make the run's values file right for ``version``; the status to report."""
     entity = model_version_id(version.model_name, version.version)
     log = _log.bind(model_version=entity, run_id=version.run_id)
     backend = ports.repository.name
     if not version.run_id:
-        return _status(
-            event,
-            entity,
-            Phase.SUCCEEDED,
-            SKIPPED_NO_RUN,
-            _details(None, "skipped", None, backend, None, None, False),
-        )
+        skipped = ModelVersionDetails(action="skipped", backend=backend, capped=False)
+        return _status(event, entity, Phase.SUCCEEDED, reason=SKIPPED_NO_RUN, details=skipped)
     if not valid_run_id(version.run_id):
         reason = invalid_run_id_reason(version.run_id)
         log.error("values_run_id_invalid", reason=reason)
-        return _status(event, entity, Phase.FAILED, reason)
+        return _status(event, entity, Phase.FAILED, reason=reason)
     path = ports.path_for(version.run_id)
     try:
         template = load_template(ports.template_path)
     except TemplateError as exc:
         log.error("values_template_invalid", reason=str(exc))
-        return _status(event, entity, Phase.FAILED, str(exc))
+        return _status(event, entity, Phase.FAILED, reason=str(exc))
     try:
         experiment = version.experiment_id or await _experiment_of(version.run_id, ports)
     except MlflowNotConfigured as exc:
-        return _status(event, entity, Phase.FAILED, str(exc))
+        return _status(event, entity, Phase.FAILED, reason=str(exc))
     except RunNotFound as exc:
         # the run is gone: its artifacts (the model the file points at) are gone with it;
         # no file is written, and the event is settled instead of stalling the consumer
         reason = f"no values file: {exc}"
         log.error("values_run_not_found", reason=reason)
-        return _status(event, entity, Phase.FAILED, reason)
+        return _status(event, entity, Phase.FAILED, reason=reason)
     facts = VersionFacts(
         model_name=version.model_name,
         version=version.version,
@@ -127,7 +115,7 @@ async def sync_version(event: Event, version: ModelVersionRegistered, ports: Syn
         result = await ports.repository.sync_file(path, decide, run_id=version.run_id)
     except SyncRejected as exc:
         log.error("values_sync_rejected", reason=str(exc))
-        return _status(event, entity, Phase.FAILED, str(exc))
+        return _status(event, entity, Phase.FAILED, reason=str(exc))
     plan = result.plans[0]
     log.info(
         "values_synced",
@@ -143,21 +131,23 @@ async def sync_version(event: Event, version: ModelVersionRegistered, ports: Syn
         reason += f" (pull request {result.pull_request})"
     if plan.note:
         reason += f"; {plan.note}"
-    return _status(
-        event,
-        entity,
-        Phase.SUCCEEDED,
-        reason,
-        _details(
-            path,
-            plan.action,
-            result.commit,
-            backend,
-            result.pull_request,
-            plan.max_model_len,
-            plan.capped,
-        ),
+    details = ModelVersionDetails(
+        path=path,
+        action=plan.action,
+        commit=result.commit,
+        backend=backend,
+        pull_request=result.pull_request,
+        max_model_len=plan.max_model_len,
+        capped=plan.capped,
     )
+    return _status(event, entity, Phase.SUCCEEDED, reason=reason, details=details)
+
+
+handle_models_event: Final[Dispatcher[SyncPorts]] = Dispatcher(
+    "github_sync", {ModelVersionRegistered: sync_version}
+)
+"""The handler of ``llmops.models``: ``handler(event, ports)`` (``ModelVersionChanged`` is a
+``ModelVersionRegistered``: both are synced); other types are skipped."""
 
 
 def invalid_run_id_reason(run_id: str) -> str:
@@ -291,45 +281,3 @@ def _newer(a: ModelVersionRecord, b: ModelVersionRecord) -> bool:
 
 def _version_key(version: str) -> tuple[int, str]:
     return (int(version), "") if version.isdigit() else (0, version)
-
-
-# ---------------------------------------------------------------------------- status
-
-
-def _details(
-    path: str | None,
-    action: str,
-    commit: str | None,
-    backend: str,
-    pull_request: str | None,
-    max_model_len: int | None,
-    capped: bool,
-) -> ModelVersionDetails:
-    return ModelVersionDetails(
-        path=path,
-        action=action,
-        commit=commit,
-        backend=backend,
-        pull_request=pull_request,
-        max_model_len=max_model_len,
-        capped=capped,
-    )
-
-
-def _status(
-    event: Event,
-    entity_id: str,
-    phase: Phase,
-    reason: str,
-    details: ModelVersionDetails | None = None,
-) -> Envelope:
-    """A ``model_version`` status event about ``entity_id``, correlated with ``event``."""
-    return status_event(
-        StatusEntity.MODEL_VERSION,
-        entity_id=entity_id,
-        phase=phase,
-        reporter=REPORTER,
-        correlation_id=event.envelope.correlationid,
-        reason=reason,
-        details=details,
-    )

@@ -39,18 +39,21 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 
 _StableDumper.add_representer(str, _represent_str)
 
+_STABLE_STYLE: Final[dict[str, Any]] = {
+    "Dumper": _StableDumper,
+    "sort_keys": False,
+    "default_flow_style": False,
+    "allow_unicode": True,
+    "width": 4096,
+    "indent": 2,
+}
+"""The options of every dump the service writes (:func:`dump`, :func:`dump_documents`)."""
+
 
 def dump(document: Mapping[str, Any]) -> str:
     """One stable YAML style for everything the service writes."""
-    return yaml.dump(
-        document,
-        Dumper=_StableDumper,
-        sort_keys=False,
-        default_flow_style=False,
-        allow_unicode=True,
-        width=4096,
-        indent=2,
-    )
+    text: str = yaml.dump(document, **_STABLE_STYLE)
+    return text
 
 
 def dump_documents(documents: list[Any]) -> str:
@@ -59,16 +62,8 @@ def dump_documents(documents: list[Any]) -> str:
         documents = documents[:-1]
     if len(documents) == 1:
         return dump(documents[0])
-    return yaml.dump_all(
-        documents,
-        Dumper=_StableDumper,
-        sort_keys=False,
-        default_flow_style=False,
-        allow_unicode=True,
-        width=4096,
-        indent=2,
-        explicit_start=True,
-    )
+    text: str = yaml.dump_all(documents, explicit_start=True, **_STABLE_STYLE)
+    return text
 
 
 def same_documents(text: str, expected: list[Any]) -> bool:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 
-from llmops_shared.config import ServiceSettings, local_data_dir
+from llmops_shared.config import ServiceSettings, http_base_url, local_data_dir
 
 DEFAULT_HF_ENDPOINT = "https://huggingface.co"
 
@@ -85,13 +85,7 @@ class RegistrySettings(ServiceSettings):
     @field_validator("hf_endpoint")
     @classmethod
     def _endpoint(cls, value: str) -> str:
-        """Links and API paths are built by appending, so no trailing slash; empty means default."""
-        value = value.strip().rstrip("/")
-        if not value:
-            return DEFAULT_HF_ENDPOINT
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"HF_ENDPOINT {value!r} must be an http(s) URL")
-        return value
+        return http_base_url(value, default=DEFAULT_HF_ENDPOINT, setting="HF_ENDPOINT")
 
     @field_validator("hf_token")
     @classmethod

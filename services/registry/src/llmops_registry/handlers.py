@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Final
 
 from llmops_registry.ports import (
@@ -28,6 +29,7 @@ from llmops_registry.ports import (
     RegistryPorts,
     ResolvedModel,
 )
+from llmops_shared.dispatch import Dispatcher
 from llmops_shared.events import (
     Envelope,
     Event,
@@ -36,7 +38,7 @@ from llmops_shared.events import (
     Phase,
     StatusEntity,
     clip_reason,
-    status_event,
+    reply_status,
 )
 from llmops_shared.events.payloads.catalog import (
     ImportedModel,
@@ -61,21 +63,12 @@ CONTEXT_LENGTH_KEYS: Final = (
 """``config.json`` keys that give the context length, in order of preference."""
 
 _log = get_logger(__name__)
+_model_status: Final = partial(reply_status, StatusEntity.MODEL, reporter=REPORTER)
+"""The ``model`` status event answering a handled event."""
 
 
 class UnsupportedModel(InvalidModel):
     """The model is readable but not one the platform trains or serves."""
-
-
-async def handle_catalog_event(event: Event, ports: RegistryPorts) -> list[Envelope]:
-    """Dispatch one event of ``llmops.catalog``; types this service does not act on are skipped."""
-    payload = event.payload
-    if isinstance(payload, ModelImportRequested):
-        return [await handle_import(event, payload, ports)]
-    if isinstance(payload, ModelUpdateCheckRequested):
-        return [await handle_update_check(event, payload, ports)]
-    _log.info("event_not_for_registry", event_type=event.type)
-    return []
 
 
 async def handle_import(
@@ -138,13 +131,8 @@ async def handle_import(
         log.warning("import_file_list_unverified", files=len(imported.files))
     elif imported.snapshot_uri:
         reason += " (snapshot downloaded)"
-    return _model_status(
-        event,
-        request.model_id,
-        Phase.SUCCEEDED,
-        reason=reason,
-        details=ModelDetails(model=imported),
-    )
+    details = ModelDetails(model=imported)
+    return _model_status(event, request.model_id, Phase.SUCCEEDED, reason=reason, details=details)
 
 
 async def handle_update_check(
@@ -185,13 +173,19 @@ async def handle_update_check(
         updated=updated,
         error=error,
     )
-    return _model_status(
-        event,
-        request.model_id,
-        Phase.SUCCEEDED,
-        reason=reason,
-        details=ModelDetails(upstream=check),
-    )
+    details = ModelDetails(upstream=check)
+    return _model_status(event, request.model_id, Phase.SUCCEEDED, reason=reason, details=details)
+
+
+handle_catalog_event: Final[Dispatcher[RegistryPorts]] = Dispatcher(
+    "registry",
+    {
+        ModelImportRequested: handle_import,
+        ModelUpdateCheckRequested: handle_update_check,
+    },
+)
+"""The handler of ``llmops.catalog``: ``handler(event, ports)``; types this service does not act
+on are skipped."""
 
 
 def imported_model(resolved: ResolvedModel) -> ImportedModel:
@@ -266,24 +260,4 @@ def _progress_reason(repo: str, revision: str | None, progress: ImportProgress) 
     return (
         f"downloading {repo}: {progress.files_done}/{progress.files_total} files, "
         f"{progress.bytes_done}/{progress.bytes_total} bytes"
-    )
-
-
-def _model_status(
-    event: Event,
-    model_id: str,
-    phase: Phase,
-    *,
-    reason: str,
-    details: ModelDetails | None = None,
-) -> Envelope:
-    """A ``model`` status event about ``model_id``, correlated with ``event``."""
-    return status_event(
-        StatusEntity.MODEL,
-        entity_id=model_id,
-        phase=phase,
-        reporter=REPORTER,
-        correlation_id=event.envelope.correlationid,
-        reason=reason,
-        details=details,
     )

@@ -8,14 +8,13 @@ operator who knows KServe.
 
 from __future__ import annotations
 
-import string
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from llmops_shared.config import Environment, ServiceSettings, local_data_dir
+from llmops_shared.config import Environment, ServiceSettings, checked_template, local_data_dir
 from llmops_shared.kube.labels import namespace_for
 from llmops_shared.kube.settings import KubeSettings
 
@@ -122,15 +121,7 @@ class ServingSettings(ServiceSettings, KubeSettings):
     @field_validator("storage_uri_template")
     @classmethod
     def _known_placeholders(cls, value: str) -> str:
-        """A typo in the template must stop the worker at start-up, not fail every event."""
-        used = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
-        unknown = used - STORAGE_TEMPLATE_FIELDS
-        if unknown or "" in used:
-            raise ValueError(
-                f"STORAGE_URI_TEMPLATE {value!r} uses unknown placeholders "
-                f"{sorted(unknown) or ['{}']}; allowed: {sorted(STORAGE_TEMPLATE_FIELDS)}"
-            )
-        return value
+        return checked_template(value, STORAGE_TEMPLATE_FIELDS, setting="STORAGE_URI_TEMPLATE")
 
     @model_validator(mode="after")
     def _backend_matches_framework(self) -> ServingSettings:

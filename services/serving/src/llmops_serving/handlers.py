@@ -15,6 +15,8 @@ entry stays pending and is retried.
 
 from __future__ import annotations
 
+from typing import Final
+
 from llmops_serving.config import DeploymentMode
 from llmops_serving.moves import handle_move, left_behind, marked, report_refusal
 from llmops_serving.owners import owner_of
@@ -28,11 +30,12 @@ from llmops_serving.render.rollout import RolloutState, promote, rollback, rollo
 from llmops_serving.report import (
     FORMAT_LABELS,
     EndpointEvent,
-    deployment_status,
+    deployment_reply,
     details,
     move_info,
     report_failure,
 )
+from llmops_shared.dispatch import Dispatcher
 from llmops_shared.events import (
     DeploymentDeleted,
     DeploymentMigrationRequested,
@@ -50,32 +53,6 @@ from llmops_shared.logging import get_logger
 from llmops_shared.streams import NonRetryableError
 
 _log = get_logger(__name__)
-
-
-async def handle_serving_event(event: Event, ports: ServingPorts) -> list[Envelope]:
-    """Dispatch one event of ``llmops.serving``; a refused request is reported, then raised."""
-    payload = event.payload
-    if not isinstance(
-        payload, DeploymentRequested | DeploymentPromoted | DeploymentRolledBack | DeploymentDeleted
-    ):
-        _log.info("event_not_for_serving", event_type=event.type)
-        return []
-    try:
-        if isinstance(payload, DeploymentMigrationRequested):  # before its base class
-            return await handle_move(event, payload, ports)
-        if isinstance(payload, DeploymentRequested):
-            return await handle_requested(event, payload, ports)
-        if isinstance(payload, DeploymentPromoted):
-            return await handle_promoted(event, payload, ports)
-        if isinstance(payload, DeploymentRolledBack):
-            return await handle_rolled_back(event, payload, ports)
-        return await handle_deleted(event, payload, ports)
-    except NonRetryableError as exc:
-        if isinstance(payload, DeploymentMigrationRequested):
-            await report_refusal(event, payload, ports, str(exc))
-        else:
-            await report_failure(event, payload, ports, str(exc))
-        raise
 
 
 async def handle_requested(
@@ -180,15 +157,33 @@ async def handle_deleted(
     else:
         ports.cache.expect_gone(namespace, deleted.name, deleted.endpoint_id)
         phase, reason = Phase.PENDING, "deletion requested; waiting for finalizers"
-    return [
-        deployment_status(
-            entity_id=deleted.endpoint_id,
-            phase=phase,
-            reason=reason,
-            details=base,
-            correlation_id=event.envelope.correlationid,
-        )
-    ]
+    return [deployment_reply(event, deleted.endpoint_id, phase, reason=reason, details=base)]
+
+
+async def _report_refused(
+    event: Event, payload: EndpointEvent, ports: ServingPorts, reason: str
+) -> None:
+    """Report a refused request before it is dead-lettered: a refused move leaves the endpoint
+    as it is (:func:`~llmops_serving.moves.report_refusal`), anything else is ``Failed``."""
+    if isinstance(payload, DeploymentMigrationRequested):
+        await report_refusal(event, payload, ports, reason)
+    else:
+        await report_failure(event, payload, ports, reason)
+
+
+handle_serving_event: Final[Dispatcher[ServingPorts]] = Dispatcher(
+    "serving",
+    {
+        DeploymentMigrationRequested: handle_move,  # before its base class
+        DeploymentRequested: handle_requested,
+        DeploymentPromoted: handle_promoted,
+        DeploymentRolledBack: handle_rolled_back,
+        DeploymentDeleted: handle_deleted,
+    },
+    refused=_report_refused,
+)
+"""The handler of ``llmops.serving``: ``handler(event, ports)``; a refused request is reported,
+then raised."""
 
 
 async def _read_or_refuse(payload: EndpointEvent, ports: ServingPorts, *, action: str) -> Manifest:
@@ -227,9 +222,10 @@ async def _apply(
     seq = new_seq()
     observed = await ports.backend.apply(manifest if applied is None else applied)
     namespace = namespace_for(payload.environment)
-    envelope = deployment_status(
-        entity_id=payload.endpoint_id,
-        phase=observed.phase,
+    envelope = deployment_reply(
+        event,
+        payload.endpoint_id,
+        observed.phase,
         reason=observed.reason or action,
         details=details(
             name=payload.name,
@@ -239,7 +235,6 @@ async def _apply(
             observed=observed,
             migration=migration,
         ),
-        correlation_id=event.envelope.correlationid,
         seq=seq,
     )
     # the watcher reports the object again even if it looks unchanged since its last round

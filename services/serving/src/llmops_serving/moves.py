@@ -37,7 +37,7 @@ from llmops_serving.render.rollout import RolloutState, rollout_state
 from llmops_serving.render.status import Observed
 from llmops_serving.report import (
     FORMAT_LABELS,
-    deployment_status,
+    deployment_reply,
     details,
     move_info,
     move_reason,
@@ -175,9 +175,10 @@ def _move_status(
     seq: int,
 ) -> Envelope:
     """The report of a move just applied: the new manifest as observed, with ``info``."""
-    return deployment_status(
-        entity_id=move.endpoint_id,
-        phase=observed.phase,
+    return deployment_reply(
+        event,
+        move.endpoint_id,
+        observed.phase,
         reason=reason,
         details=details(
             name=move.name,
@@ -187,7 +188,6 @@ def _move_status(
             observed=observed,
             migration=info,
         ),
-        correlation_id=event.envelope.correlationid,
         seq=seq,
     )
 
@@ -277,9 +277,10 @@ async def report_refusal(
     info = move_info(outcome="failed", source=source.value, target=target.value, reason=reason)
     backend = ports.router.of(format_of(current.manifest))
     await ports.sink.publish(
-        deployment_status(
-            entity_id=move.endpoint_id,
-            phase=current.observed.phase,
+        deployment_reply(
+            event,
+            move.endpoint_id,
+            current.observed.phase,
             reason=f"migration refused: {reason}",
             details=details(
                 name=move.name,
@@ -289,7 +290,6 @@ async def report_refusal(
                 observed=current.observed,
                 migration=info,
             ),
-            correlation_id=event.envelope.correlationid,
         )
     )
 

@@ -23,6 +23,7 @@ from llmops_shared.events import (
     Event,
     Phase,
     StatusEntity,
+    reply_status,
     status_event,
 )
 from llmops_shared.events.payloads.details import (
@@ -95,6 +96,10 @@ deployment_status: Final = partial(status_event, StatusEntity.DEPLOYMENT, report
 """A ``deployment`` status event from the serving worker (entity id = endpoint id, ``details``
 from :func:`details`); ``seq`` defaults to now."""
 
+deployment_reply: Final = partial(reply_status, StatusEntity.DEPLOYMENT, reporter=REPORTER)
+"""The ``deployment`` status event answering a handled event (the watcher, which answers no
+event, uses :data:`deployment_status`)."""
+
 
 def move_reason(target: RenderFormat, applied: str | None, removal: Removal) -> str:
     """The reason of a completed move: where to, and what was removed or left alone."""
@@ -120,11 +125,5 @@ async def report_failure(
         "deployment_refused", endpoint_id=payload.endpoint_id, reason=reason
     )
     await ports.sink.publish(
-        deployment_status(
-            entity_id=payload.endpoint_id,
-            phase=Phase.FAILED,
-            reason=reason,
-            details=info,
-            correlation_id=event.envelope.correlationid,
-        )
+        deployment_reply(event, payload.endpoint_id, Phase.FAILED, reason=reason, details=info)
     )

@@ -8,12 +8,11 @@ next to it the same way.
 
 from __future__ import annotations
 
-import string
 from typing import ClassVar, Final, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, field_validator
 
-from llmops_shared.config import ServiceSettings
+from llmops_shared.config import OptionalSecret, ServiceSettings, checked_template
 
 SUPPORTED_SYSTEMS: Final = ("mlflow",)
 """Values of ``EXPERIMENT_TRACKING_SYSTEM`` this worker implements."""
@@ -63,7 +62,7 @@ class TrackingSettings(ServiceSettings):
     )
 
     # ------------------------------------------------------------ model-version events
-    mlflow_webhook_secret: SecretStr | None = Field(
+    mlflow_webhook_secret: OptionalSecret = Field(
         default=None,
         description="HMAC secret of the MLflow webhook (X-MLflow-Signature). Unset: the "
         "receiver answers 503 and no webhook is registered; the poller still runs.",
@@ -103,12 +102,6 @@ class TrackingSettings(ServiceSettings):
         "(skipping those already published), so a version committed late is not missed.",
     )
 
-    @field_validator("mlflow_webhook_secret")
-    @classmethod
-    def _webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
-        """An empty ``MLFLOW_WEBHOOK_SECRET=`` line means unset."""
-        return value if value is not None and value.get_secret_value().strip() else None
-
     @field_validator("mlflow_webhook_url")
     @classmethod
     def _webhook_url(cls, value: str | None) -> str | None:
@@ -136,14 +129,8 @@ class TrackingSettings(ServiceSettings):
     @field_validator("experiment_name_template")
     @classmethod
     def _known_placeholders(cls, value: str) -> str:
-        """A typo in the template must stop the worker at start-up, not fail every event."""
-        used = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
-        unknown = used - TEMPLATE_FIELDS
-        if unknown or "" in used:
-            raise ValueError(
-                f"EXPERIMENT_NAME_TEMPLATE {value!r} uses unknown placeholders "
-                f"{sorted(unknown) or ['{}']}; allowed: {sorted(TEMPLATE_FIELDS)}"
-            )
+        """Known placeholders only (:func:`checked_template`), and a name that is not empty."""
+        checked_template(value, TEMPLATE_FIELDS, setting="EXPERIMENT_NAME_TEMPLATE")
         if not value.format(environment="x", job_type="x", model_family="x").strip():
             raise ValueError("EXPERIMENT_NAME_TEMPLATE renders an empty experiment name")
         return value

@@ -11,6 +11,9 @@ docs/tracking.md).
 
 from __future__ import annotations
 
+from typing import Final
+
+from llmops_shared.dispatch import Dispatcher
 from llmops_shared.events import (
     Envelope,
     Event,
@@ -24,19 +27,6 @@ from llmops_tracking.moves import handle_move
 from llmops_tracking.ports import RunStatus, TrackingPorts
 
 _log = get_logger(__name__)
-
-
-async def handle_training_event(event: Event, ports: TrackingPorts) -> list[Envelope]:
-    """Dispatch one event of ``llmops.training``; types this service does not act on are skipped."""
-    payload = event.payload
-    if isinstance(payload, TrainingJobSubmitted):
-        return await handle_submitted(event, payload, ports)
-    if isinstance(payload, TrainingJobCancelled):
-        return await handle_cancelled(event, payload, ports)
-    if isinstance(payload, ExperimentMigrationRequested):
-        return await handle_move(event, payload, ports)
-    _log.info("event_not_for_tracking", event_type=event.type)
-    return []
 
 
 async def handle_submitted(
@@ -87,3 +77,15 @@ async def handle_cancelled(
             event, run, job_id=cancel.job_id, backend=ports.backend.name, reason=reason
         )
     ]
+
+
+handle_training_event: Final[Dispatcher[TrackingPorts]] = Dispatcher(
+    "tracking",
+    {
+        TrainingJobSubmitted: handle_submitted,
+        TrainingJobCancelled: handle_cancelled,
+        ExperimentMigrationRequested: handle_move,
+    },
+)
+"""The handler of ``llmops.training``: ``handler(event, ports)``; types this service does not act
+on are skipped."""

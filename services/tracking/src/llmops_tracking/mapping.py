@@ -11,6 +11,7 @@ docs/tracking.md).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import Final
 
 from pydantic import JsonValue
@@ -21,7 +22,7 @@ from llmops_shared.events import (
     Phase,
     StatusEntity,
     TrainingJobSubmitted,
-    status_event,
+    reply_status,
 )
 from llmops_shared.events.payloads.details import ExperimentRunDetails
 from llmops_shared.specs import TrainJobSpec
@@ -40,6 +41,9 @@ PHASES: Final = {
     RunStatus.KILLED: Phase.CANCELLED,
 }
 """The status phase that reports a run in each tracking status."""
+
+run_status: Final = partial(reply_status, StatusEntity.EXPERIMENT_RUN, reporter=REPORTER)
+"""The ``experiment_run`` status event (entity id = run id) answering a handled event."""
 
 
 def run_name(job_id: str) -> str:
@@ -109,14 +113,9 @@ def run_status_event(
     event: Event, run: TrackedRun, *, job_id: str, backend: str, reason: str | None = None
 ) -> Envelope:
     """The ``experiment_run`` status event reporting ``run``, correlated with ``event``."""
-    return status_event(
-        StatusEntity.EXPERIMENT_RUN,
-        entity_id=run.run_id,
-        phase=PHASES[run.status],
-        reporter=REPORTER,
-        correlation_id=event.envelope.correlationid,
-        reason=reason or run.note,
-        details=run_details(run, job_id=job_id, backend=backend),
+    details = run_details(run, job_id=job_id, backend=backend)
+    return run_status(
+        event, run.run_id, PHASES[run.status], reason=reason or run.note, details=details
     )
 
 

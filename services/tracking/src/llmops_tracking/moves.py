@@ -21,9 +21,7 @@ from llmops_shared.events import (
     Event,
     ExperimentMigrationRequested,
     Phase,
-    StatusEntity,
     TrainingJobSubmitted,
-    status_event,
 )
 from llmops_shared.events.payloads.details import ExperimentRunDetails, RunMove
 from llmops_shared.logging import get_logger
@@ -31,9 +29,9 @@ from llmops_tracking.adapters.builtin import builtin_run_id
 from llmops_tracking.mapping import (
     JOB_ID_TAG,
     PHASES,
-    REPORTER,
     run_details,
     run_request,
+    run_status,
 )
 from llmops_tracking.ports import RunRequest, RunStatus, TrackingPorts, TrackingRejected
 
@@ -107,16 +105,7 @@ async def handle_move(
     )
     details = run_details(run, job_id=move.job_id, backend=ports.backend.name)
     details.migration = move_facts(move, outcome="migrated")
-    return [
-        status_event(
-            StatusEntity.EXPERIMENT_RUN,
-            entity_id=run.run_id,
-            phase=PHASES[run.status],
-            reporter=REPORTER,
-            correlation_id=event.envelope.correlationid,
-            details=details,
-        )
-    ]
+    return [run_status(event, run.run_id, PHASES[run.status], details=details)]
 
 
 def move_facts(
@@ -146,17 +135,12 @@ def move_failed(event: Event, move: ExperimentMigrationRequested, reason: str) -
     stays what it was, built-in; the gateway never takes the phase or reason of such a report
     as the run's."""
     reason = f"migration to {move.target} failed: {reason}"
-    return status_event(
-        StatusEntity.EXPERIMENT_RUN,
-        entity_id=builtin_run_id(move.job_id),
-        phase=Phase.FAILED,
-        reporter=REPORTER,
-        correlation_id=event.envelope.correlationid,
-        reason=reason,
-        details=ExperimentRunDetails(
-            job_id=move.job_id,
-            migration=move_facts(move, outcome="failed", reason=reason, request_id=event.id),
-        ),
+    details = ExperimentRunDetails(
+        job_id=move.job_id,
+        migration=move_facts(move, outcome="failed", reason=reason, request_id=event.id),
+    )
+    return run_status(
+        event, builtin_run_id(move.job_id), Phase.FAILED, reason=reason, details=details
     )
 
 

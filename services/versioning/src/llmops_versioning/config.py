@@ -17,7 +17,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
-from llmops_shared.config import ServiceSettings, local_data_dir
+from llmops_shared.config import OptionalText, ServiceSettings, local_data_dir
 
 REMOTE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
@@ -58,14 +58,14 @@ class VersioningSettings(ServiceSettings):
     dvc_command_timeout_s: float = Field(
         default=3600.0, gt=0, description="Longest a single dvc/git command may run."
     )
-    s3_endpoint_url: str | None = Field(
+    s3_endpoint_url: OptionalText = Field(
         default=None,
         validation_alias=AliasChoices("s3_endpoint_url", "aws_endpoint_url"),
         description="S3 API endpoint (MinIO, moto...); unset: AWS. Also read as AWS_ENDPOINT_URL.",
     )
     aws_access_key_id: SecretStr | None = Field(default=None, description="S3 access key.")
     aws_secret_access_key: SecretStr | None = Field(default=None, description="S3 secret key.")
-    aws_region: str | None = Field(
+    aws_region: OptionalText = Field(
         default=None,
         validation_alias=AliasChoices("aws_region", "aws_default_region"),
         description="S3 region (AWS_REGION or AWS_DEFAULT_REGION).",
@@ -114,9 +114,3 @@ class VersioningSettings(ServiceSettings):
                 if not Path(root).is_absolute():
                     raise ValueError(f"LOCAL_DATA_ROOTS entry {str(root)!r} is not absolute")
         return value
-
-    @field_validator("s3_endpoint_url", "aws_region")
-    @classmethod
-    def _empty_is_unset(cls, value: str | None) -> str | None:
-        """An empty ``S3_ENDPOINT_URL=`` line means unset."""
-        return (value or "").strip() or None

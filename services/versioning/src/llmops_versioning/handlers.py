@@ -17,8 +17,12 @@ back by then, so the gateway's row leaves Pending/Running and the tag can be req
 
 from __future__ import annotations
 
-from typing import Any, Final
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Final, TypeVar
 
+from llmops_shared.dispatch import Dispatcher
 from llmops_shared.events import (
     DatasetRestoreRequested,
     DatasetVersionRequested,
@@ -27,7 +31,7 @@ from llmops_shared.events import (
     Phase,
     StatusEntity,
     clip_reason,
-    status_event,
+    reply_status,
 )
 from llmops_shared.events.payloads.datasets import RestoreFacts, VersionProgress
 from llmops_shared.events.payloads.details import DatasetRestoreDetails, DatasetVersionDetails
@@ -36,6 +40,7 @@ from llmops_shared.progress import ProgressReporter
 from llmops_versioning.adapters.storage import describe
 from llmops_versioning.ports import (
     Progress,
+    ProgressCallback,
     RestoreRequest,
     VersioningFailed,
     VersioningPorts,
@@ -46,16 +51,12 @@ REPORTER: Final = "versioning"
 
 _log = get_logger(__name__)
 
+version_status: Final = partial(reply_status, StatusEntity.DATASET_VERSION, reporter=REPORTER)
+"""The ``dataset_version`` status event (entity id = version id) answering a handled event."""
+restore_status: Final = partial(reply_status, StatusEntity.DATASET_RESTORE, reporter=REPORTER)
+"""The ``dataset_restore`` status event (entity id = restore id) answering a handled event."""
 
-async def handle_datasets_event(event: Event, ports: VersioningPorts) -> list[Envelope]:
-    """Dispatch one event of ``llmops.datasets``; other types are skipped."""
-    payload = event.payload
-    if isinstance(payload, DatasetVersionRequested):
-        return await handle_version_requested(event, payload, ports)
-    if isinstance(payload, DatasetRestoreRequested):
-        return await handle_restore_requested(event, payload, ports)
-    _log.info("event_not_for_versioning", event_type=event.type)
-    return []
+T = TypeVar("T")
 
 
 async def handle_version_requested(
@@ -82,32 +83,22 @@ async def handle_version_requested(
             bytes_total=progress.bytes_total,
         )
         details = DatasetVersionDetails(progress=facts, backend=ports.backend.name)
-        return report(event, StatusEntity.DATASET_VERSION, payload.version_id, Phase.RUNNING,
-                      details=details)  # fmt: skip
+        return version_status(event, payload.version_id, Phase.RUNNING, details=details)
 
-    reporter = ProgressReporter(ports.sink, running, interval_s=ports.progress_interval_s)
     log = _log.bind(
         dataset_id=payload.dataset_id, version_id=payload.version_id, tag=payload.version_tag
     )
-    async with ports.locks(payload.dataset_id):
-        try:
-            facts = await ports.backend.create_version(request, reporter)
-        except Exception as exc:  # noqa: BLE001 - logged and reported by _failure_reason
-            reason = _failure_reason(
-                exc, f"version {payload.version_tag}", "version", log, ports.backend.name
+    work = partial(ports.backend.create_version, request)
+    facts = await _reported_work(
+        ports, payload.dataset_id, work, running, f"version {payload.version_tag}", "version", log
+    )
+    if isinstance(facts, _Failure):
+        failed = DatasetVersionDetails(backend=ports.backend.name)
+        return [
+            version_status(
+                event, payload.version_id, Phase.FAILED, reason=facts.reason, details=failed
             )
-            return [
-                report(
-                    event,
-                    StatusEntity.DATASET_VERSION,
-                    payload.version_id,
-                    Phase.FAILED,
-                    reason=reason,
-                    details=DatasetVersionDetails(backend=ports.backend.name),
-                )
-            ]
-        finally:
-            await reporter.drain()
+        ]
     log.info(
         "version_recorded",
         backend=facts.backend,
@@ -116,15 +107,8 @@ async def handle_version_requested(
         bytes=facts.total_bytes,
         revision=facts.revision,
     )
-    return [
-        report(
-            event,
-            StatusEntity.DATASET_VERSION,
-            payload.version_id,
-            Phase.SUCCEEDED,
-            details=DatasetVersionDetails(version=facts),
-        )
-    ]
+    recorded = DatasetVersionDetails(version=facts)
+    return [version_status(event, payload.version_id, Phase.SUCCEEDED, details=recorded)]
 
 
 async def handle_restore_requested(
@@ -148,45 +132,55 @@ async def handle_restore_requested(
             bytes_done=progress.bytes_done,
             bytes_total=progress.bytes_total,
         )
-        return report(event, StatusEntity.DATASET_RESTORE, payload.restore_id, Phase.RUNNING,
-                      details=DatasetRestoreDetails(restore=facts))  # fmt: skip
+        details = DatasetRestoreDetails(restore=facts)
+        return restore_status(event, payload.restore_id, Phase.RUNNING, details=details)
 
-    reporter = ProgressReporter(ports.sink, running, interval_s=ports.progress_interval_s)
     log = _log.bind(
         dataset_id=payload.dataset_id, version_id=payload.version_id, restore_id=payload.restore_id
     )
-    base = DatasetRestoreDetails(
-        restore=RestoreFacts(version_id=payload.version_id, target_uri=payload.target_uri)
-    )
-    async with ports.locks(payload.dataset_id):
-        try:
-            facts = await ports.backend.restore(request, reporter)
-        except Exception as exc:  # noqa: BLE001 - logged and reported by _failure_reason
-            reason = _failure_reason(
-                exc, f"restore of version {payload.version_tag}", "restore", log, ports.backend.name
+    subject = f"restore of version {payload.version_tag}"
+    work = partial(ports.backend.restore, request)
+    facts = await _reported_work(ports, payload.dataset_id, work, running, subject, "restore", log)
+    if isinstance(facts, _Failure):
+        base = DatasetRestoreDetails(
+            restore=RestoreFacts(version_id=payload.version_id, target_uri=payload.target_uri)
+        )
+        return [
+            restore_status(
+                event, payload.restore_id, Phase.FAILED, reason=facts.reason, details=base
             )
-            return [
-                report(
-                    event,
-                    StatusEntity.DATASET_RESTORE,
-                    payload.restore_id,
-                    Phase.FAILED,
-                    reason=reason,
-                    details=base,
-                )
-            ]
+        ]
+    log.info("version_restored", files=facts.files_done, bytes=facts.bytes_done)
+    restored = DatasetRestoreDetails(restore=facts)
+    return [restore_status(event, payload.restore_id, Phase.SUCCEEDED, details=restored)]
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """Work that ended in an exception: the Failed report's reason."""
+
+    reason: str | None
+
+
+async def _reported_work(
+    ports: VersioningPorts,
+    dataset_id: str,
+    work: Callable[[ProgressCallback], Awaitable[T]],
+    running: Callable[[Progress], Envelope | None],
+    subject: str,
+    kind: str,
+    log: Any,
+) -> T | _Failure:
+    """Run ``work`` under the dataset's lock with throttled Running reports (``running``),
+    drained before the final report is built; any exception ends as a :class:`_Failure`."""
+    reporter = ProgressReporter(ports.sink, running, interval_s=ports.progress_interval_s)
+    async with ports.locks(dataset_id):
+        try:
+            return await work(reporter)
+        except Exception as exc:  # noqa: BLE001 - logged and reported by _failure_reason
+            return _Failure(_failure_reason(exc, subject, kind, log, ports.backend.name))
         finally:
             await reporter.drain()
-    log.info("version_restored", files=facts.files_done, bytes=facts.bytes_done)
-    return [
-        report(
-            event,
-            StatusEntity.DATASET_RESTORE,
-            payload.restore_id,
-            Phase.SUCCEEDED,
-            details=DatasetRestoreDetails(restore=facts),
-        )
-    ]
 
 
 def _failure_reason(exc: Exception, subject: str, kind: str, log: Any, backend: str) -> str | None:
@@ -201,22 +195,11 @@ def _failure_reason(exc: Exception, subject: str, kind: str, log: Any, backend: 
     return clip_reason(f"{subject} failed unexpectedly: {describe(exc)}")
 
 
-def report(
-    event: Event,
-    entity: StatusEntity,
-    entity_id: str,
-    phase: Phase,
-    *,
-    reason: str | None = None,
-    details: DatasetVersionDetails | DatasetRestoreDetails | None = None,
-) -> Envelope:
-    """A status event about ``entity_id``, correlated with ``event``."""
-    return status_event(
-        entity,
-        entity_id=entity_id,
-        phase=phase,
-        reporter=REPORTER,
-        correlation_id=event.envelope.correlationid,
-        reason=reason,
-        details=details,
-    )
+handle_datasets_event: Final[Dispatcher[VersioningPorts]] = Dispatcher(
+    "versioning",
+    {
+        DatasetVersionRequested: handle_version_requested,
+        DatasetRestoreRequested: handle_restore_requested,
+    },
+)
+"""The handler of ``llmops.datasets``: ``handler(event, ports)``; other types are skipped."""

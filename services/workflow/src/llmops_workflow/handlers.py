@@ -16,7 +16,9 @@ nothing is reported: the entry stays pending and is retried.
 from __future__ import annotations
 
 import dataclasses
+from typing import Final
 
+from llmops_shared.dispatch import Dispatcher
 from llmops_shared.events import (
     Envelope,
     Event,
@@ -26,8 +28,7 @@ from llmops_shared.events import (
     new_seq,
 )
 from llmops_shared.logging import get_logger
-from llmops_shared.streams import NonRetryableError
-from llmops_workflow.ports import WorkflowPorts
+from llmops_workflow.ports import Manifest, WorkflowPorts
 from llmops_workflow.render import names
 from llmops_workflow.render.jobs import render_jobs
 from llmops_workflow.render.request import train_request
@@ -36,21 +37,6 @@ from llmops_workflow.render.workflow import render_workflow
 from llmops_workflow.report import reports
 
 _log = get_logger(__name__)
-
-
-async def handle_training_event(event: Event, ports: WorkflowPorts) -> list[Envelope]:
-    """Dispatch one event of ``llmops.training``; a refused request is reported, then raised."""
-    payload = event.payload
-    if not isinstance(payload, TrainingJobSubmitted | TrainingJobCancelled):
-        _log.info("event_not_for_workflow", event_type=event.type)
-        return []
-    try:
-        if isinstance(payload, TrainingJobSubmitted):
-            return await handle_submitted(event, payload, ports)
-        return await handle_cancelled(event, payload, ports)
-    except NonRetryableError as exc:
-        await report_failure(event, payload.job_id, ports, str(exc))
-        raise
 
 
 async def handle_submitted(
@@ -72,16 +58,7 @@ async def handle_submitted(
     if not observed.total:  # nothing has run yet: the plan's size
         observed = dataclasses.replace(observed, total=steps_total(manifest))
     name = names.workflow_name(submitted.job_id)
-    envelopes = reports(
-        job_id=submitted.job_id,
-        workflow_name=name,
-        namespace=ports.namespace,
-        backend=ports.backend.name,
-        manifest=manifest,
-        observed=observed,
-        correlation_id=event.envelope.correlationid,
-        seq=seq,
-    )
+    envelopes = _reply(event, submitted.job_id, ports, observed, manifest=manifest, seq=seq)
     ports.cache.forget(ports.namespace, name)
     _log.info(
         "pipeline_submitted",
@@ -115,28 +92,51 @@ async def handle_cancelled(
         namespace=ports.namespace,
         phase=observed.phase.value,
     )
+    return _reply(event, cancelled.job_id, ports, observed, seq=seq)
+
+
+async def report_failure(
+    event: Event,
+    job: TrainingJobSubmitted | TrainingJobCancelled,
+    ports: WorkflowPorts,
+    reason: str,
+) -> None:
+    """Publish ``Failed`` (pipeline and job) out of band, before the event is dead-lettered."""
+    _log.warning("pipeline_refused", job_id=job.job_id, reason=reason)
+    for envelope in _reply(event, job.job_id, ports, Observed(Phase.FAILED, reason)):
+        await ports.sink.publish(envelope)
+
+
+def _reply(
+    event: Event,
+    job_id: str,
+    ports: WorkflowPorts,
+    observed: Observed,
+    *,
+    manifest: Manifest | None = None,
+    seq: int | None = None,
+) -> list[Envelope]:
+    """The reports (:func:`~llmops_workflow.report.reports`) answering ``event`` about the
+    job's pipeline as ``observed``."""
     return reports(
-        job_id=cancelled.job_id,
-        workflow_name=name,
+        job_id=job_id,
+        workflow_name=names.workflow_name(job_id),
         namespace=ports.namespace,
         backend=ports.backend.name,
-        manifest=None,
+        manifest=manifest,
         observed=observed,
         correlation_id=event.envelope.correlationid,
         seq=seq,
     )
 
 
-async def report_failure(event: Event, job_id: str, ports: WorkflowPorts, reason: str) -> None:
-    """Publish ``Failed`` (pipeline and job) out of band, before the event is dead-lettered."""
-    _log.warning("pipeline_refused", job_id=job_id, reason=reason)
-    for envelope in reports(
-        job_id=job_id,
-        workflow_name=names.workflow_name(job_id),
-        namespace=ports.namespace,
-        backend=ports.backend.name,
-        manifest=None,
-        observed=Observed(Phase.FAILED, reason),
-        correlation_id=event.envelope.correlationid,
-    ):
-        await ports.sink.publish(envelope)
+handle_training_event: Final[Dispatcher[WorkflowPorts]] = Dispatcher(
+    "workflow",
+    {
+        TrainingJobSubmitted: handle_submitted,
+        TrainingJobCancelled: handle_cancelled,
+    },
+    refused=report_failure,
+)
+"""The handler of ``llmops.training``: ``handler(event, ports)``; a refused request is reported,
+then raised."""

@@ -70,9 +70,11 @@ def reports(
     observed: Observed,
     correlation_id: str | None,
     seq: int | None = None,
+    job: bool = True,
 ) -> list[Envelope]:
     """The pipeline report and, when the phase is one a job has (and no termination is in
-    flight), the job report; both with ``seq`` (the observation time, default now)."""
+    flight, see :func:`reports_job`) and ``job`` is true, the job report; both with ``seq``
+    (the observation time, default now)."""
     out = [
         pipeline_status(
             entity_id=workflow_name,
@@ -90,7 +92,7 @@ def reports(
             seq=seq,
         )
     ]
-    if observed.phase in JOB_PHASES and not observed.terminating:
+    if job and reports_job(observed):
         out.append(
             job_status(
                 entity_id=job_id,
@@ -101,3 +103,8 @@ def reports(
             )
         )
     return out
+
+
+def reports_job(observed: Observed) -> bool:
+    """Whether an observation is also the job's: a phase a job has, no termination in flight."""
+    return observed.phase in JOB_PHASES and not observed.terminating

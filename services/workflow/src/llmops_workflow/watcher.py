@@ -16,13 +16,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from llmops_shared.events import Envelope, Phase
+from llmops_shared.events import Phase
 from llmops_shared.kube.objects import annotation
 from llmops_shared.kube.watcher import Key, Observation, PollingWatcher, Seen, fingerprint
 from llmops_workflow.ports import Live, StatusSink, WorkflowBackend
 from llmops_workflow.render.names import CORRELATION_ANNOTATION
 from llmops_workflow.render.status import Observed
-from llmops_workflow.report import JOB_PHASES, details, job_status, pipeline_status
+from llmops_workflow.report import details, job_status, pipeline_status, reports, reports_job
 
 _FINISHED = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED})
 
@@ -77,36 +77,20 @@ class Watcher(PollingWatcher[Observed, _Seen]):
     async def _report(self, key: Key, live: Live, fingerprint: str, seen: _Seen | None) -> int:
         assert live.owner is not None
         observed = live.observed
-        correlation = annotation(live.manifest, CORRELATION_ANNOTATION)
-        envelopes: list[Envelope] = [
-            pipeline_status(
-                entity_id=live.name,
-                phase=observed.phase,
-                reason=observed.reason,
-                details=details(
-                    job_id=live.owner,
-                    workflow_name=live.name,
-                    namespace=live.namespace,
-                    backend=self._backend.name,
-                    manifest=live.manifest,
-                    observed=observed,
-                ),
-                correlation_id=correlation,
-            )
-        ]
         job_state = seen.job_state if seen is not None else None
-        if observed.phase in JOB_PHASES and not observed.terminating:
-            state = (observed.phase.value, observed.reason)
-            if state != job_state:
-                envelopes.append(
-                    job_status(
-                        entity_id=live.owner,
-                        phase=observed.phase,
-                        reason=observed.reason,
-                        correlation_id=correlation,
-                    )
-                )
-                job_state = state
+        state = (observed.phase.value, observed.reason)
+        envelopes = reports(
+            job_id=live.owner,
+            workflow_name=live.name,
+            namespace=live.namespace,
+            backend=self._backend.name,
+            manifest=live.manifest,
+            observed=observed,
+            correlation_id=annotation(live.manifest, CORRELATION_ANNOTATION),
+            job=state != job_state,  # the job's report only when its state changed
+        )
+        if reports_job(observed):
+            job_state = state
         for envelope in envelopes:
             await self._sink.publish(envelope)
         self._seen[key] = _Seen(live.owner, fingerprint, job_state, observed.phase)

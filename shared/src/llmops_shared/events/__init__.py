@@ -75,7 +75,7 @@ from llmops_shared.events.payloads.training import (
     TrainingJobSubmitted,
 )
 from llmops_shared.events.registry import EVENT_TYPES, PAYLOAD_TYPES, event_types_for, stream_for
-from llmops_shared.events.reporting import status_event
+from llmops_shared.events.reporting import reply_status, status_event
 
 __all__ = [
     "AREA_SYSTEMS",
@@ -141,6 +141,7 @@ __all__ = [
     "model_version_id",
     "new_event",
     "new_seq",
+    "reply_status",
     "status_event",
     "status_updated",
     "stream_for",

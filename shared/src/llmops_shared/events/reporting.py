@@ -2,7 +2,9 @@
 
 Every worker reports on ``llmops.status`` the same way (its own name as ``reporter`` and as the
 envelope's ``source``, the correlation id of the event it handles), so the envelope is built
-here once instead of in each service. It lives apart from ``payloads/status.py`` because the
+here once instead of in each service: :func:`status_event` for any report, :func:`reply_status`
+for the report about an event being handled (a worker binds its entity and name with
+``functools.partial``). It lives apart from ``payloads/status.py`` because the
 envelope factory (``codec``) imports the payload registry, which imports the payloads.
 """
 
@@ -13,7 +15,7 @@ from collections.abc import Mapping
 from pydantic import JsonValue
 
 from llmops_shared.events.codec import new_event
-from llmops_shared.events.envelope import Envelope
+from llmops_shared.events.envelope import Envelope, Event
 from llmops_shared.events.payloads.details import ReportDetails
 from llmops_shared.events.payloads.status import Phase, StatusEntity, clip_reason, status_updated
 
@@ -47,3 +49,33 @@ def status_event(
         seq=seq,
     )
     return new_event(payload, source=reporter, correlation_id=correlation_id)
+
+
+def reply_status(
+    entity: StatusEntity | str,
+    event: Event,
+    entity_id: str,
+    phase: Phase | str,
+    *,
+    reporter: str,
+    reason: str | None = None,
+    details: ReportDetails | Mapping[str, JsonValue] | None = None,
+    seq: int | None = None,
+) -> Envelope:
+    """The status event ``reporter`` answers the handled ``event`` with: :func:`status_event`
+    correlated with ``event`` (its envelope's ``correlationid``).
+
+    ``entity`` comes first, as in :func:`status_event`, so a worker binds it and its name once
+    (``partial(reply_status, StatusEntity.MODEL, reporter="registry")``) and its handlers say
+    only what differs: ``reply(event, model_id, Phase.FAILED, reason=...)``.
+    """
+    return status_event(
+        entity,
+        entity_id=entity_id,
+        phase=phase,
+        reporter=reporter,
+        correlation_id=event.envelope.correlationid,
+        reason=reason,
+        details=details,
+        seq=seq,
+    )

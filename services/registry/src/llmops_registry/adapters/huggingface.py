@@ -29,6 +29,7 @@ from typing import Any, Final, TypeVar, cast
 
 from huggingface_hub import (
     HfApi,
+    ModelInfo,
     get_hf_file_metadata,
     get_session,
     hf_hub_url,
@@ -111,18 +112,7 @@ class HubBackend:
         _check_repo_id(repo_id)
         if self.offline:
             return await asyncio.to_thread(self._cache.resolve, repo_id, revision, self.model_url)
-        info = await self._call(
-            repo_id,
-            revision,
-            "model info",
-            partial(
-                self._api.model_info,
-                repo_id,
-                revision=revision,
-                files_metadata=True,
-                timeout=self._timeout_s,
-            ),
-        )
+        info = await self._model_info(repo_id, revision, files_metadata=True)
         sha = info.sha
         if not sha or not COMMIT_RE.match(sha):
             raise RegistryError(
@@ -233,18 +223,7 @@ class HubBackend:
                 "offline mode (HF_HUB_OFFLINE=true): the Hub is not contacted, so upstream is "
                 "unknown"
             )
-        info = await self._call(
-            repo_id,
-            revision,
-            "model info",
-            partial(
-                self._api.model_info,
-                repo_id,
-                revision=revision,
-                expand=["sha"],
-                timeout=self._timeout_s,
-            ),
-        )
+        info = await self._model_info(repo_id, revision, expand=["sha"])
         if not info.sha:
             raise RegistryError(f"{self.endpoint} did not report a commit for {repo_id}")
         return info.sha
@@ -311,6 +290,13 @@ class HubBackend:
             etag_timeout=self._timeout_s,
             tqdm_class=cast(Any, bar),
         )
+
+    async def _model_info(self, repo_id: str, revision: str | None, **options: Any) -> ModelInfo:
+        """``HfApi.model_info`` with ``options``, through :meth:`_call`."""
+        call = partial(
+            self._api.model_info, repo_id, revision=revision, timeout=self._timeout_s, **options
+        )
+        return await self._call(repo_id, revision, "model info", call)
 
     async def _call(
         self, repo_id: str, revision: str | None, what: str, call: Callable[[], T]

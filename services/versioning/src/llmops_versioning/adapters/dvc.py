@@ -205,15 +205,8 @@ class DvcBackend(BlockingBackend):
         manifest = sorted_manifest((path, md5, sizes[path]) for path, md5 in tree)
         progress(Progress("committing", files_total, files_total, bytes_total, bytes_total))
         git(root, "add", "--", DVC_FILE, ".gitignore")
-        git(
-            root,
-            "commit",
-            "--quiet",
-            "--allow-empty",
-            "--no-verify",
-            "-m",
-            f"{COMMIT_PREFIX}{request.version_tag}\n\nversion_id: {request.version_id}\n",
-        )
+        message = f"{COMMIT_PREFIX}{request.version_tag}\n\nversion_id: {request.version_id}\n"
+        self._commands.commit(root, message)
         state.committed = True
         progress(Progress("pushing", 0, files_total, 0, bytes_total))
         self._commands.dvc(root, "push", DVC_FILE)

@@ -74,6 +74,10 @@ class Commands:
         )
         return result.stdout.strip()
 
+    def commit(self, root: Path, message: str) -> None:
+        """Commit what is staged (an empty commit if nothing is), hooks skipped."""
+        self.git(root, "commit", "--quiet", "--allow-empty", "--no-verify", "-m", message)
+
     def dvc(self, root: Path, *args: str) -> None:
         self.run([self.python, "-m", "dvc", *args], root, what=f"dvc {args[0]}")
 

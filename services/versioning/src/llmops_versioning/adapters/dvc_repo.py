@@ -92,15 +92,7 @@ class DatasetRepos:
             handle.write(f"/{STAGING}\n/{PREVIOUS}\n")
         self.configure(root)
         git(root, "add", "--all")
-        git(
-            root,
-            "commit",
-            "--quiet",
-            "--allow-empty",
-            "--no-verify",
-            "-m",
-            f"llmops: dataset repository {dataset_id}",
-        )
+        self._commands.commit(root, f"llmops: dataset repository {dataset_id}")
 
     def configure(self, root: Path) -> None:
         """Write ``.dvc/config.local`` (remote, credentials, cache): never committed, 0600."""

@@ -51,13 +51,8 @@ def render_jobs(request: TrainRequest, options: RenderOptions) -> dict[str, Any]
         pod: dict[str, Any] = {
             "restartPolicy": "Never",
             "containers": [_wrapped(stage)],
+            **stage.pod_fields(),
         }
-        if stage.node_selector:
-            pod["nodeSelector"] = dict(stage.node_selector)
-        if stage.tolerations:
-            pod["tolerations"] = [dict(t) for t in stage.tolerations]
-        if stage.volumes():
-            pod["volumes"] = stage.volumes()
         if options.service_account:
             pod["serviceAccountName"] = options.service_account
         items.append(

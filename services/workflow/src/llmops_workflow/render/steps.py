@@ -107,6 +107,18 @@ class Stage:
         """PyTorch data loaders share tensors through /dev/shm (64 MiB by default in pods)."""
         return [{"name": SHM_VOLUME, "emptyDir": {"medium": "Memory"}}] if self.shm else []
 
+    def pod_fields(self) -> dict[str, Any]:
+        """The stage's node selector, tolerations and volumes, those it has: fields of a Job's
+        pod spec, and of an Argo template alike."""
+        out: dict[str, Any] = {}
+        if self.node_selector:
+            out["nodeSelector"] = dict(self.node_selector)
+        if self.tolerations:
+            out["tolerations"] = [dict(t) for t in self.tolerations]
+        if volumes := self.volumes():
+            out["volumes"] = volumes
+        return out
+
 
 @dataclass(frozen=True)
 class Plan:

@@ -68,12 +68,7 @@ def _template(
         template["inputs"] = {"parameters": [{"name": p} for p in inputs]}
     if outputs:
         template["outputs"] = {"parameters": outputs}
-    if stage.node_selector:
-        template["nodeSelector"] = dict(stage.node_selector)
-    if stage.tolerations:
-        template["tolerations"] = [dict(t) for t in stage.tolerations]
-    if stage.volumes():
-        template["volumes"] = stage.volumes()
+    template.update(stage.pod_fields())
     if affinity:
         template["affinity"] = affinity
     return template
