@@ -257,6 +257,13 @@ def test_a_move_between_formats_is_kept_as_a_migration_condition(
     ]
 
 
+def test_an_empty_move_object_adds_no_migration_condition(sessions: SessionFactory) -> None:
+    endpoint_id = seed_endpoint(sessions)
+    fold(sessions, deployment_report(endpoint_id, Phase.READY, SEQ, migration={}))
+    conditions = endpoint(sessions, endpoint_id).conditions or []
+    assert [c["type"] for c in conditions] == ["Ready"]
+
+
 def test_a_later_move_report_replaces_the_migration_condition(sessions: SessionFactory) -> None:
     endpoint_id = seed_endpoint(sessions)
     moving = {"outcome": "in_progress", "from": "kserve", "target": "builtin"}

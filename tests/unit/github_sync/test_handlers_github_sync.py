@@ -252,6 +252,16 @@ async def test_a_version_without_a_run_is_skipped(repo: FakeRepository, ports: S
     assert status.reason == SKIPPED_NO_RUN
     assert (status.details.action, status.details.path) == ("skipped", None)
     assert status.details.backend == "github"
+    # on the wire every fact is there, null where nothing was written (as before typed details)
+    assert status.details.model_dump(mode="json") == {
+        "path": None,
+        "action": "skipped",
+        "commit": None,
+        "backend": "github",
+        "pull_request": None,
+        "max_model_len": None,
+        "capped": False,
+    }
     assert repo.synced == []
 
 

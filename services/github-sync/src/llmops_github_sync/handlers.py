@@ -80,7 +80,15 @@ async def sync_version(event: Event, version: ModelVersionRegistered, ports: Syn
     log = _log.bind(model_version=entity, run_id=version.run_id)
     backend = ports.repository.name
     if not version.run_id:
-        skipped = ModelVersionDetails(action="skipped", backend=backend, capped=False)
+        skipped = ModelVersionDetails(
+            path=None,
+            action="skipped",
+            commit=None,
+            backend=backend,
+            pull_request=None,
+            max_model_len=None,
+            capped=False,
+        )
         return _status(event, entity, Phase.SUCCEEDED, reason=SKIPPED_NO_RUN, details=skipped)
     if not valid_run_id(version.run_id):
         reason = invalid_run_id_reason(version.run_id)

@@ -2,7 +2,8 @@
 paging, correlation id, auth.
 
 The use cases get the unit of work as ``state.sessions`` (a session factory: they open the
-transactions); nothing in ``api/`` opens a session or imports the database modules.
+transactions); nothing in ``api/`` opens a session or imports the repository or session modules
+(the response schemas read the ORM rows' attributes, see ``api/schemas``).
 """
 
 from __future__ import annotations

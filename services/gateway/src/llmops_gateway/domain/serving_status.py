@@ -107,7 +107,7 @@ def _fold_facts(endpoint: ServingDeployment, details: DeploymentDetails) -> None
         endpoint.rollout = rollout if whole else {**(endpoint.rollout or {}), **rollout}
     if details.conditions:
         endpoint.conditions = list(details.conditions)
-    if details.migration is not None:
+    if details.migration is not None and details.migration.model_fields_set:  # not {}
         endpoint.conditions = _with_migration_condition(endpoint.conditions, details.migration)
     if details.traffic:
         endpoint.traffic = [target.model_dump(exclude_none=True) for target in details.traffic]

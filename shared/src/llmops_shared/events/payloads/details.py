@@ -58,7 +58,8 @@ class ReportDetails(_Fact):
     def _reported_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
         fields = type(self).model_fields
-        reported = {fields[name].alias or name for name in self.model_fields_set}
+        # by alias or by name, whichever the dump used (``from`` or ``source``)
+        reported = {*self.model_fields_set, *(fields[n].alias for n in self.model_fields_set)}
         return {key: value for key, value in data.items() if key in reported}
 
 
