@@ -20,9 +20,10 @@ worker's reports and the other way round:
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -63,11 +64,13 @@ class ReportDetails(_Fact):
         return {key: value for key, value in data.items() if key in reported}
 
 
-def _as_utc(value: datetime | None) -> datetime | None:
+def _as_utc(value: datetime) -> datetime:
     """Aware UTC; a naive time from a reporter is taken as UTC (what Kubernetes reports)."""
-    if value is None:
-        return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcTime = Annotated[datetime, AfterValidator(_as_utc)]
+"""A reported time, aware and in UTC."""
 
 
 class JobDetails(ReportDetails):
@@ -152,14 +155,9 @@ class PipelineNode(_Fact):
 
     name: str | None = None
     phase: str | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
+    started_at: UtcTime | None = None
+    finished_at: UtcTime | None = None
     message: str | None = None
-
-    @field_validator("started_at", "finished_at")
-    @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        return _as_utc(value)
 
 
 class PipelineDetails(ReportDetails):
@@ -174,8 +172,8 @@ class PipelineDetails(ReportDetails):
     )
     progress: PipelineProgress | None = None
     nodes: list[PipelineNode] | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
+    started_at: UtcTime | None = None
+    finished_at: UtcTime | None = None
     manifest: JsonObject | None = Field(default=None, description="The workflow applied.")
     registered_model: RegisteredModel | None = Field(
         default=None, description="The model version the register stage created, once it has."
@@ -185,11 +183,6 @@ class PipelineDetails(ReportDetails):
     @classmethod
     def _empty_is_missing(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator("started_at", "finished_at")
-    @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        return _as_utc(value)
 
 
 # ---------------------------------------------------------------- experiment run
