@@ -3,11 +3,14 @@ else; unknown facts are ignored and bad ones refused."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from llmops_shared.events import (
     DeploymentDetails,
     Phase,
+    PipelineDetails,
     PipelineStatusUpdated,
     StatusEntity,
     decode_event,
@@ -75,3 +78,19 @@ def test_an_experiment_run_report_needs_its_job() -> None:
         status_updated(
             StatusEntity.EXPERIMENT_RUN, entity_id="r1", phase=Phase.RUNNING, reporter="tracking"
         )
+
+
+def test_reported_times_are_aware_utc_a_naive_one_taken_as_utc() -> None:
+    details = PipelineDetails.model_validate(
+        {
+            "started_at": "2026-01-02T03:04:05",
+            "finished_at": "2026-01-02T06:00:00+02:00",
+            "nodes": [{"name": "train", "started_at": "2026-01-02T03:04:05"}],
+        }
+    )
+    assert details.started_at == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert details.finished_at == datetime(2026, 1, 2, 4, 0, 0, tzinfo=UTC)
+    assert details.finished_at is not None
+    assert details.finished_at.tzinfo is UTC
+    assert details.nodes is not None
+    assert details.nodes[0].started_at == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
