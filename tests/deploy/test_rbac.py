@@ -1,10 +1,13 @@
 """The chart's RBAC grants exactly the Kubernetes API calls the adapters make, in both directions.
 
 The calls are read from the adapters' source (every ``<verb>_namespaced_<kind>`` /
-``<verb>_cluster_<kind>`` method of the kubernetes client they reference), mapped to RBAC verbs
-(create, patch, list, read/get -> get, delete, replace -> update; a server-side apply -- a PATCH
-with ``application/apply-patch+yaml`` -- creates a missing object, so it needs create as well),
-and compared with the Roles and ClusterRoles bound to each service's ServiceAccount.
+``<verb>_cluster_<kind>`` method of the kubernetes client they reference) and, for custom
+resources, from the verbs each adapter declares (``CustomResource(kind, plural, uses=...)``)
+with the calls the shared ``CustomObjects`` method of each verb makes (read from its source the
+same way). They are mapped to RBAC verbs (create, patch, list, read/get -> get, delete, replace
+-> update; a server-side apply -- a PATCH with ``application/apply-patch+yaml`` -- creates a
+missing object, so it needs create as well), and compared with the Roles and ClusterRoles bound
+to each service's ServiceAccount.
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ from __future__ import annotations
 import ast
 import importlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from deploy.helpers import ROOT, Manifest, Render, of_kind
+from llmops_shared.kube import custom
 
 pytestmark = pytest.mark.contract
 
@@ -44,50 +49,67 @@ def _is_apply(node: ast.expr, module: object) -> bool:
     return False
 
 
-def _value(node: ast.expr, module: object) -> str:
-    """A constant argument: a literal, a module constant or ``names.CONSTANT``."""
-    if isinstance(node, ast.Constant):
-        return str(node.value)
-    if isinstance(node, ast.Name):
-        return str(getattr(module, node.id))
-    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-        return str(getattr(getattr(module, node.value.id), node.attr))
-    raise AssertionError(f"cannot resolve {ast.unparse(node)}")
+def _calls(
+    function: ast.FunctionDef | ast.AsyncFunctionDef, module: object
+) -> Iterator[tuple[str, str, str]]:
+    """(scope, RBAC verb, client kind) of each kubernetes client method ``function`` references;
+    a server-side apply (the apply content type passed in ``function``) adds create."""
+    applies = any(
+        kw.arg == "_content_type" and _is_apply(kw.value, module)
+        for call in ast.walk(function)
+        if isinstance(call, ast.Call)
+        for kw in call.keywords
+    )
+    for node in ast.walk(function):
+        if not (isinstance(node, ast.Attribute) and (match := _METHOD.match(node.attr))):
+            continue
+        verb, scope, kind = match.groups()
+        verb = _VERBS.get(verb, verb)
+        scope = "namespace" if scope == "namespaced" else "cluster"
+        yield scope, verb, kind
+        if verb == "patch" and applies:  # server-side apply creates what is missing
+            yield scope, "create", kind
+
+
+def _functions(tree: ast.AST) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            yield node
+
+
+def custom_verbs() -> dict[str, set[tuple[str, str]]]:
+    """Per verb of the shared ``CustomObjects``, the (scope, RBAC verb) its method calls."""
+    tree = ast.parse(Path(custom.__file__).read_text())
+    [verbs] = [
+        n for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == "CustomObjects"
+    ]
+    found: dict[str, set[tuple[str, str]]] = {}
+    for function in _functions(verbs):
+        calls = list(_calls(function, custom))
+        assert all(kind == "custom_object" for _, _, kind in calls), function.name
+        if calls:
+            found[function.name] = {(scope, verb) for scope, verb, _ in calls}
+    return found
 
 
 def calls_in(path: Path) -> set[Rule]:
-    """The RBAC rules the kubernetes client calls in one adapter module need."""
+    """The RBAC rules one adapter module needs: the kubernetes client calls it makes, and the
+    calls of the verbs its custom resources declare (``CustomResource(..., uses=...)``)."""
     package = path.parent.parent.name
     module = importlib.import_module(f"{package}.adapters.{path.stem}")
-    tree = ast.parse(path.read_text())
     rules: set[Rule] = set()
-    for function in ast.walk(tree):
-        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
-            continue
-        calls = [n for n in ast.walk(function) if isinstance(n, ast.Call)]
-        applies = any(
-            kw.arg == "_content_type" and _is_apply(kw.value, module)
-            for call in calls
-            for kw in call.keywords
-        )
-        for node in ast.walk(function):
-            if not (isinstance(node, ast.Attribute) and (match := _METHOD.match(node.attr))):
-                continue
-            verb, scope, kind = match.groups()
-            verb = _VERBS.get(verb, verb)
-            scope = "namespace" if scope == "namespaced" else "cluster"
-            if kind == "custom_object":
-                # call(where, api.<method>, group, version, [namespace,] plural, ...)
-                [call] = [c for c in calls if node in c.args]
-                args = call.args[call.args.index(node) + 1 :]
-                group = _value(args[0], module)
-                plural = _value(args[3] if scope == "namespace" else args[2], module)
-            else:
-                assert kind in _TYPED, f"{path.name}: map the kind of {node.attr} in _TYPED"
-                group, plural = _TYPED[kind]
-            rules.add((scope, group, plural, verb))
-            if verb == "patch" and applies:  # server-side apply creates what is missing
-                rules.add((scope, group, plural, "create"))
+    for function in _functions(ast.parse(path.read_text())):
+        for scope, verb, kind in _calls(function, module):
+            assert kind in _TYPED, (
+                f"{path.name}: map {kind} in _TYPED (a custom resource: declare it)"
+            )
+            rules.add((scope, *_TYPED[kind], verb))
+    table = custom_verbs()
+    for resource in vars(module).values():
+        if isinstance(resource, custom.CustomResource):
+            group, plural = resource.kind.group, resource.plural
+            for used in resource.uses:
+                rules |= {(scope, group, plural, verb) for scope, verb in table[used]}
     return rules
 
 
@@ -118,7 +140,14 @@ def granted(docs: list[Manifest], account: str) -> dict[str, set[Rule]]:
 
 
 def test_the_scan_finds_the_calls_it_should() -> None:
-    """The source scan itself: known calls of both adapters are found and mapped."""
+    """The source scan itself: known calls of both adapters are found and mapped, the custom
+    resources' through the verbs each worker declares."""
+    verbs = custom_verbs()
+    assert verbs["apply"] == {("namespace", "patch"), ("namespace", "create")}  # SSA
+    assert verbs["merge_patch"] == {("namespace", "patch")}
+    assert verbs["read"] == {("namespace", "get")}
+    assert verbs["ping"] == {("cluster", "list")}
+    assert set(verbs) == custom.CUSTOM_VERBS
     serving = code_rules("serving")
     assert ("namespace", "serving.kserve.io", "inferenceservices", "patch") in serving
     assert ("namespace", "serving.kserve.io", "inferenceservices", "create") in serving  # SSA
@@ -127,6 +156,9 @@ def test_the_scan_finds_the_calls_it_should() -> None:
     workflow = code_rules("workflow")
     assert ("namespace", "batch", "jobs", "create") in workflow
     assert ("namespace", "argoproj.io", "workflows", "get") in workflow
+    assert ("namespace", "argoproj.io", "workflows", "patch") in workflow  # apply, merge patch
+    assert ("namespace", "argoproj.io", "workflows", "delete") not in workflow  # not declared
+    assert ("namespace", "serving.kserve.io", "inferenceservices", "delete") in serving
 
 
 @pytest.mark.parametrize("service", sorted(ADAPTERS))

@@ -21,7 +21,7 @@ from llmops_serving.watcher import Watcher
 from llmops_shared.events import Stream
 from llmops_shared.kube.settings import image_table
 from llmops_shared.kube.watcher import ObservationCache
-from llmops_shared.kube.worker import run_watched_worker
+from llmops_shared.kube.worker import on_cluster, run_watched_worker
 from llmops_shared.logging import get_logger
 from llmops_shared.streams import Handler
 from llmops_shared.worker import service_main
@@ -32,17 +32,13 @@ def build_backend(settings: ServingSettings) -> ServingBackend:
     if settings.serving_backend is BackendKind.MANIFESTS:
         return ManifestsBackend(settings.manifests_dir)
     # imported here: the manifests backend must not pay for (or need) the kubernetes client
-    from llmops_shared.kube.api import api_client_from_config
-
-    api_client = api_client_from_config(settings.kubeconfig, settings.kube_context)
-    timeout = settings.kube_request_timeout_s
     if settings.serving_backend is BackendKind.KSERVE:
         from llmops_serving.adapters.kserve import KServeBackend
 
-        return KServeBackend(api_client, request_timeout_s=timeout)
+        return on_cluster(settings, KServeBackend)
     from llmops_serving.adapters.deployment import DeploymentBackend
 
-    return DeploymentBackend(api_client, request_timeout_s=timeout)
+    return on_cluster(settings, DeploymentBackend)
 
 
 def router_for(backend: ServingBackend, own: RenderFormat) -> FormatRouter:

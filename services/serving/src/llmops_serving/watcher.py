@@ -17,10 +17,8 @@ the endpoint lives on there (a move finished by this or another replica).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from llmops_serving import moves
-from llmops_serving.ports import Live, Manifest, StatusSink
+from llmops_serving.ports import Live, Manifest
 from llmops_serving.render.names import CORRELATION_ANNOTATION
 from llmops_serving.render.status import Observed
 from llmops_serving.report import deployment_status, details, move_info
@@ -30,24 +28,15 @@ from llmops_shared.events.payloads.details import FormatMove
 from llmops_shared.kube.watcher import Key, Observation, PollingWatcher, Seen, fingerprint
 
 
-class Watcher(PollingWatcher[Observed, Seen]):
-    """Polls the objects of both formats and publishes changes to ``sink``; also the handlers'
+class Watcher(PollingWatcher[Observed, Seen, FormatRouter]):
+    """Polls the objects of both formats through the router (``Watcher(router, sink,
+    namespaces=..., interval_s=...)``) and publishes changes to ``sink``; also the handlers'
     cache."""
 
-    def __init__(
-        self,
-        router: FormatRouter,
-        sink: StatusSink,
-        *,
-        namespaces: Sequence[str],
-        interval_s: float,
-    ) -> None:
-        super().__init__(sink, namespaces=namespaces, interval_s=interval_s)
-        self._router = router
-
     async def _observe(self) -> Observation[Observed]:
-        lives = await self._router.backend.observe(self._namespaces)
-        others = await self._router.of(self._router.other).observe(self._namespaces)
+        router = self._watched
+        lives = await router.backend.observe(self._namespaces)
+        others = await router.of(router.other).observe(self._namespaces)
         moving = {
             (live.namespace, live.name): live
             for live in [*lives, *others]
@@ -91,16 +80,14 @@ class Watcher(PollingWatcher[Observed, Seen]):
             observed=observed,
             correlation_id=_correlation(live),
         )
-        self._log.info(
+        return self._reported(
+            key,
+            live,
+            fingerprint,
             "deployment_observed",
-            endpoint_id=live.owner,
-            name=live.name,
-            namespace=live.namespace,
             phase=observed.phase.value,
             reason=observed.reason,
         )
-        self._seen[key] = Seen(live.owner, fingerprint)
-        return 1
 
     async def _report_gone(self, key: Key, seen: Seen) -> int:
         namespace, name = key
@@ -112,7 +99,7 @@ class Watcher(PollingWatcher[Observed, Seen]):
         """Report a move in progress (finishing it once the new object is Ready); 1 if
         reported."""
         assert live.owner is not None
-        step = await moves.advance(self._router, live)
+        step = await moves.advance(self._watched, live)
         target = format_of(live.manifest)
         source = moves.moving_from(live.manifest)
         assert source is not None
@@ -137,16 +124,24 @@ class Watcher(PollingWatcher[Observed, Seen]):
             ),
             correlation_id=_correlation(live),
         )
-        self._log.info(
+        return self._reported(
+            key,
+            live,
+            done or reported,
             "migration_observed",
-            endpoint_id=live.owner,
-            name=live.name,
-            namespace=live.namespace,
             target=target.value,
             outcome=step.outcome,
             reason=step.reason,
         )
-        self._seen[key] = Seen(live.owner, done or reported)
+
+    def _reported(self, key: Key, live: Live, fingerprint: str, event: str, **facts: object) -> int:
+        """Log the report just published about ``live`` (``event`` with its ``facts``) and
+        remember what it said; the number of reports (one)."""
+        assert live.owner is not None
+        self._log.info(
+            event, endpoint_id=live.owner, name=live.name, namespace=live.namespace, **facts
+        )
+        self._seen[key] = Seen(live.owner, fingerprint)
         return 1
 
     async def _publish(
@@ -171,7 +166,7 @@ class Watcher(PollingWatcher[Observed, Seen]):
                 details=details(
                     name=name,
                     namespace=namespace,
-                    backend=backend or self._router.backend.name,
+                    backend=backend or self._watched.backend.name,
                     manifest=manifest,
                     observed=observed,
                     migration=migration,

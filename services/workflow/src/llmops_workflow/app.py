@@ -16,7 +16,7 @@ from functools import partial
 from llmops_shared.events import Stream
 from llmops_shared.kube.settings import image_table
 from llmops_shared.kube.watcher import ObservationCache
-from llmops_shared.kube.worker import run_watched_worker
+from llmops_shared.kube.worker import on_cluster, run_watched_worker
 from llmops_shared.logging import get_logger
 from llmops_shared.streams import Handler
 from llmops_shared.worker import Background, WorkerContext, service_main
@@ -71,17 +71,13 @@ def build_backend(settings: WorkflowSettings) -> WorkflowBackend:
             request_timeout_s=settings.kube_request_timeout_s,
         )
     # imported here: the manifests backend must not pay for (or need) the kubernetes client
-    from llmops_shared.kube.api import api_client_from_config
-
-    api_client = api_client_from_config(settings.kubeconfig, settings.kube_context)
-    timeout = settings.kube_request_timeout_s
     if settings.workflow_backend is BackendKind.ARGO:
         from llmops_workflow.adapters.argo import ArgoBackend
 
-        return ArgoBackend(api_client, request_timeout_s=timeout)
+        return on_cluster(settings, ArgoBackend)
     from llmops_workflow.adapters.jobs import JobBackend
 
-    return JobBackend(api_client, request_timeout_s=timeout)
+    return on_cluster(settings, JobBackend)
 
 
 def render_options(settings: WorkflowSettings) -> RenderOptions:

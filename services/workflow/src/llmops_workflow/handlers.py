@@ -57,18 +57,16 @@ async def handle_submitted(
     observed = await ports.backend.apply(manifest)
     if not observed.total:  # nothing has run yet: the plan's size
         observed = dataclasses.replace(observed, total=steps_total(manifest))
-    name = names.workflow_name(submitted.job_id)
-    envelopes = _reply(event, submitted.job_id, ports, observed, manifest=manifest, seq=seq)
-    ports.cache.forget(ports.namespace, name)
-    _log.info(
+    return _changed(
+        event,
+        submitted.job_id,
+        ports,
+        observed,
         "pipeline_submitted",
-        job_id=submitted.job_id,
-        name=name,
-        namespace=ports.namespace,
+        manifest=manifest,
+        seq=seq,
         backend=ports.backend.name,
-        phase=observed.phase.value,
     )
-    return envelopes
 
 
 async def handle_cancelled(
@@ -84,15 +82,7 @@ async def handle_cancelled(
         observed = Observed(
             Phase.CANCELLED, f"cancelled before a pipeline existed: {cancelled.reason}"
         )
-    ports.cache.forget(ports.namespace, name)
-    _log.info(
-        "pipeline_cancelled",
-        job_id=cancelled.job_id,
-        name=name,
-        namespace=ports.namespace,
-        phase=observed.phase.value,
-    )
-    return _reply(event, cancelled.job_id, ports, observed, seq=seq)
+    return _changed(event, cancelled.job_id, ports, observed, "pipeline_cancelled", seq=seq)
 
 
 async def report_failure(
@@ -105,6 +95,34 @@ async def report_failure(
     _log.warning("pipeline_refused", job_id=job.job_id, reason=reason)
     for envelope in _reply(event, job.job_id, ports, Observed(Phase.FAILED, reason)):
         await ports.sink.publish(envelope)
+
+
+def _changed(
+    event: Event,
+    job_id: str,
+    ports: WorkflowPorts,
+    observed: Observed,
+    logged: str,
+    *,
+    manifest: Manifest | None = None,
+    seq: int,
+    **facts: str,
+) -> list[Envelope]:
+    """The reports after a handler changed the job's pipeline (``seq`` stamped before the
+    change); the watcher reports the pipeline again even if it looks unchanged since its last
+    round, and the change is logged as ``logged`` (with ``facts``)."""
+    name = names.workflow_name(job_id)
+    envelopes = _reply(event, job_id, ports, observed, manifest=manifest, seq=seq)
+    ports.cache.forget(ports.namespace, name)
+    _log.info(
+        logged,
+        job_id=job_id,
+        name=name,
+        namespace=ports.namespace,
+        **facts,
+        phase=observed.phase.value,
+    )
+    return envelopes
 
 
 def _reply(

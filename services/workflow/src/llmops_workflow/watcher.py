@@ -13,13 +13,12 @@ deleted by hand) is reported ``Deleted``; if it disappeared unfinished, its job 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from llmops_shared.events import Phase
 from llmops_shared.kube.objects import annotation
 from llmops_shared.kube.watcher import Key, Observation, PollingWatcher, Seen, fingerprint
-from llmops_workflow.ports import Live, StatusSink, WorkflowBackend
+from llmops_workflow.ports import Live, WorkflowBackend
 from llmops_workflow.render.names import CORRELATION_ANNOTATION
 from llmops_workflow.render.status import Observed
 from llmops_workflow.report import details, job_status, pipeline_status, reports, reports_job
@@ -39,22 +38,12 @@ class _Seen(Seen):
         self.job_state = None
 
 
-class Watcher(PollingWatcher[Observed, _Seen]):
-    """Polls ``backend`` and publishes changes to ``sink``; also the handlers' cache."""
-
-    def __init__(
-        self,
-        backend: WorkflowBackend,
-        sink: StatusSink,
-        *,
-        namespaces: Sequence[str],
-        interval_s: float,
-    ) -> None:
-        super().__init__(sink, namespaces=namespaces, interval_s=interval_s)
-        self._backend = backend
+class Watcher(PollingWatcher[Observed, _Seen, WorkflowBackend]):
+    """Polls the backend (``Watcher(backend, sink, namespaces=..., interval_s=...)``) and
+    publishes changes to ``sink``; also the handlers' cache."""
 
     async def _observe(self) -> Observation[Observed]:
-        return Observation(await self._backend.observe(self._namespaces))
+        return Observation(await self._watched.observe(self._namespaces))
 
     def _fingerprint(self, live: Live) -> str:
         """What a report says: phase, reason, progress, nodes, and the spec (a terminate)."""
@@ -83,7 +72,7 @@ class Watcher(PollingWatcher[Observed, _Seen]):
             job_id=live.owner,
             workflow_name=live.name,
             namespace=live.namespace,
-            backend=self._backend.name,
+            backend=self._watched.name,
             manifest=live.manifest,
             observed=observed,
             correlation_id=annotation(live.manifest, CORRELATION_ANNOTATION),
@@ -116,7 +105,7 @@ class Watcher(PollingWatcher[Observed, _Seen]):
                     job_id=seen.owner,
                     workflow_name=name,
                     namespace=namespace,
-                    backend=self._backend.name,
+                    backend=self._watched.name,
                     manifest=None,
                     observed=Observed(Phase.DELETED),
                 ),

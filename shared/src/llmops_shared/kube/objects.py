@@ -26,6 +26,16 @@ class Kind:
     api_version: str
     kind: str
 
+    @property
+    def group(self) -> str:
+        """The API group of ``api_version`` (``""`` for the core group's ``v1``)."""
+        return self.api_version.rpartition("/")[0]
+
+    @property
+    def version(self) -> str:
+        """The version of ``api_version`` within its group."""
+        return self.api_version.rpartition("/")[2]
+
     def fill(self, obj: dict[str, Any]) -> dict[str, Any]:
         """``obj`` with its ``apiVersion`` and ``kind`` (the items of a list answer come without
         them), so that a manifest reported from it is a complete object."""

@@ -16,8 +16,10 @@ plural and the object's namespace and name), and gets the rest the same way for 
   guarded by the uid that was checked (:func:`delete_if`);
 * listing by the llm-ops labels into :class:`~llmops_shared.kube.objects.Live` objects.
 
-The verbs are the workers' own, one short method each: the Helm chart grants a worker exactly
-the calls its adapters make, and tests/deploy/test_rbac.py reads them from the adapters' source.
+The verbs are the workers' own, one short method each (a custom resource's are the shared
+:class:`~llmops_shared.kube.custom.CustomObjects`, of those the worker declares): the Helm chart
+grants a worker exactly the calls its adapters make, and tests/deploy/test_rbac.py reads them
+from the adapters' source.
 """
 
 from __future__ import annotations

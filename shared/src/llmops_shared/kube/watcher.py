@@ -94,6 +94,7 @@ class Seen:
 
 
 S = TypeVar("S", bound=Seen)
+W = TypeVar("W")
 
 
 @dataclass(frozen=True)
@@ -110,11 +111,15 @@ def fingerprint(*parts: object) -> str:
     return json.dumps(list(parts), sort_keys=True, default=str)
 
 
-class PollingWatcher(ABC, Generic[T, S]):
-    """Polls ``namespaces`` every ``interval_s`` until stopped and publishes to ``sink``;
-    remembers a :class:`Seen` per object."""
+class PollingWatcher(ABC, Generic[T, S, W]):
+    """Polls ``namespaces`` of ``watched`` (the worker's backend, or what chooses among its
+    backends) every ``interval_s`` until stopped and publishes to ``sink``; remembers a
+    :class:`Seen` per object."""
 
-    def __init__(self, sink: StatusSink, *, namespaces: Sequence[str], interval_s: float) -> None:
+    def __init__(
+        self, watched: W, sink: StatusSink, *, namespaces: Sequence[str], interval_s: float
+    ) -> None:
+        self._watched = watched
         self._sink = sink
         self._namespaces = list(namespaces)
         self._interval = interval_s

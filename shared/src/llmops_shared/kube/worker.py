@@ -16,11 +16,23 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from llmops_shared.config import ServiceSettings
+from llmops_shared.kube.settings import KubeSettings
 from llmops_shared.kube.watcher import NoCache, ObservationCache, PollingWatcher, Watched
 from llmops_shared.streams import Handler, StatusSink
 from llmops_shared.worker import Background, Subscription, WorkerContext, run_worker
 
 S = TypeVar("S", bound=ServiceSettings)
+B = TypeVar("B")
+
+
+def on_cluster(settings: KubeSettings, backend: Callable[..., B]) -> B:
+    """``backend(api_client, request_timeout_s=...)`` on the cluster the settings name
+    (``KUBECONFIG``, ``KUBE_CONTEXT``), built at start-up. The kubernetes client is imported
+    here: a worker on the manifests backend must not pay for (or need) it."""
+    from llmops_shared.kube.api import api_client_from_config
+
+    api_client = api_client_from_config(settings.kubeconfig, settings.kube_context)
+    return backend(api_client, request_timeout_s=settings.kube_request_timeout_s)
 
 
 async def run_watched_worker(
@@ -28,7 +40,7 @@ async def run_watched_worker(
     *,
     stream: str,
     backend: Watched[Any],
-    watcher: Callable[[StatusSink], PollingWatcher[Any, Any]],
+    watcher: Callable[[StatusSink], PollingWatcher[Any, Any, Any]],
     handler: Callable[[StatusSink, ObservationCache], Handler],
     stop: asyncio.Event | None = None,
     background: Sequence[Background[S]] = (),
@@ -36,7 +48,7 @@ async def run_watched_worker(
 ) -> None:
     """Consume ``stream`` with ``handler(sink, cache)`` and run ``watcher(sink)`` beside it
     (when the backend is observable) and ``background``, until SIGTERM/SIGINT or ``stop``."""
-    built: PollingWatcher[Any, Any] | None = None
+    built: PollingWatcher[Any, Any, Any] | None = None
 
     def subscriptions(context: WorkerContext[S]) -> list[Subscription]:
         nonlocal built

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from kubernetes import client
 
-from llmops_serving.adapters.kinds import Deployments, InferenceServices, Services
+from llmops_serving.adapters.kinds import INFERENCE_SERVICES, Deployments, Services
 from llmops_serving.adapters.kube import cluster, remove_owned_object, view, without_move_mark
 from llmops_serving.owners import created_for, foreign, owned_by
 from llmops_serving.ports import Live, Manifest, Removal, ServingRejected
@@ -20,6 +20,7 @@ from llmops_serving.render.builtin import service_for
 from llmops_serving.render.rollout import desired_from_live
 from llmops_serving.render.status import Observed, observe_builtin
 from llmops_shared.events import Phase
+from llmops_shared.kube.custom import CustomObjects
 from llmops_shared.kube.objects import items_of
 
 VIEW = view(observe_builtin)
@@ -36,7 +37,7 @@ class DeploymentBackend:
         self._deployments = self.cluster.objects(Deployments(api_client))
         self._services = self.cluster.objects(Services(api_client))
         # read only: whether a Service of the name is KServe's own for the endpoint
-        self._isvcs = self.cluster.objects(InferenceServices(api_client))
+        self._isvcs = self.cluster.objects(CustomObjects(api_client, INFERENCE_SERVICES))
 
     async def apply(self, manifest: Manifest) -> Observed:
         kinds = {"Deployment": self._deployments, "Service": self._services}

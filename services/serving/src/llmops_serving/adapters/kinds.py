@@ -1,8 +1,10 @@
 """Every Kubernetes API call the serving worker makes, per kind of object.
 
 Each verb binds a ``kubernetes`` method to one object; :class:`~llmops_shared.kube.resources.
-KubeObjects` runs it (timeouts, errors, "absent" answers). The Helm chart's Roles grant the
-worker exactly these calls (tests/deploy/test_rbac.py reads them here).
+KubeObjects` runs it (timeouts, errors, "absent" answers). The custom resource's verbs are the
+shared :class:`~llmops_shared.kube.custom.CustomObjects`, of those :data:`INFERENCE_SERVICES`
+declares. The Helm chart's Roles grant the worker exactly these calls (tests/deploy/test_rbac.py
+reads them here).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from kubernetes import client
 
 from llmops_serving.render import names
 from llmops_shared.kube.api import APPLY_CONTENT_TYPE
+from llmops_shared.kube.custom import CustomResource
 from llmops_shared.kube.objects import Kind
 from llmops_shared.kube.resources import Call, Verbs
 
@@ -21,64 +24,12 @@ INFERENCE_SERVICE: Final = Kind(names.KSERVE_API_VERSION, "InferenceService")
 DEPLOYMENT: Final = Kind("apps/v1", "Deployment")
 SERVICE: Final = Kind("v1", "Service")
 
-
-class InferenceServices(Verbs):
-    """KServe's InferenceServices (a custom resource)."""
-
-    kind = INFERENCE_SERVICE
-
-    def __init__(self, api_client: client.ApiClient) -> None:
-        self._api = client.CustomObjectsApi(api_client)
-
-    def read(self, namespace: str, name: str) -> Call:
-        return partial(
-            self._api.get_namespaced_custom_object,
-            names.KSERVE_GROUP,
-            names.KSERVE_VERSION,
-            namespace,
-            names.KSERVE_PLURAL,
-            name,
-        )
-
-    def listing(self, namespace: str) -> Call:
-        return partial(
-            self._api.list_namespaced_custom_object,
-            names.KSERVE_GROUP,
-            names.KSERVE_VERSION,
-            namespace,
-            names.KSERVE_PLURAL,
-        )
-
-    def apply(self, namespace: str, name: str) -> Call:
-        return partial(
-            self._api.patch_namespaced_custom_object,
-            names.KSERVE_GROUP,
-            names.KSERVE_VERSION,
-            namespace,
-            names.KSERVE_PLURAL,
-            name,
-            _content_type=APPLY_CONTENT_TYPE,
-        )
-
-    def delete(self, namespace: str, name: str) -> Call:
-        return partial(
-            self._api.delete_namespaced_custom_object,
-            names.KSERVE_GROUP,
-            names.KSERVE_VERSION,
-            namespace,
-            names.KSERVE_PLURAL,
-            name,
-        )
-
-    def ping(self) -> Call:
-        """A cheap list: the API answers and the resource exists."""
-        return partial(
-            self._api.list_cluster_custom_object,
-            names.KSERVE_GROUP,
-            names.KSERVE_VERSION,
-            names.KSERVE_PLURAL,
-            limit=1,
-        )
+INFERENCE_SERVICES: Final = CustomResource(
+    INFERENCE_SERVICE,
+    names.KSERVE_PLURAL,
+    uses=frozenset({"read", "listing", "apply", "delete", "ping"}),
+)
+"""KServe's InferenceServices: the serving worker reads, lists, applies and deletes them."""
 
 
 class Deployments(Verbs):

@@ -13,12 +13,13 @@ from collections.abc import Sequence
 
 from kubernetes import client
 
-from llmops_serving.adapters.kinds import InferenceServices
+from llmops_serving.adapters.kinds import INFERENCE_SERVICES
 from llmops_serving.adapters.kube import cluster, remove_owned_object, view, without_move_mark
 from llmops_serving.owners import foreign
 from llmops_serving.ports import Live, Manifest, Removal
 from llmops_serving.render.status import Observed, observe_inference_service
 from llmops_shared.events import Phase
+from llmops_shared.kube.custom import CustomObjects
 
 VIEW = view(observe_inference_service)
 
@@ -31,7 +32,7 @@ class KServeBackend:
 
     def __init__(self, api_client: client.ApiClient, *, request_timeout_s: float = 10.0) -> None:
         self.cluster = cluster(api_client, request_timeout_s)
-        self._isvcs = self.cluster.objects(InferenceServices(api_client))
+        self._isvcs = self.cluster.objects(CustomObjects(api_client, INFERENCE_SERVICES))
 
     async def apply(self, manifest: Manifest) -> Observed:
         await self._isvcs.apply(manifest)

@@ -23,8 +23,6 @@ from llmops_shared.kube.labels import PREFIX as PREFIX
 from llmops_shared.kube.labels import namespace_for as namespace_for
 
 KSERVE_API_VERSION: Final = "serving.kserve.io/v1beta1"
-KSERVE_GROUP: Final = "serving.kserve.io"
-KSERVE_VERSION: Final = "v1beta1"
 KSERVE_PLURAL: Final = "inferenceservices"
 DEPLOYMENT_MODE_ANNOTATION: Final = "serving.kserve.io/deploymentMode"
 

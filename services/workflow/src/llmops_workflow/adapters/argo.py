@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from kubernetes import client
 
 from llmops_shared.events import Phase
-from llmops_workflow.adapters.kinds import Workflows
+from llmops_shared.kube.custom import CustomObjects
+from llmops_workflow.adapters.kinds import ARGO_WORKFLOWS
 from llmops_workflow.adapters.kube import cluster
 from llmops_workflow.adapters.objects import WORKFLOWS
 from llmops_workflow.ports import Live, Manifest
@@ -36,7 +37,9 @@ class ArgoBackend:
     observable = True
 
     def __init__(self, api_client: client.ApiClient, *, request_timeout_s: float = 10.0) -> None:
-        self._workflows = cluster(api_client, request_timeout_s).objects(Workflows(api_client))
+        self._workflows = cluster(api_client, request_timeout_s).objects(
+            CustomObjects(api_client, ARGO_WORKFLOWS)
+        )
 
     async def apply(self, manifest: Manifest) -> Observed:
         reply = await self._workflows.apply(manifest)

@@ -1,80 +1,31 @@
 """Every Kubernetes API call the workflow worker makes, per kind of object.
 
 Each verb binds a ``kubernetes`` method to one object; :class:`~llmops_shared.kube.resources.
-KubeObjects` runs it (timeouts, errors, "absent" answers). The Helm chart's Role grants the
-worker exactly these calls (tests/deploy/test_rbac.py reads them here).
+KubeObjects` runs it (timeouts, errors, "absent" answers). The custom resource's verbs are the
+shared :class:`~llmops_shared.kube.custom.CustomObjects`, of those :data:`ARGO_WORKFLOWS`
+declares. The Helm chart's Role grants the worker exactly these calls (tests/deploy/test_rbac.py
+reads them here).
 """
 
 from __future__ import annotations
 
 from functools import partial
+from typing import Final
 
 from kubernetes import client
 
-from llmops_shared.kube.api import APPLY_CONTENT_TYPE, MERGE_PATCH_CONTENT_TYPE
+from llmops_shared.kube.api import MERGE_PATCH_CONTENT_TYPE
+from llmops_shared.kube.custom import CustomResource
 from llmops_shared.kube.resources import Call, Verbs
 from llmops_workflow.adapters.objects import JOB, WORKFLOW
 from llmops_workflow.render import names
 
-
-class Workflows(Verbs):
-    """Argo's Workflows (a custom resource)."""
-
-    kind = WORKFLOW
-
-    def __init__(self, api_client: client.ApiClient) -> None:
-        self._api = client.CustomObjectsApi(api_client)
-
-    def read(self, namespace: str, name: str) -> Call:
-        return partial(
-            self._api.get_namespaced_custom_object,
-            names.ARGO_GROUP,
-            names.ARGO_VERSION,
-            namespace,
-            names.WORKFLOW_PLURAL,
-            name,
-        )
-
-    def listing(self, namespace: str) -> Call:
-        return partial(
-            self._api.list_namespaced_custom_object,
-            names.ARGO_GROUP,
-            names.ARGO_VERSION,
-            namespace,
-            names.WORKFLOW_PLURAL,
-        )
-
-    def apply(self, namespace: str, name: str) -> Call:
-        return partial(
-            self._api.patch_namespaced_custom_object,
-            names.ARGO_GROUP,
-            names.ARGO_VERSION,
-            namespace,
-            names.WORKFLOW_PLURAL,
-            name,
-            _content_type=APPLY_CONTENT_TYPE,
-        )
-
-    def merge_patch(self, namespace: str, name: str) -> Call:
-        return partial(
-            self._api.patch_namespaced_custom_object,
-            names.ARGO_GROUP,
-            names.ARGO_VERSION,
-            namespace,
-            names.WORKFLOW_PLURAL,
-            name,
-            _content_type=MERGE_PATCH_CONTENT_TYPE,
-        )
-
-    def ping(self) -> Call:
-        """A cheap list: the API answers and the resource exists."""
-        return partial(
-            self._api.list_cluster_custom_object,
-            names.ARGO_GROUP,
-            names.ARGO_VERSION,
-            names.WORKFLOW_PLURAL,
-            limit=1,
-        )
+ARGO_WORKFLOWS: Final = CustomResource(
+    WORKFLOW,
+    names.WORKFLOW_PLURAL,
+    uses=frozenset({"read", "listing", "apply", "merge_patch", "ping"}),
+)
+"""Argo's Workflows: submitted by server-side apply, terminated by a merge patch."""
 
 
 class Jobs(Verbs):
