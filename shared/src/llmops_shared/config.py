@@ -5,14 +5,16 @@ their ``app.py``; there is no module-level settings object. Connection strings a
 because they may embed passwords: they never appear in ``repr`` or logs.
 
 The rules several services apply to their own settings live here too: :data:`OptionalText` and
-:data:`OptionalSecret` (an empty ``NAME=`` line means unset), :func:`http_base_url` and
-:func:`checked_template`, each raising the error message the service's setting names.
+:data:`OptionalSecret` (an empty ``NAME=`` line means unset), :func:`http_base_url` (as a
+field's rule: :func:`http_base_url_rule`) and :func:`checked_template`, each raising the error
+message the service's setting names.
 """
 
 from __future__ import annotations
 
 import os
 import string
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self
 
@@ -61,6 +63,12 @@ def http_base_url(value: str, *, default: str, setting: str) -> str:
     if not value.startswith(("http://", "https://")):
         raise ValueError(f"{setting} {value!r} must be an http(s) URL")
     return value
+
+
+def http_base_url_rule(*, default: str, setting: str) -> AfterValidator:
+    """:func:`http_base_url` as a field's rule, ``Annotated[str, http_base_url_rule(...)]``: the
+    rule stands on the declaration, as with :data:`OptionalText`, not in a validator method."""
+    return AfterValidator(partial(http_base_url, default=default, setting=setting))
 
 
 def checked_template(value: str, allowed: frozenset[str], *, setting: str) -> str:

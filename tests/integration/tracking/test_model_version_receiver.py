@@ -375,7 +375,7 @@ async def test_a_retry_overtaking_a_slow_attempt_that_then_fails_is_not_lost(
         async def publish(self, envelope: Envelope) -> str:
             raise ConnectionError("redis is down")
 
-    shared._publisher = FailNow()  # the slow attempt's publish fails
+    shared.publisher = FailNow()  # the slow attempt's publish fails
     slow.release.set()
     with pytest.raises(WebhookError) as failed:
         await first

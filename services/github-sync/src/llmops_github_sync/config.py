@@ -13,7 +13,7 @@ the data dir (created on first use), so ``llmops up`` works offline.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
@@ -21,7 +21,7 @@ from llmops_shared.config import (
     OptionalSecret,
     OptionalText,
     ServiceSettings,
-    http_base_url,
+    http_base_url_rule,
     local_data_dir,
 )
 
@@ -58,7 +58,9 @@ class GithubSyncSettings(ServiceSettings):
     github_branch: OptionalText = Field(
         default=None, description="Target branch; unset: the repository's default branch."
     )
-    github_base_url: str = Field(
+    github_base_url: Annotated[
+        str, http_base_url_rule(default=DEFAULT_GITHUB_API, setting="GITHUB_BASE_URL")
+    ] = Field(
         default=DEFAULT_GITHUB_API,
         description="API base URL; GitHub Enterprise: https://<host>/api/v3.",
     )
@@ -123,11 +125,6 @@ class GithubSyncSettings(ServiceSettings):
     # --- MLflow (reconcile, experiment lookup) -----------------------------------------------
     mlflow_tracking_uri: OptionalText = Field(default=None)
     mlflow_page_size: int = Field(default=200, ge=1, le=10_000)
-
-    @field_validator("github_base_url")
-    @classmethod
-    def _base_url(cls, value: str) -> str:
-        return http_base_url(value, default=DEFAULT_GITHUB_API, setting="GITHUB_BASE_URL")
 
     @field_validator("github_values_path")
     @classmethod

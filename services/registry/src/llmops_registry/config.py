@@ -12,10 +12,11 @@ environment itself.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 
-from llmops_shared.config import ServiceSettings, http_base_url, local_data_dir
+from llmops_shared.config import ServiceSettings, http_base_url_rule, local_data_dir
 
 DEFAULT_HF_ENDPOINT = "https://huggingface.co"
 
@@ -35,7 +36,9 @@ class RegistrySettings(ServiceSettings):
 
     service_name: str = "registry"
     health_port: int = Field(default=8084, ge=0, le=65535)
-    hf_endpoint: str = Field(
+    hf_endpoint: Annotated[
+        str, http_base_url_rule(default=DEFAULT_HF_ENDPOINT, setting="HF_ENDPOINT")
+    ] = Field(
         default=DEFAULT_HF_ENDPOINT,
         description="Base URL of the Hugging Face Hub (or a mirror / Hub-compatible server).",
     )
@@ -81,11 +84,6 @@ class RegistrySettings(ServiceSettings):
         ge=0,
         description="At most one Running progress report per this many seconds per import.",
     )
-
-    @field_validator("hf_endpoint")
-    @classmethod
-    def _endpoint(cls, value: str) -> str:
-        return http_base_url(value, default=DEFAULT_HF_ENDPOINT, setting="HF_ENDPOINT")
 
     @field_validator("hf_token")
     @classmethod

@@ -37,6 +37,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import redis.asyncio as aioredis
@@ -82,28 +83,24 @@ class WebhookError(Exception):
         self.detail = detail
 
 
+@dataclass(kw_only=True, eq=False)
 class WebhookReceiver:
-    """Verifies, de-duplicates and publishes MLflow webhook deliveries."""
+    """Verifies, de-duplicates and publishes MLflow webhook deliveries.
 
-    def __init__(
-        self,
-        *,
-        secret: SecretStr | None,
-        tolerance_s: int,
-        registry: ModelRegistry,
-        redis: aioredis.Redis,
-        publisher: StatusSink,
-        namespace: str,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._secret = secret
-        self._tolerance_s = tolerance_s
-        self._registry = registry
-        self._redis = redis
-        self._publisher = publisher
-        self._namespace = namespace
-        self._published = PublishedVersions(redis, namespace)
-        self._clock = clock
+    A service object, not a value: ``eq=False`` keeps identity equality (and hashing).
+    """
+
+    secret: SecretStr | None
+    tolerance_s: int
+    registry: ModelRegistry
+    redis: aioredis.Redis
+    publisher: StatusSink
+    namespace: str
+    clock: Callable[[], float] = time.time
+    _published: PublishedVersions = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._published = PublishedVersions(self.redis, self.namespace)
 
     async def receive(self, headers: Mapping[str, str], body: bytes) -> dict[str, object]:
         """Handle one delivery; raises :class:`WebhookError` for every non-200 answer."""
@@ -119,9 +116,9 @@ class WebhookReceiver:
             log.info("mlflow_webhook_ignored")
             return {"ignored": True, "event": event}
 
-        key = delivery_key(self._namespace, delivery_id)
+        key = delivery_key(self.namespace, delivery_id)
         try:
-            done = await self._redis.exists(key)
+            done = await self.redis.exists(key)
         except Exception as exc:
             log.warning("mlflow_webhook_redis_failed", error=describe(exc))
             raise WebhookError(503, f"cannot read the delivery state: {describe(exc)}") from exc
@@ -131,7 +128,7 @@ class WebhookReceiver:
         result = await self._publish(ref, change, delivery_id, log)
         if "published" in result:
             try:  # only now: a crash before this costs a re-publish under the same event id
-                await self._redis.set(key, event, ex=DELIVERY_TTL_S)
+                await self.redis.set(key, event, ex=DELIVERY_TTL_S)
             except Exception as exc:  # noqa: BLE001 - the event is out; a retry repeats its id
                 log.warning("mlflow_webhook_record_failed", error=describe(exc))
         return result
@@ -139,7 +136,7 @@ class WebhookReceiver:
     # ------------------------------------------------------------------ steps
 
     def _verify(self, headers: Mapping[str, str], body: bytes) -> str:
-        if self._secret is None:
+        if self.secret is None:
             raise WebhookError(503, NOT_CONFIGURED)
         values = {}
         for name in (DELIVERY_ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER):
@@ -152,16 +149,16 @@ class WebhookReceiver:
             sent = int(timestamp)
         except ValueError:
             raise WebhookError(401, f"{TIMESTAMP_HEADER} is not unix seconds") from None
-        if abs(self._clock() - sent) > self._tolerance_s:
+        if abs(self.clock() - sent) > self.tolerance_s:
             raise WebhookError(
                 401,
-                f"{TIMESTAMP_HEADER} is more than {self._tolerance_s} s away from now "
+                f"{TIMESTAMP_HEADER} is more than {self.tolerance_s} s away from now "
                 "(stale or replayed delivery, or clocks out of sync)",
             )
         if len(body) > MAX_BODY_BYTES:
             raise WebhookError(413, f"body larger than {MAX_BODY_BYTES} bytes")
         if not signature_matches(
-            self._secret.get_secret_value(), delivery_id, timestamp, body, values[SIGNATURE_HEADER]
+            self.secret.get_secret_value(), delivery_id, timestamp, body, values[SIGNATURE_HEADER]
         ):
             raise WebhookError(401, f"{SIGNATURE_HEADER} does not match (wrong secret?)")
         if not _DELIVERY_ID.match(delivery_id):
@@ -179,7 +176,7 @@ class WebhookReceiver:
         self, ref: VersionRef, change: VersionChange | None, delivery_id: str, log: Any
     ) -> dict[str, object]:
         try:
-            record = await self._registry.get_version(ref.name, ref.version)
+            record = await self.registry.get_version(ref.name, ref.version)
         except RegistryUnavailable as exc:
             log.warning("mlflow_webhook_registry_unavailable", error=str(exc))
             raise WebhookError(503, str(exc)) from exc
@@ -193,7 +190,7 @@ class WebhookReceiver:
             log.warning("mlflow_webhook_unpublishable", model_version=record.id, error=reason)
             return {"ignored": True, "reason": reason}
         try:
-            await self._publisher.publish(envelope)
+            await self.publisher.publish(envelope)
         except Exception as exc:
             log.warning("mlflow_webhook_publish_failed", error=describe(exc))
             raise WebhookError(503, f"cannot publish the event: {describe(exc)}") from exc

@@ -11,6 +11,7 @@ with a log line that names the cause (never the token).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -26,23 +27,18 @@ _SERVER_ERROR_TRIES = 3
 _SECONDARY_WAIT_S = 60.0
 
 
+@dataclass(kw_only=True, eq=False)
 class GithubCalls:
-    """Runs PyGithub calls for one repository (``full_name``, for log lines)."""
+    """Runs PyGithub calls for one repository (``full_name``, for log lines).
 
-    def __init__(
-        self,
-        *,
-        base_url: str,
-        full_name: str,
-        auth_kind: str,
-        max_rate_limit_wait_s: float,
-        sleep: Callable[[float], None],
-    ) -> None:
-        self.base_url = base_url
-        self.full_name = full_name
-        self.auth_kind = auth_kind
-        self.max_rate_limit_wait_s = max_rate_limit_wait_s
-        self._sleep = sleep
+    A service object, not a value: ``eq=False`` keeps identity equality (and hashing).
+    """
+
+    base_url: str
+    full_name: str
+    auth_kind: str
+    max_rate_limit_wait_s: float
+    sleep: Callable[[float], None]
 
     def __call__(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run one PyGithub call; wait out rate limits (bounded), map outages and auth errors."""
@@ -66,7 +62,7 @@ class GithubCalls:
                             f"{self.max_rate_limit_wait_s:.0f}s bound"
                         ) from None
                     _log.info("github_rate_limit_wait", wait_s=round(wait, 2))
-                    self._sleep(wait)
+                    self.sleep(wait)
                     waited += wait
                     continue
                 if exc.status in (401, 403):
@@ -88,7 +84,7 @@ class GithubCalls:
                         raise DependencyUnavailableError(
                             f"GitHub answered {exc.status} {server_errors} times"
                         ) from None
-                    self._sleep(0.5 * server_errors)
+                    self.sleep(0.5 * server_errors)
                     continue
                 raise
             except (requests.ConnectionError, requests.Timeout) as exc:

@@ -21,6 +21,7 @@ import json
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -207,22 +208,15 @@ class OfflineCache:
         return cached
 
 
+@dataclass(frozen=True)
 class _Manifest:
     """The facts of one commit saved by an online resolve (:meth:`OfflineCache.save_manifest`)."""
 
-    def __init__(
-        self,
-        files: tuple[RepoFile, ...],
-        license_: str | None,
-        gated: bool,
-        private: bool,
-        last_modified: datetime | None,
-    ) -> None:
-        self.files = files
-        self.license = license_
-        self.gated = gated
-        self.private = private
-        self.last_modified = last_modified
+    files: tuple[RepoFile, ...]
+    license: str | None
+    gated: bool
+    private: bool
+    last_modified: datetime | None
 
     @classmethod
     def parse(cls, data: Any, repo_id: str, sha: str) -> _Manifest:
@@ -244,7 +238,7 @@ class _Manifest:
         modified = data.get("last_modified")
         return cls(
             files=tuple(files),
-            license_=license_value(data.get("license")),
+            license=license_value(data.get("license")),
             gated=bool(data.get("gated")),
             private=bool(data.get("private")),
             last_modified=datetime.fromisoformat(modified) if isinstance(modified, str) else None,

@@ -150,6 +150,7 @@ class HubBackend:
 
     async def download(self, model: ResolvedModel, progress: ProgressCallback) -> str:
         _check_repo_id(model.repo_id)
+        log = _log.bind(repo_id=model.repo_id, sha=model.revision)
         listing = [(f.path, f.size) for f in model.files]
         existing = self.store.existing(model.repo_id, model.revision)
         if existing is not None:
@@ -158,14 +159,10 @@ class HubBackend:
             except ValueError as exc:  # an unsafe path in the listing
                 raise InvalidModel(f"repository {model.repo_id}: {exc}") from None
             if not stale:
-                _log.info("snapshot_reused", repo_id=model.repo_id, sha=model.revision)
+                log.info("snapshot_reused")
                 return self.store.uri(existing)
-            _log.warning(
-                "snapshot_incomplete",
-                repo_id=model.repo_id,
-                sha=model.revision,
-                missing=len(stale),
-                note="downloaded again and replaced",
+            log.warning(
+                "snapshot_incomplete", missing=len(stale), note="downloaded again and replaced"
             )
         if self.offline:
             self._cache.check_cached(model)
@@ -207,13 +204,7 @@ class HubBackend:
         except BaseException:
             self.store.discard(staging)
             raise
-        _log.info(
-            "snapshot_downloaded",
-            repo_id=model.repo_id,
-            sha=model.revision,
-            files=len(model.files),
-            bytes=model.total_bytes,
-        )
+        log.info("snapshot_downloaded", files=len(model.files), bytes=model.total_bytes)
         return self.store.uri(final)
 
     async def current_revision(self, repo_id: str, revision: str | None) -> str:

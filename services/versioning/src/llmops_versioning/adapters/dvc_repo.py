@@ -8,6 +8,7 @@ module creates a dataset's repository (git + DVC, branch ``main``), writes its
 from __future__ import annotations
 
 import os
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -56,49 +57,45 @@ def tag_ref(tag: str) -> str:
     return f"refs/tags/{tag}"
 
 
+@dataclass(eq=False)
 class DatasetRepos:
-    """Set-up, configuration and tags of the git+DVC repository of each dataset."""
+    """Set-up, configuration and tags of the git+DVC repository of each dataset.
 
-    def __init__(
-        self,
-        commands: Commands,
-        *,
-        remote_name: str,
-        remote_url: str,
-        cache_dir: Path,
-        site_cache_dir: Path,
-        s3: S3Options,
-    ) -> None:
-        self._commands = commands
-        self._remote_name = remote_name
-        self._remote_url = remote_url
-        self._cache_dir = cache_dir
-        self._site_cache_dir = site_cache_dir
-        self._s3 = s3
+    A service object, not a value: ``eq=False`` keeps identity equality (and hashing). The
+    remote URL stays out of ``repr``: it may carry credentials (the worker logs it redacted).
+    """
+
+    commands: Commands
+    _: KW_ONLY
+    remote_name: str
+    remote_url: str = field(repr=False)
+    cache_dir: Path
+    site_cache_dir: Path
+    s3: S3Options
 
     def ensure(self, root: Path, dataset_id: str) -> None:
         """git init + dvc init + a first commit, unless done; remote and cache config always."""
-        git = self._commands.git
+        git = self.commands.git
         root.mkdir(parents=True, exist_ok=True)
         if not (root / ".git").is_dir():
             git(root, "init", "--quiet", f"--initial-branch={BRANCH}")
         if self.has_head(root):
             self.configure(root)
             return
-        self._commands.dvc(root, "init", "--quiet", "--force")
+        self.commands.dvc(root, "init", "--quiet", "--force")
         exclude = root / ".git" / "info" / "exclude"
         exclude.parent.mkdir(parents=True, exist_ok=True)
         with exclude.open("a", encoding="utf-8") as handle:
             handle.write(f"/{STAGING}\n/{PREVIOUS}\n")
         self.configure(root)
         git(root, "add", "--all")
-        self._commands.commit(root, f"llmops: dataset repository {dataset_id}")
+        self.commands.commit(root, f"llmops: dataset repository {dataset_id}")
 
     def configure(self, root: Path) -> None:
         """Write ``.dvc/config.local`` (remote, credentials, cache): never committed, 0600."""
-        s3 = self._s3
-        remote = [f"    url = {_ini(self._remote_url)}"]
-        if self._remote_url.startswith("s3://"):
+        s3 = self.s3
+        remote = [f"    url = {_ini(self.remote_url)}"]
+        if self.remote_url.startswith("s3://"):
             if s3.endpoint_url:
                 remote.append(f"    endpointurl = {_ini(s3.endpoint_url)}")
             if s3.region:
@@ -113,13 +110,13 @@ class DatasetRepos:
         text = "\n".join(
             [
                 "[core]",
-                f"    remote = {self._remote_name}",
-                f"    site_cache_dir = {_ini(str(self._site_cache_dir))}",
+                f"    remote = {self.remote_name}",
+                f"    site_cache_dir = {_ini(str(self.site_cache_dir))}",
                 "    analytics = false",
                 "    autostage = false",
                 "[cache]",
-                f"    dir = {_ini(str(self._cache_dir))}",
-                f"['remote \"{self._remote_name}\"']",
+                f"    dir = {_ini(str(self.cache_dir))}",
+                f"['remote \"{self.remote_name}\"']",
                 *remote,
                 "",
             ]
@@ -137,23 +134,23 @@ class DatasetRepos:
         if not (root / ".git").is_dir():
             return False
         return bool(
-            self._commands.git(root, "rev-parse", "--verify", "--quiet", "HEAD", check=False)
+            self.commands.git(root, "rev-parse", "--verify", "--quiet", "HEAD", check=False)
         )
 
     def tag_fields(self, root: Path, tag: str) -> dict[str, str] | None:
         """The fields of a version tag's message; None when there is no such tag."""
         ref = tag_ref(tag)
-        if not self._commands.git(root, "rev-parse", "--verify", "--quiet", ref, check=False):
+        if not self.commands.git(root, "rev-parse", "--verify", "--quiet", ref, check=False):
             return None
-        message = self._commands.git(root, "for-each-ref", "--format=%(contents)", ref)
+        message = self.commands.git(root, "for-each-ref", "--format=%(contents)", ref)
         return parse_tag_message(message)
 
     def commit_of(self, root: Path, tag: str) -> str:
         """The commit a version tag points at."""
-        return self._commands.git(root, "rev-parse", "--verify", f"{tag_ref(tag)}^{{commit}}")
+        return self.commands.git(root, "rev-parse", "--verify", f"{tag_ref(tag)}^{{commit}}")
 
     def dvc_file(self, root: Path, tag: str | None) -> str:
         """``data.dvc`` of the working tree (``None``) or at a version tag."""
         if tag is None:
             return (root / DVC_FILE).read_text(encoding="utf-8")
-        return self._commands.git(root, "show", f"{tag_ref(tag)}:{DVC_FILE}", "--")
+        return self.commands.git(root, "show", f"{tag_ref(tag)}:{DVC_FILE}", "--")
