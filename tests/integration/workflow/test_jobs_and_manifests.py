@@ -134,3 +134,21 @@ async def test_manifests_backend_writes_and_cancels(tmp_path: Path) -> None:
     [workflow] = load_documents(path.read_text(encoding="utf-8"))
     assert workflow["spec"]["shutdown"] == "Terminate"
     assert pipelines[0].phase is job_reports[0].phase is Phase.CANCELLED
+
+
+async def test_manifests_backend_writes_and_cancels_the_builtin_jobs(tmp_path: Path) -> None:
+    """WORKFLOW_ORCHESTRATION_ENABLED=false on the manifests backend: the stage Jobs (a List,
+    which has no metadata of its own) go to the pipeline's file, and a cancel suspends them."""
+    sink = RecordingSink()
+    ports = make_ports(ManifestsBackend(tmp_path), sink, NoCache(), jobs=True)
+    job_id = new_job_id()
+    path = tmp_path / NS / f"train-{job_id}.yaml"
+    pipelines, _ = split(await handle_training_event(received(submitted(job_id)), ports))
+    assert (pipelines[0].phase, pipelines[0].reason) == (Phase.PENDING, f"written to {path}")
+    stages = load_documents(path.read_text(encoding="utf-8"))
+    assert [s["kind"] for s in stages] == ["Job"] * 4
+    assert [s["spec"]["suspend"] for s in stages] == [False, True, True, True]
+    pipelines, job_reports = split(await handle_training_event(received(cancelled(job_id)), ports))
+    stages = load_documents(path.read_text(encoding="utf-8"))
+    assert all(s["spec"]["suspend"] for s in stages)
+    assert pipelines[0].phase is job_reports[0].phase is Phase.CANCELLED

@@ -13,11 +13,20 @@ Nothing observes a cluster here: after a write the pipeline (and its job) is rep
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from llmops_shared.events import Phase
 from llmops_shared.kube.files import FilesBackend
 from llmops_workflow.ports import Manifest, WorkflowRejected, WorkflowUnavailable
+from llmops_workflow.render import names
 from llmops_workflow.render.status import Observed
+
+
+def _pipeline_of(items: list[dict[str, Any]]) -> tuple[str, str]:
+    """The pipeline's namespace and name: an Argo Workflow's own; the built-in stage Jobs come
+    as a ``List``, which has no metadata, so theirs is the pipeline's name label."""
+    metadata = items[0]["metadata"]
+    return metadata["namespace"], metadata.get("labels", {}).get(names.NAME_LABEL, metadata["name"])
 
 
 class ManifestsBackend(FilesBackend[Observed]):
@@ -28,7 +37,7 @@ class ManifestsBackend(FilesBackend[Observed]):
 
     async def apply(self, manifest: Manifest) -> Observed:
         items = self.files.objects(manifest)
-        path = self.path_of(manifest["metadata"]["namespace"], manifest["metadata"]["name"])
+        path = self.path_of(*_pipeline_of(items))
         await self.files.write(path, items)
         return Observed(Phase.PENDING, f"written to {path}")
 
