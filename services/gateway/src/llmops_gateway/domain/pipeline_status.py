@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from llmops_gateway.db import repository
 from llmops_gateway.db.models import TrainingJob, WorkflowPipeline, utcnow
 from llmops_gateway.domain.registered_models import record_registered_model
-from llmops_gateway.domain.reports import observed_at
+from llmops_gateway.domain.reports import observed_at, replace_given
 from llmops_shared.events import PipelineStatusUpdated
 from llmops_shared.streams import NonRetryableError
 
@@ -56,16 +56,7 @@ def apply_pipeline(session: Session, report: PipelineStatusUpdated) -> bool:
     pipeline.reason = report.reason
     pipeline.observed_at = observed_at(report.seq)
     pipeline.updated_at = utcnow()
-    if details.job_id is not None:
-        pipeline.job_id = details.job_id
-    if details.namespace is not None:
-        pipeline.namespace = details.namespace
-    if details.backend is not None:
-        pipeline.backend = details.backend
-    if details.started_at is not None:
-        pipeline.started_at = details.started_at
-    if details.finished_at is not None:
-        pipeline.finished_at = details.finished_at
+    replace_given(pipeline, details, "job_id", "namespace", "backend", "started_at", "finished_at")
     if pipeline.job_id is None:
         pipeline.job_id = _job_of_workflow(session, name)
     if (progress := details.progress) is not None and (

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from llmops_gateway.db import repository
 from llmops_gateway.db.models import ExperimentRun, utcnow
 from llmops_gateway.domain.finished_runs import finish_run_if_job_ended
+from llmops_gateway.domain.reports import replace_given
 from llmops_gateway.moves.experiments import MIGRATION_ERROR_TAG, kept_reason, move_error
 from llmops_shared.events import ExperimentRunStatusUpdated
 from llmops_shared.events.payloads.details import RunMove
@@ -59,14 +60,9 @@ def apply_experiment_run(session: Session, report: ExperimentRunStatusUpdated) -
     run.reason = kept_reason(run.reason) if moved and report.reason is None else report.reason
     run.seq = max(run.seq or 0, report.seq)
     run.updated_at = utcnow()
-    if details.experiment_id is not None:
-        run.experiment_id = details.experiment_id
-    if details.experiment_name is not None:
-        run.experiment_name = details.experiment_name
-    if details.run_url is not None:
-        run.tracking_url = details.run_url
-    if details.backend is not None:
-        run.backend = details.backend
+    replace_given(
+        run, details, "experiment_id", "experiment_name", "backend", tracking_url="run_url"
+    )
     if details.params:
         run.params = {**run.params, **details.params}
     if details.tags:

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from llmops_gateway.db import repository
 from llmops_gateway.db.models import ServingDeployment, utcnow
-from llmops_gateway.domain.reports import observed_at
+from llmops_gateway.domain.reports import observed_at, replace_given
 from llmops_gateway.domain.serving import DELETE_FAILED, DELETE_STATES
 from llmops_shared.events import DeploymentStatusUpdated, Phase
 from llmops_shared.events.payloads.details import DeploymentDetails, FormatMove
@@ -90,14 +90,7 @@ def _fold_facts(endpoint: ServingDeployment, details: DeploymentDetails) -> None
         endpoint.serve_url = None
         endpoint.conditions = None
         endpoint.traffic = None
-    if details.namespace is not None:
-        endpoint.namespace = details.namespace
-    if details.backend is not None:
-        endpoint.backend = details.backend
-    if details.deployment_mode is not None:
-        endpoint.deployment_mode = details.deployment_mode
-    if details.url is not None:
-        endpoint.serve_url = details.url
+    replace_given(endpoint, details, "namespace", "backend", "deployment_mode", serve_url="url")
     if reported:
         endpoint.manifest = reported
     if details.rollout is not None and (rollout := details.rollout.model_dump(exclude_none=True)):

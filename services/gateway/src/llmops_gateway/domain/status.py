@@ -13,8 +13,8 @@ decoded.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -74,50 +74,36 @@ def _apply_job(session: Session, report: JobStatusUpdated) -> bool:
     return changed
 
 
-FOLDED: Final = (
-    JobStatusUpdated,
-    ExperimentRunStatusUpdated,
-    DeploymentStatusUpdated,
-    PipelineStatusUpdated,
-    ModelStatusUpdated,
-    DatasetVersionStatusUpdated,
-    DatasetRestoreStatusUpdated,
-)
-"""The reports the read model folds today; reports about other entities are ignored."""
+FOLDED: Final[Mapping[type[StatusUpdated], Callable[[Session, Any], bool]]] = {
+    JobStatusUpdated: _apply_job,
+    ExperimentRunStatusUpdated: apply_experiment_run,
+    DeploymentStatusUpdated: apply_deployment,
+    PipelineStatusUpdated: apply_pipeline,
+    ModelStatusUpdated: apply_model_report,
+    DatasetVersionStatusUpdated: apply_version_report,
+    DatasetRestoreStatusUpdated: apply_restore_report,
+}
+"""Each report the read model folds today, and the fold that applies it to its entity in the
+open session (True when something changed); reports about other entities are ignored."""
 
 
-def _apply(session: Session, report: StatusUpdated) -> bool:
-    """Apply one report to its entity in the open session; True when something changed."""
-    match report:
-        case JobStatusUpdated():
-            return _apply_job(session, report)
-        case ExperimentRunStatusUpdated():
-            return apply_experiment_run(session, report)
-        case DeploymentStatusUpdated():
-            return apply_deployment(session, report)
-        case PipelineStatusUpdated():
-            return apply_pipeline(session, report)
-        case ModelStatusUpdated():
-            return apply_model_report(session, report)
-        case DatasetVersionStatusUpdated():
-            return apply_version_report(session, report)
-        case DatasetRestoreStatusUpdated():
-            return apply_restore_report(session, report)
-        case _:  # not folded (see FOLDED)
-            return False
+def _fold_of(report: StatusUpdated) -> Callable[[Session, Any], bool] | None:
+    """The fold of ``report``'s kind; None for a report the read model does not fold."""
+    return next((fold for kind, fold in FOLDED.items() if isinstance(report, kind)), None)
 
 
 def apply_status_event(sessions: SessionFactory, event: Event, *, consumer: str) -> bool:
     """Apply one status event in one transaction; True when the read model changed."""
     report = event.payload_as(StatusUpdated)
-    if not isinstance(report, FOLDED):
+    fold = _fold_of(report)
+    if fold is None:
         _log.debug("status_entity_ignored", entity=str(report.entity))
         return False
     with sessions.begin() as session:
         if session.get(ProcessedEvent, event.id) is not None:
             _log.debug("status_event_duplicate")
             return False
-        changed = _apply(session, report)
+        changed = fold(session, report)
         session.add(
             ProcessedEvent(
                 event_id=event.id, consumer=consumer, event_type=event.type, processed_at=utcnow()

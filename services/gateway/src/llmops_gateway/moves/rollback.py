@@ -23,7 +23,7 @@ InferenceService, whichever backend it runs at that moment, so the endpoints kee
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Final
 
 from llmops_gateway.config import GatewaySettings
@@ -154,12 +154,8 @@ class FlagResult:
     revision: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "area": self.area.value,
-            "changed": self.changed,
-            "enabled": self.enabled,
-            "revision": self.revision,
-        }
+        """Every field, the area by its value (as in the plan's rows)."""
+        return {**asdict(self), "area": self.area.value}
 
 
 @dataclass(frozen=True)
