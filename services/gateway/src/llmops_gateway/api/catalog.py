@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import status
 
-from llmops_gateway.api.deps import CorrelationId, Limit, Offset, State
+from llmops_gateway.api.deps import CorrelationId, Pagination, State
 from llmops_gateway.api.errors import rules_refused
 from llmops_gateway.api.routes import Routes
 from llmops_gateway.api.schemas.catalog import (
@@ -15,7 +15,6 @@ from llmops_gateway.api.schemas.catalog import (
     RegistryLinkList,
     RegistryLinkOut,
 )
-from llmops_gateway.api.schemas.common import API_PREFIX, error_responses
 from llmops_gateway.domain.catalog import (
     ImportModel,
     RegisterModel,
@@ -29,13 +28,13 @@ from llmops_gateway.domain.catalog import (
 from llmops_gateway.domain.errors import CatalogRuleError
 from llmops_gateway.operations.integration_configs import registry_enabled
 
-router = APIRouter(prefix=f"{API_PREFIX}/catalog/models", tags=["catalog"])
-routes = Routes(
-    router,
-    error_responses(
-        "No such model", "A model with this name exists, or the model's state forbids it"
-    ),
+routes = Routes.at(
+    "/catalog/models",
+    tag="catalog",
+    not_found="No such model",
+    conflict="A model with this name exists, or the model's state forbids it",
 )
+router = routes.router
 
 
 @routes.command(
@@ -85,12 +84,10 @@ def import_from_registry(
     return CatalogModelOut.of(model)
 
 
-@router.get("", response_model=CatalogModelList, summary="List catalog models, newest first")
-def list_models(state: State, limit: Limit = 50, offset: Offset = 0) -> CatalogModelList:
-    models = list_catalog_models(state.sessions, limit=limit, offset=offset)
-    return CatalogModelList(
-        items=[CatalogModelOut.of(m) for m in models], limit=limit, offset=offset
-    )
+@routes.page(summary="List catalog models, newest first")
+def list_models(state: State, page: Pagination) -> CatalogModelList:
+    models = list_catalog_models(state.sessions, limit=page.limit, offset=page.offset)
+    return CatalogModelList.of([CatalogModelOut.of(m) for m in models], page)
 
 
 @routes.read("/{model_id}", summary="Read a model")

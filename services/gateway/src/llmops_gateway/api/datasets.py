@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import Query, status
 
-from llmops_gateway.api.deps import CorrelationId, Limit, Offset, State
+from llmops_gateway.api.deps import CorrelationId, Pagination, State
 from llmops_gateway.api.routes import Routes
-from llmops_gateway.api.schemas.common import API_PREFIX, error_responses
 from llmops_gateway.api.schemas.datasets import (
     DatasetList,
     DatasetOut,
@@ -34,14 +33,13 @@ from llmops_gateway.domain.datasets import (
     request_restore,
 )
 
-router = APIRouter(prefix=f"{API_PREFIX}/catalog/datasets", tags=["datasets"])
-routes = Routes(
-    router,
-    error_responses(
-        "No such dataset, version or restore",
-        "A duplicate name or tag, or a version not in the needed state",
-    ),
+routes = Routes.at(
+    "/catalog/datasets",
+    tag="datasets",
+    not_found="No such dataset, version or restore",
+    conflict="A duplicate name or tag, or a version not in the needed state",
 )
+router = routes.router
 
 
 @routes.command("", status_code=status.HTTP_201_CREATED, summary="Register a dataset")
@@ -56,10 +54,10 @@ def create(body: DatasetRequest, state: State) -> DatasetOut:
     return DatasetOut.of(create_dataset(state.sessions, command))
 
 
-@router.get("", response_model=DatasetList, summary="List datasets, newest first")
-def list_datasets(state: State, limit: Limit = 50, offset: Offset = 0) -> DatasetList:
-    datasets = list_catalog_datasets(state.sessions, limit=limit, offset=offset)
-    return DatasetList(items=[DatasetOut.of(d) for d in datasets], limit=limit, offset=offset)
+@routes.page(summary="List datasets, newest first")
+def list_datasets(state: State, page: Pagination) -> DatasetList:
+    datasets = list_catalog_datasets(state.sessions, limit=page.limit, offset=page.offset)
+    return DatasetList.of([DatasetOut.of(d) for d in datasets], page)
 
 
 @routes.read("/{dataset_id}", summary="Read one")

@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from llmops_gateway.api.schemas.common import Paging
 from llmops_gateway.domain.experiment_runs import MetricsReader
 from llmops_gateway.operations.dead_letters import DeadLetterStore
 from llmops_gateway.operations.health_probes import HealthProbes
@@ -51,9 +52,18 @@ def get_health_probes(state: State) -> HealthProbes:
 Probes = Annotated[HealthProbes, Depends(get_health_probes)]
 
 Limit = Annotated[int, Query(ge=1, le=500)]
-"""A page's size (``?limit=``, default 50 where used)."""
+"""A page's size (``?limit=``)."""
 Offset = Annotated[int, Query(ge=0)]
 """How many items come before the page (``?offset=``)."""
+
+
+def get_paging(limit: Limit = 50, offset: Offset = 0) -> Paging:
+    return Paging(limit=limit, offset=offset)
+
+
+Pagination = Annotated[Paging, Depends(get_paging)]
+"""The page a list route is asked for: every paged list has the same ``?limit=`` (default 50)
+and ``?offset=`` parameters."""
 
 
 def get_correlation_id(request: Request) -> str:

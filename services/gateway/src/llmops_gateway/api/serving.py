@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body
+from fastapi import Body
 
-from llmops_gateway.api.deps import CorrelationId, Limit, Offset, State
+from llmops_gateway.api.deps import CorrelationId, Pagination, State
 from llmops_gateway.api.errors import rules_refused
 from llmops_gateway.api.routes import Routes
-from llmops_gateway.api.schemas.common import API_PREFIX, error_responses
 from llmops_gateway.api.schemas.serving import (
     DeploymentOut,
     Environment,
@@ -31,11 +30,13 @@ from llmops_gateway.domain.serving import (
     rollback_endpoint,
 )
 
-router = APIRouter(prefix=f"{API_PREFIX}/serving/endpoints", tags=["serving"])
-routes = Routes(
-    router,
-    error_responses("No such endpoint", "Route taken, or the endpoint's state forbids the action"),
+routes = Routes.at(
+    "/serving/endpoints",
+    tag="serving",
+    not_found="No such endpoint",
+    conflict="Route taken, or the endpoint's state forbids the action",
 )
+router = routes.router
 
 
 @routes.command("", summary="Create a serving endpoint")
@@ -61,19 +62,14 @@ def create(
     return ServingEndpointOut.of(endpoint)
 
 
-@router.get("", response_model=ServingEndpointList, summary="List endpoints, newest first")
+@routes.page(summary="List endpoints, newest first")
 def list_endpoints(
-    state: State,
-    environment: Environment | None = None,
-    limit: Limit = 50,
-    offset: Offset = 0,
+    state: State, page: Pagination, environment: Environment | None = None
 ) -> ServingEndpointList:
     endpoints = list_serving_endpoints(
-        state.sessions, environment=environment, limit=limit, offset=offset
+        state.sessions, environment=environment, limit=page.limit, offset=page.offset
     )
-    return ServingEndpointList(
-        items=[ServingEndpointOut.of(e) for e in endpoints], limit=limit, offset=offset
-    )
+    return ServingEndpointList.of([ServingEndpointOut.of(e) for e in endpoints], page)
 
 
 @routes.read("/{endpoint_id}", summary="Read an endpoint")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header
+from fastapi import Body, Header
 
-from llmops_gateway.api.deps import CorrelationId, Limit, Mlflow, Offset, State
+from llmops_gateway.api.deps import CorrelationId, Mlflow, Pagination, State
 from llmops_gateway.api.errors import rules_refused
 from llmops_gateway.api.routes import Routes
-from llmops_gateway.api.schemas.common import API_PREFIX, error_responses
 from llmops_gateway.api.schemas.training import (
     CancelRequest,
     ExperimentRunOut,
@@ -28,11 +27,13 @@ from llmops_gateway.domain.training import (
     with_pipeline,
 )
 
-router = APIRouter(prefix=f"{API_PREFIX}/training/jobs", tags=["training"])
-routes = Routes(
-    router,
-    error_responses("No such job", "Conflict with the job's state or an Idempotency-Key"),
+routes = Routes.at(
+    "/training/jobs",
+    tag="training",
+    not_found="No such job",
+    conflict="Conflict with the job's state or an Idempotency-Key",
 )
+router = routes.router
 
 
 @routes.command("", summary="Submit a training job")
@@ -64,12 +65,10 @@ def submit(
     return TrainingJobOut.of(*with_pipeline(state.sessions, job))
 
 
-@router.get("", response_model=TrainingJobList, summary="List training jobs, newest first")
-def list_jobs(state: State, limit: Limit = 50, offset: Offset = 0) -> TrainingJobList:
-    jobs = list_training_jobs(state.sessions, limit=limit, offset=offset)
-    return TrainingJobList(
-        items=[TrainingJobOut.of(*job) for job in jobs], limit=limit, offset=offset
-    )
+@routes.page(summary="List training jobs, newest first")
+def list_jobs(state: State, page: Pagination) -> TrainingJobList:
+    jobs = list_training_jobs(state.sessions, limit=page.limit, offset=page.offset)
+    return TrainingJobList.of([TrainingJobOut.of(*job) for job in jobs], page)
 
 
 @routes.read("/{job_id}", summary="Read a training job")

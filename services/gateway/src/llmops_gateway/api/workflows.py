@@ -5,30 +5,35 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
-from llmops_gateway.api.deps import Limit, Offset, State
+from llmops_gateway.api.deps import Pagination, State
 from llmops_gateway.api.routes import Routes
-from llmops_gateway.api.schemas.common import API_PREFIX, error_responses
 from llmops_gateway.api.schemas.workflows import PipelineList, PipelineOut
 from llmops_gateway.domain.workflows import get_pipeline, list_workflow_pipelines
 
-router = APIRouter(prefix=f"{API_PREFIX}/workflows/pipelines", tags=["workflows"])
-routes = Routes(router, error_responses("No pipeline of that name was reported", auth=False))
+routes = Routes.at(
+    "/workflows/pipelines",
+    tag="workflows",
+    not_found="No pipeline of that name was reported",
+    auth=False,
+)
+router = routes.router
 
 
-@router.get("", response_model=PipelineList, summary="List pipelines, newest first")
+@routes.page(summary="List pipelines, newest first")
 def list_pipelines(
     state: State,
+    page: Pagination,
     job_id: Annotated[
         str | None,
         Query(alias="jobId", max_length=64, description="Only the pipelines of this job."),
     ] = None,
-    limit: Limit = 50,
-    offset: Offset = 0,
 ) -> PipelineList:
-    pipelines = list_workflow_pipelines(state.sessions, job_id=job_id, limit=limit, offset=offset)
-    return PipelineList(items=[PipelineOut.of(p) for p in pipelines], limit=limit, offset=offset)
+    pipelines = list_workflow_pipelines(
+        state.sessions, job_id=job_id, limit=page.limit, offset=page.offset
+    )
+    return PipelineList.of([PipelineOut.of(p) for p in pipelines], page)
 
 
 @routes.read("/{pipeline_id}", summary="Read a pipeline (id = the workflow name)")

@@ -3,6 +3,7 @@ and the documented error answers of the routes."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Generic, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -44,11 +45,24 @@ class Items(CamelModel, Generic[T]):
     items: list[T]
 
 
+@dataclass(frozen=True)
+class Paging:
+    """The page a list request asks for (``?limit=&offset=``, see ``api.deps.Pagination``)."""
+
+    limit: int
+    offset: int
+
+
 class Page(Items[T], Generic[T]):
     """One page of a list, newest first: ``{items, limit, offset}``."""
 
     limit: int
     offset: int
+
+    @classmethod
+    def of(cls, items: list[T], paging: Paging) -> Self:
+        """The page ``paging`` asked for, holding ``items``: it echoes the request's paging."""
+        return cls(items=items, limit=paging.limit, offset=paging.offset)
 
 
 def error_responses(
