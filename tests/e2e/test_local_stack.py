@@ -201,7 +201,9 @@ def test_a_job_becomes_a_valid_argo_workflow_manifest_shown_as_its_pipeline(
         pipeline_url = f"{stack.gateway_url}/llm-ops/v1/workflows/pipelines/train-{job['id']}"
 
         def reported() -> dict[str, Any] | None:
-            response = httpx.get(pipeline_url, timeout=5)
+            response = httpx.get(
+                pipeline_url, timeout=5, headers={"Authorization": f"Bearer {stack.api_key}"}
+            )
             return response.json() if response.status_code == 200 else None
 
         pipeline = eventually(reported, timeout_s=30, what="the pipeline reported")

@@ -12,14 +12,17 @@ message the service's setting names.
 
 from __future__ import annotations
 
+import hmac
+import json
 import os
 import string
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, SecretStr
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Environment = Literal["dev", "stg", "prod"]
 
@@ -52,6 +55,32 @@ OptionalText = Annotated[str | None, AfterValidator(blank_is_none)]
 
 OptionalSecret = Annotated[SecretStr | None, AfterValidator(blank_secret_is_none)]
 """An optional secret setting; blank means unset (``None``)."""
+
+
+def split_keys(value: object) -> object:
+    """``"k1,k2"`` or ``'["k1","k2"]'`` from the environment, a list from code."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            parsed: object = json.loads(text)
+            return parsed
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+ApiKeys = Annotated[list[SecretStr], NoDecode, BeforeValidator(split_keys)]
+"""Bearer keys (``API_KEYS``), comma-separated or a JSON list; never shown in a repr."""
+
+
+def matching_key(presented: str, keys: Sequence[SecretStr]) -> int | None:
+    """The 1-based position of ``presented`` among ``keys``, or None. Every key is compared,
+    in constant time, so the answer's timing tells nothing about which key (or prefix) was
+    close."""
+    found = None
+    for number, key in enumerate(keys, start=1):
+        if hmac.compare_digest(presented.encode(), key.get_secret_value().encode()):
+            found = number
+    return found
 
 
 def http_base_url(value: str, *, default: str, setting: str) -> str:

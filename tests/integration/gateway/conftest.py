@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from llmops_gateway.app import create_app
 from llmops_gateway.config import GatewaySettings
 
-from integration.gateway.harness import API_KEY, OTHER_API_KEY, Gateway
+from integration.gateway.harness import API_KEY, OTHER_API_KEY, Gateway, auth
 from support.streams import FAST_CONSUMER as BASE_FAST_CONSUMER
 
 FAST_CONSUMER = BASE_FAST_CONSUMER.model_copy(
@@ -91,8 +91,8 @@ async def start_gateway(
             settings = make_settings(**overrides)
             app = create_app(settings)
             await stack.enter_async_context(app.router.lifespan_context(app))
-            client = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+            client = httpx.AsyncClient(  # an admin of every environment unless a test says
+                transport=httpx.ASGITransport(app=app), base_url="http://gateway", headers=auth()
             )
             stack.push_async_callback(client.aclose)
             return Gateway(app=app, client=client, settings=settings, redis=redis)

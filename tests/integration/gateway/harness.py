@@ -138,6 +138,10 @@ def auth(key: str = API_KEY) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+NO_CREDENTIAL: dict[str, str] = {"Authorization": ""}
+"""Headers that drop the test client's default credential."""
+
+
 @dataclass
 class Gateway:
     """The app under test and what a test needs around it."""

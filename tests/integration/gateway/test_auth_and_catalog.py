@@ -14,6 +14,7 @@ from integration.gateway.harness import (
     API,
     API_KEY,
     BASE_MODEL,
+    NO_CREDENTIAL,
     OTHER_API_KEY,
     Gateway,
     auth,
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.integration
 @pytest.mark.parametrize(
     "headers",
     [
-        pytest.param({}, id="no-header"),
+        pytest.param(NO_CREDENTIAL, id="no-header"),
         pytest.param(auth("wrong-key"), id="wrong-key"),
         pytest.param({"Authorization": f"Basic {API_KEY}"}, id="not-bearer"),
         pytest.param(auth(API_KEY + "x"), id="key-with-suffix"),
@@ -48,16 +49,19 @@ async def test_mutating_endpoints_need_a_valid_key(
     assert gateway.count("training_jobs") + gateway.count("catalog_models") == 0
 
 
-async def test_every_configured_key_works_and_reads_are_open(gateway: Gateway) -> None:
+async def test_every_configured_key_works_and_reads_need_one_too(gateway: Gateway) -> None:
     first = await gateway.client.post(f"{API}/catalog/models", json=BASE_MODEL, headers=auth())
     assert first.status_code == 201
     second = await gateway.submit(headers=auth(OTHER_API_KEY))
     assert second.status_code == 202
-    for path in (f"{API}/training/jobs", f"{API}/catalog/models", f"{API}/health", "/healthz"):
-        assert (await gateway.client.get(path)).status_code == 200, path
-    docs = await gateway.client.get("/docs")
-    assert docs.status_code == 200
-    schema = (await gateway.client.get("/openapi.json")).json()
+    for path in (f"{API}/training/jobs", f"{API}/catalog/models", f"{API}/health"):
+        assert (await gateway.client.get(path, headers=auth(OTHER_API_KEY))).status_code == 200
+        refused = await gateway.client.get(path, headers=NO_CREDENTIAL)
+        assert refused.status_code == 401, path
+        assert "missing credential" in refused.json()["detail"]
+    for path in ("/healthz", "/readyz", "/metrics", "/docs"):  # probes, metrics and the docs
+        assert (await gateway.client.get(path, headers=NO_CREDENTIAL)).status_code == 200, path
+    schema = (await gateway.client.get("/openapi.json", headers=NO_CREDENTIAL)).json()
     assert f"{API}/training/jobs" in schema["paths"]
 
 
@@ -80,7 +84,9 @@ async def test_auth_disabled_accepts_requests_without_a_key(
     start_gateway: Callable[..., Any],
 ) -> None:
     gateway: Gateway = await start_gateway(api_keys=[], auth_disabled=True)
-    response = await gateway.client.post(f"{API}/catalog/models", json=BASE_MODEL)
+    response = await gateway.client.post(
+        f"{API}/catalog/models", json=BASE_MODEL, headers=NO_CREDENTIAL
+    )
     assert response.status_code == 201
 
 

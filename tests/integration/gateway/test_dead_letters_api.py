@@ -15,7 +15,7 @@ from llmops_shared.events import Envelope, Event, Stream
 from llmops_shared.streams import NonRetryableError, Publisher
 from llmops_shared.worker import Subscription, WorkerContext, run_worker
 
-from integration.gateway.harness import API, OTHER_API_KEY, Gateway, auth
+from integration.gateway.harness import API, NO_CREDENTIAL, OTHER_API_KEY, Gateway, auth
 from support.streams import FAST_CONSUMER, cancel_event, read_events, wait_until
 
 pytestmark = pytest.mark.integration
@@ -82,7 +82,7 @@ async def test_list_replay_and_handle_after_a_fix(gateway: Gateway) -> None:
         assert (await gateway.client.get(DLQ, params={"stream": "nope"})).status_code == 422
 
         replay_url = f"{DLQ}/{item['id']}/replay"
-        assert (await gateway.client.post(replay_url)).status_code == 401
+        assert (await gateway.client.post(replay_url, headers=NO_CREDENTIAL)).status_code == 401
         assert (await gateway.client.post(replay_url, headers=auth("wrong"))).status_code == 401
 
         flaky.broken = False

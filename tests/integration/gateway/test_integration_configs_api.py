@@ -19,7 +19,7 @@ from llmops_gateway.config import GatewaySettings
 from llmops_shared.events import IntegrationConfigChanged, Stream
 from llmops_shared.integration_flags import read_flags
 
-from integration.gateway.harness import API, Gateway, auth
+from integration.gateway.harness import API, NO_CREDENTIAL, Gateway, auth
 from support.streams import read_events, wait_until
 
 pytestmark = pytest.mark.integration
@@ -75,7 +75,8 @@ async def test_a_change_is_stored_and_announced_once(gateway: Gateway) -> None:
         "kserve",
         "integration_configs",
     )
-    assert (body["revision"], body["changed"], body["changedBy"]) == (1, True, "oncall")
+    # the verified caller (the client's own "oncall" is only a note in the audit log)
+    assert (body["revision"], body["changed"], body["changedBy"]) == (1, True, "API_KEYS#1")
 
     async def published() -> bool:
         return len(await _config_events(gateway)) == 1
@@ -141,7 +142,9 @@ async def test_bad_changes_are_refused_and_change_nothing(
 
 
 async def test_changing_a_flag_needs_the_api_key(gateway: Gateway) -> None:
-    response = await gateway.client.put(f"{CONFIGS}/dev/data_versioning", json={"enabled": False})
+    response = await gateway.client.put(
+        f"{CONFIGS}/dev/data_versioning", json={"enabled": False}, headers=NO_CREDENTIAL
+    )
     assert response.status_code == 401
     assert gateway.count("integration_configs") == 0
 

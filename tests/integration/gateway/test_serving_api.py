@@ -22,6 +22,7 @@ from llmops_shared.specs.examples import SEED_DEPLOYMENT_SPEC
 from integration.gateway.harness import (
     API,
     MODEL_STORAGE_URI,
+    NO_CREDENTIAL,
     OTHER_API_KEY,
     Gateway,
     auth,
@@ -323,14 +324,14 @@ async def test_every_mutating_call_needs_an_api_key(gateway: Gateway) -> None:
         ("DELETE", f"{ENDPOINTS}/{endpoint['id']}", None),
     ]
     for method, url, body in calls:
-        missing = await gateway.client.request(method, url, json=body)
+        missing = await gateway.client.request(method, url, json=body, headers=NO_CREDENTIAL)
         assert missing.status_code == 401, (method, url)
         assert missing.headers["WWW-Authenticate"] == "Bearer"
         wrong = await gateway.client.request(method, url, json=body, headers=auth("wrong"))
         assert wrong.status_code == 401, (method, url)
     assert gateway.count("serving_deployments") == 1
     assert gateway.count("outbox") == 1
-    # Either configured key works; reads are open.
+    # Either configured key works.
     promoted = await gateway.client.post(
         f"{ENDPOINTS}/{endpoint['id']}/promote", headers=auth(OTHER_API_KEY)
     )

@@ -33,15 +33,26 @@ from sqlalchemy import Engine, text
 from llmops_gateway.adapters.mlflow_metrics import MlflowMetrics
 from llmops_gateway.adapters.redis_config_stream import config_revisions
 from llmops_gateway.api import catalog, datasets, health, serving, training, workflows
+from llmops_gateway.api.audit_trail import AuditTrail
 from llmops_gateway.api.errors import install_error_handlers
 from llmops_gateway.api.middleware import HttpMetrics, RequestContextMiddleware
-from llmops_gateway.api.operations import dead_letters, integration_configs, integrations
+from llmops_gateway.api.operations import (
+    audit,
+    dead_letters,
+    integration_configs,
+    integrations,
+    keys,
+)
 from llmops_gateway.config import GatewaySettings
 from llmops_gateway.db.migrate import upgrade
 from llmops_gateway.db.models import OUTBOX
 from llmops_gateway.db.session import build_engine, session_factory
+from llmops_gateway.domain.audit import record_audit
+from llmops_gateway.domain.keys import stored_key
 from llmops_gateway.domain.status import handle_status_event
 from llmops_gateway.operations.integration_configs import resync_stream
+from llmops_gateway.security.authn import Authenticator
+from llmops_gateway.security.oidc import OidcConfig, OidcVerifier
 from llmops_gateway.state import GatewayState
 from llmops_shared.events import Stream
 from llmops_shared.health import LivenessCheck, ReadinessCheck, health_app
@@ -64,24 +75,51 @@ class ConfigurationError(RuntimeError):
 
 
 def check_settings(settings: GatewaySettings) -> None:
-    """Refuse to serve mutating endpoints unauthenticated unless explicitly told to."""
-    if not settings.api_keys and not settings.auth_disabled:
+    """Refuse to serve without a way to authenticate unless explicitly told to. A stored key
+    cannot be the only way: making one needs an admin (a bootstrap key or an OIDC admin)."""
+    if not settings.api_keys and settings.oidc_issuer is None and not settings.auth_disabled:
         raise ConfigurationError(
-            "no API keys configured: set API_KEYS (comma-separated) or AUTH_DISABLED=true"
+            "no way to authenticate: set API_KEYS (comma-separated), or OIDC_ISSUER, or "
+            "AUTH_DISABLED=true"
         )
     if settings.auth_disabled:
-        _log.warning("auth_disabled", note="mutating endpoints accept unauthenticated requests")
+        _log.warning("auth_disabled", note="every request is accepted as an admin")
+
+
+def oidc_verifier(settings: GatewaySettings) -> OidcVerifier | None:
+    """The OIDC token verifier, when ``OIDC_ISSUER`` is set (no request is made yet)."""
+    if settings.oidc_issuer is None:
+        return None
+    if not settings.oidc_audience:
+        raise ConfigurationError("OIDC_ISSUER needs OIDC_AUDIENCE (the tokens' aud)")
+    config = OidcConfig(
+        issuer=settings.oidc_issuer,
+        audience=settings.oidc_audience,
+        jwks_url=settings.oidc_jwks_url,
+        roles_claim=settings.oidc_roles_claim,
+        role_map={claim: tuple(roles) for claim, roles in settings.oidc_role_map.items()},
+        subject_claim=settings.oidc_subject_claim,
+        algorithms=tuple(settings.oidc_algorithms),
+    )
+    return OidcVerifier(config)
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
     """The gateway app for ``settings``; raises :class:`ConfigurationError` on unsafe auth."""
     check_settings(settings)
     engine = build_engine(settings.sqlalchemy_url())
+    sessions = session_factory(engine)
     state = GatewayState(
         settings=settings,
         engine=engine,
-        sessions=session_factory(engine),
+        sessions=sessions,
         registry=CollectorRegistry(),
+        authenticator=Authenticator(
+            configured_keys=settings.api_keys,
+            stored_key=functools.partial(stored_key, sessions),
+            oidc=oidc_verifier(settings),
+            disabled=settings.auth_disabled,
+        ),
     )
     # Filled in by the lifespan; the health app reads these dicts on every probe.
     readiness: dict[str, ReadinessCheck] = {
@@ -118,7 +156,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(integrations.router)
     app.include_router(integration_configs.router)
     app.include_router(dead_letters.router)
+    app.include_router(keys.router)
+    app.include_router(audit.router)
     install_error_handlers(app)
+    # The last added is the outermost: the audit trail sees the correlation id.
+    app.add_middleware(AuditTrail, record=functools.partial(record_audit, sessions))
     app.add_middleware(RequestContextMiddleware, metrics=HttpMetrics(state.registry))
     probes = health_app(
         service=settings.service_name,

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import NoDecode
+from pydantic import Field
 
-from llmops_shared.config import ServiceSettings
+from llmops_shared.config import ApiKeys, OptionalText, ServiceSettings
 from llmops_shared.events import IntegrationArea
 from llmops_shared.integration_flags import SYSTEM_SETTINGS, IntegrationFlag
 
@@ -25,12 +23,44 @@ class GatewaySettings(ServiceSettings):
     service_name: str = "gateway"
     host: str = Field(default="127.0.0.1", description="Address the REST API binds to.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port of the REST API.")
-    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+    api_keys: ApiKeys = Field(
         default_factory=list,
-        description="Bearer keys accepted on mutating endpoints (comma-separated).",
+        description="Bootstrap bearer keys (comma-separated), each admin in every environment; "
+        "make named keys with roles through POST /keys (llmops keys create).",
     )
     auth_disabled: bool = Field(
-        default=False, description="Accept mutating requests without a key (local use only)."
+        default=False,
+        description="Accept every request without a credential, as an admin (local use only).",
+    )
+    oidc_issuer: OptionalText = Field(
+        default=None,
+        description="Accept bearer JWTs from this OIDC issuer (its URL, as in the tokens' iss); "
+        "unset: API keys only.",
+    )
+    oidc_audience: OptionalText = Field(
+        default=None, description="The aud the tokens must carry (required with OIDC_ISSUER)."
+    )
+    oidc_jwks_url: OptionalText = Field(
+        default=None, description="The issuer's JWKS; unset: discovered from the issuer."
+    )
+    oidc_roles_claim: str = Field(
+        default="groups",
+        description="The claim whose values map to roles (a dotted path, e.g. "
+        "realm_access.roles, reaches into an object).",
+    )
+    oidc_role_map: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='Claim value -> roles, as JSON: {"ml-admins": ["admin"], '
+        '"ml-dev": ["dev:operator", "prod:viewer"]}; values not listed give no role.',
+    )
+    oidc_subject_claim: str = Field(
+        default="sub",
+        description="The claim that names the caller in the audit log (e.g. email); sub when "
+        "a token lacks it.",
+    )
+    oidc_algorithms: list[str] = Field(
+        default_factory=lambda: ["RS256", "ES256"],
+        description="Accepted signature algorithms (asymmetric only).",
     )
     data_dir: Path = Field(
         default=Path(".llmops"),
@@ -72,18 +102,6 @@ class GatewaySettings(ServiceSettings):
     consume_status: bool = Field(
         default=True, description="Fold llmops.status into the read model in this process."
     )
-
-    @field_validator("api_keys", mode="before")
-    @classmethod
-    def _split_keys(cls, value: object) -> object:
-        """``"k1,k2"`` or ``'["k1","k2"]'`` from the environment, a list from code."""
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                parsed: object = json.loads(text)
-                return parsed
-            return [part.strip() for part in text.split(",") if part.strip()]
-        return value
 
     def environment_flag(self, area: IntegrationArea) -> IntegrationFlag:
         """The flag ``area`` has from the environment (revision 0), before any override."""

@@ -24,6 +24,7 @@ from llmops_gateway.adapters.redis_health import redis_health
 from llmops_gateway.config import GatewaySettings
 from llmops_gateway.db.session import SessionFactory
 from llmops_gateway.operations.health_probes import HealthProbes
+from llmops_gateway.security.authn import Authenticator
 from llmops_shared.streams.outbox import OutboxRelay
 
 
@@ -35,6 +36,8 @@ class GatewayState:
     engine: Engine
     sessions: SessionFactory
     registry: CollectorRegistry
+    authenticator: Authenticator
+    """Verifies a request's credential (configured and stored API keys, OIDC tokens)."""
     relay: OutboxRelay | None = None
     mlflow: MlflowMetrics | None = None
     redis: aioredis.Redis | None = None

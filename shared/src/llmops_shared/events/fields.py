@@ -12,6 +12,8 @@ from typing import Annotated, Final
 
 from pydantic import AfterValidator, Field
 
+from llmops_shared.uris import NoCredentials
+
 RESOURCE_ID_PATTERN: Final = r"^[a-z0-9](?:[a-z0-9-]{0,55}[a-z0-9])?$"
 DNS1035_LABEL_PATTERN: Final = r"^[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?$"
 URI_PATTERN: Final = r"^(?:[A-Za-z][A-Za-z0-9+.-]*:\S+|/\S*)$"
@@ -53,6 +55,7 @@ Uri = Annotated[
         description="URI with a scheme (s3://bucket/key, mlflow-artifacts:/1/x, file:///data) or "
         "an absolute local path (the local stack's file stores); no whitespace.",
     ),
+    NoCredentials,
 ]
 
 Route = Annotated[

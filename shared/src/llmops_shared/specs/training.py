@@ -4,7 +4,7 @@ quickstart's TrainJobSpec structure and rules)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, ValidatorFunctionWrapHandler, model_validator
 
@@ -13,6 +13,7 @@ from llmops_shared.specs.families import supported_families
 from llmops_shared.specs.rules import train_job_rule_violations
 from llmops_shared.specs.violations import RuleViolation, violations_from_validation_error
 from llmops_shared.specs.vocab import DatasetType, JobType, Precision, SaveFormat, TrainMethod
+from llmops_shared.uris import NoCredentials
 
 
 class DatasetRef(SpecModel):
@@ -26,7 +27,7 @@ class DatasetRef(SpecModel):
         "EMBEDDING: embedding_pair = query/positive[/negative] pairs for contrastive training).",
         json_schema_extra={"enum": [t.value for t in DatasetType]},
     )
-    storage_uri: str = Field(
+    storage_uri: Annotated[str, NoCredentials] = Field(
         min_length=1, description="Where the dataset version lives, e.g. s3://bucket/name/v1."
     )
 

@@ -27,10 +27,12 @@ from llmops_gateway.domain.catalog import (
 )
 from llmops_gateway.domain.errors import CatalogRuleError
 from llmops_gateway.operations.integration_configs import registry_enabled
+from llmops_gateway.security.access import Scope
 
 routes = Routes.at(
     "/catalog/models",
     tag="catalog",
+    scope=Scope.ANY,
     not_found="No such model",
     conflict="A model with this name exists, or the model's state forbids it",
 )

@@ -32,10 +32,12 @@ from llmops_gateway.domain.datasets import (
     list_versions,
     request_restore,
 )
+from llmops_gateway.security.access import Scope
 
 routes = Routes.at(
     "/catalog/datasets",
     tag="datasets",
+    scope=Scope.ANY,
     not_found="No such dataset, version or restore",
     conflict="A duplicate name or tag, or a version not in the needed state",
 )

@@ -1,5 +1,5 @@
 """FastAPI dependencies (as ``Annotated`` aliases): state, the adapters the use cases are given,
-paging, correlation id, auth.
+paging, correlation id (the credential check is :mod:`llmops_gateway.api.auth`).
 
 The use cases get the unit of work as ``state.sessions`` (a session factory: they open the
 transactions); nothing in ``api/`` opens a session or imports the repository or session modules
@@ -8,11 +8,9 @@ transactions); nothing in ``api/`` opens a session or imports the repository or 
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Query, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Query, Request
 
 from llmops_gateway.api.schemas.common import Paging
 from llmops_gateway.domain.experiment_runs import MetricsReader
@@ -73,33 +71,3 @@ def get_correlation_id(request: Request) -> str:
 
 
 CorrelationId = Annotated[str, Depends(get_correlation_id)]
-
-_bearer = HTTPBearer(auto_error=False, description="An API key from the gateway's API_KEYS.")
-
-
-def require_api_key(
-    state: State,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    """401 unless ``Authorization: Bearer <key>`` carries a configured key.
-
-    Every configured key is compared, in constant time, so the answer's timing tells nothing
-    about which key (or which prefix) was close.
-    """
-    settings = state.settings
-    if settings.auth_disabled:
-        return
-    provided = credentials.credentials.encode() if credentials is not None else b""
-    matches = [
-        hmac.compare_digest(provided, key.get_secret_value().encode()) for key in settings.api_keys
-    ]
-    if credentials is None or not any(matches):
-        raise HTTPException(
-            status_code=status.HTTP_401_UNAUTHORIZED,
-            detail="missing or invalid API key" if credentials else "missing API key",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-
-
-Authenticated = Depends(require_api_key)
-"""Put in a mutating route's ``dependencies``."""

@@ -7,6 +7,7 @@ so clients retry, not a 500 that reads like a bug.
 from __future__ import annotations
 
 from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, OperationalError
@@ -18,9 +19,11 @@ from llmops_gateway.domain.errors import (
     NotFoundError,
     UnavailableError,
 )
+from llmops_gateway.security.access import AccessDenied
 from llmops_shared.logging import get_logger
 from llmops_shared.specs import violations_to_validation_error
 from llmops_shared.streams.errors import describe
+from llmops_shared.uris import CREDENTIALS_IN_URI
 
 _log = get_logger(__name__)
 
@@ -34,8 +37,26 @@ def rules_refused(
     return RequestValidationError(error.errors(include_url=False))
 
 
+async def _validation_failed(_: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's own 422 body, except that an error about a secret does not echo it."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    shown = [
+        {k: v for k, v in error.items() if k != "input"}
+        if error.get("type") == CREDENTIALS_IN_URI
+        else error
+        for error in errors
+    ]
+    return JSONResponse(
+        {"detail": jsonable_encoder(shown)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
+    )
+
+
 async def _not_found(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
+
+
+async def _forbidden(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_403_FORBIDDEN)
 
 
 async def _conflict(_: Request, exc: Exception) -> JSONResponse:
@@ -77,7 +98,9 @@ async def _value_does_not_fit(_: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Register the mappings on ``app``."""
+    app.add_exception_handler(RequestValidationError, _validation_failed)
     app.add_exception_handler(NotFoundError, _not_found)
+    app.add_exception_handler(AccessDenied, _forbidden)
     app.add_exception_handler(ConflictError, _conflict)
     app.add_exception_handler(InvalidRequestError, _invalid_request)
     app.add_exception_handler(UnavailableError, _unavailable)

@@ -1,7 +1,8 @@
 """``GET /llm-ops/v1/health``: a summary of the service and its dependencies for humans.
 
 Probes use ``/healthz`` and ``/readyz`` at the root (the shared health app); this endpoint
-gives the same checks under the API prefix, plus the outbox backlog.
+gives the same checks under the API prefix, plus the outbox backlog, to any viewer (the probes
+need no credential; this summary names the environment and the background tasks).
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from llmops_gateway.api.auth import guarded
 from llmops_gateway.api.deps import State
 from llmops_gateway.api.schemas.common import API_PREFIX
+from llmops_gateway.security.access import VIEW_ANY
 from llmops_shared.health import ReadinessCheck, run_checks
 
 router = APIRouter(prefix=API_PREFIX, tags=["health"])
 
 
-@router.get("/health", summary="Service, database and Redis summary")
+@router.get("/health", summary="Service, database and Redis summary", **guarded(VIEW_ANY))
 async def health(request: Request, state: State) -> JSONResponse:
     checks: dict[str, ReadinessCheck] = request.app.state.readiness
     results = await run_checks(checks)

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Body, Header
 
+from llmops_gateway.api.auth import CurrentCaller
 from llmops_gateway.api.deps import CorrelationId, Mlflow, Pagination, State
 from llmops_gateway.api.errors import rules_refused
 from llmops_gateway.api.routes import Routes
@@ -26,10 +27,12 @@ from llmops_gateway.domain.training import (
     submit_training_job,
     with_pipeline,
 )
+from llmops_gateway.security.access import Scope
 
 routes = Routes.at(
     "/training/jobs",
     tag="training",
+    scope=Scope.GATEWAY,
     not_found="No such job",
     conflict="Conflict with the job's state or an Idempotency-Key",
 )
@@ -66,17 +69,19 @@ def submit(
 
 
 @routes.page(summary="List training jobs, newest first")
-def list_jobs(state: State, page: Pagination) -> TrainingJobList:
+def list_jobs(state: State, page: Pagination, caller: CurrentCaller) -> TrainingJobList:
     jobs = list_training_jobs(state.sessions, limit=page.limit, offset=page.offset)
-    return TrainingJobList.of([TrainingJobOut.of(*job) for job in jobs], page)
+    specs = caller.sees_specs()
+    items = [TrainingJobOut.of(*job, with_spec=specs) for job in jobs]
+    return TrainingJobList.of(items, page)
 
 
 @routes.read("/{job_id}", summary="Read a training job")
-def get_job(job_id: str, state: State) -> TrainingJobOut:
+def get_job(job_id: str, state: State, caller: CurrentCaller) -> TrainingJobOut:
     """The job, with ``pipeline`` (id, status, progress, start and end) once the workflow
-    worker has reported it."""
+    worker has reported it; its spec for operators and admins."""
     job = get_training_job(state.sessions, job_id)
-    return TrainingJobOut.of(*with_pipeline(state.sessions, job))
+    return TrainingJobOut.of(*with_pipeline(state.sessions, job), with_spec=caller.sees_specs())
 
 
 @routes.command("/{job_id}/cancel", summary="Cancel a training job")

@@ -11,12 +11,13 @@ from llmops_gateway.api.deps import Pagination, State
 from llmops_gateway.api.routes import Routes
 from llmops_gateway.api.schemas.workflows import PipelineList, PipelineOut
 from llmops_gateway.domain.workflows import get_pipeline, list_workflow_pipelines
+from llmops_gateway.security.access import Scope
 
 routes = Routes.at(
     "/workflows/pipelines",
     tag="workflows",
+    scope=Scope.GATEWAY,
     not_found="No pipeline of that name was reported",
-    auth=False,
 )
 router = routes.router
 

@@ -184,9 +184,9 @@ def serving_endpoint_name_taken(session: Session, environment: str, name: str) -
 
 
 def list_serving_endpoints(
-    session: Session, *, environment: str | None, limit: int, offset: int
+    session: Session, *, environments: Sequence[str], limit: int, offset: int
 ) -> Sequence[ServingDeployment]:
-    where = None if environment is None else ServingDeployment.environment == environment
+    where = ServingDeployment.environment.in_(environments)
     return newest_first(session, ServingDeployment, where, limit=limit, offset=offset)
 
 

@@ -15,7 +15,7 @@ therefore never handed out again while an old InferenceService may still answer 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -32,18 +32,13 @@ from llmops_gateway.domain.outbox import publish
 from llmops_gateway.domain.registered_models import artifact_violations, served_storage_uri
 from llmops_gateway.domain.serving_names import endpoint_name, max_name_length
 from llmops_shared.events import (
-    DeploymentDeleted,
-    DeploymentPromoted,
     DeploymentRequested,
-    DeploymentRolledBack,
-    EventPayload,
     Phase,
 )
 from llmops_shared.specs import (
     DeploymentSpec,
     JobType,
     ModelFacts,
-    RolloutStrategy,
     RuleViolation,
     check_deployment_against_model,
 )
@@ -241,7 +236,8 @@ def _mlflow_run_id(session: Session, job: TrainingJob | None) -> str | None:
     return run.run_id
 
 
-def _endpoint(session: Session, endpoint_id: str, *, for_update: bool) -> ServingDeployment:
+def endpoint_row(session: Session, endpoint_id: str, *, for_update: bool) -> ServingDeployment:
+    """The endpoint in the open session (locked ``for_update``), or :class:`NotFoundError`."""
     endpoint = repository.serving_endpoint(session, endpoint_id, for_update=for_update)
     return found(endpoint, f"serving endpoint {endpoint_id}")
 
@@ -249,16 +245,17 @@ def _endpoint(session: Session, endpoint_id: str, *, for_update: bool) -> Servin
 def get_endpoint(sessions: SessionFactory, endpoint_id: str) -> ServingDeployment:
     """The endpoint, or :class:`NotFoundError`."""
     with sessions() as session:
-        return _endpoint(session, endpoint_id, for_update=False)
+        return endpoint_row(session, endpoint_id, for_update=False)
 
 
 def list_serving_endpoints(
-    sessions: SessionFactory, *, environment: str | None, limit: int, offset: int
+    sessions: SessionFactory, *, environments: Sequence[str], limit: int, offset: int
 ) -> Sequence[ServingDeployment]:
-    """One page of endpoints (of one environment when given), newest first."""
+    """One page of the endpoints of ``environments`` (those the caller may see), newest
+    first."""
     with sessions() as session:
         return repository.list_serving_endpoints(
-            session, environment=environment, limit=limit, offset=offset
+            session, environments=environments, limit=limit, offset=offset
         )
 
 
@@ -271,118 +268,3 @@ def reported_deployment(
     if endpoint.observed_at is None:
         raise NotFoundError(f"no deployment reported yet for endpoint {endpoint_id}")
     return endpoint, endpoint.observed_at
-
-
-def _locked_live_endpoint(session: Session, endpoint_id: str, action: str) -> ServingDeployment:
-    endpoint = _endpoint(session, endpoint_id, for_update=True)
-    if endpoint.status in DELETE_STATES:
-        raise ConflictError(
-            f"cannot {action} endpoint {endpoint_id}: it is being deleted ({endpoint.status})"
-        )
-    return endpoint
-
-
-def _locked_canary(
-    session: Session, endpoint_id: str, action: str, *, only: str, refusals: Mapping[str, str]
-) -> ServingDeployment:
-    """The live endpoint, locked, when its rollout is a canary (else a :class:`ConflictError`
-    saying ``only`` what can) and no earlier rollout action refuses ``action``
-    (``refusals``: earlier action -> why not)."""
-    endpoint = _locked_live_endpoint(session, endpoint_id, action)
-    strategy = endpoint.spec.get("rollout", {}).get("strategy")
-    if strategy != RolloutStrategy.CANARY:
-        raise ConflictError(f"endpoint {endpoint_id} uses a {strategy} rollout: only {only}")
-    refusal = refusals.get(endpoint.rollout_action or "")
-    if refusal is not None:
-        raise ConflictError(refusal)
-    return endpoint
-
-
-def _queue_rollout_action(
-    session: Session,
-    endpoint: ServingDeployment,
-    action: str,
-    payload: EventPayload,
-    correlation_id: str,
-) -> None:
-    """Remember ``action`` on the endpoint (a second one is refused before the worker reports)
-    and queue its event."""
-    endpoint.rollout_action = action
-    endpoint.updated_at = utcnow()
-    publish(session, payload, correlation_id)
-
-
-def promote_endpoint(
-    sessions: SessionFactory, endpoint_id: str, *, correlation_id: str
-) -> ServingDeployment:
-    """Queue ``DeploymentPromoted``: the canary takes all traffic.
-
-    Only a canary that was neither promoted nor rolled back can be promoted; the gateway
-    remembers the action, so a second promote is a 409 even before the worker reports.
-    """
-    refusals = {
-        PROMOTED: f"the canary of endpoint {endpoint_id} is already promoted",
-        ROLLED_BACK: f"endpoint {endpoint_id} was rolled back: there is no canary to promote",
-    }
-    with sessions.begin() as session:
-        endpoint = _locked_canary(
-            session, endpoint_id, "promote", only="a canary can be promoted", refusals=refusals
-        )
-        payload = DeploymentPromoted(**_ids(endpoint))
-        _queue_rollout_action(session, endpoint, PROMOTED, payload, correlation_id)
-    return endpoint
-
-
-def rollback_endpoint(
-    sessions: SessionFactory, endpoint_id: str, *, reason: str, correlation_id: str
-) -> ServingDeployment:
-    """Queue ``DeploymentRolledBack``: all traffic back to the previous version.
-
-    Only a canary in progress can be rolled back: KServe pins traffic to the last rolled-out
-    revision, which after a promotion (or for a blue-green switch) is the new one, so the
-    worker would do nothing while the API claimed a rollback. A second rollback is a 409.
-    """
-    refusals = {
-        PROMOTED: f"the canary of endpoint {endpoint_id} was promoted: there is no previous "
-        "version serving to roll back to",
-        ROLLED_BACK: f"endpoint {endpoint_id} is already rolled back",
-    }
-    with sessions.begin() as session:
-        endpoint = _locked_canary(
-            session,
-            endpoint_id,
-            "roll back",
-            only="a canary in progress can be rolled back",
-            refusals=refusals,
-        )
-        payload = DeploymentRolledBack(**_ids(endpoint), reason=reason)
-        _queue_rollout_action(session, endpoint, ROLLED_BACK, payload, correlation_id)
-    return endpoint
-
-
-def delete_endpoint(
-    sessions: SessionFactory, endpoint_id: str, *, correlation_id: str
-) -> ServingDeployment:
-    """Mark the endpoint Deleting and queue ``DeploymentDeleted``, in one transaction.
-
-    The row stays until the worker reports the resource gone. Repeating the DELETE (the
-    endpoint is already Deleting, or its deletion failed) publishes the event again, so a lost
-    or failed deletion can always be retried.
-    """
-    with sessions.begin() as session:
-        endpoint = _endpoint(session, endpoint_id, for_update=True)
-        now = utcnow()
-        endpoint.status = DELETING
-        endpoint.reason = None
-        endpoint.delete_requested_at = endpoint.delete_requested_at or now
-        endpoint.updated_at = now
-        publish(session, DeploymentDeleted(**_ids(endpoint)), correlation_id)
-    return endpoint
-
-
-def _ids(endpoint: ServingDeployment) -> dict[str, Any]:
-    return {
-        "endpoint_id": endpoint.id,
-        "name": endpoint.endpoint_name,
-        "environment": endpoint.environment,
-    }

@@ -2,8 +2,9 @@
 
 A dead letter's id is ``<stream>:<entry id>``, e.g. ``llmops.training:1712345678901-0``: the
 contract stream (not namespaced) and the entry's id in ``<stream>.dlq``; both parts are
-URL-safe as they are. Listing is open like the other GETs; replaying needs the API key. Redis
-down or slow answers 503 (retry later), never 500.
+URL-safe as they are. Viewers list them (without the event itself, which only operators and
+admins see); replaying needs the admin role in every environment, since a dead letter may
+belong to any. Redis down or slow answers 503 (retry later), never 500.
 """
 
 from __future__ import annotations
@@ -12,18 +13,27 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
-from llmops_gateway.api.deps import Authenticated, DeadLetters
+from llmops_gateway.api.auth import CurrentCaller, guarded
+from llmops_gateway.api.deps import DeadLetters
 from llmops_gateway.api.schemas.common import API_PREFIX, error_responses
 from llmops_gateway.api.schemas.dead_letters import DeadLetterList, DeadLetterOut, ReplayOut
 from llmops_gateway.operations.dead_letters import list_dead_letters, replay_dead_letter
+from llmops_gateway.security.access import VIEW_ANY, Access, Scope
+from llmops_gateway.security.roles import Role
 from llmops_shared.events import Stream
 
 router = APIRouter(prefix=f"{API_PREFIX}/events/dlq", tags=["events"])
 
 
-@router.get("", response_model=DeadLetterList, summary="List dead letters, newest first")
+@router.get(
+    "",
+    response_model=DeadLetterList,
+    summary="List dead letters, newest first",
+    **guarded(VIEW_ANY),
+)
 async def list_letters(
     store: DeadLetters,
+    caller: CurrentCaller,
     stream: Annotated[
         Stream | None, Query(description="One contract stream; every stream when omitted.")
     ] = None,
@@ -32,20 +42,24 @@ async def list_letters(
     """The entries consumers gave up on, with why (reason, error type, cause, deliveries) and
     the event's id, type and subject when it parses."""
     letters = await list_dead_letters(store, stream=stream, limit=limit)
-    return DeadLetterList(items=[DeadLetterOut.of(s) for s in letters], limit=limit)
+    with_event = caller.holds(Role.OPERATOR)
+    items = [DeadLetterOut.of(s, with_event=with_event) for s in letters]
+    return DeadLetterList(items=items, limit=limit)
 
 
 @router.post(
     "/{letter_id}/replay",
     response_model=ReplayOut,
     status_code=status.HTTP_202_ACCEPTED,
-    responses=error_responses(
-        "No dead letter with that id",
-        "Already replayed (or it has no event to replay)",
-        auth=False,
-    ),
-    dependencies=[Authenticated],
     summary="Put a dead letter back on its stream",
+    **guarded(
+        Access(Role.ADMIN, Scope.ALL),
+        error_responses(
+            "No dead letter with that id",
+            "Already replayed (or it has no event to replay)",
+            auth=False,
+        ),
+    ),
 )
 async def replay(
     store: DeadLetters,

@@ -2,7 +2,9 @@
 
 A change is stored and announced (``llmops.config``) in one transaction; the workers of the
 area switch backend within about a second, without a redeploy, and report the backend they run
-in ``GET /health/integrations``. Reading is open like the other GETs; changing needs the key.
+in ``GET /health/integrations``. Viewers read the flags of their environments; changing one
+needs the admin role in its environment, and the change is recorded as made by the verified
+caller (what a client sends as ``changedBy`` is only a note in the audit log).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from typing import Annotated, get_args
 
 from fastapi import APIRouter, Path, Query
 
-from llmops_gateway.api.deps import Authenticated, CorrelationId, State
+from llmops_gateway.api.auth import CurrentCaller, guarded
+from llmops_gateway.api.deps import CorrelationId, State
 from llmops_gateway.api.schemas.common import API_PREFIX
 from llmops_gateway.api.schemas.integration_configs import (
     IntegrationConfigChange,
@@ -20,6 +23,8 @@ from llmops_gateway.api.schemas.integration_configs import (
     IntegrationConfigOut,
 )
 from llmops_gateway.operations.integration_configs import ChangeConfig, change_config, list_configs
+from llmops_gateway.security.access import VIEW_ANY, Access, Scope
+from llmops_gateway.security.roles import Role
 from llmops_shared.config import Environment
 from llmops_shared.events import IntegrationArea
 
@@ -28,14 +33,19 @@ router = APIRouter(prefix=f"{API_PREFIX}/integrations/configs", tags=["integrati
 ENVIRONMENTS: tuple[str, ...] = get_args(Environment)
 
 
-@router.get("", response_model=IntegrationConfigList, summary="Integration flags")
+@router.get(
+    "", response_model=IntegrationConfigList, summary="Integration flags", **guarded(VIEW_ANY)
+)
 def get_configs(
     state: State,
+    caller: CurrentCaller,
     environment: Annotated[Environment | None, Query(description="Only this one.")] = None,
 ) -> IntegrationConfigList:
-    """Each area's flag per environment: the ``integration_configs`` row, else the
-    environment's default (``source``)."""
-    environments = [environment] if environment else list(ENVIRONMENTS)
+    """Each area's flag per environment the caller may see: the ``integration_configs`` row,
+    else the environment's default (``source``)."""
+    if environment is not None:
+        caller.require_in(environment)
+    environments = [environment] if environment else caller.viewable()
     configs = list_configs(state.sessions, state.settings, environments)
     return IntegrationConfigList(items=[IntegrationConfigOut.of(c) for c in configs])
 
@@ -43,12 +53,13 @@ def get_configs(
 @router.put(
     "/{environment}/{area}",
     response_model=IntegrationConfigChanged,
-    dependencies=[Authenticated],
     summary="Change an integration flag (workers switch backend without a redeploy)",
+    **guarded(Access(Role.ADMIN, Scope.PATH)),
 )
 def put_config(
     state: State,
     correlation_id: CorrelationId,
+    caller: CurrentCaller,
     environment: Annotated[Environment, Path()],
     area: Annotated[IntegrationArea, Path()],
     body: IntegrationConfigChange,
@@ -59,10 +70,12 @@ def put_config(
         area=area,
         enabled=body.enabled,
         system=body.system,
-        changed_by=body.changed_by,
+        changed_by=caller.principal.name,
         reason=body.reason,
         correlation_id=correlation_id,
     )
+    if body.changed_by:
+        caller.note = f"client's changedBy: {body.changed_by}"
     config, changed = change_config(state.sessions, state.settings, command)
     if changed:
         state.wake_relay()

@@ -1,7 +1,7 @@
 """``GET /llm-ops/v1/health/integrations``: every integration's flag, backend and workers, the
 consumer groups' lag and pending, dead letters, Redis and MLflow reachability.
 
-Read-only and open like the other GETs. 200 when Redis answers (``status`` ok or degraded),
+Read-only; any viewer may look. 200 when Redis answers (``status`` ok or degraded),
 503 when it does not, with the body still describing what is known; never a 500. See
 :mod:`llmops_gateway.operations.integrations_health` for the rules.
 """
@@ -13,10 +13,12 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from llmops_gateway.api.auth import guarded
 from llmops_gateway.api.deps import Probes, State
 from llmops_gateway.api.schemas.common import API_PREFIX, Responses
 from llmops_gateway.api.schemas.integrations import IntegrationsHealth
 from llmops_gateway.operations.integrations_health import integrations_health
+from llmops_gateway.security.access import VIEW_ANY
 
 router = APIRouter(prefix=API_PREFIX, tags=["health"])
 
@@ -28,7 +30,7 @@ _RESPONSES: Responses = {
 @router.get(
     "/health/integrations",
     response_model=IntegrationsHealth,
-    responses=_RESPONSES,
+    **guarded(VIEW_ANY, _RESPONSES),
     summary="Integrations: flags, backends, workers, consumer lag, dead letters",
 )
 async def integrations(state: State, probes: Probes) -> JSONResponse:

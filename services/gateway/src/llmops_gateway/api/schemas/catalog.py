@@ -4,7 +4,7 @@ registry links."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
@@ -13,6 +13,7 @@ from llmops_gateway.api.schemas.common import API_PREFIX, CamelModel, Items, Pag
 from llmops_gateway.db.models import CatalogModel, RegistryModel
 from llmops_shared.events.fields import URI_PATTERN, HfRepoId
 from llmops_shared.specs import SPEC_RULE_ERROR_TYPE, get_family
+from llmops_shared.uris import NoCredentials
 
 
 def _whitelisted_family(value: str | None) -> str | None:
@@ -32,7 +33,7 @@ class CatalogModelRequest(CamelModel):
     family: str = Field(description="A whitelisted model family (llama, mistral, gemma, bert).")
     max_position_embeddings: int = Field(gt=0, le=10_000_000)
     hf_architecture: str | None = Field(default=None, min_length=1, max_length=256)
-    storage_uri: str | None = Field(
+    storage_uri: Annotated[str | None, NoCredentials] = Field(
         default=None,
         max_length=2048,
         pattern=URI_PATTERN,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Final
+from typing import Annotated, Final
 
 from pydantic import Field, field_validator
 from pydantic_core import PydanticCustomError
@@ -14,6 +14,7 @@ from llmops_gateway.db.models import CatalogDataset, DatasetRestore, DatasetVers
 from llmops_shared.events.fields import URI_PATTERN, VersionTag
 from llmops_shared.manifest_diff import FileChange, ManifestDiff
 from llmops_shared.specs import DatasetType
+from llmops_shared.uris import NoCredentials
 
 SEMVER: Final = re.compile(
     r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
@@ -32,7 +33,7 @@ class DatasetRequest(CamelModel):
 
     name: str = Field(min_length=1, max_length=256, pattern=r"^\S+$")
     type: DatasetType = Field(description="Record layout; decides which job types may use it.")
-    storage_uri: str = Field(
+    storage_uri: Annotated[str, NoCredentials] = Field(
         max_length=2048,
         pattern=URI_PATTERN,
         description="Where the data is (s3://bucket/prefix or a local path); versions "
@@ -66,7 +67,7 @@ class VersionRequest(CamelModel):
     example)."""
 
     version_tag: VersionTag = Field(description="A semantic version, e.g. v1.0.0.")
-    storage_uri: str | None = Field(
+    storage_uri: Annotated[str | None, NoCredentials] = Field(
         default=None,
         max_length=2048,
         pattern=URI_PATTERN,
@@ -176,7 +177,7 @@ class DiffOut(CamelModel):
 class RestoreRequest(CamelModel):
     """``POST .../versions/{versionId}/restore``."""
 
-    target_uri: str = Field(
+    target_uri: Annotated[str, NoCredentials] = Field(
         max_length=2048,
         pattern=URI_PATTERN,
         description="Where to write the version's files (a local path or s3://); must be empty.",

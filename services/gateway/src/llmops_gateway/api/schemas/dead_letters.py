@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pydantic import Field
+
 from llmops_gateway.api.schemas.common import CamelModel, Items
 from llmops_shared.streams.dead_letters import Replayed, StoredDeadLetter
 
@@ -24,10 +26,13 @@ class DeadLetterOut(CamelModel):
     event_type: str | None
     subject: str | None
     correlation_id: str | None
-    event: str
+    event: str | None = Field(
+        description="The event as it was on the stream; only operators and admins see it "
+        "(payloads carry specs and model locations)."
+    )
 
     @classmethod
-    def of(cls, stored: StoredDeadLetter) -> DeadLetterOut:
+    def of(cls, stored: StoredDeadLetter, *, with_event: bool) -> DeadLetterOut:
         letter, fields = stored.letter, stored.fields
         event = stored.event or {}
 
@@ -53,7 +58,7 @@ class DeadLetterOut(CamelModel):
             event_type=text("type"),
             subject=text("subject"),
             correlation_id=text("correlationid"),
-            event=fields.get("event", ""),
+            event=fields.get("event", "") if with_event else None,
         )  # fmt: skip
 
 

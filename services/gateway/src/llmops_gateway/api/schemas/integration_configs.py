@@ -39,7 +39,12 @@ class IntegrationConfigChange(CamelModel):
 
     enabled: bool
     system: str | None = None
-    changed_by: str | None = Field(default=None, max_length=256)
+    changed_by: str | None = Field(
+        default=None,
+        max_length=256,
+        description="Ignored as the author (the verified credential is); kept as a note in the "
+        "audit log.",
+    )
     reason: Reason | None = None
 
 

@@ -55,7 +55,10 @@ class ServingEndpointOut(CamelModel):
     rollout_action: str | None = Field(
         description="promoted or rolled_back once requested; null before."
     )
-    deployment_spec: dict[str, Any] = Field(description="The spec as stored at creation.")
+    deployment_spec: dict[str, Any] | None = Field(
+        description="The spec as stored at creation; null for a viewer (only operators and "
+        "admins see stored specs)."
+    )
     storage_uri: str | None = Field(
         description="The artifact the endpoint serves: the registered model of the Succeeded "
         "training job that produced model_ref; null: the serving worker resolves model_ref "
@@ -78,13 +81,13 @@ class ServingEndpointOut(CamelModel):
     )
 
     @classmethod
-    def of(cls, endpoint: ServingDeployment) -> ServingEndpointOut:
+    def of(cls, endpoint: ServingDeployment, *, with_spec: bool = True) -> ServingEndpointOut:
         url = f"{API_PREFIX}/serving/endpoints/{endpoint.id}"
         return cls.from_row(
             endpoint,
             name=endpoint.endpoint_name,
             url=endpoint.serve_url,
-            deployment_spec=endpoint.spec,
+            deployment_spec=endpoint.spec if with_spec else None,
             status_url=url,
             deployment_url=f"{url}/deployment",
         )

@@ -81,7 +81,10 @@ class TrainingJobOut(CamelModel):
     created_at: datetime
     updated_at: datetime
     correlation_id: str | None
-    train_job_spec: dict[str, Any] = Field(description="The spec as stored at submission.")
+    train_job_spec: dict[str, Any] | None = Field(
+        description="The spec as stored at submission; null for a viewer (stored specs name "
+        "data and model locations: only operators and admins see them)."
+    )
     status_url: str
     experiment_run_url: str
     pipeline: PipelineSummaryOut | None = Field(
@@ -100,11 +103,13 @@ class TrainingJobOut(CamelModel):
     )
 
     @classmethod
-    def of(cls, job: TrainingJob, pipeline: WorkflowPipeline | None) -> TrainingJobOut:
+    def of(
+        cls, job: TrainingJob, pipeline: WorkflowPipeline | None, *, with_spec: bool = True
+    ) -> TrainingJobOut:
         url = f"{API_PREFIX}/training/jobs/{job.id}"
         return cls.from_row(
             job,
-            train_job_spec=job.spec,
+            train_job_spec=job.spec if with_spec else None,
             status_url=url,
             experiment_run_url=f"{url}/experiment-run",
             pipeline=None if pipeline is None else PipelineSummaryOut.of(pipeline),

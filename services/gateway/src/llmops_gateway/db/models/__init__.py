@@ -13,7 +13,8 @@ Conventions, chosen so that SQLite and PostgreSQL behave alike:
   how stale or redelivered reports are ignored (see :mod:`llmops_gateway.domain.status`).
 
 The base and its conventions are :mod:`.base`, the gateway's own entities :mod:`.entities`, the
-integration tables :mod:`.integrations`; every name is importable from this package.
+integration tables :mod:`.integrations`, the API keys and the audit log :mod:`.security`; every
+name is importable from this package.
 """
 
 from sqlalchemy import Table
@@ -40,6 +41,7 @@ from llmops_gateway.db.models.integrations import (
     ServingDeployment,
     WorkflowPipeline,
 )
+from llmops_gateway.db.models.security import ApiKey, AuditRecord
 from llmops_shared.streams.outbox import outbox_table
 
 OUTBOX: Table = outbox_table(Base.metadata)
@@ -48,6 +50,8 @@ OUTBOX: Table = outbox_table(Base.metadata)
 __all__ = [
     "NAMING_CONVENTION",
     "OUTBOX",
+    "ApiKey",
+    "AuditRecord",
     "Base",
     "CatalogDataset",
     "CatalogModel",
