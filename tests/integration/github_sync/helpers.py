@@ -110,12 +110,17 @@ def ports(repository: Any, **overrides: Any) -> SyncPorts:
     return SyncPorts(repository=repository, **overrides)
 
 
+POLL_KEY = "test-poll-key"
+"""What POST /poll needs (one of API_KEYS)."""
+
+
 def settings(tmp_path: Path, **overrides: Any) -> GithubSyncSettings:
     values: dict[str, Any] = {
         "health_port": 0,
         "log_json": False,
         "work_dir": tmp_path / "github-sync",
         "github_seconds_between_writes": 0,
+        "api_keys": [SecretStr(POLL_KEY)],
         **overrides,
     }
     return GithubSyncSettings(_env_file=None, **values)  # type: ignore[call-arg]

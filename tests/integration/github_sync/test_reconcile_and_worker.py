@@ -21,6 +21,7 @@ from llmops_shared.streams import Publisher
 from integration.github_sync.helpers import (
     GOLDEN,
     OWNER,
+    POLL_KEY,
     REPO,
     registered,
     settings,
@@ -64,7 +65,11 @@ def register_versions(uri: str, count: int) -> list[tuple[str, str, str]]:
 
 def api_client(settings_obj, **kw):  # type: ignore[no-untyped-def]
     api = build_api(settings_obj, build_ports(settings_obj, **kw), Activity())
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://gs")
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=api),
+        base_url="http://gs",
+        headers={"Authorization": f"Bearer {POLL_KEY}"},
+    )
 
 
 async def test_poll_reconciles_every_version_in_one_commit_and_the_api_answers(
@@ -122,6 +127,22 @@ async def test_poll_reconciles_every_version_in_one_commit_and_the_api_answers(
             "/connections",
             "/health",
         }
+
+
+async def test_poll_needs_one_of_the_api_keys(tmp_path: Path) -> None:
+    """POST /poll writes to Git: no key, a wrong key, or no keys configured at all is a 401;
+    the reads stay open like the health endpoints."""
+    s = settings(tmp_path, git_remote_url=str(tmp_path / "missing.git"))
+    async with api_client(s) as client:
+        for headers in ({"Authorization": ""}, {"Authorization": "Bearer nope"}):
+            refused = await client.post("/poll", headers=headers)
+            assert refused.status_code == 401
+            assert refused.json()["detail"] == "missing or invalid API key"
+        assert (await client.get("/health")).status_code == 200
+    async with api_client(settings(tmp_path, api_keys=[])) as client:
+        refused = await client.post("/poll")
+        assert refused.status_code == 401
+        assert "no API_KEYS set on github-sync" in refused.json()["detail"]
 
 
 async def test_poll_without_mlflow_and_unreachable_git(tmp_path: Path) -> None:

@@ -129,6 +129,8 @@ value of the same name). Rendered sorted by name.
 {{- if eq $name "github-sync" -}}
 {{- $_ := set $env "MLFLOW_TRACKING_URI" $v.mlflow.trackingUri -}}
 {{- $_ := set $env "GITHUB_SYNC_WORK_DIR" "/data/github-sync" -}}
+{{- $gateway := $v.services.gateway -}}
+{{- $_ := set $secrets "API_KEYS" (dict "secret" $gateway.apiKeys.existingSecret "key" $gateway.apiKeys.key) -}}
 {{- end -}}
 {{- if and $v.mlflow.credentials.existingSecret (has $name (list "tracking" "github-sync")) -}}
 {{- range $key, $variable := dict "username" "MLFLOW_TRACKING_USERNAME" "password" "MLFLOW_TRACKING_PASSWORD" "token" "MLFLOW_TRACKING_TOKEN" -}}

@@ -7,7 +7,8 @@ The service's own API (the endpoints of the MLflow GitHub sync service it replac
 now) is a FastAPI app served on the health port behind ``/healthz``, ``/readyz`` and ``/metrics``
 (``run_worker(http=...)``):
 
-* ``POST /poll``: reconcile now: every model version in MLflow, every file right, ONE commit;
+* ``POST /poll``: reconcile now: every model version in MLflow, every file right, ONE commit
+  (it writes to Git, so it needs ``Authorization: Bearer <one of API_KEYS>``: 401 otherwise);
 * ``GET /connections``: MLflow and Git reachability and latency, repository, branch, backend;
 * ``GET /health``: a summary, as the replaced service's ``/health`` gave (backend, repository,
   last sync, last poll);
@@ -23,9 +24,10 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException
+from fastapi import Depends, FastAPI, HTTPException
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import JsonValue
 from starlette.types import ASGIApp
 
@@ -45,6 +47,7 @@ from llmops_github_sync.ports import (
 )
 from llmops_github_sync.values import TemplateError
 from llmops_github_sync.values_facts import RenderOptions
+from llmops_shared.config import matching_key
 from llmops_shared.events import Envelope, Event, Stream
 from llmops_shared.logging import get_logger
 from llmops_shared.streams import Handler
@@ -172,6 +175,12 @@ async def _timed(check: Callable[[], Awaitable[None]], timeout_s: float) -> dict
     return {"ok": True, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
+Credentials = Annotated[
+    HTTPAuthorizationCredentials | None,
+    Depends(HTTPBearer(auto_error=False, description="One of the API_KEYS.")),
+]
+
+
 def build_api(settings: GithubSyncSettings, ports: SyncPorts, activity: Activity) -> FastAPI:
     """The service's own API (served behind /healthz, /readyz, /metrics)."""
     api = FastAPI(
@@ -181,7 +190,23 @@ def build_api(settings: GithubSyncSettings, ports: SyncPorts, activity: Activity
     )
     poll_lock = asyncio.Lock()
 
-    @api.post("/poll", response_model=ReconcileReport, summary="Reconcile with MLflow now")
+    def require_key(credentials: Credentials) -> None:
+        """A state-changing call needs a credential, as on the gateway (its bootstrap keys:
+        the worker has no key store of its own)."""
+        if not settings.api_keys:
+            raise HTTPException(401, "no API_KEYS set on github-sync: POST /poll is refused")
+        if credentials is None or matching_key(credentials.credentials, settings.api_keys) is None:
+            raise HTTPException(
+                401, "missing or invalid API key", headers={"WWW-Authenticate": "Bearer"}
+            )
+
+    @api.post(
+        "/poll",
+        response_model=ReconcileReport,
+        summary="Reconcile with MLflow now",
+        dependencies=[Depends(require_key)],
+        responses={401: {"description": "Missing or invalid API key"}},
+    )
     async def poll() -> ReconcileReport:
         async with poll_lock:
             try:

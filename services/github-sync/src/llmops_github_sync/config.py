@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from llmops_shared.config import (
+    ApiKeys,
     OptionalSecret,
     OptionalText,
     ServiceSettings,
@@ -43,6 +44,12 @@ class GithubSyncSettings(ServiceSettings):
         le=65535,
         description="Health, metrics and the service API (/poll, /connections, /health, /docs). "
         "The MLflow GitHub sync service it replaces served on 8003.",
+    )
+
+    api_keys: ApiKeys = Field(
+        default_factory=list,
+        description="Bearer keys that may call POST /poll (the gateway's bootstrap API_KEYS, "
+        "comma-separated); none: POST /poll is refused.",
     )
 
     # --- GitHub (the `github` backend) -------------------------------------------------------
