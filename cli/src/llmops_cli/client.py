@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -176,6 +177,34 @@ class GatewayClient:
             text = response.text.strip()[:300]
             detail = f"not a health report: {text}" if text else "not a health report (empty)"
         raise GatewayError(response.status_code, detail)
+
+    def create_key(
+        self, name: str, roles: dict[str, str], *, expires_at: str | None = None
+    ) -> dict[str, Any]:
+        """Make a stored API key; the answer's ``key`` is the only time the gateway shows it.
+
+        ``roles`` maps an environment (or ``*``) to a role; ``expires_at`` is ISO 8601 with an
+        offset (the gateway refuses naive times), None for a key that never expires."""
+        body: dict[str, Any] = {"name": name, "roles": roles}
+        if expires_at is not None:
+            body["expiresAt"] = expires_at
+        return self._json("POST", "/keys", json=body)
+
+    def keys(self) -> list[dict[str, Any]]:
+        """Every stored key, newest first, revoked ones too (never the keys themselves)."""
+        items: list[dict[str, Any]] = self._json("GET", "/keys")["items"]
+        return items
+
+    def revoke_key(self, key_id: str) -> dict[str, Any]:
+        """Revoke by id (not name: names are the CLI's convenience); the key's record."""
+        return self._json("DELETE", f"/keys/{quote(key_id, safe='')}")
+
+    def audit(self, **filters: str | int | None) -> dict[str, Any]:
+        """A page of the audit log, newest first: ``{items, limit, offset}``. ``filters`` are
+        the query parameters as the API spells them (``entityKind``...); None ones are left
+        out so that the gateway applies its defaults."""
+        params = {name: value for name, value in filters.items() if value is not None}
+        return self._json("GET", "/audit", params=params)
 
     def _optional(self, path: str) -> dict[str, Any] | None:
         try:
