@@ -56,6 +56,12 @@ FULL_VALUES: dict[str, Any] = {
     },
     "mlflow": {"uiUrl": "https://mlflow.example.com", "credentials": {"existingSecret": "mlflow"}},
     "postgresql": {"migrationJob": {"enabled": False}},
+    "oidc": {
+        "issuer": "https://sso.example.com/realms/ml",
+        "audience": "llmops",
+        "roleMap": {"ml-admins": ["admin"], "ml-dev": ["dev:operator"]},
+        "subjectClaim": "email",
+    },
     "imagePullSecrets": [{"name": "registry-credentials"}],
 }
 """Every optional part switched on or away from its default."""
@@ -279,6 +285,16 @@ def test_every_service_starts_on_its_rendered_environment(
             assert settings.database_url is not None
             assert settings.api_keys
             assert settings.db_auto_migrate is (values != "defaults")  # else the hook Job does
+            if values == "full":  # single sign-on, as the chart's oidc values say
+                assert settings.oidc_issuer == "https://sso.example.com/realms/ml"
+                assert settings.oidc_audience == "llmops"
+                assert settings.oidc_role_map == {
+                    "ml-admins": ["admin"],
+                    "ml-dev": ["dev:operator"],
+                }
+                assert settings.oidc_subject_claim == "email"
+            else:
+                assert settings.oidc_issuer is None
         else:
             assert settings.health_port == default_port(service)
         if service == "tracking":

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from integration.gateway.harness import (
     API,
@@ -287,20 +288,41 @@ async def test_every_operation_states_its_decided_rule(gateway: Gateway) -> None
     assert stated == decided
 
 
+def _last_audit(gateway: Gateway, since: int) -> list[tuple[str | None, str, str, int]]:
+    """The audit records written after row ``since``: actor, operation, outcome, status."""
+    with gateway.state.engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT actor, operation, outcome, status_code FROM audit_log "
+                    "WHERE id > :since ORDER BY id"), {"since": since},
+        ).all()  # fmt: skip
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def _audit_head(gateway: Gateway) -> int:
+    with gateway.state.engine.connect() as conn:
+        return int(conn.execute(sa.text("SELECT coalesce(max(id), 0) FROM audit_log")).scalar_one())
+
+
 async def test_each_cell_of_the_matrix(gateway: Gateway) -> None:
+    """Every cell, and its audit record: exactly one per mutation and per refusal, naming the
+    caller (none for nobody); none for a read that was answered."""
     world = await build_world(gateway)
     calls = _calls(world)
     assert calls.keys() == DECISIONS.keys()
-    for (method, _), call in calls.items():
-        role, scope, answer = DECISIONS[(method, _)]
+    for (method, template), call in calls.items():
+        role, scope, answer = DECISIONS[(method, template)]
         path, body = await call()
         url = API + path
+        operation = f"{method} {template}"
 
+        head = _audit_head(gateway)
         nobody = await gateway.client.request(method, url, json=body, headers=NO_CREDENTIAL)
         assert nobody.status_code == 401, (method, path, nobody.text)
+        assert _last_audit(gateway, head) == [(None, operation, "refused", 401)]
 
         for name in _refusals(role, scope):
             before = {table: gateway.count(table) for table in TABLES}
+            head = _audit_head(gateway)
             refused = await gateway.client.request(
                 method, url, json=body, headers=auth(world.keys[name])
             )
@@ -308,12 +330,17 @@ async def test_each_cell_of_the_matrix(gateway: Gateway) -> None:
             detail = refused.json()["detail"]
             assert f"'{name}' needs the {role} role" in detail, detail
             assert {table: gateway.count(table) for table in TABLES} == before, (method, path)
+            assert _last_audit(gateway, head) == [(name, operation, "refused", 403)]
 
         name = _allowed(role, scope)
+        head = _audit_head(gateway)
         allowed = await gateway.client.request(
             method, url, json=body, headers=auth(world.keys[name])
         )
         assert allowed.status_code == answer, (method, path, name, allowed.text)
+        outcome = "succeeded" if answer < 400 else "failed"
+        expected = [] if method == "GET" else [(name, operation, outcome, answer)]
+        assert _last_audit(gateway, head) == expected, (method, path)
 
 
 async def test_an_operator_of_dev_cannot_deploy_to_prod(gateway: Gateway) -> None:

@@ -91,6 +91,13 @@ value of the same name). Rendered sorted by name.
 {{- $_ := set $env "DATA_VERSIONING_ENABLED" (toString $flags.dataVersioning) -}}
 {{- $_ := set $secrets "DATABASE_URL" (dict "secret" $v.postgresql.existingSecret "key" $v.postgresql.urlKey) -}}
 {{- $_ := set $secrets "API_KEYS" (dict "secret" $svc.apiKeys.existingSecret "key" $svc.apiKeys.key) -}}
+{{- if $v.oidc.issuer -}}
+{{- $_ := set $env "OIDC_ISSUER" $v.oidc.issuer -}}
+{{- $_ := set $env "OIDC_AUDIENCE" (required "oidc.audience is required with oidc.issuer" $v.oidc.audience) -}}
+{{- $_ := set $env "OIDC_ROLES_CLAIM" $v.oidc.rolesClaim -}}
+{{- $_ := set $env "OIDC_ROLE_MAP" (toJson $v.oidc.roleMap) -}}
+{{- $_ := set $env "OIDC_SUBJECT_CLAIM" $v.oidc.subjectClaim -}}
+{{- end -}}
 {{- else -}}
 {{- $_ := set $env "HEALTH_PORT" (toString $svc.port) -}}
 {{- end -}}
