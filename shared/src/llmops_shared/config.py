@@ -158,6 +158,7 @@ class ServiceSettings(BaseSettings):
         env_file_encoding="utf-8",
         env_nested_delimiter="__",
         extra="ignore",
+        hide_input_in_errors=True,  # a bad setting's error must not print a secret's value
     )
 
     service_name: str = "llmops"

@@ -65,7 +65,7 @@ DECISIONS: dict[tuple[str, str], tuple[str, str, int]] = {
     ("GET", "/catalog/datasets/{dataset_id}/versions/{version_id}/diff"): ("viewer", "any", 422),
     ("POST", "/catalog/datasets/{dataset_id}/versions/{version_id}/restore"): (
         "operator",
-        "any",
+        "gateway",  # it writes files: where the stack runs
         409,
     ),
     ("GET", "/catalog/datasets/{dataset_id}/versions/{version_id}/restores/{restore_id}"): (

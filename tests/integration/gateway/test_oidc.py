@@ -88,7 +88,7 @@ def test_a_valid_token_is_the_subject_with_its_mapped_grants(idp: OidcIssuer, cl
     principal = verifier.verify(token)
 
     assert principal == Principal(
-        name="ada@example.com",
+        name="oidc:ada@example.com",
         kind="oidc",
         grants={EVERY_ENVIRONMENT: Role.ADMIN, "dev": Role.OPERATOR, "prod": Role.VIEWER},
     )
@@ -101,7 +101,7 @@ def test_the_subject_falls_back_to_sub_and_an_ec_key_verifies(idp: OidcIssuer) -
 
     principal = verifier.verify(token)
 
-    assert principal.name == "3f1c2a9e-user"
+    assert principal.name == "oidc:3f1c2a9e-user"
     assert principal.grants == {"dev": Role.OPERATOR, "prod": Role.VIEWER}
 
 
@@ -145,7 +145,7 @@ def test_concurrent_first_requests_discover_and_fetch_once(
     with ThreadPoolExecutor(max_workers=8) as pool:
         names = list(pool.map(lambda token: verifier.verify(token).name, tokens))
 
-    assert names == [f"user-{n}" for n in range(8)]
+    assert names == [f"oidc:user-{n}" for n in range(8)]
     assert (idp.discovery_fetches, idp.jwks_fetches) == (1, 1)
 
 
@@ -187,7 +187,7 @@ def test_the_leeway_forgives_a_little_clock_skew(verifier: OidcVerifier, idp: Oi
     now = int(time.time())
     skewed = idp.issue({"exp": now - 10, "nbf": now + 10, "iat": now + 10})
 
-    assert verifier.verify(skewed).name == "3f1c2a9e-user"
+    assert verifier.verify(skewed).name == "oidc:3f1c2a9e-user"
 
 
 # forged tokens
@@ -323,7 +323,7 @@ def test_an_issuer_that_is_down_is_unavailable_not_a_rejection(
         verifier.verify(token)
 
     idp.down = False  # discovery is retried by the next request
-    assert verifier.verify(token).name == "3f1c2a9e-user"
+    assert verifier.verify(token).name == "oidc:3f1c2a9e-user"
 
 
 def test_a_jwks_that_cannot_be_fetched_is_unavailable(idp: OidcIssuer) -> None:

@@ -14,6 +14,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from pydantic import ValidationError
+
+from llmops_gateway.app import ConfigurationError, create_app
+from llmops_gateway.config import GatewaySettings
 
 from integration.gateway.harness import API, NO_CREDENTIAL, Gateway, auth
 from support.oidc_issuer import OidcIssuer
@@ -124,7 +128,7 @@ async def test_oidc_tokens_map_groups_to_roles(
     keys = await gateway.client.get(f"{API}/keys", headers=auth(dev))
     assert keys.status_code == 403
     assert keys.json()["detail"] == (
-        "'ada@example.com' needs the admin role in every environment (dev, stg, prod) "
+        "'oidc:ada@example.com' needs the admin role in every environment (dev, stg, prod) "
         "(holds dev: operator)"
     )
     nobody = idp.issue({"email": "eve@example.com", "groups": ["other"]})
@@ -145,9 +149,9 @@ async def test_oidc_tokens_map_groups_to_roles(
         headers=auth(admin),
     )
     assert changed.status_code == 200, changed.text
-    assert changed.json()["changedBy"] == "root@example.com"
+    assert changed.json()["changedBy"] == "oidc:root@example.com"
     [record] = await _audit(gateway, entityKind="integration_config")
-    assert record["actor"] == "root@example.com"
+    assert record["actor"] == "oidc:root@example.com"
     assert record["actorKind"] == "oidc"
     assert record["note"] == "client's changedBy: someone else"
     assert (record["entityId"], record["environment"]) == ("prod/model_registry", "prod")
@@ -299,3 +303,49 @@ async def test_no_secret_reaches_logs_events_dead_letters_or_answers(
     assert len(audit) >= 4
     for secret in ("test-key-primary", made_key, wrong, "x" * 30):
         assert secret not in written
+
+
+def test_unsafe_or_broken_auth_settings_refuse_to_start(
+    make_settings: Callable[..., Any],
+) -> None:
+    with pytest.raises(ConfigurationError, match="AUTH_DISABLED=true is refused with ENVIRONMENT"):
+        create_app(make_settings(api_keys=[], auth_disabled=True, environment="prod"))
+    with pytest.raises(ConfigurationError, match=r"OIDC_ISSUER .* must be https"):
+        create_app(make_settings(oidc_issuer="http://sso.example.com/realms/ml",
+                                 oidc_audience="llmops"))  # fmt: skip
+    with pytest.raises(ConfigurationError, match=r"OIDC settings: .*unknown environment 'qa'"):
+        create_app(make_settings(oidc_issuer="https://sso.example.com", oidc_audience="x",
+                                 oidc_role_map={"g": ["qa:admin"]}))  # fmt: skip
+
+
+def test_a_malformed_api_keys_setting_does_not_print_the_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("API_KEYS", '["supersecretkey1", ]')
+    with pytest.raises(ValidationError) as refused:
+        GatewaySettings(_env_file=None)  # type: ignore[call-arg]
+    assert "supersecretkey1" not in str(refused.value)
+    assert "api_keys" in str(refused.value)
+
+
+async def test_an_unexpected_error_and_a_long_correlation_id_are_still_audited(
+    gateway: Gateway, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    long_id = "c" * 256  # accepted by the API: the audit record must keep it
+    made = await gateway.client.post(
+        f"{API}/keys",
+        json={"name": "k1", "roles": {"*": "viewer"}},
+        headers={"X-Correlation-ID": long_id},
+    )
+    assert made.status_code == 201
+    [record] = await _audit(gateway, entityKind="api_key")
+    assert record["correlationId"] == long_id
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("bug after the commit")
+
+    monkeypatch.setattr("llmops_gateway.api.operations.keys.list_keys", broken)
+    with pytest.raises(RuntimeError):  # the test client re-raises what the app did not handle
+        await gateway.client.get(f"{API}/keys")
+    failed = await _audit(gateway, outcome="failed")
+    assert [(r["operation"], r["statusCode"]) for r in failed] == [("GET /keys", 500)]

@@ -23,6 +23,7 @@ import asyncio
 import functools
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from urllib.parse import urlsplit
 
 import httpx
 import redis.asyncio as aioredis
@@ -82,6 +83,8 @@ def check_settings(settings: GatewaySettings) -> None:
             "no way to authenticate: set API_KEYS (comma-separated), or OIDC_ISSUER, or "
             "AUTH_DISABLED=true"
         )
+    if settings.auth_disabled and settings.environment == "prod":
+        raise ConfigurationError("AUTH_DISABLED=true is refused with ENVIRONMENT=prod")
     if settings.auth_disabled:
         _log.warning("auth_disabled", note="every request is accepted as an admin")
 
@@ -92,16 +95,33 @@ def oidc_verifier(settings: GatewaySettings) -> OidcVerifier | None:
         return None
     if not settings.oidc_audience:
         raise ConfigurationError("OIDC_ISSUER needs OIDC_AUDIENCE (the tokens' aud)")
-    config = OidcConfig(
-        issuer=settings.oidc_issuer,
-        audience=settings.oidc_audience,
-        jwks_url=settings.oidc_jwks_url,
-        roles_claim=settings.oidc_roles_claim,
-        role_map={claim: tuple(roles) for claim, roles in settings.oidc_role_map.items()},
-        subject_claim=settings.oidc_subject_claim,
-        algorithms=tuple(settings.oidc_algorithms),
-    )
+    for name in ("oidc_issuer", "oidc_jwks_url"):
+        url = getattr(settings, name)
+        if url is not None and not _trusted_transport(url):
+            raise ConfigurationError(
+                f"{name.upper()} {url!r} must be https (the signing keys come from there; "
+                "plain http is accepted on loopback only)"
+            )
+    try:
+        config = OidcConfig(
+            issuer=settings.oidc_issuer,
+            audience=settings.oidc_audience,
+            jwks_url=settings.oidc_jwks_url,
+            roles_claim=settings.oidc_roles_claim,
+            role_map={claim: tuple(roles) for claim, roles in settings.oidc_role_map.items()},
+            subject_claim=settings.oidc_subject_claim,
+            algorithms=tuple(settings.oidc_algorithms),
+        )
+    except ValueError as exc:
+        raise ConfigurationError(f"OIDC settings: {exc}") from exc
     return OidcVerifier(config)
+
+
+def _trusted_transport(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme == "https" or (
+        parts.scheme == "http" and parts.hostname in {"127.0.0.1", "localhost", "::1"}
+    )
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:

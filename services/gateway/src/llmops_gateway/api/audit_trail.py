@@ -16,10 +16,11 @@ import re
 from collections.abc import Callable
 from typing import Any, Final
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from llmops_gateway.api.schemas.common import API_PREFIX
-from llmops_gateway.domain.audit import AuditEntry
+from llmops_gateway.domain.audit import AuditEntry, fitted
 from llmops_gateway.security.access import Caller, Refusal
 from llmops_shared.logging import get_logger
 
@@ -34,6 +35,7 @@ COLLECTIONS: Final = {
     "datasets": "dataset",
     "versions": "dataset_version",
     "restores": "dataset_restore",
+    "restore": "dataset_restore",
     "pipelines": "pipeline",
     "configs": "integration_config",
     "dlq": "dead_letter",
@@ -69,7 +71,7 @@ class AuditTrail:
         self.app = app
         self.record = record
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
         if scope["type"] != "http" or not path.startswith(API_PREFIX):
             await self.app(scope, receive, send)
@@ -78,10 +80,12 @@ class AuditTrail:
         status_code = 500
         body = bytearray()
         audited = False
+        started = False
 
         async def send_audited(message: Message) -> None:
-            nonlocal status_code, audited
+            nonlocal status_code, audited, started
             if message["type"] == "http.response.start":
+                started = True
                 status_code = message["status"]
                 audited = method not in READS or status_code in REFUSED
             elif message["type"] == "http.response.body" and audited:
@@ -91,38 +95,45 @@ class AuditTrail:
                     await self._write(scope, method, status_code, bytes(body))
             await send(message)
 
-        await self.app(scope, receive, send_audited)
+        try:
+            await self.app(scope, receive, send_audited)
+        except BaseException:
+            if not started:  # an unexpected error: the 500 is sent further out; record it here
+                await self._write(scope, method, 500, b"")
+            raise
 
-    async def _write(self, scope: Scope, method: str, status_code: int, body: bytes) -> None:
+    async def _write(self, scope: AsgiScope, method: str, status_code: int, body: bytes) -> None:
         route = scope.get("route")
-        template = getattr(route, "path", None) or scope.get("path", "")
+        template = getattr(route, "path", None) or "(unmatched)"
         kind, entity_id = entity_of(template, scope.get("path_params", {}))
         if entity_id is None and status_code < 300:
             entity_id = _created_id(body)
         state = scope.get("state", {})
         caller: Caller | None = state.get("caller")
         refusal: Refusal | None = state.get("refusal")
-        entry = AuditEntry(
-            actor=caller.principal.name if caller else refusal.claimed if refusal else None,
-            actor_kind=caller.principal.kind if caller else "unauthenticated",
-            operation=f"{method} {template.removeprefix(API_PREFIX)}",
-            method=method,
-            path=str(scope.get("path", ""))[:512],
-            entity_kind=kind,
-            entity_id=entity_id,
-            environment=_environment(caller, scope),
-            outcome=outcome_of(status_code),
-            status_code=status_code,
-            correlation_id=state.get("correlation_id"),
-            note=caller.note if caller else refusal.reason if refusal else None,
+        entry = fitted(
+            AuditEntry(
+                actor=caller.principal.name if caller else refusal.claimed if refusal else None,
+                actor_kind=caller.principal.kind if caller else "unauthenticated",
+                operation=f"{method} {template.removeprefix(API_PREFIX)}",
+                method=method,
+                path=str(scope.get("path", "")),
+                entity_kind=kind,
+                entity_id=entity_id,
+                environment=_environment(caller, scope),
+                outcome=outcome_of(status_code),
+                status_code=status_code,
+                correlation_id=state.get("correlation_id"),
+                note=caller.note if caller else refusal.reason if refusal else None,
+            )
         )
         try:
             await asyncio.to_thread(self.record, entry)
         except Exception as exc:  # noqa: BLE001 - the answer stands; the loss is logged loudly
-            _log.error("audit_write_failed", operation=entry.operation, error=repr(exc))
+            _log.error("audit_write_failed", error=repr(exc), **vars(entry))
 
 
-def _environment(caller: Caller | None, scope: Scope) -> str | None:
+def _environment(caller: Caller | None, scope: AsgiScope) -> str | None:
     if caller is not None and caller.environment is not None:
         return caller.environment
     environment = scope.get("path_params", {}).get("environment")

@@ -20,6 +20,9 @@ from llmops_gateway.api.deps import State
 from llmops_gateway.security.access import Access, Caller, Refusal
 from llmops_gateway.security.authn import Unauthenticated
 from llmops_gateway.security.oidc import IssuerUnavailable
+from llmops_shared.logging import get_logger
+
+_log = get_logger(__name__)
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -52,9 +55,10 @@ def _caller_of(access: Access) -> Callable[..., Caller]:
                 headers={"WWW-Authenticate": "Bearer"},
             ) from exc
         except IssuerUnavailable as exc:  # a good token must not look forged meanwhile
+            _log.warning("oidc_issuer_unavailable", reason=exc.reason)  # the URL stays here
             raise HTTPException(
                 status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-                detail=f"cannot verify the OIDC token now: {exc.reason}",
+                detail="cannot verify the OIDC token now: the identity provider does not answer",
                 headers={"Retry-After": "5"},
             ) from exc
         caller = Caller(principal, access, state.settings.environment)

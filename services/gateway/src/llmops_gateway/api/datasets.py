@@ -121,6 +121,7 @@ def diff(
 @routes.command(
     "/{dataset_id}/versions/{version_id}/restore",
     summary="Materialise the version's files at a target URI",
+    scope=Scope.GATEWAY,  # it writes files where the worker's credentials reach
 )
 def restore(
     dataset_id: str,

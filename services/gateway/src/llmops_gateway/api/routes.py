@@ -66,12 +66,14 @@ class Routes:
         method: str = "POST",
         status_code: int = status.HTTP_202_ACCEPTED,
         role: Role = Role.OPERATOR,
+        scope: Scope | None = None,
     ) -> Callable[[DecoratedCallable], DecoratedCallable]:
-        """A ``method`` (202 by default) documenting the resource's errors."""
+        """A ``method`` (202 by default) documenting the resource's errors; ``scope`` when the
+        command reaches further than its resource (a restore writes files)."""
         return self.router.api_route(
             path,
             methods=[method],
             status_code=status_code,
             summary=summary,
-            **guarded(Access(role, self.scope), self.errors),
+            **guarded(Access(role, scope or self.scope), self.errors),
         )

@@ -103,8 +103,10 @@ def read(endpoint_id: str, state: State, caller: CurrentCaller) -> ServingEndpoi
 def deployment(endpoint_id: str, state: State, caller: CurrentCaller) -> DeploymentOut:
     """Name, namespace, backend, the rendered manifest, conditions, traffic and rollout from the
     last status report; 404 until the worker has reported once."""
-    caller.require_in(get_endpoint(state.sessions, endpoint_id).environment)
-    return DeploymentOut.of(*reported_deployment(state.sessions, endpoint_id))
+    environment = get_endpoint(state.sessions, endpoint_id).environment
+    caller.require_in(environment)
+    specs = caller.sees_specs(environment)
+    return DeploymentOut.of(*reported_deployment(state.sessions, endpoint_id), with_spec=specs)
 
 
 @routes.command("/{endpoint_id}/promote", summary="Promote the canary to all traffic")

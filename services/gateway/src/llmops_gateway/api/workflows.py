@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Query
 
+from llmops_gateway.api.auth import CurrentCaller
 from llmops_gateway.api.deps import Pagination, State
 from llmops_gateway.api.routes import Routes
 from llmops_gateway.api.schemas.workflows import PipelineList, PipelineOut
@@ -26,6 +27,7 @@ router = routes.router
 def list_pipelines(
     state: State,
     page: Pagination,
+    caller: CurrentCaller,
     job_id: Annotated[
         str | None,
         Query(alias="jobId", max_length=64, description="Only the pipelines of this job."),
@@ -34,11 +36,12 @@ def list_pipelines(
     pipelines = list_workflow_pipelines(
         state.sessions, job_id=job_id, limit=page.limit, offset=page.offset
     )
-    return PipelineList.of([PipelineOut.of(p) for p in pipelines], page)
+    specs = caller.sees_specs()
+    return PipelineList.of([PipelineOut.of(p, with_spec=specs) for p in pipelines], page)
 
 
 @routes.read("/{pipeline_id}", summary="Read a pipeline (id = the workflow name)")
-def read(pipeline_id: str, state: State) -> PipelineOut:
+def read(pipeline_id: str, state: State, caller: CurrentCaller) -> PipelineOut:
     """Status, progress, the steps (nodes), start and end, and the rendered manifest from the
     workflow worker's last report; 404 until it has reported the workflow."""
-    return PipelineOut.of(get_pipeline(state.sessions, pipeline_id))
+    return PipelineOut.of(get_pipeline(state.sessions, pipeline_id), with_spec=caller.sees_specs())

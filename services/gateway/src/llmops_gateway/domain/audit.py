@@ -2,16 +2,18 @@
 
 Append-only by construction: this module is the only writer of ``audit_log`` and it only
 inserts (a test checks that no code updates or deletes a record). Each record is its own
-transaction, written after the operation's own transaction, before the answer leaves: a crash
-in between (the operation done, the answer not sent) can lose that one record; the log says so
-(``audit_write_failed``) when the database refuses it.
+transaction, written after the operation's own transaction, before the answer leaves (an
+unexpected error's 500 too): a crash of the process in between (the operation done, the answer
+not sent) can lose that one record; when the database refuses it, the whole record goes to the
+log (``audit_write_failed``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, select
 
@@ -49,6 +51,18 @@ class AuditFilter:
     outcome: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+
+
+def fitted(entry: AuditEntry) -> AuditEntry:
+    """``entry`` with every text cut to its column's length: a long path parameter or
+    correlation id must not make the record fail (and the caller's action go unlogged)."""
+    columns = AuditRecord.__table__.columns
+    cut: dict[str, Any] = {}
+    for name, value in vars(entry).items():
+        length = getattr(columns[name].type, "length", None)
+        if isinstance(value, str) and length is not None and len(value) > length:
+            cut[name] = value[: length - 1] + "…"
+    return replace(entry, **cut) if cut else entry
 
 
 def record_audit(sessions: SessionFactory, entry: AuditEntry) -> None:

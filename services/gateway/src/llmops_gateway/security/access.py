@@ -10,7 +10,7 @@ environment through :meth:`Caller.require_in` before it changes or shows anythin
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
@@ -54,21 +54,16 @@ class AccessDenied(Exception):
 
 
 def missing(principal: Principal, role: Role, environment: str | None) -> str:
-    """Why ``principal`` may not: the role needed, where, and what it holds there."""
+    """Why ``principal`` may not: the role needed, where (``None``: every environment, ``*``:
+    any), and what it holds there."""
+    looked_at = ENVIRONMENTS if environment in (None, "*") else (environment,)
+    held = ", ".join(f"{env}: {r.label}" for env in looked_at if (r := principal.role_in(env)))
     if environment is None:
         where = "in every environment (dev, stg, prod)"
-        held = ", ".join(
-            f"{env}: {r.label}" for env in ENVIRONMENTS if (r := principal.role_in(env))
-        )
     elif environment == "*":
         where = "in at least one environment"
-        held = ", ".join(
-            f"{env}: {r.label}" for env in ENVIRONMENTS if (r := principal.role_in(env))
-        )
     else:
         where = f"in {environment}"
-        found = principal.role_in(environment)
-        held = f"{environment}: {found.label}" if found else ""
     return (
         f"{principal.name!r} needs the {role.label} role {where} (holds {held or 'no role there'})"
     )
@@ -83,7 +78,6 @@ class Caller:
     access: Access
     gateway_environment: str
     environment: str | None = None
-    checked: bool = field(default=False)
     note: str | None = None
     """What the audit record adds (e.g. a client's own claim of who it is)."""
 
@@ -94,7 +88,6 @@ class Caller:
         self.environment = environment
         if not self.principal.can(needed, environment):
             raise AccessDenied(missing(self.principal, needed, environment))
-        self.checked = True
 
     def viewable(self) -> list[str]:
         """The environments whose records this caller may list."""
@@ -109,10 +102,6 @@ class Caller:
         of ``environment``, else of the gateway's own."""
         return self.may(Role.OPERATOR, environment or self.gateway_environment)
 
-    def holds(self, role: Role) -> bool:
-        """Whether the caller holds ``role`` anywhere (e.g. to show stored specs)."""
-        return self.principal.can_anywhere(role)
-
     def enter(self, path_environment: str | None) -> None:
         """The check on entry to the route (see the module)."""
         access, principal = self.access, self.principal
@@ -126,11 +115,9 @@ class Caller:
             case Scope.ALL:
                 if not principal.can_everywhere(access.role):
                     raise AccessDenied(missing(principal, access.role, None))
-                self.checked = True
             case Scope.ANY | Scope.TARGET:
                 if not principal.can_anywhere(access.role):
                     raise AccessDenied(missing(principal, access.role, "*"))
-                self.checked = access.scope is Scope.ANY
 
 
 @dataclass(frozen=True)

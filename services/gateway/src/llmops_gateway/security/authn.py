@@ -83,5 +83,6 @@ class Authenticator:
         if key.revoked_at is not None:
             raise Unauthenticated(f"API key {key.name!r} was revoked", claimed=key.name)
         if key.expires_at is not None and key.expires_at <= utcnow():
-            raise Unauthenticated(f"API key {key.name!r} expired at {key.expires_at.isoformat()}")
+            expired = f"API key {key.name!r} expired at {key.expires_at.isoformat()}"
+            raise Unauthenticated(expired, claimed=key.name)
         return Principal(key.name, "api_key", key.grants)

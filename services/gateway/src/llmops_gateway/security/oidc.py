@@ -51,6 +51,9 @@ REFETCH_INTERVAL_S: Final = 10.0
 """An unknown ``kid`` refetches the JWKS (a rotated key), but no more often than this: a stream
 of tokens with made-up key ids must not turn the gateway into a load generator for the issuer."""
 DISCOVERY_PATH: Final = "/.well-known/openid-configuration"
+OIDC_PREFIX: Final = "oidc:"
+"""Before a token's subject in the principal's name: no API key can be named like a person of
+the identity provider (key names have no colon), so "who" in the audit log is never ambiguous."""
 
 _JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 
@@ -193,7 +196,7 @@ class OidcVerifier:
         except PyJWTError as error:
             raise TokenRejected(_rejection(error, alg, key)) from None
         return Principal(
-            name=self._subject(claims),
+            name=f"{OIDC_PREFIX}{self._subject(claims)}",
             kind="oidc",
             grants=grants_from_claims(claims, config.roles_claim, config.role_map),
         )

@@ -2,9 +2,9 @@
 
 A dead letter's id is ``<stream>:<entry id>``, e.g. ``llmops.training:1712345678901-0``: the
 contract stream (not namespaced) and the entry's id in ``<stream>.dlq``; both parts are
-URL-safe as they are. Viewers list them (without the event itself, which only operators and
-admins see); replaying needs the admin role in every environment, since a dead letter may
-belong to any. Redis down or slow answers 503 (retry later), never 500.
+URL-safe as they are. A letter may come from any environment, so: viewers list them, the event
+itself (it carries specs) is shown to operators of every environment, and replaying needs the
+admin role in every environment. Redis down or slow answers 503 (retry later), never 500.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ async def list_letters(
     """The entries consumers gave up on, with why (reason, error type, cause, deliveries) and
     the event's id, type and subject when it parses."""
     letters = await list_dead_letters(store, stream=stream, limit=limit)
-    with_event = caller.holds(Role.OPERATOR)
+    with_event = caller.principal.can_everywhere(Role.OPERATOR)  # letters span environments
     items = [DeadLetterOut.of(s, with_event=with_event) for s in letters]
     return DeadLetterList(items=items, limit=limit)
 

@@ -9,7 +9,7 @@ caller (what a client sends as ``changedBy`` is only a note in the audit log).
 
 from __future__ import annotations
 
-from typing import Annotated, get_args
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
@@ -29,8 +29,6 @@ from llmops_shared.config import Environment
 from llmops_shared.events import IntegrationArea
 
 router = APIRouter(prefix=f"{API_PREFIX}/integrations/configs", tags=["integrations"])
-
-ENVIRONMENTS: tuple[str, ...] = get_args(Environment)
 
 
 @router.get(

@@ -27,8 +27,8 @@ class DeadLetterOut(CamelModel):
     subject: str | None
     correlation_id: str | None
     event: str | None = Field(
-        description="The event as it was on the stream; only operators and admins see it "
-        "(payloads carry specs and model locations)."
+        description="The event as it was on the stream; only operators of every environment "
+        "see it (payloads carry specs and model locations)."
     )
 
     @classmethod

@@ -62,7 +62,7 @@ class ServingEndpointOut(CamelModel):
     storage_uri: str | None = Field(
         description="The artifact the endpoint serves: the registered model of the Succeeded "
         "training job that produced model_ref; null: the serving worker resolves model_ref "
-        "itself (its storage URI template)."
+        "itself (its storage URI template), or the caller is a viewer."
     )
     correlation_id: str | None
     created_at: datetime
@@ -88,6 +88,7 @@ class ServingEndpointOut(CamelModel):
             name=endpoint.endpoint_name,
             url=endpoint.serve_url,
             deployment_spec=endpoint.spec if with_spec else None,
+            storage_uri=endpoint.storage_uri if with_spec else None,
             status_url=url,
             deployment_url=f"{url}/deployment",
         )
@@ -120,7 +121,8 @@ class DeploymentOut(CamelModel):
     backend: str | None = Field(description="kserve, deployment or manifests.")
     deployment_mode: str | None
     manifest: dict[str, Any] | None = Field(
-        description="The rendered InferenceService (or Deployment) as last reported."
+        description="The rendered InferenceService (or Deployment) as last reported; null for "
+        "a viewer (it holds the spec's model location)."
     )
     status: str | None = Field(description="The reported phase.")
     reason: str | None
@@ -131,14 +133,16 @@ class DeploymentOut(CamelModel):
     observed_at: datetime
 
     @classmethod
-    def of(cls, endpoint: ServingDeployment, observed_at: datetime) -> DeploymentOut:
+    def of(
+        cls, endpoint: ServingDeployment, observed_at: datetime, *, with_spec: bool = True
+    ) -> DeploymentOut:
         return cls(
             endpoint_id=endpoint.id,
             name=endpoint.endpoint_name,
             namespace=endpoint.namespace,
             backend=endpoint.backend,
             deployment_mode=endpoint.deployment_mode,
-            manifest=endpoint.manifest,
+            manifest=endpoint.manifest if with_spec else None,
             status=endpoint.reported_phase,
             reason=endpoint.reported_reason,
             url=endpoint.serve_url,

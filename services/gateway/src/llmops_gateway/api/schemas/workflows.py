@@ -74,13 +74,15 @@ class PipelineOut(CamelModel):
     finished_at: datetime | None
     observed_at: datetime | None = Field(description="When the last applied report was observed.")
     manifest: dict[str, Any] | None = Field(
-        description="The rendered Workflow (or Job manifests) as last reported."
+        description="The rendered Workflow (or Job manifests) as last reported; null for a "
+        "viewer (it holds the spec's data and model locations)."
     )
 
     @classmethod
-    def of(cls, pipeline: WorkflowPipeline) -> PipelineOut:
+    def of(cls, pipeline: WorkflowPipeline, *, with_spec: bool = True) -> PipelineOut:
         nodes = [PipelineNodeOut.model_validate(node) for node in pipeline.nodes or []]
-        return cls.from_row(pipeline, **_computed(pipeline), nodes=nodes)
+        manifest = pipeline.manifest if with_spec else None
+        return cls.from_row(pipeline, **_computed(pipeline), nodes=nodes, manifest=manifest)
 
 
 class PipelineList(Page[PipelineOut]):

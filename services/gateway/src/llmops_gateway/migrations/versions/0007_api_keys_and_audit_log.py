@@ -59,7 +59,7 @@ def upgrade() -> None:
         sa.Column("environment", sa.String(length=16), nullable=True),
         sa.Column("outcome", sa.String(length=16), nullable=False),
         sa.Column("status_code", sa.Integer(), nullable=False),
-        sa.Column("correlation_id", sa.String(length=128), nullable=True),
+        sa.Column("correlation_id", sa.String(length=256), nullable=True),
         sa.Column("note", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
     )
