@@ -242,6 +242,15 @@ async def test_viewers_do_not_see_stored_specs_or_dead_letter_events(gateway: Ga
             "storageUri",
         ),
         (
+            "/catalog/datasets",
+            {
+                "name": "p",
+                "type": "sft_pair",
+                "storageUri": "https://b.s3.amazonaws.com/d?X-Amz-Credential=AKIA&X-Amz-Signature=ff",
+            },
+            "storageUri",
+        ),
+        (
             "/catalog/models",
             {
                 "name": "m",
@@ -263,6 +272,7 @@ async def test_a_uri_with_credentials_is_refused_and_nothing_kept(
     assert "credentials in a URI are refused" in error["msg"]
     assert "wJalrXUt" not in response.text
     assert "ghp_token123" not in response.text
+    assert "X-Amz-Signature=ff" not in response.text
     assert gateway.count("catalog_datasets") + gateway.count("catalog_models") == 0
 
 
