@@ -56,6 +56,8 @@ DECISIONS: dict[tuple[str, str], tuple[str, str, int]] = {
     ("GET", "/catalog/models/{model_id}"): ("viewer", "any", 200),
     ("GET", "/catalog/models/{model_id}/registry-links"): ("viewer", "any", 200),
     ("POST", "/catalog/models/{model_id}/check-updates"): ("operator", "any", 409),
+    ("GET", "/catalog/model-versions"): ("viewer", "any", 200),
+    ("GET", "/catalog/model-versions/{name}/{version}"): ("viewer", "any", 404),
     ("POST", "/catalog/datasets"): ("operator", "any", 201),
     ("GET", "/catalog/datasets"): ("viewer", "any", 200),
     ("GET", "/catalog/datasets/{dataset_id}"): ("viewer", "any", 200),
@@ -221,6 +223,10 @@ def _calls(w: World) -> dict[tuple[str, str], Callable[[], Awaitable[Request]]]:
         ),
         ("POST", "/catalog/models/{model_id}/check-updates"): fixed(
             f"/catalog/models/{w.model_id}/check-updates"
+        ),
+        ("GET", "/catalog/model-versions"): fixed("/catalog/model-versions"),
+        ("GET", "/catalog/model-versions/{name}/{version}"): fixed(
+            "/catalog/model-versions/llama-sft/1"
         ),
         ("POST", "/catalog/datasets"): new_dataset,
         ("GET", "/catalog/datasets"): fixed("/catalog/datasets"),

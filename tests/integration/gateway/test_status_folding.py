@@ -266,12 +266,13 @@ async def test_a_cancelled_job_leaves_its_run_to_tracking(gateway: Gateway) -> N
     assert run["status"] == "Running"
 
 
-async def test_reports_about_other_entities_are_ignored(gateway: Gateway) -> None:
+async def test_github_syncs_model_version_reports_are_folded_too(gateway: Gateway) -> None:
+    """They were the last reports the gateway ignored (the lineage's Git link)."""
     job_id = await submitted_job(gateway)
-    other = status_updated(  # no applier for model versions (github-sync) yet
+    other = status_updated(
         StatusEntity.MODEL_VERSION, entity_id="model/1", phase=Phase.RUNNING, reporter="sync"
     )
     await gateway.publish_status(other)
     await gateway.publish_status(run_report(job_id, Phase.RUNNING, seq=1_000))
-    await gateway.wait_processed(1)
-    assert gateway.count("processed_events") == 1
+    await gateway.wait_processed(2)
+    assert gateway.count("model_versions") == 1

@@ -33,7 +33,15 @@ from sqlalchemy import Engine, text
 
 from llmops_gateway.adapters.mlflow_metrics import MlflowMetrics
 from llmops_gateway.adapters.redis_config_stream import config_revisions
-from llmops_gateway.api import catalog, datasets, health, serving, training, workflows
+from llmops_gateway.api import (
+    catalog,
+    datasets,
+    health,
+    model_versions,
+    serving,
+    training,
+    workflows,
+)
 from llmops_gateway.api.audit_trail import AuditTrail
 from llmops_gateway.api.errors import install_error_handlers
 from llmops_gateway.api.middleware import HttpMetrics, RequestContextMiddleware
@@ -171,6 +179,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(serving.router)
     app.include_router(workflows.router)
     app.include_router(catalog.router)
+    app.include_router(model_versions.router)
     app.include_router(datasets.router)
     app.include_router(health.router)
     app.include_router(integrations.router)

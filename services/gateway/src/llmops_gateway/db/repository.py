@@ -17,13 +17,22 @@ from llmops_gateway.db.models import (
     CatalogModel,
     DatasetVersion,
     ExperimentRun,
+    ModelVersion,
     RegistryModel,
     ServingDeployment,
     TrainingJob,
     WorkflowPipeline,
 )
 
-E = TypeVar("E", CatalogDataset, CatalogModel, ServingDeployment, TrainingJob, WorkflowPipeline)
+E = TypeVar(
+    "E",
+    CatalogDataset,
+    CatalogModel,
+    ModelVersion,
+    ServingDeployment,
+    TrainingJob,
+    WorkflowPipeline,
+)
 R = TypeVar("R")
 
 
@@ -215,3 +224,19 @@ def pipelines_of_jobs(session: Session, job_ids: Collection[str]) -> dict[str, W
         .order_by(WorkflowPipeline.created_at, WorkflowPipeline.id)
     )
     return {p.job_id: p for p in session.scalars(query) if p.job_id is not None}
+
+
+def list_model_versions(
+    session: Session, *, name: str | None, limit: int, offset: int
+) -> Sequence[ModelVersion]:
+    where = None if name is None else ModelVersion.name == name
+    return newest_first(session, ModelVersion, where, limit=limit, offset=offset)
+
+
+def job_that_registered(session: Session, name: str, version: str) -> TrainingJob | None:
+    """The training job whose pipeline registered ``name`` version ``version`` (None: not a
+    job the gateway knows, e.g. a version registered by hand in MLflow)."""
+    query = select(TrainingJob).where(
+        TrainingJob.registered_model_name == name, TrainingJob.registered_model_version == version
+    )
+    return session.scalars(query.order_by(TrainingJob.created_at.desc())).first()

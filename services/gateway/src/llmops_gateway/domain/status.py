@@ -24,6 +24,7 @@ from llmops_gateway.db.session import SessionFactory
 from llmops_gateway.domain.catalog_status import apply_model_report
 from llmops_gateway.domain.dataset_status import apply_restore_report, apply_version_report
 from llmops_gateway.domain.finished_runs import finish_run_of_job
+from llmops_gateway.domain.model_version_status import apply_model_version
 from llmops_gateway.domain.pipeline_status import apply_pipeline
 from llmops_gateway.domain.run_status import apply_experiment_run
 from llmops_gateway.domain.serving_status import apply_deployment
@@ -37,6 +38,7 @@ from llmops_shared.events import (
     ExperimentRunStatusUpdated,
     JobStatusUpdated,
     ModelStatusUpdated,
+    ModelVersionStatusUpdated,
     PipelineStatusUpdated,
     StatusUpdated,
 )
@@ -82,6 +84,7 @@ FOLDED: Final[Mapping[type[StatusUpdated], Callable[[Session, Any], bool]]] = {
     ModelStatusUpdated: apply_model_report,
     DatasetVersionStatusUpdated: apply_version_report,
     DatasetRestoreStatusUpdated: apply_restore_report,
+    ModelVersionStatusUpdated: apply_model_version,
 }
 """Each report the read model folds today, and the fold that applies it to its entity in the
 open session (True when something changed); reports about other entities are ignored."""

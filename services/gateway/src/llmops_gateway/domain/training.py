@@ -141,6 +141,7 @@ def _insert_job(session: Session, command: SubmitTrainingJob) -> TrainingJob:
         raise CatalogRuleError(check.violations)
     base_model, dataset = check.base_model, check.dataset
 
+    pin = None if dataset is None else dataset_version_pin(session, dataset, spec.dataset_ref)
     now = utcnow()
     job = TrainingJob(
         id=str(uuid.uuid4()),
@@ -154,6 +155,7 @@ def _insert_job(session: Session, command: SubmitTrainingJob) -> TrainingJob:
         correlation_id=command.correlation_id,
         idempotency_key=command.idempotency_key,
         request_hash=command.request_hash,
+        dataset_version_id=None if pin is None else pin.version_id,
         created_at=now,
         updated_at=now,
     )
@@ -165,9 +167,7 @@ def _insert_job(session: Session, command: SubmitTrainingJob) -> TrainingJob:
         dataset_id=dataset.id if dataset is not None else None,
         spec=spec,
         base_model_uri=None if base_model is None else model_location(session, base_model),
-        dataset_version=(
-            None if dataset is None else dataset_version_pin(session, dataset, spec.dataset_ref)
-        ),
+        dataset_version=pin,
     )
     publish(session, payload, command.correlation_id)
     return job

@@ -13,8 +13,9 @@ Conventions, chosen so that SQLite and PostgreSQL behave alike:
   how stale or redelivered reports are ignored (see :mod:`llmops_gateway.domain.status`).
 
 The base and its conventions are :mod:`.base`, the gateway's own entities :mod:`.entities`, the
-integration tables :mod:`.integrations`, the API keys and the audit log :mod:`.security`; every
-name is importable from this package.
+integration tables :mod:`.integrations`, the API keys and the audit log :mod:`.security`, the
+model versions github-sync reported :mod:`.lineage`; every name is importable from this
+package.
 """
 
 from sqlalchemy import Table
@@ -41,6 +42,7 @@ from llmops_gateway.db.models.integrations import (
     ServingDeployment,
     WorkflowPipeline,
 )
+from llmops_gateway.db.models.lineage import ModelVersion
 from llmops_gateway.db.models.security import ApiKey, AuditRecord
 from llmops_shared.streams.outbox import outbox_table
 
@@ -59,6 +61,7 @@ __all__ = [
     "DatasetVersion",
     "ExperimentRun",
     "IntegrationConfig",
+    "ModelVersion",
     "ProcessedEvent",
     "RegistryModel",
     "ServingDeployment",

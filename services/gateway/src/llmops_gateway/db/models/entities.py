@@ -43,6 +43,9 @@ class TrainingJob(Timestamped, Base):
     """Where the trained model's files are: what an endpoint serving the job's artifact loads."""
     registered_model_seq: Mapped[int | None] = mapped_column(BigInteger)
     """The ``seq`` of the report the registered model was taken from (null: none yet)."""
+    dataset_version_id: Mapped[str | None] = mapped_column(String(64))
+    """The catalog dataset version the job was pinned to at submission (null: none, e.g. an
+    unknown dataset): the first link of the job's lineage."""
 
 
 class CatalogEntry:

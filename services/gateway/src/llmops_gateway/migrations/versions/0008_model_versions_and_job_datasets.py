@@ -1,0 +1,56 @@
+"""Lineage: the model versions github-sync reported, and the dataset version a job trained on.
+
+* ``model_versions``: one row per MLflow model version (``<name>/<version>``), folded from
+  github-sync's ``model_version`` reports: the values file, its commit or pull request, the
+  sync's status.
+* ``training_jobs.dataset_version_id``: the catalog version the job was pinned to at submission
+  (nullable: older jobs were not recorded, and a job may train on an unknown dataset).
+
+Revision ID: 0008
+Revises: 0007
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0008"
+down_revision: str | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_TS = sa.DateTime(timezone=True)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "model_versions",
+        sa.Column("id", sa.String(length=320), nullable=False),
+        sa.Column("name", sa.String(length=256), nullable=False),
+        sa.Column("version", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=32), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("backend", sa.String(length=32), nullable=True),
+        sa.Column("path", sa.String(length=1024), nullable=True),
+        sa.Column("action", sa.String(length=32), nullable=True),
+        sa.Column("commit", sa.String(length=64), nullable=True),
+        sa.Column("pull_request", sa.String(length=2048), nullable=True),
+        sa.Column("max_model_len", sa.Integer(), nullable=True),
+        sa.Column("capped", sa.Boolean(), nullable=True),
+        sa.Column("created_at", _TS, nullable=False),
+        sa.Column("updated_at", _TS, nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_model_versions")),
+        sa.UniqueConstraint("name", "version", name=op.f("uq_model_versions_name_version")),
+    )
+    with op.batch_alter_table("training_jobs", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("dataset_version_id", sa.String(length=64), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("training_jobs", schema=None) as batch_op:
+        batch_op.drop_column("dataset_version_id")
+    op.drop_table("model_versions")
