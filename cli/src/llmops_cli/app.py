@@ -10,7 +10,7 @@ from importlib.metadata import entry_points
 
 import typer
 
-from llmops_cli.commands import catalog, integrations, ops, security, train, up
+from llmops_cli.commands import catalog, integrations, lineage, ops, security, train, up
 
 app = typer.Typer(
     help="The LLM-Ops platform from the terminal: local stack, training, catalog, streams.",
@@ -27,6 +27,7 @@ app.add_typer(catalog.datasets_app, name="datasets")
 app.add_typer(integrations.integrations_app, name="integrations")
 app.add_typer(security.keys_app, name="keys")
 app.command("audit")(security.audit)
+app.command("lineage")(lineage.lineage)
 
 
 _loaded: set[str] = set()

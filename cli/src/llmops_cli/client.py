@@ -206,6 +206,13 @@ class GatewayClient:
         params = {name: value for name, value in filters.items() if value is not None}
         return self._json("GET", "/audit", params=params)
 
+    def lineage(
+        self, kind: str, entity_id: str, *, direction: str = "both", depth: int = 10
+    ) -> dict[str, Any]:
+        """The graph around one entity: ``{root, nodes, edges}`` (edges point downstream)."""
+        path = f"/lineage/{quote(kind, safe='')}/{quote(entity_id, safe='/')}"
+        return self._json("GET", path, params={"direction": direction, "depth": depth})
+
     def _optional(self, path: str) -> dict[str, Any] | None:
         try:
             return self._json("GET", path)

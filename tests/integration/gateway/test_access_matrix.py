@@ -58,6 +58,7 @@ DECISIONS: dict[tuple[str, str], tuple[str, str, int]] = {
     ("POST", "/catalog/models/{model_id}/check-updates"): ("operator", "any", 409),
     ("GET", "/catalog/model-versions"): ("viewer", "any", 200),
     ("GET", "/catalog/model-versions/{name}/{version}"): ("viewer", "any", 404),
+    ("GET", "/lineage/{kind}/{entity_id}"): ("viewer", "any", 200),
     ("POST", "/catalog/datasets"): ("operator", "any", 201),
     ("GET", "/catalog/datasets"): ("viewer", "any", 200),
     ("GET", "/catalog/datasets/{dataset_id}"): ("viewer", "any", 200),
@@ -187,6 +188,9 @@ def _calls(w: World) -> dict[tuple[str, str], Callable[[], Awaitable[Request]]]:
     async def new_endpoint() -> Request:
         return "/serving/endpoints", served(w.model_id, route=f"/m-{next(w.counter)}")
 
+    async def lineage_of_a_job() -> Request:
+        return f"/lineage/training-job/{await w.job()}", None
+
     async def new_key() -> Request:
         return "/keys", {"name": f"new-{next(w.counter)}", "roles": {"dev": "viewer"}}
 
@@ -228,6 +232,7 @@ def _calls(w: World) -> dict[tuple[str, str], Callable[[], Awaitable[Request]]]:
         ("GET", "/catalog/model-versions/{name}/{version}"): fixed(
             "/catalog/model-versions/llama-sft/1"
         ),
+        ("GET", "/lineage/{kind}/{entity_id}"): lineage_of_a_job,
         ("POST", "/catalog/datasets"): new_dataset,
         ("GET", "/catalog/datasets"): fixed("/catalog/datasets"),
         ("GET", "/catalog/datasets/{dataset_id}"): fixed(dataset),

@@ -37,6 +37,7 @@ from llmops_gateway.api import (
     catalog,
     datasets,
     health,
+    lineage,
     model_versions,
     serving,
     training,
@@ -180,6 +181,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(workflows.router)
     app.include_router(catalog.router)
     app.include_router(model_versions.router)
+    app.include_router(lineage.router)
     app.include_router(datasets.router)
     app.include_router(health.router)
     app.include_router(integrations.router)

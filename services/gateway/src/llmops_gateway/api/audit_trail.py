@@ -41,9 +41,12 @@ COLLECTIONS: Final = {
     "dlq": "dead_letter",
     "keys": "api_key",
     "audit": "audit_record",
+    "lineage": "lineage",
 }
 """A path segment naming a collection -> the kind of entity its members are."""
 _PARAM = re.compile(r"^\{(\w+)\}$")
+_CONVERTER = re.compile(r"\{(\w+):\w+\}")
+"""A path parameter's converter (``{entity_id:path}``): the operation is named as OpenAPI does."""
 _MAX_BODY = 65_536
 
 
@@ -104,7 +107,7 @@ class AuditTrail:
 
     async def _write(self, scope: AsgiScope, method: str, status_code: int, body: bytes) -> None:
         route = scope.get("route")
-        template = getattr(route, "path", None) or "(unmatched)"
+        template = _CONVERTER.sub(r"{\1}", getattr(route, "path", None) or "(unmatched)")
         kind, entity_id = entity_of(template, scope.get("path_params", {}))
         if entity_id is None and status_code < 300:
             entity_id = _created_id(body)
