@@ -175,6 +175,40 @@ def test_an_endpoint_of_the_trained_artifact_serves_exactly_it(
     )
 
 
+def test_the_lineage_joins_the_loop_from_the_data_to_the_endpoint(
+    stack: RunningStack, trained: dict[str, Any]
+) -> None:
+    """The real loop's chain in one call each way: the job's pinned dataset version, its
+    pipeline and run, the model version github-sync wrote to Git, and an endpoint serving it."""
+    spec = copy.deepcopy(SEED_DEPLOYMENT_SPEC)
+    spec.update(model_ref="tiny-llama-sft", use_gpu=False)
+    spec["runtime"] = {**spec["runtime"], "max_input_tokens": 1024, "max_output_tokens": 256}
+    model = trained["registeredModel"]
+    with stack.client() as client:
+        models = client.get("/llm-ops/v1/catalog/models?limit=500")["items"]
+        model_id = next(m["id"] for m in models if m["name"] == "tiny-llama")
+        body = {"modelId": model_id, "route": "/tiny-lineage", "environment": "dev"}
+        endpoint = client.create_endpoint({**body, "deploymentSpec": spec})
+
+        def synced() -> dict[str, Any] | None:
+            graph = client.lineage("training-job", trained["id"])
+            kinds = {node["kind"] for node in graph["nodes"]}
+            return graph if "values-commit" in kinds else None
+
+        around_job = eventually(synced, timeout_s=60, what="github-sync's report folded")
+        kinds = {node["kind"] for node in around_job["nodes"]}
+        assert {"dataset-version", "pipeline", "experiment-run", "model-version"} <= kinds
+        [data] = [n for n in around_job["nodes"] if n["kind"] == "dataset-version"]
+        assert data["label"] == f"{DATASET}@v1.0.0"
+        down = client.lineage("dataset-version", data["id"], direction="down")
+    keys = {node["key"] for node in down["nodes"]}
+    assert f"endpoint:{endpoint['id']}" in keys
+    assert f"model-version:{model['name']}/{model['version']}" in keys
+    [run] = [n for n in down["nodes"] if n["kind"] == "experiment-run"]
+    assert run["id"] == model["runId"]
+    assert run["links"]["mlflow"].endswith(model["runId"])
+
+
 def test_the_loop_benchmark_runs_against_the_stack(stack: RunningStack, tmp_path: Path) -> None:
     """A smoke run of bench/training_loop.py (so it cannot rot): one tiny loop, its table and
     its JSON figures; the timings themselves are not asserted."""
