@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from llmops_gateway.db.models.base import Base, Timestamped, utcnow
@@ -19,6 +19,12 @@ class TrainingJob(Timestamped, Base):
     """A submitted training job and its latest known status."""
 
     __tablename__ = "training_jobs"
+    __table_args__ = (
+        # the lineage's joins: the job of a model version, the job of a served artifact
+        Index(
+            "ix_training_jobs_registered_model", "registered_model_name", "registered_model_version"
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     model_id: Mapped[str | None] = mapped_column(String(256))
@@ -39,11 +45,11 @@ class TrainingJob(Timestamped, Base):
     registered_model_version: Mapped[str | None] = mapped_column(String(256))
     model_run_id: Mapped[str | None] = mapped_column(String(256))
     model_source: Mapped[str | None] = mapped_column(String(2048))
-    model_storage_uri: Mapped[str | None] = mapped_column(String(2048))
+    model_storage_uri: Mapped[str | None] = mapped_column(String(2048), index=True)
     """Where the trained model's files are: what an endpoint serving the job's artifact loads."""
     registered_model_seq: Mapped[int | None] = mapped_column(BigInteger)
     """The ``seq`` of the report the registered model was taken from (null: none yet)."""
-    dataset_version_id: Mapped[str | None] = mapped_column(String(64))
+    dataset_version_id: Mapped[str | None] = mapped_column(String(64), index=True)
     """The catalog dataset version the job was pinned to at submission (null: none, e.g. an
     unknown dataset): the first link of the job's lineage."""
 

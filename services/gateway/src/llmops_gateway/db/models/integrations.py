@@ -74,7 +74,7 @@ class ServingDeployment(Timestamped, Base):
     model_id: Mapped[str] = mapped_column(String(64))
     model_ref: Mapped[str] = mapped_column(String(256))
     spec: Mapped[dict[str, Any]]
-    storage_uri: Mapped[str | None] = mapped_column(String(2048))
+    storage_uri: Mapped[str | None] = mapped_column(String(2048), index=True)
     """The artifact the endpoint was asked to serve (the producing job's registered model);
     null: the serving worker's template resolves ``model_ref``."""
     status: Mapped[str] = mapped_column(String(32))

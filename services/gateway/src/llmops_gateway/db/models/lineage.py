@@ -29,7 +29,7 @@ class ModelVersion(Base):
     backend: Mapped[str | None] = mapped_column(String(32))
     path: Mapped[str | None] = mapped_column(String(1024))
     action: Mapped[str | None] = mapped_column(String(32))
-    commit: Mapped[str | None] = mapped_column(String(64))
+    commit: Mapped[str | None] = mapped_column(String(64), index=True)
     pull_request: Mapped[str | None] = mapped_column(String(2048))
     max_model_len: Mapped[int | None] = mapped_column(Integer)
     capped: Mapped[bool | None] = mapped_column(Boolean)
