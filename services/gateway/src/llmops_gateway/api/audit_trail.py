@@ -100,7 +100,7 @@ class AuditTrail:
 
         try:
             await self.app(scope, receive, send_audited)
-        except BaseException:
+        except Exception:  # not a cancellation (a client gone is no outcome to record)
             if not started:  # an unexpected error: the 500 is sent further out; record it here
                 await self._write(scope, method, 500, b"")
             raise
