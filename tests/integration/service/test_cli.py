@@ -61,3 +61,23 @@ def test_the_cli_finds_the_redis_of_a_running_local_stack(
     result = CliRunner().invoke(app, ["streams"])
     assert result.exit_code == 0, result.output
     assert "llmops.training" in result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["train", "status", "some-job"],
+        ["models", "check-updates", "some-model"],
+        ["integrations", "list"],
+        ["lineage", "training-job", "some-job"],
+    ],
+)
+def test_every_gateway_command_says_when_the_gateway_does_not_answer(command: list[str]) -> None:
+    """One handling for every command that calls the gateway (``answered``): a refusal in the
+    gateway's words, no answer as one line, exit 1, never a traceback."""
+    result = CliRunner().invoke(
+        app, [*command, "--gateway", "http://127.0.0.1:1", "--api-key", "k"]
+    )
+    assert result.exit_code == 1, result.output
+    assert "no answer from the gateway at http://127.0.0.1:1: ConnectError" in result.output
+    assert "Traceback" not in result.output

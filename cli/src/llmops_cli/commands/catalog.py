@@ -14,8 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from llmops_cli.client import GatewayError
-from llmops_cli.commands.train import ApiKey, GatewayUrl, client_for, refused
+from llmops_cli.commands.train import ApiKey, GatewayUrl, answered, client_for
 from llmops_shared.config import local_data_dir
 
 models_app = typer.Typer(
@@ -80,11 +79,8 @@ def add_model(
     }
     if storage_uri is not None:
         body["storage_uri"] = storage_uri
-    with client_for(gateway, api_key) as client:
-        try:
-            model = client.add_model(body)
-        except GatewayError as exc:
-            raise refused(exc) from exc
+    with client_for(gateway, api_key) as client, answered(gateway):
+        model = client.add_model(body)
     console.print(f"model [bold]{name}[/bold] registered: {model.get('id')}")
 
 
@@ -119,11 +115,8 @@ def tiny_model(
         "max_position_embeddings": facts["max_position_embeddings"],
         "storage_uri": facts["path"],
     }
-    with client_for(gateway, api_key) as client:
-        try:
-            model = client.add_model(body)
-        except GatewayError as exc:
-            raise refused(exc) from exc
+    with client_for(gateway, api_key) as client, answered(gateway):
+        model = client.add_model(body)
     console.print(
         f"model [bold]{name}[/bold] registered: {model.get('id')} ({facts['family']}, "
         f"[yellow]random weights, for smoke tests only[/yellow]) at {facts['path']}"
@@ -144,11 +137,8 @@ def import_model(
     """Import a model from Hugging Face Hub into the catalog (pinned to a commit)."""
     body: dict[str, Any] = {"registryType": "huggingface", "registryModelId": repo_id}
     body |= {"revision": revision, "name": name, "download": download}
-    with client_for(gateway, api_key) as client:
-        try:
-            model = client.import_model({k: v for k, v in body.items() if v is not None})
-        except GatewayError as exc:
-            raise refused(exc) from exc
+    with client_for(gateway, api_key) as client, answered(gateway):
+        model = client.import_model({k: v for k, v in body.items() if v is not None})
         console.print(f"model [bold]{model['name']}[/bold] ({model['id']}): {model['status']}")
         if watch:
             final = _follow(lambda: client.model(model["id"]), timeout)
@@ -164,11 +154,8 @@ def check_updates(
     model_id: str, gateway: GatewayUrl = "http://127.0.0.1:8000", api_key: ApiKey = None
 ) -> None:
     """Ask whether the registry moved past the model's pinned commit (see `registry-links`)."""
-    with client_for(gateway, api_key) as client:
-        try:
-            link = client.check_model_updates(model_id)
-        except GatewayError as exc:
-            raise refused(exc) from exc
+    with client_for(gateway, api_key) as client, answered(gateway):
+        link = client.check_model_updates(model_id)
     console.print(f"check queued for {link['repoId']} (pinned {link['resolvedRevision']})")
 
 
@@ -183,11 +170,8 @@ def add_dataset(
     api_key: ApiKey = None,
 ) -> None:
     """Register a dataset in the catalog."""
-    with client_for(gateway, api_key) as client:
-        try:
-            dataset = client.create_dataset({"name": name, "type": type, "storageUri": storage_uri})
-        except GatewayError as exc:
-            raise refused(exc) from exc
+    with client_for(gateway, api_key) as client, answered(gateway):
+        dataset = client.create_dataset({"name": name, "type": type, "storageUri": storage_uri})
     console.print(f"dataset [bold]{name}[/bold] registered: {dataset['id']}")
 
 
@@ -201,11 +185,8 @@ def create_version(
     api_key: ApiKey = None,
 ) -> None:
     """Snapshot the dataset's data as a new version."""
-    with client_for(gateway, api_key) as client:
-        try:
-            version = client.create_dataset_version(dataset_id, version_tag)
-        except GatewayError as exc:
-            raise refused(exc) from exc
+    with client_for(gateway, api_key) as client, answered(gateway):
+        version = client.create_dataset_version(dataset_id, version_tag)
         console.print(f"version [bold]{version_tag}[/bold] ({version['id']}): {version['status']}")
         if watch:
             final = _follow(lambda: client.dataset_version(dataset_id, version["id"]), timeout)
@@ -225,11 +206,8 @@ def diff(
     api_key: ApiKey = None,
 ) -> None:
     """Files added, modified and deleted between two versions."""
-    with client_for(gateway, api_key) as client:
-        try:
-            changes = client.dataset_diff(dataset_id, version_id, base)
-        except GatewayError as exc:
-            raise refused(exc) from exc
+    with client_for(gateway, api_key) as client, answered(gateway):
+        changes = client.dataset_diff(dataset_id, version_id, base)
     table = Table("change", "path", "base size", "size")
     for kind in ("added", "modified", "deleted"):
         for change in changes[kind]:
@@ -249,11 +227,8 @@ def restore(
     api_key: ApiKey = None,
 ) -> None:
     """Materialise a version's files at TARGET_URI."""
-    with client_for(gateway, api_key) as client:
-        try:
-            record = client.restore_dataset_version(dataset_id, version_id, target_uri)
-        except GatewayError as exc:
-            raise refused(exc) from exc
+    with client_for(gateway, api_key) as client, answered(gateway):
+        record = client.restore_dataset_version(dataset_id, version_id, target_uri)
         console.print(f"restore {record['id']}: {record['status']}")
         if watch:
             _follow(lambda: client.get(record["statusUrl"]), timeout)

@@ -13,8 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from llmops_cli.client import GatewayError
-from llmops_cli.commands.train import ApiKey, GatewayUrl, client_for, refused
+from llmops_cli.commands.train import ApiKey, GatewayUrl, answered, client_for
 from llmops_shared.events import IntegrationArea
 
 console = Console()
@@ -31,11 +30,8 @@ def list_configs(
     api_key: ApiKey = None,
 ) -> None:
     """Each area's flag per environment, and where it comes from."""
-    with client_for(gateway, api_key) as client:
-        try:
-            items = client.integration_configs(environment)
-        except GatewayError as exc:
-            raise refused(exc) from exc
+    with client_for(gateway, api_key) as client, answered(gateway):
+        items = client.integration_configs(environment)
     table = Table(title="integration flags")
     for column in ("environment", "area", "enabled", "system", "source", "revision", "changed by"):
         table.add_column(column)
@@ -60,13 +56,10 @@ def set_config(
 ) -> None:
     """Change one area's flag; its workers switch backend within seconds."""
     body = {"enabled": enabled, "system": system, "reason": reason, "changedBy": changed_by}
-    with client_for(gateway, api_key) as client:
-        try:
-            result = client.set_integration_config(
-                environment, area.value, {k: v for k, v in body.items() if v is not None}
-            )
-        except GatewayError as exc:
-            raise refused(exc) from exc
+    with client_for(gateway, api_key) as client, answered(gateway):
+        result = client.set_integration_config(
+            environment, area.value, {k: v for k, v in body.items() if v is not None}
+        )
     state = "enabled" if result["enabled"] else "disabled (built-in fallback)"
     if result["changed"]:
         console.print(
@@ -83,11 +76,8 @@ def health(
     api_key: ApiKey = None,
 ) -> None:
     """What each integration's workers report they run (``/health/integrations``)."""
-    with client_for(gateway, api_key) as client:
-        try:
-            report = client.integrations_health()
-        except GatewayError as exc:
-            raise refused(exc) from exc
+    with client_for(gateway, api_key) as client, answered(gateway):
+        report = client.integrations_health()
     console.print(f"status: [bold]{report.get('status')}[/bold]  environment: "
                   f"{report.get('environment')}")  # fmt: skip
     if report.get("configsError"):

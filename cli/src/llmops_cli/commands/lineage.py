@@ -12,8 +12,7 @@ import typer
 from rich.console import Console
 from rich.tree import Tree
 
-from llmops_cli.client import GatewayError
-from llmops_cli.commands.train import ApiKey, GatewayUrl, client_for, refused
+from llmops_cli.commands.train import ApiKey, GatewayUrl, answered, client_for
 
 console = Console()
 
@@ -69,11 +68,8 @@ def lineage(
     api_key: ApiKey = None,
 ) -> None:
     """Which data trained what, and where it runs: the lineage graph around one entity."""
-    with client_for(gateway, api_key) as client:
-        try:
-            graph = client.lineage(kind.value, entity_id, direction=direction.value, depth=depth)
-        except GatewayError as exc:
-            raise refused(exc) from None
+    with client_for(gateway, api_key) as client, answered(gateway):
+        graph = client.lineage(kind.value, entity_id, direction=direction.value, depth=depth)
     if json_output:
         print(json.dumps(graph, indent=2))
         return

@@ -10,20 +10,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Final, get_args
 
-import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from llmops_cli.client import GatewayError
-from llmops_cli.commands.train import ApiKey, GatewayUrl, client_for, refused
+from llmops_cli.commands.train import ApiKey, GatewayUrl, answered, client_for
 from llmops_shared.config import Environment
 
 keys_app = typer.Typer(
@@ -135,24 +131,6 @@ def _echo_json(document: Any) -> None:
     typer.echo(json.dumps(document, indent=2, sort_keys=True))
 
 
-@contextmanager
-def _answered(gateway: str, *, not_found_hint: str | None = None) -> Iterator[None]:
-    """Turn what can go wrong talking to the gateway into a message and exit code 1: its
-    refusals (with its own words), and no answer at all; never a traceback."""
-    try:
-        yield
-    except GatewayError as exc:
-        error = refused(exc)
-        if exc.status_code == 404 and not_found_hint:
-            console.print(not_found_hint, markup=False, highlight=False)
-        raise error from exc
-    except (httpx.HTTPError, json.JSONDecodeError) as exc:
-        console.print(
-            Text(f"no answer from the gateway at {gateway}: {type(exc).__name__}: {exc}", "red")
-        )
-        raise typer.Exit(1) from exc
-
-
 @keys_app.command("create")
 def create(
     name: Annotated[
@@ -188,7 +166,7 @@ def create(
         expiry = datetime.now(UTC) + parse_duration(expires_in, "--expires-in")
     elif expires_at is not None:
         expiry = parse_time(expires_at, "--expires-at")
-    with client_for(gateway, api_key) as client, _answered(gateway):
+    with client_for(gateway, api_key) as client, answered(gateway):
         made = client.create_key(
             name, roles, expires_at=expiry.isoformat() if expiry is not None else None
         )
@@ -228,7 +206,7 @@ def list_keys(
     api_key: ApiKey = None,
 ) -> None:
     """Every stored key, newest first, revoked ones too (never the keys themselves)."""
-    with client_for(gateway, api_key) as client, _answered(gateway):
+    with client_for(gateway, api_key) as client, answered(gateway):
         items = client.keys()
     # the gateway never sends a key here; dropping the field keeps that true whatever it sends
     items = [{field: value for field, value in item.items() if field != "key"} for item in items]
@@ -270,13 +248,13 @@ def revoke(
     The name is looked up in the list (an id wins over a name); anything else is sent as an id
     for the gateway to judge, so its 404 names what it did not find."""
     with client_for(gateway, api_key) as client:
-        with _answered(gateway):
+        with answered(gateway):
             known = client.keys()
         target = next((k for k in known if k["id"] == name_or_id), None) or next(
             (k for k in known if k["name"] == name_or_id), None
         )
         hint = f"{name_or_id!r} is neither a key's name nor its id; see `llmops keys list`"
-        with _answered(gateway, not_found_hint=None if target else hint):
+        with answered(gateway, not_found_hint=None if target else hint):
             record = client.revoke_key(target["id"] if target else name_or_id)
     record = {field: value for field, value in record.items() if field != "key"}
     if as_json:
@@ -329,7 +307,7 @@ def audit(
         "limit": limit,
         "offset": offset,
     }
-    with client_for(gateway, api_key) as client, _answered(gateway):
+    with client_for(gateway, api_key) as client, answered(gateway):
         page = client.audit(**filters)
     if as_json:
         _echo_json(page)

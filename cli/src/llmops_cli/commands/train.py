@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import httpx
 import typer
 import yaml
 from rich.console import Console
+from rich.text import Text
 
 from llmops_cli.client import GatewayClient, GatewayError
 from llmops_cli.stack import api_key_path
@@ -39,6 +44,25 @@ def refused(exc: GatewayError) -> typer.Exit:
     return typer.Exit(1)
 
 
+@contextmanager
+def answered(gateway: str, *, not_found_hint: str | None = None) -> Iterator[None]:
+    """Turn what can go wrong talking to the gateway into a message and exit code 1: its
+    refusals (with its own words, and ``not_found_hint`` after a 404), and no answer at all;
+    never a traceback. Every command that calls the gateway runs inside it."""
+    try:
+        yield
+    except GatewayError as exc:
+        error = refused(exc)
+        if exc.status_code == 404 and not_found_hint:
+            console.print(not_found_hint, markup=False, highlight=False)
+        raise error from exc
+    except (httpx.HTTPError, json.JSONDecodeError) as exc:
+        console.print(
+            Text(f"no answer from the gateway at {gateway}: {type(exc).__name__}: {exc}", "red")
+        )
+        raise typer.Exit(1) from exc
+
+
 def request_body(document: Any) -> dict[str, Any]:
     """A YAML file holds either the whole request body or just the TrainJobSpec."""
     if not isinstance(document, dict):
@@ -59,11 +83,8 @@ def submit(
 ) -> None:
     """Submit a training job from SPEC_FILE (the request body, or only its trainJobSpec)."""
     body = request_body(yaml.safe_load(spec_file.read_text()))
-    with client_for(gateway, api_key) as client:
-        try:
-            job = client.submit_training_job(body)
-        except GatewayError as exc:
-            raise refused(exc) from exc
+    with client_for(gateway, api_key) as client, answered(gateway):
+        job = client.submit_training_job(body)
         console.print(f"job [bold]{job['id']}[/bold] accepted: {job.get('status')}")
         if watch:
             _watch(client, job["id"], timeout)
@@ -76,11 +97,8 @@ def status(
     api_key: ApiKey = None,
 ) -> None:
     """Show a job and its experiment run."""
-    with client_for(gateway, api_key) as client:
-        try:
-            _print_state(client.training_job(job_id), client.experiment_run(job_id))
-        except GatewayError as exc:
-            raise refused(exc) from exc
+    with client_for(gateway, api_key) as client, answered(gateway):
+        _print_state(client.training_job(job_id), client.experiment_run(job_id))
 
 
 def _watch(client: GatewayClient, job_id: str, timeout_s: float) -> None:
