@@ -103,10 +103,11 @@ def read(endpoint_id: str, state: State, caller: CurrentCaller) -> ServingEndpoi
 def deployment(endpoint_id: str, state: State, caller: CurrentCaller) -> DeploymentOut:
     """Name, namespace, backend, the rendered manifest, conditions, traffic and rollout from the
     last status report; 404 until the worker has reported once."""
-    environment = get_endpoint(state.sessions, endpoint_id).environment
-    caller.require_in(environment)
-    specs = caller.sees_specs(environment)
-    return DeploymentOut.of(*reported_deployment(state.sessions, endpoint_id), with_spec=specs)
+    endpoint, observed_at = reported_deployment(
+        state.sessions, endpoint_id, authorize=caller.require_in
+    )
+    specs = caller.sees_specs(endpoint.environment)
+    return DeploymentOut.of(endpoint, observed_at, with_spec=specs)
 
 
 @routes.command("/{endpoint_id}/promote", summary="Promote the canary to all traffic")

@@ -6,7 +6,7 @@ unit of work.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, case, select
@@ -233,10 +233,28 @@ def list_model_versions(
     return newest_first(session, ModelVersion, where, limit=limit, offset=offset)
 
 
-def job_that_registered(session: Session, name: str, version: str) -> TrainingJob | None:
-    """The training job whose pipeline registered ``name`` version ``version`` (None: not a
-    job the gateway knows, e.g. a version registered by hand in MLflow)."""
+def jobs_that_registered(
+    session: Session, versions: Iterable[tuple[str, str]]
+) -> list[TrainingJob]:
+    """The training jobs whose pipelines registered these ``(name, version)`` model versions,
+    newest first: one query by names and versions (``IN``, on the composite index), narrowed
+    to the exact pairs here; an ``OR`` per pair would exceed SQLite's expression depth at a
+    thousand pairs (the lineage asks for that many)."""
+    wanted = set(versions)
+    if not wanted:
+        return []
     query = select(TrainingJob).where(
-        TrainingJob.registered_model_name == name, TrainingJob.registered_model_version == version
+        TrainingJob.registered_model_name.in_(sorted({name for name, _ in wanted})),
+        TrainingJob.registered_model_version.in_(sorted({version for _, version in wanted})),
     )
-    return session.scalars(query.order_by(TrainingJob.created_at.desc())).first()
+    return [
+        job
+        for job in session.scalars(query.order_by(TrainingJob.created_at.desc()))
+        if (job.registered_model_name, job.registered_model_version) in wanted
+    ]
+
+
+def job_that_registered(session: Session, name: str, version: str) -> TrainingJob | None:
+    """The (newest) training job whose pipeline registered ``name`` version ``version``
+    (None: not a job the gateway knows, e.g. a version registered by hand in MLflow)."""
+    return next(iter(jobs_that_registered(session, [(name, version)])), None)

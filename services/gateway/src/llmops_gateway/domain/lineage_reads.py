@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from llmops_gateway.db import repository
 from llmops_gateway.db.models import (
     CatalogDataset,
     DatasetVersion,
@@ -79,21 +80,7 @@ class Reads:
         return {f"{job.registered_model_name}/{job.registered_model_version}" for job in jobs}
 
     def registering_jobs(self, pairs: Sequence[tuple[str, str]]) -> list[TrainingJob]:
-        """The jobs that registered these ``(name, version)`` pairs: one query by names and
-        versions (``IN``, on the composite index), narrowed to the exact pairs here; an
-        ``OR`` per pair would exceed SQLite's expression depth at a thousand pairs."""
-        wanted = set(pairs)
-        if not wanted:
-            return []
-        query = select(TrainingJob).where(
-            TrainingJob.registered_model_name.in_(sorted({name for name, _ in wanted})),
-            TrainingJob.registered_model_version.in_(sorted({version for _, version in wanted})),
-        )
-        return [
-            job
-            for job in self.session.scalars(query)
-            if (job.registered_model_name, job.registered_model_version) in wanted
-        ]
+        return repository.jobs_that_registered(self.session, pairs)
 
     def endpoints(self, column: Any, values: Iterable[Any]) -> list[Node]:
         found = self.rows(ServingDeployment, column, values)

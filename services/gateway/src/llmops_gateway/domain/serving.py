@@ -31,6 +31,7 @@ from llmops_gateway.domain.errors import CatalogRuleError, ConflictError, NotFou
 from llmops_gateway.domain.outbox import publish
 from llmops_gateway.domain.registered_models import artifact_violations, served_storage_uri
 from llmops_gateway.domain.serving_names import endpoint_name, max_name_length
+from llmops_gateway.security.access import Authorize
 from llmops_shared.events import (
     DeploymentRequested,
     Phase,
@@ -260,11 +261,13 @@ def list_serving_endpoints(
 
 
 def reported_deployment(
-    sessions: SessionFactory, endpoint_id: str
+    sessions: SessionFactory, endpoint_id: str, *, authorize: Authorize
 ) -> tuple[ServingDeployment, datetime]:
-    """The endpoint and when the serving worker last reported its deployment;
+    """The endpoint and when the serving worker last reported its deployment, once the caller
+    may see its environment (``authorize``, before anything else is said about it);
     :class:`NotFoundError` until it has reported once."""
     endpoint = get_endpoint(sessions, endpoint_id)
+    authorize(endpoint.environment)
     if endpoint.observed_at is None:
         raise NotFoundError(f"no deployment reported yet for endpoint {endpoint_id}")
     return endpoint, endpoint.observed_at
