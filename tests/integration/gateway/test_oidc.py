@@ -15,6 +15,7 @@ from typing import Any, Final
 import pytest
 
 from llmops_gateway.security.oidc import (
+    ISSUER_BACKOFF_S,
     REFETCH_INTERVAL_S,
     IssuerUnavailable,
     OidcConfig,
@@ -311,7 +312,7 @@ def test_a_jwt_shaped_value_with_a_garbage_header_is_refused(verifier: OidcVerif
 
 
 def test_an_issuer_that_is_down_is_unavailable_not_a_rejection(
-    verifier: OidcVerifier, idp: OidcIssuer
+    verifier: OidcVerifier, idp: OidcIssuer, clock: Clock
 ) -> None:
     token = idp.issue()
     idp.down = True
@@ -321,8 +322,14 @@ def test_an_issuer_that_is_down_is_unavailable_not_a_rejection(
         match=r"cannot fetch the OIDC discovery http://127.*/openid-configuration: HTTP 503$",
     ):
         verifier.verify(token)
+    asked = idp.discovery_fetches
 
-    idp.down = False  # discovery is retried by the next request
+    idp.down = False  # within the backoff the issuer is not asked again: answered at once
+    with pytest.raises(IssuerUnavailable, match=r"HTTP 503$"):
+        verifier.verify(token)
+    assert idp.discovery_fetches == asked
+
+    clock.advance(ISSUER_BACKOFF_S)  # then discovery is retried by the next request
     assert verifier.verify(token).name == "oidc:3f1c2a9e-user"
 
 

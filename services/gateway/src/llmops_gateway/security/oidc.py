@@ -50,6 +50,8 @@ ASYMMETRIC_ALGORITHMS: Final = frozenset(
 REFETCH_INTERVAL_S: Final = 10.0
 """An unknown ``kid`` refetches the JWKS (a rotated key), but no more often than this: a stream
 of tokens with made-up key ids must not turn the gateway into a load generator for the issuer."""
+ISSUER_BACKOFF_S: Final = 5.0
+"""After the issuer could not be asked, how long it is taken as down without asking again."""
 DISCOVERY_PATH: Final = "/.well-known/openid-configuration"
 OIDC_PREFIX: Final = "oidc:"
 """Before a token's subject in the principal's name: no API key can be named like a person of
@@ -161,6 +163,8 @@ class OidcVerifier:
         self._lock = threading.Lock()
         self._jwks: _JwksClient | None = None
         self._refetched_at: float | None = None
+        self._down: tuple[float, str] | None = None
+        """Until when (clock) the issuer is taken as down, and why."""
 
     def verify(self, token: str) -> Principal:
         """The principal ``token`` proves. Raises :class:`TokenRejected` (with the reason) or
@@ -209,28 +213,41 @@ class OidcVerifier:
         raise TokenRejected("token has no sub claim (nothing names the principal)")
 
     def _signing_key(self, kid: str) -> PyJWK:
-        """The issuer's key ``kid`` from the cached JWKS; an unknown ``kid`` (a rotated key)
-        refetches the JWKS, unless this lookup has just fetched it, at most once per
-        :data:`REFETCH_INTERVAL_S`."""
+        """The issuer's key ``kid`` (see :meth:`_lookup`). An issuer that could not be asked is
+        taken as down for :data:`ISSUER_BACKOFF_S`: the requests meanwhile are answered at once
+        (503) instead of each waiting for the issuer's timeout under the lock."""
         with self._lock:
-            jwks = self._jwks_client()
+            now = self._clock()
+            if self._down is not None and now < self._down[0]:
+                raise IssuerUnavailable(self._down[1])
             try:
-                fetches = jwks.fetches
-                key = jwks.match_kid(jwks.get_signing_keys(), kid)
-                now = self._clock()
-                may_refetch = jwks.fetches == fetches and (
-                    self._refetched_at is None or now - self._refetched_at >= REFETCH_INTERVAL_S
-                )
-                if key is None and may_refetch:
-                    self._refetched_at = now
-                    key = jwks.match_kid(jwks.get_signing_keys(refresh=True), kid)
-            except PyJWKClientConnectionError as error:
-                cause = error.__cause__ or error
-                raise IssuerUnavailable(f"cannot fetch the JWKS {jwks.uri}: {cause}") from None
-            except (PyJWKClientError, PyJWKSetError) as error:
-                raise IssuerUnavailable(f"the JWKS {jwks.uri} is unusable: {error}") from None
+                key = self._lookup(kid, now)
+            except IssuerUnavailable as error:
+                self._down = (now + ISSUER_BACKOFF_S, error.reason)
+                raise
+            self._down = None
         if key is None:
             raise TokenRejected(f"unknown signing key {_shown(kid)}")
+        return key
+
+    def _lookup(self, kid: str, now: float) -> PyJWK | None:
+        """``kid`` in the cached JWKS; an unknown ``kid`` (a rotated key) refetches the JWKS,
+        unless this lookup has just fetched it, at most once per :data:`REFETCH_INTERVAL_S`."""
+        jwks = self._jwks_client()
+        try:
+            fetches = jwks.fetches
+            key = jwks.match_kid(jwks.get_signing_keys(), kid)
+            may_refetch = jwks.fetches == fetches and (
+                self._refetched_at is None or now - self._refetched_at >= REFETCH_INTERVAL_S
+            )
+            if key is None and may_refetch:
+                self._refetched_at = now
+                key = jwks.match_kid(jwks.get_signing_keys(refresh=True), kid)
+        except PyJWKClientConnectionError as error:
+            cause = error.__cause__ or error
+            raise IssuerUnavailable(f"cannot fetch the JWKS {jwks.uri}: {cause}") from None
+        except (PyJWKClientError, PyJWKSetError) as error:
+            raise IssuerUnavailable(f"the JWKS {jwks.uri} is unusable: {error}") from None
         return key
 
     def _jwks_client(self) -> _JwksClient:
