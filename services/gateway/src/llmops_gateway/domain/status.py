@@ -2,7 +2,8 @@
 
 One report is applied in one SQL transaction that (1) skips it when its event id is already in
 ``processed_events``, (2) changes the entity only when the report's ``seq`` is greater than the
-one stored for it, and (3) records the event id. So a redelivered report changes nothing and a
+one stored for it, and (3) records the event id and the report in its entity's timeline
+(``status_history``, applied or not). So a redelivered report changes nothing and a
 late report never overwrites a newer one, whatever order the workers' reports arrive in.
 
 Each entity's fold lives next to its kind (``*_status`` modules) and reads the typed details of
@@ -19,7 +20,7 @@ from typing import Any, Final
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from llmops_gateway.db.models import ProcessedEvent, TrainingJob, utcnow
+from llmops_gateway.db.models import ProcessedEvent, StatusHistory, TrainingJob, utcnow
 from llmops_gateway.db.session import SessionFactory
 from llmops_gateway.domain.catalog_status import apply_model_report
 from llmops_gateway.domain.dataset_status import apply_restore_report, apply_version_report
@@ -90,6 +91,23 @@ FOLDED: Final[Mapping[type[StatusUpdated], Callable[[Session, Any], bool]]] = {
 open session (True when something changed); reports about other entities are ignored."""
 
 
+def _history(event: Event, report: StatusUpdated, *, applied: bool) -> StatusHistory:
+    """The report's line in its entity's timeline (``reason`` as reported, whole)."""
+    return StatusHistory(
+        event_id=event.id,
+        event_type=event.type,
+        source=event.envelope.source,
+        entity=str(report.entity),
+        entity_id=report.entity_id,
+        phase=report.phase.value,
+        reason=report.reason,
+        seq=report.seq,
+        applied=applied,
+        occurred_at=event.envelope.time,
+        recorded_at=utcnow(),
+    )
+
+
 def _fold_of(report: StatusUpdated) -> Callable[[Session, Any], bool] | None:
     """The fold of ``report``'s kind; None for a report the read model does not fold."""
     return next((fold for kind, fold in FOLDED.items() if isinstance(report, kind)), None)
@@ -112,6 +130,7 @@ def apply_status_event(sessions: SessionFactory, event: Event, *, consumer: str)
                 event_id=event.id, consumer=consumer, event_type=event.type, processed_at=utcnow()
             )
         )
+        session.add(_history(event, report, applied=changed))
     if not changed:
         _log.debug("status_event_stale", entity=str(report.entity), seq=report.seq)
     return changed

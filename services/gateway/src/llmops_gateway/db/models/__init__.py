@@ -42,7 +42,7 @@ from llmops_gateway.db.models.integrations import (
     ServingDeployment,
     WorkflowPipeline,
 )
-from llmops_gateway.db.models.lineage import ModelVersion
+from llmops_gateway.db.models.lineage import ModelVersion, StatusHistory
 from llmops_gateway.db.models.security import ApiKey, AuditRecord
 from llmops_shared.streams.outbox import outbox_table
 
@@ -65,6 +65,7 @@ __all__ = [
     "ProcessedEvent",
     "RegistryModel",
     "ServingDeployment",
+    "StatusHistory",
     "Timestamped",
     "TrainingJob",
     "UtcDateTime",

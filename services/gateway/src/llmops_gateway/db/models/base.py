@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, MetaData, TypeDecorator
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, Integer, MetaData, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -20,6 +20,9 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 """Named constraints: migrations can drop or alter them by name on every database."""
+
+SERIAL_ID = BigInteger().with_variant(Integer(), "sqlite")
+"""An append-only table's growing id: SQLite autoincrements only an INTEGER primary key."""
 
 
 class UtcDateTime(TypeDecorator[datetime]):

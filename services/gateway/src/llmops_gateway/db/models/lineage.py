@@ -1,14 +1,15 @@
 """What the chain from data to a live endpoint needs beyond the entities themselves: the model
-versions github-sync wrote to Git (folded from its ``model_version`` reports)."""
+versions github-sync wrote to Git (folded from its ``model_version`` reports), and every report
+folded (an entity's timeline)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from llmops_gateway.db.models.base import Base, utcnow
+from llmops_gateway.db.models.base import SERIAL_ID, Base, utcnow
 
 
 class ModelVersion(Base):
@@ -35,3 +36,26 @@ class ModelVersion(Base):
     capped: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StatusHistory(Base):
+    """Every status report the gateway folded, in the order it folded them: an entity's
+    timeline (the console shows it). ``applied`` is False for a report that changed nothing (an
+    older observation than the one stored). A redelivered report is not recorded twice
+    (``event_id`` is unique, and the fold skips processed events before it gets here)."""
+
+    __tablename__ = "status_history"
+    __table_args__ = (Index("ix_status_history_entity", "entity", "entity_id", "id"),)
+
+    id: Mapped[int] = mapped_column(SERIAL_ID, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    event_type: Mapped[str] = mapped_column(String(256))
+    source: Mapped[str] = mapped_column(String(256))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(320))
+    phase: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    applied: Mapped[bool] = mapped_column(Boolean)
+    occurred_at: Mapped[datetime]
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)

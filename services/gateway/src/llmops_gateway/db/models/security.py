@@ -5,13 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy import Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from llmops_gateway.db.models.base import Base, utcnow
-
-AUDIT_ID = BigInteger().with_variant(Integer(), "sqlite")
-"""SQLite numbers rows only for an INTEGER primary key."""
+from llmops_gateway.db.models.base import SERIAL_ID, Base, utcnow
 
 
 class ApiKey(Base):
@@ -42,7 +39,7 @@ class AuditRecord(Base):
         Index("ix_audit_log_actor", "actor"),
     )
 
-    id: Mapped[int] = mapped_column(AUDIT_ID, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(SERIAL_ID, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
     actor: Mapped[str | None] = mapped_column(String(256))
     actor_kind: Mapped[str] = mapped_column(String(32))
