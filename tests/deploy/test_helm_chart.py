@@ -62,6 +62,14 @@ FULL_VALUES: dict[str, Any] = {
         "roleMap": {"ml-admins": ["admin"], "ml-dev": ["dev:operator"]},
         "subjectClaim": "email",
     },
+    "openlineage": {
+        "url": "http://marquez.lineage.svc:5000",
+        "apiKey": {"existingSecret": "marquez"},
+    },
+    "console": {
+        "argoUrl": "https://argo.example.com",
+        "gitCommitUrl": "https://github.com/acme/deploy/commit/{sha}",
+    },
     "imagePullSecrets": [{"name": "registry-credentials"}],
 }
 """Every optional part switched on or away from its default."""
@@ -293,8 +301,14 @@ def test_every_service_starts_on_its_rendered_environment(
                     "ml-dev": ["dev:operator"],
                 }
                 assert settings.oidc_subject_claim == "email"
+                assert settings.openlineage_url == "http://marquez.lineage.svc:5000"
+                assert settings.openlineage_api_key is not None  # from the Secret
+                assert settings.console_argo_url == "https://argo.example.com"
+                assert settings.console_git_commit_url is not None
             else:
                 assert settings.oidc_issuer is None
+                assert settings.openlineage_url is None
+                assert settings.console_argo_url is None
         else:
             assert settings.health_port == default_port(service)
         if service == "tracking":

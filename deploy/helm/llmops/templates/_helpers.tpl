@@ -98,6 +98,19 @@ value of the same name). Rendered sorted by name.
 {{- $_ := set $env "OIDC_ROLE_MAP" (toJson $v.oidc.roleMap) -}}
 {{- $_ := set $env "OIDC_SUBJECT_CLAIM" $v.oidc.subjectClaim -}}
 {{- end -}}
+{{- if $v.openlineage.url -}}
+{{- $_ := set $env "OPENLINEAGE_URL" $v.openlineage.url -}}
+{{- $_ := set $env "OPENLINEAGE_NAMESPACE" $v.openlineage.namespace -}}
+{{- if $v.openlineage.apiKey.existingSecret -}}
+{{- $_ := set $secrets "OPENLINEAGE_API_KEY" (dict "secret" $v.openlineage.apiKey.existingSecret "key" $v.openlineage.apiKey.key) -}}
+{{- end -}}
+{{- end -}}
+{{- if $v.console.argoUrl -}}
+{{- $_ := set $env "CONSOLE_ARGO_URL" $v.console.argoUrl -}}
+{{- end -}}
+{{- if $v.console.gitCommitUrl -}}
+{{- $_ := set $env "CONSOLE_GIT_COMMIT_URL" $v.console.gitCommitUrl -}}
+{{- end -}}
 {{- else -}}
 {{- $_ := set $env "HEALTH_PORT" (toString $svc.port) -}}
 {{- end -}}

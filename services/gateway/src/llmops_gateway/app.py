@@ -10,8 +10,11 @@ background loops next to the web server:
   consumer host (:func:`llmops_shared.worker_consumers.consumers_beside`: the same runner,
   metrics, retries, dead letters, heartbeat ``llmops:workers:gateway:<consumer>`` and drain).
 
-Both stop cleanly on shutdown (the consumer finishes and commits the batch in hand, then the
-relay stops).
+With ``OPENLINEAGE_URL`` set, a third loop sends the training jobs' OpenLineage run events the
+fold queued (:mod:`llmops_gateway.openlineage`).
+
+All stop cleanly on shutdown (the consumer finishes and commits the batch in hand, then the
+emitter and the relay stop).
 
 It is also the composition root: the adapters (Redis, MLflow over HTTP) are built here and
 reach the use cases through :class:`~llmops_gateway.state.GatewayState`.
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from urllib.parse import urlsplit
 
@@ -54,17 +57,19 @@ from llmops_gateway.api.operations import (
     keys,
 )
 from llmops_gateway.config import GatewaySettings
+from llmops_gateway.console.mount import install_console
 from llmops_gateway.db.migrate import upgrade
 from llmops_gateway.db.models import OUTBOX
 from llmops_gateway.db.session import build_engine, session_factory
 from llmops_gateway.domain.audit import record_audit
 from llmops_gateway.domain.keys import stored_key
 from llmops_gateway.domain.status import handle_status_event
+from llmops_gateway.openlineage.service import start_emitter
 from llmops_gateway.operations.integration_configs import resync_stream
 from llmops_gateway.security.authn import Authenticator
 from llmops_gateway.security.oidc import OidcConfig, OidcVerifier
 from llmops_gateway.state import GatewayState
-from llmops_shared.events import Stream
+from llmops_shared.events import Envelope, Event, Stream
 from llmops_shared.health import LivenessCheck, ReadinessCheck, health_app
 from llmops_shared.logging import get_logger
 from llmops_shared.streams import (
@@ -189,6 +194,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(dead_letters.router)
     app.include_router(keys.router)
     app.include_router(audit.router)
+    state.console_changes = install_console(app)
     install_error_handlers(app)
     # The last added is the outermost: the audit trail sees the correlation id.
     app.add_middleware(AuditTrail, record=functools.partial(record_audit, sessions))
@@ -260,10 +266,12 @@ async def _start(
 
     stack.push_async_callback(stop_relay)  # after the consumer has drained (the stack is LIFO)
     tasks = [relay]
+    # stops after the consumer has drained too; its rows are sent by the next start
+    lineage = start_emitter(settings, state.sessions, state.registry, stack)
+    if lineage is not None:
+        tasks.append(lineage)
     if settings.consume_status:
-        handler = functools.partial(
-            handle_status_event, sessions=state.sessions, consumer=settings.service_name
-        )
+        handler = functools.partial(fold_and_notify, state=state, consumer=settings.service_name)
         consumers = await stack.enter_async_context(
             consumers_beside(
                 redis_async,
@@ -290,6 +298,21 @@ async def _start(
         namespace=settings.stream_namespace,
         consume_status=settings.consume_status,
     )
+
+
+async def fold_and_notify(
+    event: Event, *, state: GatewayState, consumer: str
+) -> Sequence[Envelope]:
+    """The status consumer's handler: fold the report, then wake the console's live pages."""
+    emitted = await handle_status_event(
+        event,
+        sessions=state.sessions,
+        consumer=consumer,
+        openlineage=state.settings.openlineage_url is not None,
+    )
+    if state.console_changes is not None:
+        state.console_changes.notify()
+    return emitted
 
 
 async def _resync_integration_configs(state: GatewayState, redis: aioredis.Redis) -> None:

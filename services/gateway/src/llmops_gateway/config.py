@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
-from llmops_shared.config import ApiKeys, OptionalText, ServiceSettings
+from llmops_shared.config import ApiKeys, OptionalSecret, OptionalText, ServiceSettings
 from llmops_shared.events import IntegrationArea
 from llmops_shared.integration_flags import SYSTEM_SETTINGS, IntegrationFlag
+from llmops_shared.uris import without_credentials
+
+
+def lineage_url(value: str | None) -> str | None:
+    """``OPENLINEAGE_URL``: an http(s) URL without credentials (the key goes in
+    ``OPENLINEAGE_API_KEY``: the URL is logged and shown, the key never)."""
+    if value is None:
+        return None
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"OPENLINEAGE_URL {value!r} must be an http(s) URL")
+    return without_credentials(value)
+
+
+LineageUrl = Annotated[OptionalText, AfterValidator(lineage_url)]
 
 
 class GatewaySettings(ServiceSettings):
@@ -23,6 +37,16 @@ class GatewaySettings(ServiceSettings):
     service_name: str = "gateway"
     host: str = Field(default="127.0.0.1", description="Address the REST API binds to.")
     port: int = Field(default=8000, ge=0, le=65535, description="Port of the REST API.")
+    console_argo_url: OptionalText = Field(
+        default=None,
+        description="The Argo Workflows UI's base URL: the console links each pipeline to "
+        "<url>/workflows/<namespace>/<name>.",
+    )
+    console_git_commit_url: OptionalText = Field(
+        default=None,
+        description="A commit's web page with {sha} in it (e.g. https://github.com/org/deploy/"
+        "commit/{sha}): the console links each values commit there.",
+    )
     api_keys: ApiKeys = Field(
         default_factory=list,
         description="Bootstrap bearer keys (comma-separated), each admin in every environment; "
@@ -101,6 +125,46 @@ class GatewaySettings(ServiceSettings):
     )
     consume_status: bool = Field(
         default=True, description="Fold llmops.status into the read model in this process."
+    )
+    openlineage_url: LineageUrl = Field(
+        default=None,
+        description="Send OpenLineage run events of training jobs to this server (its base URL, "
+        "e.g. Marquez's http://marquez:5000); unset: no events, nothing queued. Credentials in "
+        "the URL are refused (OPENLINEAGE_API_KEY).",
+    )
+    openlineage_endpoint: str = Field(
+        default="api/v1/lineage",
+        min_length=1,
+        description="Path of the lineage endpoint, joined to OPENLINEAGE_URL.",
+    )
+    openlineage_api_key: OptionalSecret = Field(
+        default=None, description="Sent as a Bearer token with every event. Never logged."
+    )
+    openlineage_namespace: str = Field(
+        default="llmops", min_length=1, description="The namespace of the training jobs."
+    )
+    openlineage_dataset_namespace: OptionalText = Field(
+        default=None,
+        description="The namespace of the input datasets; unset: their storage URI's scheme "
+        "and authority (s3://bucket), else OPENLINEAGE_NAMESPACE.",
+    )
+    openlineage_timeout_s: float = Field(
+        default=5.0, gt=0, description="Timeout of one event's HTTP request."
+    )
+    openlineage_output_grace_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a COMPLETE waits for the job's registered model version (its "
+        "output), which may be reported just after the job Succeeded; then sent without it.",
+    )
+    openlineage_poll_interval_s: float = Field(
+        default=1.0, gt=0, description="How often the emitter looks for events to send."
+    )
+    openlineage_retry_initial_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="Delay before a failed event is sent again; doubles with every failure, "
+        "up to 5 minutes.",
     )
 
     def environment_flag(self, area: IntegrationArea) -> IntegrationFlag:

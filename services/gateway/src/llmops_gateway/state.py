@@ -22,6 +22,7 @@ from llmops_gateway.adapters.mlflow_metrics import MlflowMetrics
 from llmops_gateway.adapters.redis_dead_letters import RedisDeadLetters
 from llmops_gateway.adapters.redis_health import redis_health
 from llmops_gateway.config import GatewaySettings
+from llmops_gateway.console.live import Changes
 from llmops_gateway.db.session import SessionFactory
 from llmops_gateway.operations.health_probes import HealthProbes
 from llmops_gateway.security.authn import Authenticator
@@ -47,6 +48,8 @@ class GatewayState:
     consumer_name: str | None = None
     """This process's consumer name in the status group (None when it does not consume)."""
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    console_changes: Changes | None = None
+    """Wakes the console's live pages after each fold (set when the console is mounted)."""
 
     def wake_relay(self) -> None:
         """A transaction with outbox rows committed: publish now rather than at the next poll."""

@@ -94,7 +94,13 @@ def cancel(
     """Mark the job Cancelled and queue ``llmops.training.job.cancelled.v1``; workers stop
     what they started. 409 when the job already finished, failed or was cancelled."""
     reason = (body or CancelRequest()).reason
-    job = cancel_training_job(state.sessions, job_id, reason=reason, correlation_id=correlation_id)
+    job = cancel_training_job(
+        state.sessions,
+        job_id,
+        reason=reason,
+        correlation_id=correlation_id,
+        openlineage=state.settings.openlineage_url is not None,
+    )
     state.wake_relay()
     return TrainingJobOut.of(*with_pipeline(state.sessions, job))
 

@@ -8,7 +8,8 @@ late report never overwrites a newer one, whatever order the workers' reports ar
 
 Each entity's fold lives next to its kind (``*_status`` modules) and reads the typed details of
 its event type (:mod:`llmops_shared.events.payloads.details`), validated when the event was
-decoded.
+decoded. With ``openlineage`` (``OPENLINEAGE_URL`` is set), a job report also queues the job's
+OpenLineage run events in the same transaction (:mod:`llmops_gateway.openlineage.record`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from llmops_gateway.domain.pipeline_status import apply_pipeline
 from llmops_gateway.domain.run_status import apply_experiment_run
 from llmops_gateway.domain.serving_status import apply_deployment
 from llmops_gateway.domain.training import TERMINAL_PHASES
+from llmops_gateway.openlineage.record import record_run_events
 from llmops_shared.events import (
     DatasetRestoreStatusUpdated,
     DatasetVersionStatusUpdated,
@@ -113,8 +115,11 @@ def _fold_of(report: StatusUpdated) -> Callable[[Session, Any], bool] | None:
     return next((fold for kind, fold in FOLDED.items() if isinstance(report, kind)), None)
 
 
-def apply_status_event(sessions: SessionFactory, event: Event, *, consumer: str) -> bool:
-    """Apply one status event in one transaction; True when the read model changed."""
+def apply_status_event(
+    sessions: SessionFactory, event: Event, *, consumer: str, openlineage: bool = False
+) -> bool:
+    """Apply one status event in one transaction; True when the read model changed. With
+    ``openlineage``, a job report queues the job's run events in that transaction."""
     report = event.payload_as(StatusUpdated)
     fold = _fold_of(report)
     if fold is None:
@@ -125,6 +130,8 @@ def apply_status_event(sessions: SessionFactory, event: Event, *, consumer: str)
             _log.debug("status_event_duplicate")
             return False
         changed = fold(session, report)
+        if openlineage and isinstance(report, JobStatusUpdated):
+            record_run_events(session, report, applied=changed, at=event.envelope.time)
         session.add(
             ProcessedEvent(
                 event_id=event.id, consumer=consumer, event_type=event.type, processed_at=utcnow()
@@ -137,8 +144,10 @@ def apply_status_event(sessions: SessionFactory, event: Event, *, consumer: str)
 
 
 async def handle_status_event(
-    event: Event, *, sessions: SessionFactory, consumer: str
+    event: Event, *, sessions: SessionFactory, consumer: str, openlineage: bool = False
 ) -> Sequence[Envelope]:
     """The consumer handler: the blocking SQL work runs in a thread; no events are emitted."""
-    await asyncio.to_thread(apply_status_event, sessions, event, consumer=consumer)
+    await asyncio.to_thread(
+        apply_status_event, sessions, event, consumer=consumer, openlineage=openlineage
+    )
     return ()

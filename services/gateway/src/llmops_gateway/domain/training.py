@@ -26,6 +26,7 @@ from llmops_gateway.domain.catalog import usable_facts
 from llmops_gateway.domain.errors import CatalogRuleError, ConflictError, found
 from llmops_gateway.domain.locations import dataset_version_pin, model_location
 from llmops_gateway.domain.outbox import publish
+from llmops_gateway.openlineage.record import record_cancel
 from llmops_shared.events import (
     Phase,
     TrainingJobCancelled,
@@ -174,9 +175,15 @@ def _insert_job(session: Session, command: SubmitTrainingJob) -> TrainingJob:
 
 
 def cancel_training_job(
-    sessions: SessionFactory, job_id: str, *, reason: str, correlation_id: str
+    sessions: SessionFactory,
+    job_id: str,
+    *,
+    reason: str,
+    correlation_id: str,
+    openlineage: bool = False,
 ) -> TrainingJob:
-    """Mark the job Cancelled and tell the workers, in one transaction.
+    """Mark the job Cancelled and tell the workers, in one transaction (with ``openlineage``,
+    the ``ABORT`` of its run too).
 
     The job's ``status_seq`` becomes now, so a worker's report observed before the cancel (a
     late "Running") cannot resurrect it.
@@ -191,6 +198,8 @@ def cancel_training_job(
         job.status_seq = max(new_seq(), job.status_seq + 1)
         job.updated_at = utcnow()
         publish(session, TrainingJobCancelled(job_id=job.id, reason=reason), correlation_id)
+        if openlineage:
+            record_cancel(session, job.id, job.updated_at)
     return job
 
 

@@ -14,8 +14,8 @@ Conventions, chosen so that SQLite and PostgreSQL behave alike:
 
 The base and its conventions are :mod:`.base`, the gateway's own entities :mod:`.entities`, the
 integration tables :mod:`.integrations`, the API keys and the audit log :mod:`.security`, the
-model versions github-sync reported :mod:`.lineage`; every name is importable from this
-package.
+model versions github-sync reported :mod:`.lineage`, the OpenLineage run events to send
+:mod:`.openlineage`; every name is importable from this package.
 """
 
 from sqlalchemy import Table
@@ -43,6 +43,7 @@ from llmops_gateway.db.models.integrations import (
     WorkflowPipeline,
 )
 from llmops_gateway.db.models.lineage import ModelVersion, StatusHistory
+from llmops_gateway.db.models.openlineage import OpenLineageOutbox
 from llmops_gateway.db.models.security import ApiKey, AuditRecord
 from llmops_shared.streams.outbox import outbox_table
 
@@ -62,6 +63,7 @@ __all__ = [
     "ExperimentRun",
     "IntegrationConfig",
     "ModelVersion",
+    "OpenLineageOutbox",
     "ProcessedEvent",
     "RegistryModel",
     "ServingDeployment",
