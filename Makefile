@@ -3,7 +3,7 @@ SHELL := /bin/bash
 UV ?= $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 PYTEST_ARGS ?=
 
-.PHONY: help install test test-fast lint typecheck format schemas schemas-check bench bench-gateway bench-versioning bench-github-sync bench-flags bench-loop up run clean
+.PHONY: help install browser test test-fast lint typecheck format schemas schemas-check bench bench-gateway bench-versioning bench-github-sync bench-flags bench-loop up run clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -12,7 +12,14 @@ install:  ## create .venv from uv.lock (installs uv from PyPI when missing)
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv==0.13.9"
 	$(UV) sync --all-packages --frozen --compile-bytecode
 
-test: install lint typecheck schemas-check  ## the whole suite: lint, types, schema drift, all tests
+browser:  ## Debian's Chromium for the console's browser tests (Playwright drives it; no download)
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { echo "installing Chromium for the console's browser tests (apt-get install chromium)"; \
+	    SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	    $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null || \
+	    { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; }
+
+test: install browser lint typecheck schemas-check  ## the whole suite: lint, types, schema drift, all tests
 	$(UV) run --frozen pytest $(PYTEST_ARGS)
 
 test-fast: install  ## unit and contract tests only

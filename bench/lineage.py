@@ -25,15 +25,14 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy import select
 
+from database import own_schema
 from llmops_gateway.db.migrate import upgrade
 from llmops_gateway.db.models import (
     CatalogDataset,
@@ -100,26 +99,6 @@ def median_ms(run: Callable[[], object], repeats: int) -> float:
         run()
         times.append((time.perf_counter() - started) * 1000)
     return round(statistics.median(times), 2)
-
-
-@contextmanager
-def own_schema(url: str) -> Iterator[str]:
-    """``url`` as is for SQLite; for PostgreSQL a fresh schema of its own (search_path),
-    dropped afterwards, so the run never touches the database's tables."""
-    if not url.startswith("postgresql"):
-        yield url
-        return
-    schema = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(url)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        separator = "&" if "?" in url else "?"
-        yield f"{url}{separator}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def measure(url: str, jobs: int, repeats: int) -> dict[str, Any]:

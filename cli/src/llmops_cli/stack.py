@@ -139,10 +139,11 @@ class Stack:
         """Run until ``stop`` or a process dies; returns the exit code for the command."""
         try:
             await self._start_all()
+            gateway = f"http://127.0.0.1:{self.options.gateway_port}"
             self.console.print(
-                f"[bold green]ready[/bold green]: gateway http://127.0.0.1:"
-                f"{self.options.gateway_port}/docs  (API key in "
-                f"{api_key_path(self.options.data_dir)}; Ctrl-C stops everything)"
+                f"[bold green]ready[/bold green]: console {gateway}/console, API {gateway}/docs "
+                f"(sign in with the API key in {api_key_path(self.options.data_dir)}; Ctrl-C "
+                "stops everything)"
             )
             return await self._watch(stop)
         finally:

@@ -26,6 +26,8 @@ from llmops_shared.logging import get_logger
 
 _log = get_logger(__name__)
 
+AUDITED: Final = (API_PREFIX, "/console/")
+"""The API, and the console's forms (sign-in, sign-out, replay) and refusals."""
 READS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 REFUSED: Final = frozenset({401, 403})
 COLLECTIONS: Final = {
@@ -39,6 +41,7 @@ COLLECTIONS: Final = {
     "pipelines": "pipeline",
     "configs": "integration_config",
     "dlq": "dead_letter",
+    "dead-letters": "dead_letter",
     "keys": "api_key",
     "audit": "audit_record",
     "lineage": "lineage",
@@ -76,7 +79,7 @@ class AuditTrail:
 
     async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith(API_PREFIX):
+        if scope["type"] != "http" or not path.startswith(AUDITED):
             await self.app(scope, receive, send)
             return
         method: str = scope["method"]

@@ -20,6 +20,7 @@ from llmops_gateway.api.deps import State
 from llmops_gateway.security.access import Access, Caller, Refusal
 from llmops_gateway.security.authn import Unauthenticated
 from llmops_gateway.security.oidc import IssuerUnavailable
+from llmops_gateway.state import GatewayState
 from llmops_shared.logging import get_logger
 
 _log = get_logger(__name__)
@@ -38,6 +39,28 @@ AUTH_RESPONSES: Responses = {
 }
 
 
+def identify(request: Request, state: GatewayState, bearer: str | None, access: Access) -> Caller:
+    """The caller presenting ``bearer`` (an API key or an OIDC token), checked against
+    ``access`` on entry and left on the request for the route and the audit trail. Raises
+    :class:`Unauthenticated` (recorded as the request's refusal), :class:`IssuerUnavailable` or
+    :class:`AccessDenied`. The API's guard and the console's sign-in cookie both come here."""
+    try:
+        principal = state.authenticator.authenticate(bearer)
+    except Unauthenticated as exc:
+        request.state.refusal = Refusal(exc.claimed, str(exc))
+        raise
+    except IssuerUnavailable as exc:  # a good token must not look forged meanwhile
+        _log.warning("oidc_issuer_unavailable", reason=exc.reason)  # the URL stays here
+        raise
+    caller = Caller(principal, access, state.settings.environment)
+    request.state.caller = caller
+    caller.enter(request.path_params.get("environment"))
+    return caller
+
+
+ISSUER_UNAVAILABLE = "cannot verify the OIDC token now: the identity provider does not answer"
+
+
 def _caller_of(access: Access) -> Callable[..., Caller]:
     def authorize(
         request: Request,
@@ -46,25 +69,19 @@ def _caller_of(access: Access) -> Callable[..., Caller]:
     ) -> Caller:
         bearer = credentials.credentials if credentials is not None else None
         try:
-            principal = state.authenticator.authenticate(bearer)
+            return identify(request, state, bearer, access)
         except Unauthenticated as exc:
-            request.state.refusal = Refusal(exc.claimed, str(exc))
             raise HTTPException(
                 status_code=status.HTTP_401_UNAUTHORIZED,
                 detail=str(exc),
                 headers={"WWW-Authenticate": "Bearer"},
             ) from exc
-        except IssuerUnavailable as exc:  # a good token must not look forged meanwhile
-            _log.warning("oidc_issuer_unavailable", reason=exc.reason)  # the URL stays here
+        except IssuerUnavailable as exc:
             raise HTTPException(
                 status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
-                detail="cannot verify the OIDC token now: the identity provider does not answer",
+                detail=ISSUER_UNAVAILABLE,
                 headers={"Retry-After": "5"},
             ) from exc
-        caller = Caller(principal, access, state.settings.environment)
-        request.state.caller = caller
-        caller.enter(request.path_params.get("environment"))
-        return caller
 
     return authorize
 

@@ -24,6 +24,9 @@ class TrainingJob(Timestamped, Base):
         Index(
             "ix_training_jobs_registered_model", "registered_model_name", "registered_model_version"
         ),
+        # the lists, newest first (the API's and the console's), and by status (the console)
+        Index("ix_training_jobs_created_at", "created_at", "id"),
+        Index("ix_training_jobs_status_created_at", "status", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -1,8 +1,12 @@
-"""Timelines: every status report the gateway folded (``status_history``).
+"""Timelines: every status report the gateway folded (``status_history``), and the indexes
+of the job lists.
 
 The console shows an entity's timeline from it: each report with its phase and reason, in the
 order folded, including the ones that changed nothing (``applied`` false). Kept like the audit
 log: append-only, one row per report (its event id is unique).
+
+The training jobs' lists (newest first, and by status in the console) read an index instead of
+sorting the whole table: with 10,000 jobs the first page was a full scan and a sort.
 
 Revision ID: 0009
 Revises: 0008
@@ -21,6 +25,10 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _TS = sa.DateTime(timezone=True)
+_JOB_INDEXES = (
+    ("ix_training_jobs_created_at", ["created_at", "id"]),
+    ("ix_training_jobs_status_created_at", ["status", "created_at", "id"]),
+)
 
 
 def upgrade() -> None:
@@ -46,11 +54,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_status_history")),
         sa.UniqueConstraint("event_id", name=op.f("uq_status_history_event_id")),
     )
-    op.create_index(
-        "ix_status_history_entity", "status_history", ["entity", "entity_id", "id"]
-    )
+    op.create_index("ix_status_history_entity", "status_history", ["entity", "entity_id", "id"])
+    for name, columns in _JOB_INDEXES:
+        op.create_index(name, "training_jobs", columns)
 
 
 def downgrade() -> None:
+    for name, _ in _JOB_INDEXES:
+        op.drop_index(name, table_name="training_jobs")
     op.drop_index("ix_status_history_entity", table_name="status_history")
     op.drop_table("status_history")

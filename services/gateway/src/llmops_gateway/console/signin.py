@@ -1,0 +1,61 @@
+"""``/console/sign-in`` and ``/console/sign-out`` (see :mod:`llmops_gateway.console.session`)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse
+from starlette.responses import Response
+
+from llmops_gateway.api.auth import identify
+from llmops_gateway.api.deps import State
+from llmops_gateway.console.routing import ConsoleRoute, sign_in_page
+from llmops_gateway.console.session import (
+    CONSOLE_PREFIX,
+    COOKIE,
+    CookieOptions,
+    SameOrigin,
+    form_fields,
+    safe_next,
+)
+from llmops_gateway.console.templating import page
+from llmops_gateway.security.access import VIEW_ANY
+
+router = APIRouter(prefix=CONSOLE_PREFIX, route_class=ConsoleRoute, include_in_schema=False)
+
+
+@router.get("/sign-in")
+def sign_in_form(request: Request, next: str | None = None) -> Response:
+    return page(request, "sign_in.html", None, reason=None, next=safe_next(next))
+
+
+@router.post("/sign-in")
+async def sign_in(request: Request, state: State, _origin: SameOrigin) -> Response:
+    """Verify the pasted credential as the API would (any viewer may use the console) and keep
+    it in the console's cookie; a refused one shows the form again with the reason."""
+    fields = await form_fields(request)
+    credential = fields.get("credential", "").strip()
+    target = safe_next(fields.get("next"))
+    if not credential:
+        return page(
+            request, "sign_in.html", None, status_code=401, reason="paste a key", next=target
+        )
+    identify(request, state, credential, VIEW_ANY)  # refusals: ConsoleRoute's pages
+    response = RedirectResponse(target, status_code=303)
+    options = CookieOptions.for_request(request)
+    response.set_cookie(
+        COOKIE,
+        credential,
+        max_age=options.max_age_s,
+        path=CONSOLE_PREFIX,
+        secure=options.secure,
+        httponly=True,
+        samesite="strict",
+    )
+    return response
+
+
+@router.post("/sign-out")
+def sign_out(request: Request, _origin: SameOrigin) -> Response:
+    response = sign_in_page(request, None, status_code=200)
+    response.delete_cookie(COOKIE, path=CONSOLE_PREFIX)
+    return response
