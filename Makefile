@@ -13,8 +13,11 @@ install:  ## create .venv from uv.lock (installs uv from PyPI when missing)
 	$(UV) sync --all-packages --frozen --compile-bytecode
 
 browser:  ## Debian's Chromium for the console's browser tests (Playwright drives it; no download)
-	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
-	  { echo "installing Chromium for the console's browser tests (apt-get install chromium)"; \
+	@[ -n "$$CHROMIUM_PATH" ] || command -v chromium >/dev/null 2>&1 || \
+	  command -v chromium-browser >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null 2>&1 || { echo "the console's browser tests need Chromium:" \
+	      "install it, or set CHROMIUM_PATH to a Chromium binary"; exit 1; }; \
+	    echo "installing Chromium for the console's browser tests (apt-get install chromium)"; \
 	    SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	    $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null || \
 	    { $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; }

@@ -21,6 +21,7 @@ from integration.gateway.harness import (
     Gateway,
     job_report,
     pipeline_report,
+    serving_request,
 )
 from support.served import served
 
@@ -255,3 +256,56 @@ async def test_an_older_report_is_in_the_timeline_marked_as_changing_nothing(
     assert "stale" not in rows[0].split("</tr>")[0]
     assert 'class="stale"' in rows[1].split("</tr>")[0]
     assert "older" in rows[1]
+
+
+async def test_a_viewer_of_another_environment_sees_nothing_of_this_one(gateway: Gateway) -> None:
+    """The gateway runs in dev; a key that views prod only gets no dev job page, no dev
+    endpoint (list, page, live stream), exactly as the API refuses them."""
+    job_id = await gateway.submitted_job()
+    await gateway.report_trained(job_id)  # the job registered the model the endpoint serves
+    model = await gateway.register_trained_model()
+    created = await gateway.create_endpoint(serving_request(model["id"], environment="dev"))
+    assert created.status_code == 202, created.text
+    endpoint_id = created.json()["id"]
+    response = await gateway.client.post(
+        "/llm-ops/v1/keys", json={"name": "prod-viewer", "roles": {"prod": "viewer"}}
+    )
+    key = response.json()["key"]
+
+    async with browser(gateway) as client:
+        await sign_in(client, key)
+        jobs = await client.get(f"{CONSOLE}/jobs")
+        job = await client.get(f"{CONSOLE}/jobs/{job_id}")
+        live = await client.get(f"{CONSOLE}/jobs/{job_id}/live")
+        listing = await client.get(f"{CONSOLE}/endpoints")
+        endpoint = await client.get(f"{CONSOLE}/endpoints/{endpoint_id}")
+        endpoint_live = await client.get(f"{CONSOLE}/endpoints/{endpoint_id}/live")
+    for refused in (jobs, job, live, endpoint, endpoint_live):
+        assert refused.status_code == 403, refused.request.url
+        assert "needs the viewer role in dev" in refused.text
+    assert listing.status_code == 200
+    assert endpoint_id not in listing.text
+
+
+async def test_a_huge_or_foreign_form_is_refused_unread(gateway: Gateway) -> None:
+    async with browser(gateway) as client:
+        big = await client.post(
+            f"{CONSOLE}/sign-in",
+            content=b"credential=" + b"x" * 20_000,
+            headers={**SAME_ORIGIN, "Content-Type": "application/x-www-form-urlencoded"},
+        )
+        opaque = await client.post(
+            f"{CONSOLE}/sign-in",
+            content="credential=test-key-primary",
+            headers={"Origin": "null", "Content-Type": "application/x-www-form-urlencoded"},
+        )
+        token = await client.post(
+            f"{CONSOLE}/sign-in",
+            content="credential=" + "t" * 5_000,
+            headers={**SAME_ORIGIN, "Content-Type": "application/x-www-form-urlencoded"},
+        )
+    assert big.status_code == 401
+    assert "too large" in big.text
+    assert opaque.status_code == 403
+    assert token.status_code == 422
+    assert "API key" in token.text

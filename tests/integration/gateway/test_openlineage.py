@@ -191,6 +191,25 @@ async def test_a_receiver_that_fails_twice_gets_each_event_once(
     assert outbox_row(gateway, job_id, "FAIL").attempts == 1
 
 
+async def test_an_event_the_receiver_refuses_for_good_is_given_up_not_retried(
+    start_gateway: Callable[..., Any], receiver: OpenLineageReceiver
+) -> None:
+    """A 400 will be a 400 again: the START is given up (kept, with the error) and the job's
+    FAIL still goes; nothing is retried."""
+    gateway = await lineage_gateway(start_gateway, receiver)
+    job_id = await pinned_job(gateway)
+    receiver.fail_next(1, status=400)
+    await report_job(gateway, job_id, Phase.FAILED, reason="boom")
+
+    await received(receiver, "FAIL")
+    start = outbox_row(gateway, job_id, "START")
+    assert start.given_up_at is not None
+    assert start.emitted_at is None
+    assert "400" in (start.last_error or "")
+    assert [event["eventType"] for event in receiver.events] == ["FAIL"]
+    assert receiver.requests == 2
+
+
 async def test_a_complete_waits_for_the_model_version_reported_after_the_job_ended(
     start_gateway: Callable[..., Any], receiver: OpenLineageReceiver
 ) -> None:

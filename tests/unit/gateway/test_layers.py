@@ -17,7 +17,7 @@ import pytest
 pytestmark = pytest.mark.unit
 
 PACKAGE: Final = Path(__file__).resolve().parents[3] / "services/gateway/src/llmops_gateway"
-API: Final = ("api",)
+API: Final = ("api", "console")
 USE_CASES: Final = ("domain", "operations")
 
 DATABASE_ACCESS: Final = ("llmops_gateway.db.repository", "llmops_gateway.db.session")

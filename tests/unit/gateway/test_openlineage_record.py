@@ -131,10 +131,10 @@ def test_a_report_after_a_users_cancel_queues_the_abort_at_the_cancel(
 def test_reports_of_other_jobs_and_entities_do_not_mix(sessions: SessionFactory) -> None:
     first, second = seed_job(sessions), seed_job(sessions)
     fold(sessions, job_event(first, Phase.RUNNING, SEQ))
-    fold(sessions, job_event(second, Phase.CANCELLED, SEQ))
+    fold(sessions, job_event(second, Phase.FAILED, SEQ))
     fold(sessions, job_event("no-such-job", Phase.RUNNING, SEQ))
     assert types(queued(sessions, first)) == ["START"]
-    assert types(queued(sessions, second)) == ["START", "ABORT"]
+    assert types(queued(sessions, second)) == ["START", "FAIL"]
     assert queued(sessions, "no-such-job") == []
 
 
@@ -144,3 +144,18 @@ def test_without_openlineage_nothing_is_queued(sessions: SessionFactory) -> None
     assert fold(sessions, job_event(job_id, Phase.SUCCEEDED, SEQ + 1), openlineage=False)
     assert queued(sessions) == []
     assert RunEventType.START.value == "START"  # the outbox's vocabulary is OpenLineage's
+
+
+def test_a_job_cancelled_while_pending_had_no_run_to_abort(sessions: SessionFactory) -> None:
+    """A workflow stopped outside the gateway before it ran: the worker's Cancelled is applied
+    to a Pending job, and no run is invented (no START, no ABORT)."""
+    job_id = seed_job(sessions)
+    assert fold(sessions, job_event(job_id, Phase.CANCELLED, SEQ))
+    assert queued(sessions) == []
+
+
+def test_a_started_job_cancelled_by_its_worker_ends_with_abort(sessions: SessionFactory) -> None:
+    job_id = seed_job(sessions)
+    fold(sessions, job_event(job_id, Phase.RUNNING, SEQ))
+    assert fold(sessions, job_event(job_id, Phase.CANCELLED, SEQ + 1))
+    assert types(queued(sessions)) == ["START", "ABORT"]

@@ -13,6 +13,9 @@ from llmops_gateway.db.migrate import upgrade
 from llmops_gateway.db.session import build_engine
 from llmops_shared.logging import configure_logging
 
+SHUTDOWN_GRACE_S = 10
+"""How long requests in flight may finish once the gateway is told to stop."""
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m llmops_gateway", description=__doc__)
@@ -40,7 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None)
+    # Open console streams (Server-Sent Events) would hold the shutdown up to their minute;
+    # after this grace they are cut (the browser reconnects to another replica) and the
+    # lifespan drains the status consumer within the pod's termination grace.
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+    )
     return 0
 
 

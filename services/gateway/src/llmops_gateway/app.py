@@ -292,6 +292,8 @@ async def _start(
         task.add_done_callback(_log_crash)
         liveness[task.get_name()] = functools.partial(_alive, task)
     state.tasks = tasks
+    if state.console_changes is not None:  # pushed last: the first thing a stop does
+        stack.callback(state.console_changes.close)  # end the console's live streams
     _log.info(
         "gateway_started",
         redis=redact_url(url),

@@ -13,6 +13,7 @@ import asyncio
 import functools
 from collections.abc import Callable
 from typing import Annotated, Any, Final
+from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import StreamingResponse
@@ -20,9 +21,9 @@ from starlette.responses import Response
 
 from llmops_gateway.api.deps import State
 from llmops_gateway.console.graphs import lineage_svg, pipeline_stages, pipeline_svg
-from llmops_gateway.console.links import argo_workflow, tool_links, web_url
+from llmops_gateway.console.links import argo_workflow, git_commit, tool_links, web_url
 from llmops_gateway.console.lists import JobViewer, Viewer
-from llmops_gateway.console.live import Changes, reader, resume_from, timeline_stream
+from llmops_gateway.console.live import Changes, resume_from, timeline_stream
 from llmops_gateway.console.routing import ConsoleRoute
 from llmops_gateway.console.session import CONSOLE_PREFIX
 from llmops_gateway.console.templating import SECURITY_HEADERS, page
@@ -33,25 +34,29 @@ from llmops_gateway.domain.lineage import Kind, Lineage, Node, lineage
 from llmops_gateway.domain.serving import get_endpoint
 from llmops_gateway.security.access import Caller
 from llmops_gateway.state import GatewayState
+from llmops_shared.events import StatusEntity
 
 router = APIRouter(prefix=CONSOLE_PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 
 After = Annotated[int, Query(ge=0, le=2**62, description="The last timeline row shown.")]
 Id = Annotated[str, Path(max_length=320)]
 LINEAGE_DEPTH: Final = 10
+MAX_DRAWN: Final = 120
+"""The most lineage nodes a page draws (the API and ``llmops lineage`` give them all)."""
 
 
 def console_href(node: Node) -> str | None:
     """A lineage node's own console page, when it has one."""
+    path = quote(node.id)  # a model version's id is <name>/<version>: its "/" stays
     match node.kind:
         case "training-job":
-            return f"{CONSOLE_PREFIX}/jobs/{node.id}"
+            return f"{CONSOLE_PREFIX}/jobs/{path}"
         case "endpoint":
-            return f"{CONSOLE_PREFIX}/endpoints/{node.id}"
+            return f"{CONSOLE_PREFIX}/endpoints/{path}"
         case "dataset-version":
-            return f"{CONSOLE_PREFIX}/dataset-versions/{node.id}"
+            return f"{CONSOLE_PREFIX}/dataset-versions/{path}"
         case "model-version":
-            return f"{CONSOLE_PREFIX}/model-versions/{node.id}"
+            return f"{CONSOLE_PREFIX}/model-versions/{path}"
     return None
 
 
@@ -69,19 +74,36 @@ def _graph(state: GatewayState, caller: Caller, kind: Kind, entity_id: str) -> L
         return None  # known to its own table but not yet to the lineage (no report folded)
 
 
+def drawn(graph: Lineage, limit: int = MAX_DRAWN) -> Lineage:
+    """The graph cut to its ``limit`` nodes nearest the root (the walk found them first): a
+    dataset version that trained thousands of jobs stays a readable, quick page."""
+    if len(graph.nodes) <= limit:
+        return graph
+    kept = graph.nodes[:limit]
+    keys = {node.key for node in kept}
+    edges = [e for e in graph.edges if e.source in keys and e.target in keys]
+    return Lineage(graph.root, kept, edges)
+
+
 def lineage_context(
     state: GatewayState, caller: Caller, kind: Kind, entity_id: str
 ) -> dict[str, Any]:
-    graph = _graph(state, caller, kind, entity_id)
-    if graph is None:
+    whole = _graph(state, caller, kind, entity_id)
+    if whole is None:
         return {"lineage": None, "lineage_nodes": []}
+    graph = drawn(whole)
 
     def href(node: Node) -> str | None:
         links = tool_links(state.settings, node)
         return console_href(node) or next(iter(links.values()), None)
 
     nodes = [(node, tool_links(state.settings, node)) for node in graph.nodes]
-    return {"lineage": lineage_svg(graph, href), "lineage_nodes": nodes}
+    return {
+        "lineage": lineage_svg(graph, href),
+        "lineage_nodes": nodes,
+        "lineage_total": len(whole.nodes),
+        "lineage_command": f"llmops lineage {kind} {entity_id}",
+    }
 
 
 # ------------------------------------------------------------------------- training jobs
@@ -129,16 +151,13 @@ async def job_panels(request: Request, state: State, caller: JobViewer, job_id: 
     return page(request, "_job_panels.html", caller, **context)
 
 
-def _job_subject(state: GatewayState, job_id: str) -> Subject:
-    found = browse.job_page(state.sessions, job_id)
-    return found.subject if found is not None else browse.job_subject(job_id, None, None)
-
-
 @router.get("/jobs/{job_id}/live")
 async def job_live(
     request: Request, state: State, _caller: JobViewer, job_id: Id, after: After = 0
 ) -> Response:
-    return _stream(request, state, functools.partial(_job_subject, state, job_id), after)
+    return _stream(
+        request, state, functools.partial(browse.job_subject_now, state.sessions, job_id), after
+    )
 
 
 def _stream(
@@ -146,7 +165,10 @@ def _stream(
 ) -> Response:
     changes = state.console_changes or Changes()  # without the console mounted: polls only
     body = timeline_stream(
-        request, reader(state.sessions, subject_of), changes, resume_from(request, after)
+        request,
+        browse.history_reader(state.sessions, subject_of),
+        changes,
+        resume_from(request, after),
     )
     headers = {**SECURITY_HEADERS, "X-Accel-Buffering": "no"}  # proxies must not buffer it
     return StreamingResponse(body, media_type="text/event-stream", headers=headers)
@@ -181,8 +203,8 @@ def _simple_page(
     )
 
 
-def _one(entity: str, entity_id: str) -> Subject:
-    return Subject(frozenset({(entity, entity_id)}))
+def _one(entity: StatusEntity, entity_id: str) -> Subject:
+    return Subject(frozenset({(entity.value, entity_id)}))
 
 
 @router.get("/endpoints/{endpoint_id}")
@@ -197,7 +219,7 @@ async def endpoint(request: Request, state: State, caller: Viewer, endpoint_id: 
         template="endpoint.html",
         kind="endpoint",
         entity_id=endpoint_id,
-        subject=_one("deployment", endpoint_id),
+        subject=_one(StatusEntity.DEPLOYMENT, endpoint_id),
         section="endpoints",
         endpoint=row,
         serve_url=web_url(row.serve_url),
@@ -210,7 +232,7 @@ async def endpoint_live(
 ) -> Response:
     row = await asyncio.to_thread(get_endpoint, state.sessions, endpoint_id)
     caller.require_in(row.environment, caller.access.role)
-    return _stream(request, state, lambda: _one("deployment", endpoint_id), after)
+    return _stream(request, state, lambda: _one(StatusEntity.DEPLOYMENT, endpoint_id), after)
 
 
 @router.get("/dataset-versions/{version_id}")
@@ -229,7 +251,7 @@ async def dataset_version(
         template="dataset_version.html",
         kind="dataset-version",
         entity_id=version_id,
-        subject=_one("dataset_version", version_id),
+        subject=_one(StatusEntity.DATASET_VERSION, version_id),
         section="datasets",
         version=version,
         dataset=dataset,
@@ -240,7 +262,7 @@ async def dataset_version(
 async def dataset_version_live(
     request: Request, state: State, _caller: Viewer, version_id: Id, after: After = 0
 ) -> Response:
-    return _stream(request, state, lambda: _one("dataset_version", version_id), after)
+    return _stream(request, state, lambda: _one(StatusEntity.DATASET_VERSION, version_id), after)
 
 
 @router.get("/model-versions/{name}/{version}")
@@ -257,10 +279,12 @@ async def model_version(
         template="model_version.html",
         kind="model-version",
         entity_id=key,
-        subject=_one("model_version", key),
+        subject=_one(StatusEntity.MODEL_VERSION, key),
         section="models",
         key=key,
         row=row,
+        pr_url=web_url(row.pull_request) if row else None,
+        commit_url=git_commit(state.settings, row.commit) if row else None,
     )
 
 
@@ -269,4 +293,4 @@ async def model_version_live(
     request: Request, state: State, _caller: Viewer, name: Id, version: Id, after: After = 0
 ) -> Response:
     key = f"{name}/{version}"
-    return _stream(request, state, lambda: _one("model_version", key), after)
+    return _stream(request, state, lambda: _one(StatusEntity.MODEL_VERSION, key), after)

@@ -20,8 +20,10 @@ from llmops_gateway.console.session import CONSOLE_PREFIX, console_caller
 from llmops_gateway.console.templating import page
 from llmops_gateway.domain import browse
 from llmops_gateway.domain.browse import Filters
+from llmops_gateway.domain.serving import DELETE_FAILED, DELETING
 from llmops_gateway.security.access import VIEW_ANY, Access, Caller, Scope
 from llmops_gateway.security.roles import ENVIRONMENTS, Role
+from llmops_shared.events import Phase
 
 router = APIRouter(prefix=CONSOLE_PREFIX, route_class=ConsoleRoute, include_in_schema=False)
 
@@ -31,8 +33,12 @@ JobViewer = Annotated[Caller, Depends(console_caller(VIEW_JOBS))]
 Text = Annotated[str, Query(max_length=256)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 
-JOB_STATUSES: Final = ("Pending", "Running", "Succeeded", "Failed", "Cancelled", "Rejected")
-ENDPOINT_STATUSES: Final = ("Pending", "Deploying", "Ready", "Failed", "Deleting", "Deleted")
+ENDPOINT_STATUSES: Final = (
+    *(phase.value for phase in Phase if phase != Phase.DELETED),
+    DELETING,
+    DELETE_FAILED,
+)
+"""What an endpoint's status can be: a reported phase, or one of its delete's own."""
 
 
 def filters(status: Text = "", q: Text = "", model: Text = "", offset: Offset = 0) -> Filters:
@@ -51,9 +57,7 @@ def home() -> Response:
 @router.get("/jobs")
 async def jobs(request: Request, state: State, caller: JobViewer, chosen: ListFilters) -> Response:
     listing = await asyncio.to_thread(browse.training_jobs, state.sessions, chosen)
-    return page(
-        request, "jobs.html", caller, listing=listing, statuses=JOB_STATUSES, section="jobs"
-    )
+    return page(request, "jobs.html", caller, listing=listing, section="jobs")
 
 
 @router.get("/endpoints")

@@ -48,7 +48,9 @@ def sign_in_page(request: Request, reason: str | None, *, status_code: int = 401
         None,
         status_code=status_code,
         reason=reason,
-        next=target if request.method == "GET" else f"{CONSOLE_PREFIX}/jobs",
+        next=target
+        if request.method == "GET"
+        else getattr(request.state, "sign_in_next", f"{CONSOLE_PREFIX}/jobs"),
     )
     if reason is not None:  # the cookie's credential was refused: forget it
         response.delete_cookie(COOKIE, path=CONSOLE_PREFIX)

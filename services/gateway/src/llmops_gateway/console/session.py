@@ -31,7 +31,9 @@ CONSOLE_PREFIX: Final = "/console"
 COOKIE: Final = "llmops_console"
 SESSION_HOURS: Final = 8
 MAX_FORM_BYTES: Final = 16_384
-"""A sign-in or action form is a few fields; anything longer is refused before parsing."""
+"""A sign-in or action form is a few fields; anything longer is refused unread."""
+MAX_COOKIE_CREDENTIAL: Final = 3_800
+"""Browsers drop a cookie over about 4 KB without a word: a longer token could not sign in."""
 
 
 class SignInRequired(Exception):
@@ -67,7 +69,9 @@ def console_caller(access: Access) -> Callable[..., Caller]:
 def same_origin(request: Request) -> None:
     """Refuse a state-changing form that another site's page posted."""
     origin = request.headers.get("origin")
-    if origin is not None and origin != "null":
+    if origin == "null":  # a sandboxed or privacy-hidden origin: not provably the console
+        raise CrossSiteRequest("form posted from an opaque origin")
+    if origin is not None:
         if urlsplit(origin).netloc != request.headers.get("host"):
             raise CrossSiteRequest(f"form posted from {origin}")
         return
@@ -79,11 +83,17 @@ SameOrigin = Annotated[None, Depends(same_origin)]
 
 
 async def form_fields(request: Request) -> dict[str, str]:
-    """An ``application/x-www-form-urlencoded`` body as a dict (first value of each field)."""
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
+    """An ``application/x-www-form-urlencoded`` body as a dict (first value of each field);
+    read up to :data:`MAX_FORM_BYTES` only (the sign-in form is open to anyone)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_FORM_BYTES:
         raise SignInRequired("the form is too large")
-    fields = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > MAX_FORM_BYTES:
+            raise SignInRequired("the form is too large")
+    fields = parse_qs(bytes(body).decode("utf-8", errors="replace"), keep_blank_values=True)
     return {name: values[0] for name, values in fields.items()}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
@@ -12,6 +14,7 @@ from llmops_gateway.console.routing import ConsoleRoute, sign_in_page
 from llmops_gateway.console.session import (
     CONSOLE_PREFIX,
     COOKIE,
+    MAX_COOKIE_CREDENTIAL,
     CookieOptions,
     SameOrigin,
     form_fields,
@@ -35,11 +38,20 @@ async def sign_in(request: Request, state: State, _origin: SameOrigin) -> Respon
     fields = await form_fields(request)
     credential = fields.get("credential", "").strip()
     target = safe_next(fields.get("next"))
+    request.state.sign_in_next = target  # kept when the credential is refused
     if not credential:
         return page(
             request, "sign_in.html", None, status_code=401, reason="paste a key", next=target
         )
-    identify(request, state, credential, VIEW_ANY)  # refusals: ConsoleRoute's pages
+    if len(credential) > MAX_COOKIE_CREDENTIAL:
+        reason = (
+            f"this token is {len(credential):,} characters; a browser keeps at most about "
+            f"{MAX_COOKIE_CREDENTIAL:,} in a cookie: sign in with an API key (llmops keys create)"
+        )
+        return page(request, "sign_in.html", None, status_code=422, reason=reason, next=target)
+    # refusals become ConsoleRoute's pages; the check may read the database or fetch the
+    # OIDC issuer's keys, so it runs off the event loop
+    await asyncio.to_thread(identify, request, state, credential, VIEW_ANY)
     response = RedirectResponse(target, status_code=303)
     options = CookieOptions.for_request(request)
     response.set_cookie(

@@ -9,8 +9,9 @@ the templates read. Endpoints outside the environments the caller views are neve
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Final, Generic, TypeVar
 
 from sqlalchemy import Select, func, or_, select
@@ -215,9 +216,14 @@ def job_page(sessions: SessionFactory, job_id: str) -> JobPage | None:
     return JobPage(job, pipeline, run, version, dataset, subject, timeline)
 
 
-def history(session: Session, subject: Subject, after: int = 0) -> Sequence[StatusHistory]:
-    """The subject's reports in the order folded (the newest :data:`TIMELINE_LIMIT`), those
-    after the row id ``after`` only when given."""
+def history(
+    session: Session, subject: Subject, after: int | None = None, since: datetime | None = None
+) -> Sequence[StatusHistory]:
+    """The subject's reports in the order folded. Without ``after``: the newest
+    :data:`TIMELINE_LIMIT` (a page's first render). With it: the oldest of those after row id
+    ``after``, and also those recorded since ``since`` whatever their id (a live page's poll:
+    ids are taken at insert and committed in any order across gateway replicas, so a row with
+    a smaller id can appear after a larger one was sent)."""
     by_entity: dict[str, list[str]] = {}
     for entity, entity_id in subject.pairs:
         by_entity.setdefault(entity, []).append(entity_id)
@@ -225,26 +231,55 @@ def history(session: Session, subject: Subject, after: int = 0) -> Sequence[Stat
         (StatusHistory.entity == entity) & StatusHistory.entity_id.in_(sorted(ids))
         for entity, ids in by_entity.items()
     ]
-    rows = session.scalars(
-        select(StatusHistory)
-        .where(or_(*matches), StatusHistory.id > after)
-        .order_by(StatusHistory.id.desc())
-        .limit(TIMELINE_LIMIT)
+    query = select(StatusHistory).where(or_(*matches))
+    if after is None:
+        newest = query.order_by(StatusHistory.id.desc()).limit(TIMELINE_LIMIT)
+        return list(reversed(session.scalars(newest).all()))
+    later = StatusHistory.id > after
+    if since is not None:
+        later = or_(later, StatusHistory.recorded_at >= since)
+    return session.scalars(
+        query.where(later).order_by(StatusHistory.id).limit(TIMELINE_LIMIT)
     ).all()
-    return list(reversed(rows))
 
 
 def entity_history(
-    sessions: SessionFactory, subject: Subject, after: int = 0
+    sessions: SessionFactory,
+    subject: Subject,
+    after: int | None = None,
+    since: datetime | None = None,
 ) -> Sequence[StatusHistory]:
     with sessions() as session:
-        return history(session, subject, after)
+        return history(session, subject, after, since)
 
 
-def latest_history_id(sessions: SessionFactory) -> int:
-    """The newest timeline row's id (0 when none): where a live page starts following."""
+HistoryAfter = Callable[[int, datetime], Sequence[StatusHistory]]
+"""The subject's rows after an id, and those recorded since a time (blocking)."""
+
+
+def history_reader(sessions: SessionFactory, subject_of: Callable[[], Subject]) -> HistoryAfter:
+    """What a live page polls: the rows of the subject as it is at each poll (a job's run
+    appears after its page was opened)."""
+
+    def read(after: int, since: datetime) -> Sequence[StatusHistory]:
+        return entity_history(sessions, subject_of(), after, since)
+
+    return read
+
+
+def job_subject_now(sessions: SessionFactory, job_id: str) -> Subject:
+    """A job's timeline subject as it is now (two small reads: its pipelines and runs)."""
     with sessions() as session:
-        return session.scalar(select(func.max(StatusHistory.id))) or 0
+        pipelines = session.scalars(
+            select(WorkflowPipeline.workflow_name).where(WorkflowPipeline.job_id == job_id)
+        ).all()
+        runs = session.scalars(
+            select(ExperimentRun.run_id).where(ExperimentRun.job_id == job_id)
+        ).all()
+    pairs = set(job_subject(job_id, None, None).pairs)
+    pairs |= {(StatusEntity.PIPELINE.value, name) for name in pipelines}
+    pairs |= {(StatusEntity.EXPERIMENT_RUN.value, run_id) for run_id in runs}
+    return Subject(frozenset(pairs))
 
 
 def dataset_version(

@@ -12,7 +12,10 @@ Each pass takes the due rows one at a time, oldest first, and for each:
 3. marks it sent (``emitted_at``), or counts the failure: ``attempts`` + 1, ``last_error``
    (cut to its column), logged, and tried again after a capped doubling backoff
    (``OPENLINEAGE_RETRY_INITIAL_S``, doubled per failure, at most 5 minutes). A row that fails
-   to build or to send is one failed row: the others go on.
+   to build or to send is one failed row: the others go on. A refusal that no retry changes
+   (the receiver's 4xx other than 408 and 429, or a job no longer in the database) gives the
+   row up (``given_up_at``, logged as an error) instead: it would otherwise hold back the
+   job's later rows forever.
 
 Rows wait while an earlier row of the same job is unsent (a job's START is sent before its
 end), and a COMPLETE waits for the job's registered model version (its output) until
@@ -30,14 +33,14 @@ from typing import Final
 
 from openlineage.client.event_v2 import RunEvent
 from prometheus_client import CollectorRegistry, Counter
-from requests import RequestException
+from requests import HTTPError, RequestException
 from sqlalchemy import Select, exists, or_, select, update
 from sqlalchemy.orm import aliased
 
 from llmops_gateway.db.models import OpenLineageOutbox, TrainingJob, utcnow
 from llmops_gateway.db.models.openlineage import LAST_ERROR_LENGTH
 from llmops_gateway.db.session import SessionFactory
-from llmops_gateway.openlineage.events import Naming, run_event
+from llmops_gateway.openlineage.events import JobGone, Naming, run_event
 from llmops_gateway.openlineage.record import RunEventType
 from llmops_shared.logging import get_logger
 from llmops_shared.streams.errors import describe
@@ -68,6 +71,20 @@ class LineageMetrics:
             ("event_type",),
             registry=registry,
         )
+
+
+RETRYABLE_STATUS: Final = frozenset({408, 429})
+"""4xx answers that a later attempt may change (timeout, rate limit)."""
+
+
+def permanent(exc: Exception) -> bool:
+    """Whether retrying ``exc`` cannot succeed: the job is gone, or the receiver refused the
+    event itself (a 4xx but timeout and rate limit)."""
+    if isinstance(exc, JobGone):
+        return True
+    response = getattr(exc, "response", None) if isinstance(exc, HTTPError) else None
+    status = getattr(response, "status_code", None)
+    return isinstance(status, int) and 400 <= status < 500 and status not in RETRYABLE_STATUS
 
 
 def retry_delay_s(attempts: int, *, initial_s: float, max_s: float = RETRY_MAX_S) -> float:
@@ -169,6 +186,9 @@ class LineageEmitter:
         return True
 
     def _failed(self, row: OpenLineageOutbox, exc: Exception) -> None:
+        if permanent(exc):
+            self._give_up(row, exc)
+            return
         attempts = row.attempts + 1
         delay_s = retry_delay_s(attempts, initial_s=self._retry_initial_s)
         error = describe(exc)
@@ -194,13 +214,37 @@ class LineageEmitter:
             exc_info=not isinstance(exc, RequestException),
         )
 
+    def _give_up(self, row: OpenLineageOutbox, exc: Exception) -> None:
+        error = describe(exc)
+        with self._sessions.begin() as session:
+            session.execute(
+                update(OpenLineageOutbox)
+                .where(OpenLineageOutbox.id == row.id)
+                .values(
+                    attempts=OpenLineageOutbox.attempts + 1,
+                    given_up_at=self._clock(),
+                    last_error=error[:LAST_ERROR_LENGTH],
+                )
+            )
+        self._metrics.failed.labels(row.event_type).inc()
+        self._log.error(
+            "openlineage_event_given_up",
+            job_id=row.job_id,
+            event_type=row.event_type,
+            attempts=row.attempts + 1,
+            error=error,
+        )
+
     def _due(self, now: datetime) -> Select[OpenLineageOutbox]:
         """Unsent rows whose time has come, with no unsent earlier row of their job, and (for a
         COMPLETE) whose job registered its model or whose grace is over; oldest first."""
         row = OpenLineageOutbox
         earlier = aliased(OpenLineageOutbox)
         earlier_unsent = exists().where(
-            earlier.job_id == row.job_id, earlier.emitted_at.is_(None), earlier.id < row.id
+            earlier.job_id == row.job_id,
+            earlier.emitted_at.is_(None),
+            earlier.given_up_at.is_(None),
+            earlier.id < row.id,
         )
         has_output = exists().where(
             TrainingJob.id == row.job_id,
@@ -211,6 +255,7 @@ class LineageEmitter:
             select(row)
             .where(
                 row.emitted_at.is_(None),
+                row.given_up_at.is_(None),
                 row.next_attempt_at <= now,
                 ~earlier_unsent,
                 or_(

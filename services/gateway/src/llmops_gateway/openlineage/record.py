@@ -5,7 +5,8 @@ A job report the fold applied maps to run events (OpenLineage's ``eventType``) b
 * ``Pending``: none (nothing runs yet);
 * any other phase before the end (``Running``): ``START``;
 * ``Succeeded``: ``COMPLETE``; ``Failed``: ``FAIL``; ``Cancelled``: ``ABORT``, OpenLineage's
-  type for a run stopped abnormally (neither completed nor failed).
+  type for a run stopped abnormally (neither completed nor failed), only of a run that
+  started (a job cancelled while Pending never ran: no event).
 
 A job that ends without a ``START`` (its ``Running`` report was stale, or came before
 ``OPENLINEAGE_URL`` was set) gets the ``START`` too, at the same time and queued first: the
@@ -69,6 +70,8 @@ def record_run_events(
     transaction; ``applied`` is whether the fold changed the job with it. Returns how many
     rows were queued (0 when they exist already)."""
     job_id = report.entity_id
+    if applied and report.phase == Phase.CANCELLED:  # a cancel proves no run: end one only
+        return int(record_cancel(session, job_id, at))
     if applied:
         return sum(_queue(session, job_id, kind, at) for kind in run_events_of(report.phase))
     job = session.get(TrainingJob, job_id)

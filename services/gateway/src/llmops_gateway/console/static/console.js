@@ -35,25 +35,38 @@ function appendReport(tbody, report) {
   tbody.appendChild(row);
 }
 
+function setLive(state, title) {
+  const badge = document.querySelector("[data-live-state]");
+  if (!badge) return;
+  badge.classList.toggle("on", state === "on");
+  badge.classList.toggle("off", state === "off");
+  badge.title = title || "";
+}
+
 function refreshPanels(url) {
   const target = document.querySelector("[data-panels-target]");
   if (!url || !target) return;
   fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } })
-    .then((r) => (r.ok ? r.text() : Promise.reject(r.status)))
-    .then((html) => { target.innerHTML = html; })
-    .catch(() => {});
+    .then((r) => {
+      // signed out meanwhile (the key was revoked or expired): show the sign-in form
+      if (r.redirected || r.status === 401) { window.location.reload(); return null; }
+      return r.ok ? r.text() : Promise.reject(new Error("panels: HTTP " + r.status));
+    })
+    .then((html) => { if (html !== null) target.innerHTML = html; })
+    .catch((error) => setLive("off", String(error)));
 }
 
 function follow(table) {
   const url = new URL(table.dataset.live, window.location.href);
   url.searchParams.set("after", table.dataset.after || "0");
   const tbody = table.querySelector("tbody");
-  const badge = document.querySelector("[data-live-state]");
   const empty = document.querySelector("[data-empty]");
   let pending = null;
   const source = new EventSource(url.toString());
-  source.onopen = () => { if (badge) { badge.classList.add("on"); badge.classList.remove("off"); } };
-  source.onerror = () => { if (badge) { badge.classList.add("off"); badge.classList.remove("on"); } };
+  source.onopen = () => setLive("on");
+  // EventSource reconnects by itself after a dropped stream; a refused one (signed out) stays
+  // closed, and the next panel refresh or a reload shows the sign-in form
+  source.onerror = () => setLive("off", source.readyState === EventSource.CLOSED ? "closed" : "reconnecting");
   source.addEventListener("status", (message) => {
     const report = JSON.parse(message.data);
     appendReport(tbody, report);

@@ -25,7 +25,9 @@ class OpenLineageOutbox(Base):
     or ABORT, each at most once per job (unique). ``event_time`` is when the job report that
     caused it was published. ``emitted_at`` stays null until the receiver accepted the event;
     a failed send counts ``attempts``, keeps ``last_error`` (cut to its length) and is tried
-    again at ``next_attempt_at`` (also the lease of a row being sent)."""
+    again at ``next_attempt_at`` (also the lease of a row being sent). ``given_up_at`` marks a
+    row the receiver refused for good (a 4xx other than 408/429) or whose job is gone: it is
+    not tried again and no longer holds back the job's later rows."""
 
     __tablename__ = "openlineage_outbox"
     __table_args__ = (
@@ -43,3 +45,4 @@ class OpenLineageOutbox(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str | None] = mapped_column(String(LAST_ERROR_LENGTH))
+    given_up_at: Mapped[datetime | None]

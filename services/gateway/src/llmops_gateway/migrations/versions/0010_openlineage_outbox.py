@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", _TS, nullable=False),
         sa.Column("last_error", sa.String(length=1024), nullable=True),
+        sa.Column("given_up_at", _TS, nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_openlineage_outbox")),
         sa.UniqueConstraint(
             "job_id", "event_type", name=op.f("uq_openlineage_outbox_job_id_event_type")
