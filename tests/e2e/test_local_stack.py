@@ -8,6 +8,7 @@ in-repo test double (support/hf_hub_server.py) the registry worker reaches over 
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import uuid
@@ -346,6 +347,29 @@ def test_a_registered_model_version_becomes_helm_values_in_git(stack: RunningSta
     assert values["vllm"]["vllm"]["model"] == (
         "/mlflow/{{ .Values.global.experimentId }}/{{ .Values.global.runid }}/artifacts/model"
     )
+
+
+def live_workers(stack: RunningStack, area: str) -> list[dict[str, Any]]:
+    headers = {"Authorization": f"Bearer {stack.api_key}"}
+    report = httpx.get(
+        f"{stack.gateway_url}/llm-ops/v1/health/integrations", headers=headers, timeout=10
+    ).json()
+    workers = report["integrations"][area]["workers"] or []
+    return [worker for worker in workers if worker["alive"]]
+
+
+def test_a_killed_worker_is_restarted_and_the_stack_goes_on(stack: RunningStack) -> None:
+    """kill -9 of a worker: `llmops up` says so, starts it again, and it serves again."""
+    (old,) = eventually(lambda: live_workers(stack, "data_versioning"), what="a versioning worker")
+    os.kill(old["pid"], signal.SIGKILL)
+    eventually(lambda: "versioning restarted" in stack.log_text(), what="the restart")
+    assert "versioning exited with code -9; restarting it" in stack.log_text()
+    assert stack.process.poll() is None  # the stack did not stop
+
+    def new_worker() -> list[dict[str, Any]]:
+        return [w for w in live_workers(stack, "data_versioning") if w["pid"] != old["pid"]]
+
+    eventually(new_worker, timeout_s=90, what="the restarted worker's heartbeat")
 
 
 def test_ctrl_c_stops_every_process(stack: RunningStack) -> None:

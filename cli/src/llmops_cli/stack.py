@@ -24,7 +24,10 @@ and could no longer read them). The webhook secret is made once per data dir
 
 It writes a fresh API key to ``<data dir>/api-key`` (the CLI reads it), waits until the gateway
 answers ``/readyz``, and on Ctrl-C (or SIGTERM) stops everything in reverse order: SIGTERM, a
-grace period, then SIGKILL. If one process dies, the stack stops and says which.
+grace period, then SIGKILL. A process that dies once it was up is started again after a short,
+growing wait, and the log says so; one that keeps dying (a crash loop, see
+:mod:`llmops_cli.restarts`) stops the stack, named. A process that dies while the stack starts
+stops it at once (a setting or a port is wrong: restarting would not help).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from llmops_cli.embedded_redis import EmbeddedRedis, free_port
+from llmops_cli.restarts import RestartPolicy
 from llmops_shared.config import redis_url_path
 
 WORKERS = ("tracking", "serving", "workflow", "registry", "versioning", "github-sync")
@@ -78,6 +82,12 @@ class _Process:
     name: str
     process: asyncio.subprocess.Process
     pump: asyncio.Task[None]
+    command: list[str]
+    env: dict[str, str]
+    color: str
+    restarts: RestartPolicy = field(default_factory=RestartPolicy)
+    restart_at: float | None = None
+    """When a dead process is due to start again (monotonic); None while it runs."""
 
 
 def runnable_services() -> list[str]:
@@ -240,6 +250,12 @@ class Stack:
         self.env.setdefault("MLFLOW_ARTIFACTS_DESTINATION", str(store / "artifacts"))
 
     async def _spawn(self, name: str, command: list[str], env: dict[str, str], color: str) -> None:
+        process, pump = await self._launch(name, command, env, color)
+        self._processes.append(_Process(name, process, pump, command, env, color))
+
+    async def _launch(
+        self, name: str, command: list[str], env: dict[str, str], color: str
+    ) -> tuple[asyncio.subprocess.Process, asyncio.Task[None]]:
         process = await asyncio.create_subprocess_exec(
             *command,
             env=env,
@@ -249,8 +265,7 @@ class Stack:
             start_new_session=True,  # Ctrl-C reaches us only; we stop children in order
         )
         assert process.stdout is not None
-        pump = asyncio.create_task(self._pump(name, process.stdout, color))
-        self._processes.append(_Process(name, process, pump))
+        return process, asyncio.create_task(self._pump(name, process.stdout, color))
 
     async def _pump(self, name: str, stream: asyncio.StreamReader, color: str) -> None:
         """Copy a child's output line by line with its prefix; never stops before EOF.
@@ -290,20 +305,53 @@ class Stack:
 
     # ------------------------------------------------------------------ watch and stop
 
-    async def _watch(self, stop: asyncio.Event) -> int:
+    async def _watch(self, stop: asyncio.Event, tick_s: float = 0.5) -> int:
+        """Until ``stop``: restart what died (see the module); 1 when a process crash-loops."""
         while not stop.is_set():
-            died = self._dead()
-            if died:
-                self.console.print(
-                    f"[bold red]{died.name} exited with code {died.process.returncode}; "
-                    "stopping the stack[/bold red]"
-                )
-                return 1
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=0.5)
-            except TimeoutError:
-                continue
+            now = time.monotonic()
+            for entry in self._processes:
+                if entry.process.returncode is None:
+                    continue
+                if entry.restart_at is None and not self._judge(entry, now):
+                    return 1
+                if entry.restart_at is not None and now >= entry.restart_at:
+                    await self._restart(entry)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=tick_s)
         return 0
+
+    def _judge(self, entry: _Process, now: float) -> bool:
+        """A process found dead: schedule its restart (True), or say it crash-loops (False)."""
+        code = entry.process.returncode
+        verdict = entry.restarts.exited(now)
+        if not verdict.restart:
+            self.console.print(
+                f"[bold red]{entry.name} keeps exiting ({verdict.recent_exits} times in "
+                f"{entry.restarts.window_s:.0f}s, last with code {code}): a crash loop; "
+                "stopping the stack[/bold red]"
+            )
+            return False
+        entry.restart_at = now + verdict.delay_s
+        self.console.print(
+            f"[bold yellow]{entry.name} exited with code {code}; restarting it in "
+            f"{verdict.delay_s:.0f}s (exit {verdict.recent_exits} of at most "
+            f"{entry.restarts.crash_loop_exits - 1} in {entry.restarts.window_s:.0f}s)"
+            "[/bold yellow]"
+        )
+        return True
+
+    async def _restart(self, entry: _Process) -> None:
+        with contextlib.suppress(TimeoutError):  # the old output is drained (EOF) first
+            await asyncio.wait_for(asyncio.shield(entry.pump), timeout=2)
+        if not entry.pump.done():  # a grandchild still holds the old pipe open
+            entry.pump.cancel()
+        entry.process, entry.pump = await self._launch(
+            entry.name, entry.command, entry.env, entry.color
+        )
+        entry.restart_at = None
+        self.console.print(
+            f"[bold green]{entry.name} restarted[/bold green] (pid {entry.process.pid})"
+        )
 
     def _dead(self) -> _Process | None:
         return next((p for p in self._processes if p.process.returncode is not None), None)
