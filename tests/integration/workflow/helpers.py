@@ -22,8 +22,9 @@ from llmops_shared.events import (
 )
 from llmops_shared.kube.watcher import ObservationCache
 from llmops_shared.specs.examples import SEED_TRAIN_JOB_SPEC
+from llmops_workflow.adapters.ledger import MemoryLedger
 from llmops_workflow.config import WorkflowSettings
-from llmops_workflow.ports import WorkflowBackend, WorkflowPorts
+from llmops_workflow.ports import PipelineLedger, WorkflowBackend, WorkflowPorts
 from llmops_workflow.render.request import RenderOptions
 
 from support.streams import FAST_CONSUMER
@@ -55,6 +56,16 @@ def submitted(job_id: str, **spec_changes: Any) -> Envelope:
 def cancelled(job_id: str) -> Envelope:
     payload = TrainingJobCancelled(job_id=job_id, reason="user asked")
     return new_event(payload, source="gateway", correlation_id=CORRELATION_ID)
+
+
+def delete_workflow(kube: Any, name: str, namespace: str = NS) -> None:
+    """Delete a Workflow through the API (what Argo's TTL or ``kubectl delete`` does);
+    ``kube`` is the :class:`~support.k8s_server.KubeApiServer`."""
+    from kubernetes import client
+
+    client.CustomObjectsApi(kube.api_client()).delete_namespaced_custom_object(
+        "argoproj.io", "v1alpha1", namespace, "workflows", name
+    )
 
 
 def received(envelope: Envelope) -> Event:
@@ -92,7 +103,9 @@ def make_ports(
     *,
     jobs: bool = False,
     gpu_available: bool = True,
+    ledger: PipelineLedger | None = None,
 ) -> WorkflowPorts:
+    """The handler's ports; ``ledger``: the watcher's (its own memory when there is none)."""
     return WorkflowPorts(
         backend=backend,
         options=RenderOptions(gpu_available=gpu_available),
@@ -100,6 +113,7 @@ def make_ports(
         namespace=NS,
         sink=sink,
         cache=cache,
+        ledger=ledger if ledger is not None else MemoryLedger(),
     )
 
 

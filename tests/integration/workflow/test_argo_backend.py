@@ -11,6 +11,7 @@ import pytest
 from llmops_shared.events import Phase
 from llmops_shared.streams import DependencyUnavailableError
 from llmops_workflow.adapters.argo import ArgoBackend
+from llmops_workflow.adapters.ledger import MemoryLedger
 from llmops_workflow.handlers import handle_training_event
 from llmops_workflow.ports import WorkflowRejected, WorkflowUnavailable
 from llmops_workflow.watcher import Watcher
@@ -21,6 +22,7 @@ from integration.workflow.helpers import (
     WORKFLOWS,
     RecordingSink,
     cancelled,
+    delete_workflow,
     make_ports,
     new_job_id,
     received,
@@ -41,8 +43,9 @@ DETAIL_KEYS = {
 
 def _setup(argo: ArgoBackend):  # type: ignore[no-untyped-def]
     sink = RecordingSink()
-    watcher = Watcher(argo, sink, namespaces=[NS], interval_s=0.05)
-    return sink, watcher, make_ports(argo, sink, watcher)
+    ledger = MemoryLedger()
+    watcher = Watcher(argo, sink, namespaces=[NS], interval_s=0.05, ledger=ledger)
+    return sink, watcher, make_ports(argo, sink, watcher, ledger=ledger)
 
 
 def _node(
@@ -263,19 +266,11 @@ async def test_a_deleted_unfinished_workflow_fails_its_job(
     job_id = new_job_id()
     await handle_training_event(received(submitted(job_id)), ports)
     await watcher.poll_once()
-    await argo_delete(kube, f"train-{job_id}")
+    delete_workflow(kube, f"train-{job_id}")
     await watcher.poll_once()
     pipelines, jobs = sink.split()
     assert pipelines[-1].phase is Phase.DELETED
     assert jobs[-1].phase is Phase.FAILED
-
-
-async def argo_delete(kube: KubeApiServer, name: str) -> None:
-    from kubernetes import client
-
-    client.CustomObjectsApi(kube.api_client()).delete_namespaced_custom_object(
-        "argoproj.io", "v1alpha1", NS, "workflows", name
-    )
 
 
 async def test_server_errors_are_outages_and_4xx_are_rejections(

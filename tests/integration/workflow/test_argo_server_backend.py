@@ -13,6 +13,7 @@ from pydantic import SecretStr, ValidationError
 from llmops_shared.events import Phase
 from llmops_shared.streams import DependencyUnavailableError, NonRetryableError
 from llmops_workflow.adapters.argo_server import ArgoServerBackend, authorization
+from llmops_workflow.adapters.ledger import MemoryLedger
 from llmops_workflow.app import build_backend
 from llmops_workflow.config import ArgoSubmitVia, WorkflowSettings
 from llmops_workflow.handlers import handle_training_event
@@ -80,8 +81,9 @@ async def backend(server: ArgoServerDouble) -> AsyncIterator[ArgoServerBackend]:
 
 def _setup(backend: ArgoServerBackend):  # type: ignore[no-untyped-def]
     sink = RecordingSink()
-    watcher = Watcher(backend, sink, namespaces=[NS], interval_s=0.05)
-    return sink, watcher, make_ports(backend, sink, watcher)
+    ledger = MemoryLedger()
+    watcher = Watcher(backend, sink, namespaces=[NS], interval_s=0.05, ledger=ledger)
+    return sink, watcher, make_ports(backend, sink, watcher, ledger=ledger)
 
 
 async def test_submit_twice_is_one_workflow(

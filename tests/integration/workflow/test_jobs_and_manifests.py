@@ -11,6 +11,7 @@ from llmops_shared.events import Phase
 from llmops_shared.kube.watcher import NoCache
 from llmops_shared.manifest_files import load_documents
 from llmops_workflow.adapters.jobs import JobBackend
+from llmops_workflow.adapters.ledger import MemoryLedger
 from llmops_workflow.adapters.manifests import ManifestsBackend
 from llmops_workflow.handlers import handle_training_event
 from llmops_workflow.render.jobs import MultiNodeRefused
@@ -52,8 +53,9 @@ async def test_stages_run_in_order_and_the_job_succeeds(
     kube: KubeApiServer, jobs: JobBackend
 ) -> None:
     sink = RecordingSink()
-    watcher = Watcher(jobs, sink, namespaces=[NS], interval_s=0.05)
-    ports = make_ports(jobs, sink, watcher, jobs=True)
+    ledger = MemoryLedger()
+    watcher = Watcher(jobs, sink, namespaces=[NS], interval_s=0.05, ledger=ledger)
+    ports = make_ports(jobs, sink, watcher, jobs=True, ledger=ledger)
     job_id = new_job_id()
     event = submitted(job_id)
     pipelines, _ = split(await handle_training_event(received(event), ports))
@@ -84,8 +86,9 @@ async def test_a_failed_stage_fails_the_job_and_cancel_suspends(
     kube: KubeApiServer, jobs: JobBackend
 ) -> None:
     sink = RecordingSink()
-    watcher = Watcher(jobs, sink, namespaces=[NS], interval_s=0.05)
-    ports = make_ports(jobs, sink, watcher, jobs=True)
+    ledger = MemoryLedger()
+    watcher = Watcher(jobs, sink, namespaces=[NS], interval_s=0.05, ledger=ledger)
+    ports = make_ports(jobs, sink, watcher, jobs=True, ledger=ledger)
     failing, stopping = new_job_id(), new_job_id()
     await handle_training_event(received(submitted(failing)), ports)
     await handle_training_event(received(submitted(stopping)), ports)
@@ -152,3 +155,45 @@ async def test_manifests_backend_writes_and_cancels_the_builtin_jobs(tmp_path: P
     stages = load_documents(path.read_text(encoding="utf-8"))
     assert all(s["spec"]["suspend"] for s in stages)
     assert pipelines[0].phase is job_reports[0].phase is Phase.CANCELLED
+
+
+async def test_a_replay_after_the_jobs_were_deleted_creates_nothing(
+    kube: KubeApiServer, jobs: JobBackend
+) -> None:
+    """Issue 19, gap 3, on the built-in backend: the stage Jobs are gone after their TTL, the
+    worker's memory of the outcome is not."""
+    from kubernetes import client
+
+    sink = RecordingSink()
+    ledger = MemoryLedger()
+    watcher = Watcher(jobs, sink, namespaces=[NS], interval_s=0.05, ledger=ledger)
+    ports = make_ports(jobs, sink, watcher, jobs=True, ledger=ledger)
+    job_id = new_job_id()
+    await handle_training_event(received(submitted(job_id)), ports)
+    await watcher.poll_once()
+    for stage in ["prep", "train", "eval", "reg"]:
+        kube.set_status(*JOBS, NS, f"{stage}-{job_id}", COMPLETE)
+        await watcher.poll_once()
+    outcome = sink.split()[1][-1]
+    assert outcome.phase is Phase.SUCCEEDED
+    batch = client.BatchV1Api(kube.api_client())
+    for stage in ["prep", "train", "eval", "reg"]:
+        batch.delete_namespaced_job(f"{stage}-{job_id}", NS)  # ttlSecondsAfterFinished
+    await watcher.poll_once()
+    assert sink.split()[0][-1].phase is Phase.DELETED
+    _, replayed = split(await handle_training_event(received(submitted(job_id)), ports))
+    assert [(j.phase, j.seq) for j in replayed] == [(Phase.SUCCEEDED, outcome.seq)]
+    assert kube.list(*JOBS, NS) == []
+
+
+async def test_manifests_backend_writes_nothing_for_a_job_cancelled_first(
+    tmp_path: Path,
+) -> None:
+    """Issue 19, gap 4, on the manifests backend (a GitOps sync would run what is written)."""
+    sink = RecordingSink()
+    ports = make_ports(ManifestsBackend(tmp_path), sink, NoCache())
+    job_id = new_job_id()
+    await handle_training_event(received(cancelled(job_id)), ports)
+    pipelines, job_reports = split(await handle_training_event(received(submitted(job_id)), ports))
+    assert pipelines[0].phase is job_reports[0].phase is Phase.CANCELLED
+    assert not (tmp_path / NS / f"train-{job_id}.yaml").exists()

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import os
+import shutil
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -23,6 +24,7 @@ from mlflow.tracking import MlflowClient
 
 from llmops_shared.events import Phase
 from llmops_shared.streams import NonRetryableError
+from llmops_workflow.adapters.ledger import MemoryLedger
 from llmops_workflow.adapters.local import LocalBackend
 from llmops_workflow.handlers import handle_training_event
 from llmops_workflow.local import process
@@ -72,6 +74,7 @@ class Local:
     ports: WorkflowPorts
     lines: list[tuple[str, str, str]]
     workdir: Path
+    ledger: MemoryLedger
 
     async def submit(self, job_id: str, **spec_changes: Any) -> list[str]:
         """Handle the submission; the job phases the handler reports."""
@@ -106,17 +109,23 @@ async def running(
     *,
     runner: LocalRunner | None = None,
     options: RenderOptions = OPTIONS,
+    ledger: MemoryLedger | None = None,
 ) -> AsyncIterator[Local]:
+    """A worker on the local backend; ``ledger``: what a previous one remembered (Redis in
+    the worker: it outlives the process)."""
+    ledger = ledger if ledger is not None else MemoryLedger()
     lines: list[tuple[str, str, str]] = []
     runner = runner or _runner(fake, workdir, lines)
     backend = LocalBackend(runner, workdir=workdir, python=fake.python)
     sink = RecordingSink()
-    watcher = Watcher(backend, sink, namespaces=[NS], interval_s=0.05)
-    ports = WorkflowPorts(backend, options, jobs=False, namespace=NS, sink=sink, cache=watcher)
+    watcher = Watcher(backend, sink, namespaces=[NS], interval_s=0.05, ledger=ledger)
+    ports = WorkflowPorts(
+        backend, options, jobs=False, namespace=NS, sink=sink, cache=watcher, ledger=ledger
+    )
     stop = asyncio.Event()
     tasks = [asyncio.create_task(runner.run(stop)), asyncio.create_task(watcher.run(stop))]
     try:
-        yield Local(backend, runner, watcher, sink, ports, lines, workdir)
+        yield Local(backend, runner, watcher, sink, ports, lines, workdir, ledger)
     finally:
         stop.set()
         await asyncio.gather(*tasks)
@@ -420,9 +429,7 @@ async def test_a_multi_node_job_is_refused_and_reported_failed(
 async def test_the_built_in_job_format_runs_too(fake: FakeTrainer, tmp_path: Path) -> None:
     job_id = new_job_id()
     async with running(fake, tmp_path / "work") as local:
-        local.ports = WorkflowPorts(
-            local.backend, OPTIONS, jobs=True, namespace=NS, sink=local.sink, cache=local.watcher
-        )
+        local.ports = dataclasses.replace(local.ports, options=OPTIONS, jobs=True)
         await local.submit(job_id)
         await eventually(lambda: "Succeeded" in local.job_phases(job_id), what="success")
     assert [c["stage"] for c in fake.calls()] == ["prepare_data", "train", "evaluate", "register"]
@@ -463,3 +470,73 @@ def _no_stray_stages(fake: FakeTrainer) -> Iterator[None]:
         if process.is_running(call["pid"], call["start"]):  # still that very process
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(call["pgid"], signal.SIGKILL)
+
+
+async def test_a_replay_after_the_ttl_does_not_train_again(
+    fake: FakeTrainer, tmp_path: Path
+) -> None:
+    """Issue 19, gap 3, on the local backend: its record on disk is gone after the TTL, the
+    worker's memory of the outcome is not."""
+    lines: list[tuple[str, str, str]] = []
+    runner = LocalRunner(
+        StateStore(tmp_path / "work"),
+        python=fake.python,
+        output=lambda *line: lines.append(line),
+        environ=fake.environ(),
+        passthrough=fake.passthrough,
+        ttl_success_s=0,
+        tick_s=0.05,
+    )
+    job_id = new_job_id()
+    async with running(fake, tmp_path / "work", runner=runner) as local:
+        await local.submit(job_id)
+        await eventually(
+            lambda: (
+                not (tmp_path / "work" / NS / f"train-{job_id}").exists()
+                and "Succeeded" in local.job_phases(job_id)
+            ),
+            what="the finished pipeline forgotten by its TTL",
+        )
+        outcome = local.sink.split()[1][-1]
+        replayed = split(await handle_training_event(received(submitted(job_id)), local.ports))[1]
+        await asyncio.sleep(0.3)  # a few runner ticks
+    assert [(j.phase, j.seq) for j in replayed] == [(Phase.SUCCEEDED, outcome.seq)]
+    assert [c["stage"] for c in fake.calls()].count("train") == 1
+    assert not (tmp_path / "work" / NS / f"train-{job_id}").exists()
+
+
+async def test_a_pipeline_deleted_while_the_worker_was_down_fails_its_job(
+    fake: FakeTrainer, tmp_path: Path
+) -> None:
+    """Issue 19, gap 2, on the local backend: the pipeline's directory is removed by hand
+    while no worker runs; the next one reports it gone and its job Failed."""
+    fake.plan(train={"sleep": 60})
+    job_id = new_job_id()
+    workdir = tmp_path / "work"
+    async with running(fake, workdir) as local:
+        await local.submit(job_id)
+        call = await fake.wait_for_call("train")
+        await eventually(lambda: "Running" in local.job_phases(job_id), what="running")
+    os.killpg(call["pgid"], signal.SIGKILL)
+    shutil.rmtree(workdir / NS / f"train-{job_id}")
+    async with running(fake, workdir, ledger=local.ledger) as restarted:
+        await eventually(lambda: "Failed" in restarted.job_phases(job_id), what="failed")
+    pipelines, jobs = restarted.sink.split()
+    assert [p.phase for p in pipelines] == [Phase.DELETED]
+    assert jobs[-1].reason == (
+        f"the workflow train-{job_id} was deleted while the workflow worker was down"
+    )
+
+
+async def test_a_cancel_before_its_submission_runs_nothing(
+    fake: FakeTrainer, tmp_path: Path
+) -> None:
+    """Issue 19, gap 4, on the local backend."""
+    job_id = new_job_id()
+    async with running(fake, tmp_path / "work") as local:
+        await handle_training_event(received(cancelled(job_id)), local.ports)
+        assert await local.submit(job_id) == ["Cancelled"]
+        await asyncio.sleep(0.3)  # a few runner ticks
+    assert fake.calls() == []
+    assert not (tmp_path / "work" / NS / f"train-{job_id}").exists()
+    assert local.job_phases(job_id) == []  # the watcher never saw a pipeline

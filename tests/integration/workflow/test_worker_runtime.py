@@ -4,6 +4,7 @@ manifests default writing real files."""
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
@@ -13,11 +14,20 @@ import redis.asyncio as aioredis
 from llmops_shared.events import JobStatusUpdated, Phase, PipelineStatusUpdated, Stream
 from llmops_shared.manifest_files import load_documents
 from llmops_shared.streams import Publisher
+from llmops_shared.streams.commit import idempotency_key
 from llmops_workflow.adapters.argo import ArgoBackend
 from llmops_workflow.app import serve
 from llmops_workflow.config import WorkflowSettings
 
-from integration.workflow.helpers import NS, WORKFLOWS, new_job_id, submitted, worker_settings
+from integration.workflow.helpers import (
+    NS,
+    WORKFLOWS,
+    cancelled,
+    delete_workflow,
+    new_job_id,
+    submitted,
+    worker_settings,
+)
 from support.argo_schema import schema_errors
 from support.k8s_server import KubeApiServer
 from support.streams import details_of, read_events, wait_until
@@ -182,3 +192,108 @@ async def test_manifests_default_writes_the_file(
     [workflow] = load_documents(path.read_text(encoding="utf-8"))
     assert workflow == details_of(pipeline)["manifest"]
     assert schema_errors(workflow) == []
+
+
+# ---------------------------------------------------------------- issue 19, known gaps 2-4
+
+
+def _latest(reports: list[JobStatusUpdated], job_id: str) -> JobStatusUpdated:
+    """The job's report the gateway ends up with (it orders by seq)."""
+    return max((j for j in reports if j.entity_id == job_id), key=lambda j: j.seq)
+
+
+async def test_a_workflow_deleted_while_the_worker_was_down_fails_its_job(
+    redis_url: str, streams: Streams, kube: KubeApiServer, argo: ArgoBackend
+) -> None:
+    """Gap 2: the restarted worker reconciles the pipelines it was watching with the cluster."""
+    settings = worker_settings(redis_url, streams.namespace, workflow_backend="argo")
+    job_id = new_job_id()
+    name = f"train-{job_id}"
+    async with running(settings, argo):
+        await streams.publisher.publish(submitted(job_id))
+
+        async def applied() -> bool:
+            return kube.get(*WORKFLOWS, NS, name) is not None
+
+        await wait_until(applied, timeout_s=10)
+        kube.set_status(*WORKFLOWS, NS, name, {"phase": "Running", "progress": "1/4"})
+
+        async def running_reported() -> bool:
+            return any(j.phase is Phase.RUNNING for j in await streams.jobs())
+
+        await wait_until(running_reported, timeout_s=10)
+    delete_workflow(kube, name)  # while no worker watches
+    async with running(settings, argo):
+
+        async def failed() -> bool:
+            return any(j.phase is Phase.FAILED for j in await streams.jobs())
+
+        await wait_until(failed, timeout_s=10)
+    job = _latest(await streams.jobs(), job_id)
+    assert job.phase is Phase.FAILED
+    assert job.reason == f"the workflow {name} was deleted while the workflow worker was down"
+    pipeline = max(await streams.pipelines(), key=lambda p: p.seq)
+    assert (pipeline.entity_id, pipeline.phase) == (name, Phase.DELETED)
+
+
+async def test_a_replay_after_the_ttl_reports_the_outcome_and_does_not_rerun(
+    redis_url: str, streams: Streams, kube: KubeApiServer, argo: ArgoBackend
+) -> None:
+    """Gap 3: a finished pipeline is remembered; a replayed submission re-reports it."""
+    settings = worker_settings(redis_url, streams.namespace, workflow_backend="argo")
+    job_id = new_job_id()
+    name = f"train-{job_id}"
+    event = submitted(job_id)
+    async with running(settings, argo):
+        await streams.publisher.publish(event)
+
+        async def applied() -> bool:
+            return kube.get(*WORKFLOWS, NS, name) is not None
+
+        await wait_until(applied, timeout_s=10)
+        kube.set_status(*WORKFLOWS, NS, name, {"phase": "Succeeded", "progress": "4/4"})
+
+        async def deleted() -> bool:
+            return any(p.phase is Phase.DELETED for p in await streams.pipelines())
+
+        async def succeeded() -> bool:
+            return any(j.phase is Phase.SUCCEEDED for j in await streams.jobs())
+
+        await wait_until(succeeded, timeout_s=10)
+        delete_workflow(kube, name)  # Argo's ttlStrategy
+        await wait_until(deleted, timeout_s=10)
+        [outcome] = [j for j in await streams.jobs() if j.phase is Phase.SUCCEEDED]
+        # the same event again, once its idempotency mark is gone (a replay weeks later)
+        await streams.redis.delete(idempotency_key(GROUP, event.id, streams.namespace))
+        await streams.publisher.publish(event)
+
+        async def answered() -> bool:
+            return len(await streams.jobs()) >= 3 and await streams.pending() == 0
+
+        await wait_until(answered, timeout_s=10)
+    assert kube.get(*WORKFLOWS, NS, name) is None  # nothing ran again
+    replayed = (await streams.jobs())[-1]
+    assert (replayed.phase, replayed.seq) == (Phase.SUCCEEDED, outcome.seq)
+    assert _latest(await streams.jobs(), job_id).phase is Phase.SUCCEEDED
+
+
+async def test_a_cancel_that_overtakes_its_submission_keeps_the_workflow_from_being_created(
+    redis_url: str, streams: Streams, kube: KubeApiServer, argo: ArgoBackend
+) -> None:
+    """Gap 4: two gateway relays publish the cancel before the submission."""
+    settings = worker_settings(redis_url, streams.namespace, workflow_backend="argo")
+    job_id = new_job_id()
+    name = f"train-{job_id}"
+    async with running(settings, argo):
+        await streams.publisher.publish(cancelled(job_id))
+        await streams.publisher.publish(submitted(job_id))
+
+        async def answered() -> bool:
+            return len(await streams.jobs()) >= 2 and await streams.pending() == 0
+
+        await wait_until(answered, timeout_s=10)
+        await asyncio.sleep(0.2)  # a few watcher rounds
+    assert kube.get(*WORKFLOWS, NS, name) is None
+    assert [j.phase for j in await streams.jobs()] == [Phase.CANCELLED, Phase.CANCELLED]
+    assert {p.phase for p in await streams.pipelines()} == {Phase.CANCELLED}
+    assert await streams.dead_letters() == []

@@ -4,7 +4,8 @@
 The only module that chooses adapters and builds clients, and it does so when called, never at
 import: importing the package opens no connection and does not import ``kubernetes`` for the
 manifests backend. The local backend runs its pipelines in a background task beside the
-watcher.
+watcher. The pipeline ledger (:mod:`llmops_workflow.ledger`) lives in the worker host's Redis,
+under ``STREAM_NAMESPACE``; the handler and the watcher share it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from llmops_shared.kube.worker import on_cluster, run_watched_worker
 from llmops_shared.logging import get_logger
 from llmops_shared.streams import Handler
 from llmops_shared.worker import Background, WorkerContext, service_main
+from llmops_workflow.adapters.ledger import RedisLedger
 from llmops_workflow.adapters.local import LocalBackend
 from llmops_workflow.adapters.manifests import ManifestsBackend
 from llmops_workflow.config import ArgoSubmitVia, BackendKind, RenderFormat, WorkflowSettings
@@ -27,7 +29,7 @@ from llmops_workflow.handlers import handle_training_event
 from llmops_workflow.local.logs import log_output, print_output
 from llmops_workflow.local.runner import LocalRunner
 from llmops_workflow.local.state import StateStore
-from llmops_workflow.ports import StatusSink, WorkflowBackend, WorkflowPorts
+from llmops_workflow.ports import PipelineLedger, StatusSink, WorkflowBackend, WorkflowPorts
 from llmops_workflow.render.request import RenderOptions
 from llmops_workflow.watcher import Watcher
 
@@ -114,6 +116,7 @@ def build_handler(
     *,
     sink: StatusSink,
     cache: ObservationCache,
+    ledger: PipelineLedger,
 ) -> Handler:
     """The ``llmops.training`` handler with its ports bound."""
     ports = WorkflowPorts(
@@ -123,6 +126,7 @@ def build_handler(
         namespace=settings.namespace,
         sink=sink,
         cache=cache,
+        ledger=ledger,
     )
     return partial(handle_training_event, ports=ports)
 
@@ -160,6 +164,17 @@ async def serve(
             await local.runner.run(context.stop)
 
         background.append(Background("local-pipelines", run_pipelines))
+    ledgers: list[PipelineLedger] = []  # built by prepare(), on the host's Redis client
+
+    def prepare(context: WorkerContext[WorkflowSettings]) -> None:
+        ledgers.append(
+            RedisLedger(
+                context.redis,
+                namespace=settings.stream_namespace,
+                ttl_s=settings.pipeline_record_ttl_s,
+            )
+        )
+
     # A flag change (IntegrationFlagChanged) or a crash propagates past the shutdown below: the
     # stages go on, and the next runner (in this process, or the restarted one) adopts them.
     await run_watched_worker(
@@ -167,12 +182,19 @@ async def serve(
         stream=Stream.TRAINING,
         backend=chosen,
         watcher=lambda sink: Watcher(
-            chosen, sink, namespaces=[settings.namespace], interval_s=settings.watch_interval_s
+            chosen,
+            sink,
+            namespaces=[settings.namespace],
+            interval_s=settings.watch_interval_s,
+            ledger=ledgers[-1],
         ),
-        handler=lambda sink, cache: build_handler(settings, chosen, sink=sink, cache=cache),
+        handler=lambda sink, cache: build_handler(
+            settings, chosen, sink=sink, cache=cache, ledger=ledgers[-1]
+        ),
         stop=stop,
         background=background,
         describe={"backend": chosen.name, "namespace": settings.namespace},
+        prepare=prepare,
     )
     if local is not None:  # the worker stops for good: pause the stages (resumed at next start)
         await local.runner.shutdown()

@@ -180,6 +180,13 @@ class WorkflowSettings(ServiceSettings, KubeSettings):
     ttl_seconds_after_failure: int = Field(
         default=7 * 24 * 3600, ge=0, description="Delete a failed Workflow after this long."
     )
+    pipeline_record_ttl_s: int = Field(
+        default=90 * 24 * 3600,
+        ge=60,
+        description="How long the worker remembers a job's pipeline (Redis, reset at every "
+        "change): a submission replayed within it after the pipeline ended (and was deleted "
+        "by its TTL) is reported, not run again; longer than ACTIVE_DEADLINE_SECONDS.",
+    )
     pod_gc_strategy: PodGCStrategy = Field(
         default="OnPodSuccess", description="Argo podGC: failed pods are kept for debugging."
     )
@@ -228,6 +235,17 @@ class WorkflowSettings(ServiceSettings, KubeSettings):
             and not self.argo_server_url
         ):
             raise ValueError("ARGO_SUBMIT_VIA=argo_server needs ARGO_SERVER_URL")
+        return self
+
+    @model_validator(mode="after")
+    def _records_outlive_pipelines(self) -> WorkflowSettings:
+        """A running pipeline's record is not rewritten until it ends: it must not expire
+        first (the restarted worker would not look for it, a replay would run it again)."""
+        if self.pipeline_record_ttl_s <= self.active_deadline_seconds:
+            raise ValueError(
+                f"PIPELINE_RECORD_TTL_S={self.pipeline_record_ttl_s} must be longer than "
+                f"ACTIVE_DEADLINE_SECONDS={self.active_deadline_seconds}"
+            )
         return self
 
     @field_validator("argo_server_url")

@@ -4,6 +4,10 @@ The handlers decide *what* a pipeline should look like (pure renders) and which 
 report; a backend only knows *where* it goes (a cluster through the Kubernetes API, or files).
 Backends translate their failures into the runtime's vocabulary: :class:`WorkflowUnavailable`
 (wait and retry) or :class:`WorkflowRejected` (report Failed, dead-letter).
+
+What the worker remembers of each job's pipeline beyond the backend (the tombstones of ended
+pipelines, cancels that came first, the pipelines to find again after a restart) is a
+:class:`PipelineLedger` (:mod:`llmops_workflow.ledger`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from llmops_shared.kube import objects
 from llmops_shared.kube.watcher import ObservationCache, Watched
 from llmops_shared.streams import DependencyUnavailableError, NonRetryableError
 from llmops_shared.streams import StatusSink as StatusSink  # re-exported for app.py
+from llmops_workflow.ledger import Change, PipelineRecord
 from llmops_workflow.render.request import RenderOptions
 from llmops_workflow.render.status import Observed
 
@@ -53,6 +58,26 @@ class WorkflowBackend(Watched[Observed], Protocol):
         ...
 
 
+class PipelineLedger(Protocol):
+    """The durable record of every job's pipeline (:mod:`llmops_workflow.ledger`), one per job
+    id. Raises :class:`WorkflowUnavailable` when its store cannot be reached."""
+
+    async def get(self, job_id: str) -> PipelineRecord | None:
+        """The job's record, if there is one."""
+        ...
+
+    async def update(self, job_id: str, change: Change) -> PipelineRecord | None:
+        """Replace the job's record by ``change(current)`` atomically (``None`` deletes it) and
+        return the new one. ``change`` may be called more than once (another writer changed
+        the record meanwhile), so it must be pure; returning ``current`` itself writes
+        nothing."""
+        ...
+
+    async def watched(self) -> list[PipelineRecord]:
+        """Every record with ``watched`` set: the pipelines that should be in a backend."""
+        ...
+
+
 @dataclass(frozen=True)
 class WorkflowPorts:
     """What the handlers are bound to in ``app.py``."""
@@ -63,3 +88,4 @@ class WorkflowPorts:
     namespace: str
     sink: StatusSink
     cache: ObservationCache
+    ledger: PipelineLedger

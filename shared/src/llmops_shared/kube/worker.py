@@ -45,13 +45,20 @@ async def run_watched_worker(
     stop: asyncio.Event | None = None,
     background: Sequence[Background[S]] = (),
     describe: Mapping[str, str],
+    prepare: Callable[[WorkerContext[S]], None] | None = None,
 ) -> None:
     """Consume ``stream`` with ``handler(sink, cache)`` and run ``watcher(sink)`` beside it
-    (when the backend is observable) and ``background``, until SIGTERM/SIGINT or ``stop``."""
+    (when the backend is observable) and ``background``, until SIGTERM/SIGINT or ``stop``.
+
+    ``prepare(context)`` is called once Redis is resolved, before the watcher and the handler
+    are built: what both need from the host besides the sink (the workflow worker's ledger on
+    ``context.redis``) is built there."""
     built: PollingWatcher[Any, Any, Any] | None = None
 
     def subscriptions(context: WorkerContext[S]) -> list[Subscription]:
         nonlocal built
+        if prepare is not None:
+            prepare(context)
         if backend.observable:
             built = watcher(context.publisher)
         cache: ObservationCache = built or NoCache()
