@@ -6,6 +6,8 @@ marks it Deleting; only a ``Deleted`` report removes it, and a ``Failed`` one ke
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -230,7 +232,8 @@ async def test_delete_waits_for_the_deleted_report_then_frees_the_route(
     assert (await gateway.client.get(url)).status_code == 404
     assert (await gateway.client.get(ENDPOINTS)).json()["items"] == []
     assert gateway.count("serving_deployments") == 0
-    # A late report about the removed endpoint changes nothing, and the route is free again.
+    # A late report about the removed endpoint changes no row (it only asks the worker to
+    # delete the object again, which spares a new owner's), and the route is free again.
     await gateway.publish_status(report(endpoint["id"], Phase.READY, seq + 3_000))
     await gateway.wait_processed(4)
     assert gateway.count("serving_deployments") == 0
@@ -308,3 +311,27 @@ async def test_a_malformed_report_goes_to_the_dead_letter_stream(gateway: Gatewa
     )
     read = (await gateway.client.get(f"{ENDPOINTS}/{endpoint['id']}")).json()
     assert read["status"] == "Pending"
+
+
+async def test_an_unknown_endpoint_reported_ready_is_answered_with_one_delete(
+    gateway: Gateway,
+) -> None:
+    """A Ready report of an endpoint the gateway does not hold (deleted and removed, or never
+    known): the object runs tracked by nobody, so the gateway asks the serving worker to delete
+    it, through the outbox, once per report: a redelivered report asks nothing more."""
+    stray = str(uuid.uuid4())
+    ready = report(stray, Phase.READY, new_seq(), name="stray-model")
+    event_id = str(uuid.uuid4())
+    await gateway.publish_status(ready, event_id=event_id)
+    [answer] = await gateway.wait_for_serving_events(1)
+    assert answer.type == "llmops.serving.deployment.deleted.v1"
+    assert answer.payload_as(DeploymentDeleted) == DeploymentDeleted(
+        endpoint_id=stray, name="stray-model", environment="dev"
+    )
+
+    await gateway.publish_status(ready, event_id=event_id)  # redelivered
+    await gateway.publish_status(report(stray, Phase.DELETED, new_seq(), manifest=None))
+    await gateway.wait_processed(2)  # the redelivery is skipped without a ledger row
+    await asyncio.sleep(3 * gateway.settings.relay_poll_interval_s)  # what the relay would send
+    assert len(await gateway.serving_events()) == 1
+    assert gateway.count("serving_deployments") == 0

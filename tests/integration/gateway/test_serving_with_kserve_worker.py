@@ -16,9 +16,22 @@ import pytest
 
 from llmops_serving.adapters.kserve import KServeBackend
 from llmops_serving.app import serve
+from llmops_serving.handlers import handle_serving_event
+from llmops_shared.events import DeploymentDeleted, Stream, decode_event
+from llmops_shared.kube.watcher import NoCache
+from llmops_shared.streams import EVENT_FIELD
+from llmops_shared.streams.commit import idempotency_key
 
 from integration.gateway.harness import API, Gateway, auth, serving_request
-from integration.serving.helpers import ISVC, worker_settings
+from integration.serving.helpers import (
+    ISVC,
+    RecordingSink,
+    make_ports,
+    new_endpoint,
+    received,
+    requested,
+    worker_settings,
+)
 from support.k8s_server import KubeApiServer
 from support.streams import wait_until
 
@@ -115,3 +128,95 @@ async def test_the_api_follows_the_inference_service_from_apply_to_ready_failed_
 
     await wait_until(gone, timeout_s=15)
     assert kube.get(*ISVC, NAMESPACE, name) is None
+
+
+async def _replay(gateway: Gateway, event_id: str) -> None:
+    """Put the serving event ``event_id`` back on the stream as it was, once the worker's
+    idempotency window for it has passed (its key is dropped here, as ``IDEMPOTENCY_TTL_S``
+    does after 7 days; a dead-letter replay or a consumer group recreated at ``0`` re-reads an
+    old event the same way). Returns once the worker has handled it."""
+    stream = f"{gateway.namespace}{Stream.SERVING}"
+    [raw] = [
+        fields[EVENT_FIELD]
+        for _, fields in await gateway.redis.xrange(stream)
+        if decode_event(fields[EVENT_FIELD]).id == event_id
+    ]
+    key = idempotency_key("serving", event_id, gateway.namespace)
+    assert await gateway.redis.delete(key) == 1
+    await gateway.redis.xadd(stream, {EVENT_FIELD: raw})
+
+    async def handled() -> bool:
+        return bool(await gateway.redis.exists(key))
+
+    await wait_until(handled, timeout_s=15)
+
+
+@pytest.mark.usefixtures("serving_worker")
+async def test_a_replayed_request_of_a_deleted_endpoint_brings_nothing_back(
+    gateway: Gateway, kube: KubeApiServer
+) -> None:
+    """Issue 19, gap 1: an endpoint created, deleted to the end (its record removed), then its
+    original DeploymentRequested replayed: no InferenceService exists afterwards, and none was
+    ever applied (the worker refuses a tombstoned endpoint)."""
+    model = await gateway.register_trained_model()
+    created = await gateway.create_endpoint(serving_request(model["id"]))
+    assert created.status_code == 202, created.text
+    endpoint = created.json()
+    name = endpoint["name"]
+
+    async def applied() -> bool:
+        return kube.get(*ISVC, NAMESPACE, name) is not None
+
+    await wait_until(applied, timeout_s=15)
+    kube.set_status(*ISVC, NAMESPACE, name, {"conditions": [{"type": "Ready", "status": "True"}]})
+    url = f"{API}/serving/endpoints/{endpoint['id']}"
+    assert (await gateway.client.delete(url, headers=auth())).status_code == 202
+
+    async def gone() -> bool:
+        return (await gateway.client.get(url)).status_code == 404
+
+    await wait_until(gone, timeout_s=15)
+    assert kube.get(*ISVC, NAMESPACE, name) is None
+
+    request_event = (await gateway.serving_events())[0]
+    assert request_event.type == "llmops.serving.deployment.requested.v1"
+    applies_before = _applies(kube, name)
+    await _replay(gateway, request_event.id)
+    await asyncio.sleep(0.5)  # a few watcher rounds and relay passes: nothing may come back
+    assert kube.get(*ISVC, NAMESPACE, name) is None
+    assert _applies(kube, name) == applies_before  # not created and removed: never applied
+    assert (await gateway.client.get(url)).status_code == 404
+    assert gateway.count("serving_deployments") == 0
+
+
+@pytest.mark.usefixtures("serving_worker")
+async def test_a_stray_inference_service_of_an_unknown_endpoint_is_removed(
+    gateway: Gateway, kube: KubeApiServer
+) -> None:
+    """An InferenceService the gateway holds no endpoint for (a worker that did not know the
+    endpoint's tombstone, e.g. an older version during an upgrade, applied a replayed request):
+    the watcher reports it, the gateway answers with its delete, the worker removes it."""
+    stray_id, name = new_endpoint()
+    older_worker = make_ports(
+        KServeBackend(kube.api_client(), request_timeout_s=5), RecordingSink(), NoCache()
+    )
+    await handle_serving_event(received(requested(stray_id, name)), older_worker)
+    assert kube.get(*ISVC, NAMESPACE, name) is not None
+
+    async def removed() -> bool:
+        return kube.get(*ISVC, NAMESPACE, name) is None
+
+    await wait_until(removed, timeout_s=15)
+    [answer] = [e for e in await gateway.serving_events() if e.envelope.subject == stray_id]
+    assert answer.payload_as(DeploymentDeleted) == DeploymentDeleted(
+        endpoint_id=stray_id, name=name, environment="dev"
+    )
+
+
+def _applies(kube: KubeApiServer, name: str) -> int:
+    """Server-side applies of the InferenceService ``name`` so far."""
+    return sum(
+        1
+        for method, path, _ in kube.requests
+        if method == "PATCH" and f"/inferenceservices/{name}" in path
+    )

@@ -14,6 +14,7 @@ from llmops_serving.config import DeploymentMode, RenderFormat, ServingSettings
 from llmops_serving.ports import ServingBackend, ServingPorts
 from llmops_serving.render.request import RenderOptions
 from llmops_serving.router import FormatRouter
+from llmops_serving.tombstones import MemoryTombstones, Tombstones
 from llmops_shared.events import (
     DeploymentDeleted,
     DeploymentPromoted,
@@ -120,13 +121,17 @@ def make_ports(
     mode: DeploymentMode = DeploymentMode.SERVERLESS,
     builtin: bool = False,
     gpu_available: bool = True,
+    tombstones: Tombstones | None = None,
 ) -> ServingPorts:
+    """Ports of a worker without Redis: its tombstones (``tombstones``, by default its own) are
+    in memory."""
     return ServingPorts(
         router=formats(backend, builtin=builtin),
         options=RenderOptions(deployment_mode=mode, gpu_available=gpu_available),
         storage_uri_template="s3://llm-models/{model_ref}",
         sink=sink,
         cache=cache,
+        tombstones=MemoryTombstones() if tombstones is None else tombstones,
     )
 
 

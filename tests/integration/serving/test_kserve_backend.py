@@ -283,3 +283,35 @@ async def test_unreachable_cluster_is_an_outage(kserve: KServeBackend, kube: Kub
     kube.stop()
     with pytest.raises(ServingUnavailable, match="unreachable"):
         await kserve.ping()
+
+
+@pytest.mark.parametrize("replayed", ["requested", "promoted", "rolled_back"])
+async def test_a_deleted_endpoint_is_never_deployed_again(
+    kube: KubeApiServer, kserve: KServeBackend, replayed: str
+) -> None:
+    """Issue 19, gap 1: once its delete was handled, an endpoint is a tombstone: a replayed
+    request (or promote, rollback) applies nothing and reports the endpoint Deleted again,
+    without dead-lettering anything (nothing is wrong: the endpoint is gone)."""
+    _, watcher, ports = _setup(kserve)
+    endpoint_id, name = new_endpoint()
+    request = requested(endpoint_id, name)
+    await handle_serving_event(received(request), ports)
+    await watcher.poll_once()
+    await handle_serving_event(received(deleted(endpoint_id, name)), ports)
+    assert kube.get(*ISVC, NS, name) is None
+    applies = [r for r in kube.requests if r[0] == "PATCH"]
+
+    replay = {
+        "requested": request,
+        "promoted": promoted(endpoint_id, name),
+        "rolled_back": rolled_back(endpoint_id, name),
+    }[replayed]
+    [answer] = statuses_of(await handle_serving_event(received(replay), ports))
+    assert answer.phase is Phase.DELETED
+    assert answer.entity_id == endpoint_id
+    assert "was deleted" in (answer.reason or "")
+    assert details_of(answer)["manifest"] is None
+    assert kube.get(*ISVC, NS, name) is None
+    assert [r for r in kube.requests if r[0] == "PATCH"] == applies
+    await watcher.poll_once()
+    assert kube.get(*ISVC, NS, name) is None

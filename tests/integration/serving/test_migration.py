@@ -518,3 +518,19 @@ async def test_manifests_backend_replaces_the_file_with_the_other_format(tmp_pat
     back = received(migration(endpoint_id, name, "builtin", rollout=BLUE_GREEN))
     await handle_serving_event(back, builtin_ports)  # built-in works in any mode
     assert [d["kind"] for d in load_documents(path.read_text())] == ["Deployment", "Service"]
+
+
+async def test_a_deleted_endpoint_is_never_migrated(
+    kube: KubeApiServer, deployments: DeploymentBackend, kserve: KServeBackend
+) -> None:
+    """A move queued before the endpoint's delete and handled after it (or replayed) creates
+    nothing in either format."""
+    endpoint_id, name = new_endpoint()
+    ports = make_ports(kserve, RecordingSink(), NoCache())
+    await handle_serving_event(received(requested(endpoint_id, name)), ports)
+    await handle_serving_event(received(deleted(endpoint_id, name)), ports)
+    to_builtin = received(migration(endpoint_id, name, "builtin", rollout=BLUE_GREEN))
+    [answer] = statuses_of(await handle_serving_event(to_builtin, ports))
+    assert answer.phase is Phase.DELETED
+    assert kube.get(*ISVC, NS, name) is None
+    assert builtin_objects(kube, name) == (None, None)

@@ -3,6 +3,7 @@ watcher in one process), the KServe backend on the Kubernetes API test double.""
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
@@ -12,10 +13,17 @@ import redis.asyncio as aioredis
 from llmops_serving.adapters.kserve import KServeBackend
 from llmops_serving.app import serve
 from llmops_serving.config import ServingSettings
-from llmops_shared.events import DeploymentStatusUpdated, Phase, Stream
-from llmops_shared.streams import Publisher
+from llmops_shared.events import DeploymentStatusUpdated, Envelope, Phase, Stream, encode_event
+from llmops_shared.streams import EVENT_FIELD, Publisher
+from llmops_shared.streams.commit import idempotency_key
 
-from integration.serving.helpers import ISVC, new_endpoint, requested, worker_settings
+from integration.serving.helpers import (
+    ISVC,
+    deleted,
+    new_endpoint,
+    requested,
+    worker_settings,
+)
 from support.k8s_server import KubeApiServer
 from support.streams import details_of, read_events, wait_until
 from support.workers import in_process
@@ -171,3 +179,100 @@ async def test_manifests_default_writes_files(
     [status] = await streams.statuses()
     assert status.phase is Phase.READY
     assert (tmp_path / NS / f"{name}.yaml").is_file()
+
+
+async def _replay(streams: Streams, envelope: Envelope) -> None:
+    """Put ``envelope`` back on the serving stream once the worker's idempotency window for
+    it has passed (the key is dropped here, as ``IDEMPOTENCY_TTL_S`` does after 7 days; a
+    dead-letter replay or a consumer group recreated at ``0`` re-reads an old event the same
+    way), and wait until a worker has handled it."""
+    key = idempotency_key(GROUP, envelope.id, streams.namespace)
+    await streams.redis.delete(key)
+    await streams.redis.xadd(streams.serving, {EVENT_FIELD: encode_event(envelope)})
+
+    async def handled() -> bool:
+        return bool(await streams.redis.exists(key))
+
+    await wait_until(handled, timeout_s=10)
+
+
+def _isvc_applies(kube: KubeApiServer, name: str) -> int:
+    return sum(1 for method, path, _ in kube.requests if method == "PATCH" and f"/{name}" in path)
+
+
+@pytest.mark.parametrize("backend_kind", ["kserve", "manifests"])
+async def test_a_replayed_request_of_a_deleted_endpoint_deploys_nothing(
+    redis_url: str,
+    streams: Streams,
+    kube: KubeApiServer,
+    kserve: KServeBackend,
+    tmp_path: Path,
+    backend_kind: str,
+) -> None:
+    """Issue 19, gap 1, on both backends: created, deleted to the end, then the original
+    request replayed: nothing exists afterwards and nothing was applied or written again."""
+    settings = worker_settings(
+        redis_url, streams.namespace, serving_backend=backend_kind, manifests_dir=tmp_path
+    )
+    backend = kserve if backend_kind == "kserve" else None
+    path = tmp_path / NS
+    endpoint_id, name = new_endpoint()
+    request = requested(endpoint_id, name)
+
+    def exists() -> bool:
+        if backend_kind == "kserve":
+            return kube.get(*ISVC, NS, name) is not None
+        return (path / f"{name}.yaml").exists()
+
+    async with running(settings, backend):
+        await streams.publisher.publish(request)
+        await wait_until(lambda: _true(exists()), timeout_s=10)
+        await streams.publisher.publish(deleted(endpoint_id, name))
+
+        async def reported_deleted() -> bool:
+            return any(s.phase is Phase.DELETED for s in await streams.statuses())
+
+        await wait_until(reported_deleted, timeout_s=10)
+        assert not exists()
+        applies = _isvc_applies(kube, name)
+
+        await _replay(streams, request)
+        await asyncio.sleep(0.3)  # a few watcher rounds
+        assert not exists()
+        assert _isvc_applies(kube, name) == applies
+    assert not path.exists() or list(path.iterdir()) == []
+    last = max(await streams.statuses(), key=lambda s: s.seq)
+    assert (last.entity_id, last.phase) == (endpoint_id, Phase.DELETED)
+    assert "was deleted" in (last.reason or "")
+    assert await streams.dead_letters() == []
+
+
+async def test_the_tombstone_survives_a_worker_restart(
+    redis_url: str, streams: Streams, kube: KubeApiServer, kserve: KServeBackend
+) -> None:
+    """The tombstone is in Redis (under the stream namespace, with the retention as its TTL),
+    not in the worker's memory: a restarted worker still refuses the endpoint."""
+    settings = worker_settings(
+        redis_url, streams.namespace, serving_backend="kserve", tombstone_retention_days=30
+    )
+    endpoint_id, name = new_endpoint()
+    request = requested(endpoint_id, name)
+    async with running(settings, kserve):
+        await streams.publisher.publish(request)
+        await wait_until(lambda: _true(kube.get(*ISVC, NS, name) is not None), timeout_s=10)
+        await streams.publisher.publish(deleted(endpoint_id, name))
+        await wait_until(lambda: _true(kube.get(*ISVC, NS, name) is None), timeout_s=10)
+        await wait_until(lambda: _zero(streams), timeout_s=10)
+    applies = _isvc_applies(kube, name)
+    async with running(settings, kserve):  # a new process, as after a restart
+        await _replay(streams, request)
+        await asyncio.sleep(0.3)
+    assert kube.get(*ISVC, NS, name) is None
+    assert _isvc_applies(kube, name) == applies
+    assert await streams.dead_letters() == []
+    tombstone = f"{streams.namespace}llmops:serving:tombstones:{endpoint_id}"
+    assert 30 * 86_400 - 60 < await streams.redis.ttl(tombstone) <= 30 * 86_400
+
+
+async def _true(value: bool) -> bool:
+    return value

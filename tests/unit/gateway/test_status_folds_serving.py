@@ -6,13 +6,30 @@ from __future__ import annotations
 from typing import Any, Final
 
 import pytest
+from sqlalchemy import select
 
-from llmops_gateway.db.models import ServingDeployment
+from llmops_gateway.db.models import OUTBOX, ServingDeployment
 from llmops_gateway.db.session import SessionFactory
 from llmops_gateway.domain.serving import DELETE_FAILED, DELETING
-from llmops_shared.events import Phase, StatusEntity, StatusUpdated
+from llmops_shared.events import (
+    DeploymentDeleted,
+    Event,
+    Phase,
+    StatusEntity,
+    StatusUpdated,
+    decode_event,
+)
 
-from unit.gateway.folds import SEQ, fold, observed, report, row, seed_endpoint, stored
+from unit.gateway.folds import (
+    SEQ,
+    fold,
+    new_id,
+    observed,
+    report,
+    row,
+    seed_endpoint,
+    stored,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -113,9 +130,102 @@ def test_a_stale_deployment_report_is_ignored(sessions: SessionFactory) -> None:
     )
 
 
-def test_a_report_about_an_unknown_endpoint_changes_nothing(sessions: SessionFactory) -> None:
+def queued(sessions: SessionFactory) -> list[Event]:
+    """The events the folds queued in the outbox, oldest first."""
+    with sessions() as session:
+        payloads = session.scalars(select(OUTBOX.c.payload).order_by(OUTBOX.c.position)).all()
+    return [decode_event(payload) for payload in payloads]
+
+
+def test_a_report_about_an_unknown_endpoint_changes_no_row(sessions: SessionFactory) -> None:
     assert not fold(sessions, deployment_report("no-such-endpoint", Phase.READY, SEQ))
     assert row(sessions, ServingDeployment, "no-such-endpoint") is None
+
+
+@pytest.mark.parametrize("phase", [Phase.READY, Phase.PENDING, Phase.FAILED])
+def test_an_unknown_endpoint_reported_existing_is_answered_with_its_delete(
+    sessions: SessionFactory, phase: Phase
+) -> None:
+    """A stray object (e.g. recreated by a replayed request after its endpoint was deleted and
+    removed) would run on, tracked by nobody: the fold queues its delete in its transaction."""
+    stray = new_id()
+    fold(sessions, deployment_report(stray, phase, SEQ, name="stray-model"))
+    [answer] = queued(sessions)
+    assert answer.type == "llmops.serving.deployment.deleted.v1"
+    assert answer.payload_as(DeploymentDeleted) == DeploymentDeleted(
+        endpoint_id=stray, name="stray-model", environment="dev"
+    )
+    assert answer.envelope.source == "gateway"
+    assert row(sessions, ServingDeployment, stray) is None
+
+
+def test_a_redelivered_report_of_an_unknown_endpoint_queues_no_second_delete(
+    sessions: SessionFactory,
+) -> None:
+    stray = new_id()
+    ready = deployment_report(stray, Phase.READY, SEQ)
+    event_id = new_id()
+    fold(sessions, ready, event_id=event_id)
+    fold(sessions, ready, event_id=event_id)  # the same report, delivered again
+    assert [e.type for e in queued(sessions)] == ["llmops.serving.deployment.deleted.v1"]
+
+
+def test_the_environment_of_the_delete_is_the_reported_namespace(
+    sessions: SessionFactory,
+) -> None:
+    stray = new_id()
+    fold(sessions, deployment_report(stray, Phase.READY, SEQ, namespace="llm-ops-prod"))
+    [answer] = queued(sessions)
+    assert answer.payload_as(DeploymentDeleted).environment == "prod"
+
+
+@pytest.mark.parametrize(
+    ("phase", "facts"),
+    [
+        (Phase.DELETED, {"manifest": None}),  # gone: nothing to remove
+        (Phase.DELETED, {}),  # gone, whatever the report still describes
+        # the worker's answer to a delete while finalizers run (no manifest): answering it
+        # with another delete would loop until the object is gone
+        (Phase.PENDING, {"manifest": None}),
+        (Phase.FAILED, {"manifest": None}),  # a refused request: nothing was created
+        (Phase.READY, {"namespace": "default"}),  # not an environment's namespace
+        (Phase.READY, {"namespace": None}),
+        (Phase.READY, {"name": None}),
+        (Phase.READY, {"name": "Not_A_Name"}),  # not a name the platform gives
+    ],
+)
+def test_an_unknown_endpoint_not_shown_existing_is_not_answered(
+    sessions: SessionFactory, phase: Phase, facts: dict[str, Any]
+) -> None:
+    assert not fold(sessions, deployment_report(new_id(), phase, SEQ, **facts))
+    assert queued(sessions) == []
+
+
+def test_an_object_under_an_id_the_platform_does_not_mint_is_not_answered(
+    sessions: SessionFactory,
+) -> None:
+    assert not fold(sessions, deployment_report("Not An Id", Phase.READY, SEQ))
+    assert queued(sessions) == []
+
+
+def test_a_known_endpoint_is_never_answered_with_a_delete(sessions: SessionFactory) -> None:
+    endpoint_id = seed_endpoint(sessions)
+    fold(sessions, deployment_report(endpoint_id, Phase.READY, SEQ))
+    fold(sessions, deployment_report(endpoint_id, Phase.READY, SEQ - 1))  # stale: still known
+    assert queued(sessions) == []
+
+
+def test_a_report_after_the_row_was_removed_is_answered_with_a_delete(
+    sessions: SessionFactory,
+) -> None:
+    """The issue's sequence on the gateway's side: deleted to the end (the row is gone), then
+    the object reappears (a replayed request on a worker without the endpoint's tombstone)."""
+    endpoint_id = seed_endpoint(sessions, status=DELETING)
+    fold(sessions, deployment_report(endpoint_id, Phase.DELETED, SEQ))
+    assert row(sessions, ServingDeployment, endpoint_id) is None
+    fold(sessions, deployment_report(endpoint_id, Phase.PENDING, SEQ + 1))
+    [answer] = queued(sessions)
+    assert answer.payload_as(DeploymentDeleted).endpoint_id == endpoint_id
 
 
 def test_missing_or_empty_facts_keep_the_stored_ones(sessions: SessionFactory) -> None:

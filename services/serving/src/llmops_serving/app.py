@@ -17,6 +17,7 @@ from llmops_serving.handlers import handle_serving_event
 from llmops_serving.ports import ServingBackend, ServingPorts, StatusSink
 from llmops_serving.render.request import RenderOptions
 from llmops_serving.router import FormatRouter
+from llmops_serving.tombstones import RedisTombstones, Tombstones
 from llmops_serving.watcher import Watcher
 from llmops_shared.events import Stream
 from llmops_shared.kube.settings import image_table
@@ -24,7 +25,7 @@ from llmops_shared.kube.watcher import ObservationCache
 from llmops_shared.kube.worker import on_cluster, run_watched_worker
 from llmops_shared.logging import get_logger
 from llmops_shared.streams import Handler
-from llmops_shared.worker import service_main
+from llmops_shared.worker import WorkerContext, service_main
 
 
 def build_backend(settings: ServingSettings) -> ServingBackend:
@@ -76,6 +77,7 @@ def build_handler(
     *,
     sink: StatusSink,
     cache: ObservationCache,
+    tombstones: Tombstones,
 ) -> Handler:
     """The ``llmops.serving`` handler with its ports bound."""
     ports = ServingPorts(
@@ -84,8 +86,19 @@ def build_handler(
         storage_uri_template=settings.storage_uri_template,
         sink=sink,
         cache=cache,
+        tombstones=tombstones,
     )
     return partial(handle_serving_event, ports=ports)
+
+
+def tombstones_of(context: WorkerContext[ServingSettings]) -> RedisTombstones:
+    """The deleted endpoints, in the worker's Redis under its stream namespace."""
+    settings = context.settings
+    return RedisTombstones(
+        context.redis,
+        namespace=settings.stream_namespace,
+        retention_s=settings.tombstone_retention_s,
+    )
 
 
 async def serve(
@@ -100,6 +113,7 @@ async def serve(
     """
     router = router_for(backend or build_backend(settings), settings.render_format)
     backend = router.backend
+    tombstones: list[Tombstones] = []  # on the host's Redis client, once it is resolved
     get_logger(__name__).info(
         "serving_backend",
         backend=backend.name,
@@ -115,10 +129,13 @@ async def serve(
         settings,
         stream=Stream.SERVING,
         backend=backend,
+        prepare=lambda context: tombstones.append(tombstones_of(context)),
         watcher=lambda sink: Watcher(
             router, sink, namespaces=settings.watch_namespaces, interval_s=settings.watch_interval_s
         ),
-        handler=lambda sink, cache: build_handler(settings, router, sink=sink, cache=cache),
+        handler=lambda sink, cache: build_handler(
+            settings, router, sink=sink, cache=cache, tombstones=tombstones[0]
+        ),
         stop=stop,
         describe={
             "backend": backend.name,

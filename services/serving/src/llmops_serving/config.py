@@ -106,6 +106,13 @@ class ServingSettings(ServiceSettings, KubeSettings):
         default_factory=lambda: list(ALL_ENVIRONMENTS),
         description="Environments whose llm-ops-<env> namespaces the watcher polls.",
     )
+    tombstone_retention_days: int = Field(
+        default=365,
+        ge=0,
+        le=100 * 365,
+        description="How long a deleted endpoint's tombstone is kept in Redis (events for it "
+        "are refused meanwhile); 0: for ever.",
+    )
 
     @field_validator("serving_framework_default", mode="before")
     @classmethod
@@ -148,6 +155,11 @@ class ServingSettings(ServiceSettings, KubeSettings):
         if self.serving_framework_enabled and self.serving_backend is not BackendKind.DEPLOYMENT:
             return RenderFormat.KSERVE
         return RenderFormat.BUILTIN
+
+    @property
+    def tombstone_retention_s(self) -> int | None:
+        """The tombstones' TTL; ``None``: they do not expire."""
+        return self.tombstone_retention_days * 86_400 or None
 
     @property
     def watch_namespaces(self) -> list[str]:

@@ -11,11 +11,17 @@ gateway shows the failure, and then :class:`~llmops_shared.streams.NonRetryableE
 raised, so the runtime dead-letters the event at once (an operator can replay it after fixing
 the configuration). Outages raise ``DependencyUnavailableError`` and nothing is reported: the
 entry stays pending and is retried.
+
+A deleted endpoint stays deleted: its ``DeploymentDeleted`` leaves a tombstone
+(:mod:`llmops_serving.tombstones`), and any other event for it is answered as its delete
+again, never applied (:func:`unless_deleted`).
 """
 
 from __future__ import annotations
 
-from typing import Final
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Final, TypeVar
 
 from llmops_serving.config import DeploymentMode
 from llmops_serving.moves import handle_move, left_behind, marked, report_refusal
@@ -132,32 +138,83 @@ async def handle_rolled_back(
 async def handle_deleted(
     event: Event, deleted: DeploymentDeleted, ports: ServingPorts
 ) -> list[Envelope]:
-    """Delete the endpoint's object(s); ``Deleted`` once gone (a missing one counts as gone)."""
-    namespace = namespace_for(deleted.environment)
-    live = await ports.backend.read(namespace, deleted.name)
+    """Bury the endpoint (:mod:`llmops_serving.tombstones`: it is never deployed again), then
+    delete its object(s); ``Deleted`` once gone (a missing one counts as gone)."""
+    await ports.tombstones.bury(deleted.endpoint_id, event_id=event.envelope.id)
+    return [
+        await _delete(
+            event,
+            deleted,
+            ports,
+            gone="deleted",
+            waiting="deletion requested; waiting for finalizers",
+        )
+    ]
+
+
+async def _delete(
+    event: Event, payload: EndpointEvent, ports: ServingPorts, *, gone: str, waiting: str
+) -> Envelope:
+    """Delete ``payload``'s endpoint's object(s); report ``Deleted`` (reason ``gone``) once they
+    are gone, else ``Pending`` (reason ``waiting``) while finalizers run."""
+    namespace = namespace_for(payload.environment)
+    live = await ports.backend.read(namespace, payload.name)
     owner = owner_of(live.manifest) if live is not None else None
-    if owner is not None and owner != deleted.endpoint_id:
+    if owner is not None and owner != payload.endpoint_id:
         # The name was reused by another endpoint after this one's object went away (a late
         # or replayed delete): this endpoint's object is gone; the other one is not ours.
-        _log.warning("delete_skipped_name_reused", endpoint_id=deleted.endpoint_id, owner=owner)
-        gone = True
+        _log.warning("delete_skipped_name_reused", endpoint_id=payload.endpoint_id, owner=owner)
+        removed = True
     else:
-        gone = await ports.backend.delete(namespace, deleted.name)
+        removed = await ports.backend.delete(namespace, payload.name)
         # objects of the other format this platform created for the endpoint (an endpoint not
         # moved after a flag change, an interrupted move) go with it
         await ports.router.remove_other_format(
-            namespace, deleted.name, keep=ports.router.own, endpoint_id=deleted.endpoint_id
+            namespace, payload.name, keep=ports.router.own, endpoint_id=payload.endpoint_id
         )
     base = details(
-        name=deleted.name, namespace=namespace, backend=ports.backend.name, manifest=None
+        name=payload.name, namespace=namespace, backend=ports.backend.name, manifest=None
     )
-    if gone:
-        _log.info("endpoint_deleted", endpoint_id=deleted.endpoint_id, name=deleted.name)
-        phase, reason = Phase.DELETED, "deleted"
+    if removed:
+        _log.info("endpoint_deleted", endpoint_id=payload.endpoint_id, name=payload.name)
+        phase, reason = Phase.DELETED, gone
     else:
-        ports.cache.expect_gone(namespace, deleted.name, deleted.endpoint_id)
-        phase, reason = Phase.PENDING, "deletion requested; waiting for finalizers"
-    return [deployment_reply(event, deleted.endpoint_id, phase, reason=reason, details=base)]
+        ports.cache.expect_gone(namespace, payload.name, payload.endpoint_id)
+        phase, reason = Phase.PENDING, waiting
+    return deployment_reply(event, payload.endpoint_id, phase, reason=reason, details=base)
+
+
+E = TypeVar("E", bound=EndpointEvent)
+
+
+def unless_deleted(
+    handler: Callable[[Event, E, ServingPorts], Awaitable[list[Envelope]]],
+) -> Callable[[Event, E, ServingPorts], Awaitable[list[Envelope]]]:
+    """``handler``, except for an endpoint whose delete was handled (a tombstone): nothing is
+    applied; the event is answered as a delete again (idempotent: whatever is left of the
+    endpoint, an object still finalizing, goes) and reported ``Deleted`` with the refusal as
+    the reason. Not dead-lettered: nothing is wrong, the endpoint is gone."""
+
+    @functools.wraps(handler)
+    async def guarded(event: Event, payload: E, ports: ServingPorts) -> list[Envelope]:
+        tombstone = await ports.tombstones.buried(payload.endpoint_id)
+        if tombstone is None:
+            return await handler(event, payload, ports)
+        await ports.tombstones.bury(payload.endpoint_id, event_id=tombstone)  # keep it longer
+        refusal = (
+            f"{type(payload).__name__} refused: endpoint {payload.endpoint_id} was deleted "
+            f"(by event {tombstone}) and is never deployed again"
+        )
+        _log.warning(
+            "deleted_endpoint_refused",
+            endpoint_id=payload.endpoint_id,
+            event_type=event.type,
+            deleted_by=tombstone,
+        )
+        waiting = f"{refusal}; waiting for finalizers"
+        return [await _delete(event, payload, ports, gone=refusal, waiting=waiting)]
+
+    return guarded
 
 
 async def _report_refused(
@@ -174,16 +231,16 @@ async def _report_refused(
 handle_serving_event: Final[Dispatcher[ServingPorts]] = Dispatcher(
     "serving",
     {
-        DeploymentMigrationRequested: handle_move,  # before its base class
-        DeploymentRequested: handle_requested,
-        DeploymentPromoted: handle_promoted,
-        DeploymentRolledBack: handle_rolled_back,
+        DeploymentMigrationRequested: unless_deleted(handle_move),  # before its base class
+        DeploymentRequested: unless_deleted(handle_requested),
+        DeploymentPromoted: unless_deleted(handle_promoted),
+        DeploymentRolledBack: unless_deleted(handle_rolled_back),
         DeploymentDeleted: handle_deleted,
     },
     refused=_report_refused,
 )
 """The handler of ``llmops.serving``: ``handler(event, ports)``; a refused request is reported,
-then raised."""
+then raised. Nothing but a delete reaches a deleted endpoint (:func:`unless_deleted`)."""
 
 
 async def _read_or_refuse(payload: EndpointEvent, ports: ServingPorts, *, action: str) -> Manifest:

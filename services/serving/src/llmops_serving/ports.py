@@ -25,6 +25,7 @@ from llmops_shared.streams import StatusSink as StatusSink  # re-exported for ap
 
 if TYPE_CHECKING:
     from llmops_serving.router import FormatRouter
+    from llmops_serving.tombstones import Tombstones
 
 Manifest = objects.Manifest
 """A rendered object: an InferenceService, or a ``v1 List`` of Deployment + Service."""
@@ -105,13 +106,15 @@ class ServingBackend(Watched[Observed], Protocol):
 
 @dataclass(frozen=True)
 class ServingPorts:
-    """What the handlers are bound to in ``app.py``."""
+    """What the handlers are bound to in ``app.py`` (``tombstones``: the deleted endpoints,
+    :mod:`llmops_serving.tombstones`)."""
 
     router: FormatRouter
     options: RenderOptions
     storage_uri_template: str
     sink: StatusSink
     cache: ObservationCache
+    tombstones: Tombstones
 
     @property
     def backend(self) -> ServingBackend:

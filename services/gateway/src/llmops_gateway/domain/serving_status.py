@@ -1,21 +1,37 @@
-"""Fold ``deployment`` reports (serving) into the endpoint record."""
+"""Fold ``deployment`` reports (serving) into the endpoint record; answer a report about an
+endpoint the gateway does not hold, whose object exists, with that object's delete."""
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, get_args
 
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from llmops_gateway.db import repository
 from llmops_gateway.db.models import ServingDeployment, utcnow
-from llmops_gateway.domain.reports import observed_at, replace_given
+from llmops_gateway.domain.outbox import publish
+from llmops_gateway.domain.reports import brief, observed_at, replace_given
 from llmops_gateway.domain.serving import DELETE_FAILED, DELETE_STATES
-from llmops_shared.events import DeploymentStatusUpdated, Phase
+from llmops_shared.config import Environment
+from llmops_shared.events import DeploymentDeleted, DeploymentStatusUpdated, Phase
 from llmops_shared.events.payloads.details import DeploymentDetails, FormatMove
+from llmops_shared.logging import get_logger
+
+_log = get_logger(__name__)
 
 _KSERVE: Final = "InferenceService"
 _FORMAT_OF_BACKEND: Final = {"kserve": _KSERVE, "deployment": "builtin"}
 """The format of the objects each serving backend observes."""
+
+_ENVIRONMENT_OF_NAMESPACE: Final[dict[str, Environment]] = {
+    f"llm-ops-{environment}": environment for environment in get_args(Environment)
+}
+"""The serving worker deploys an environment's endpoints into ``llm-ops-<environment>``."""
+
+STRAY_CORRELATION_PREFIX: Final = "stray-endpoint:"
+"""The correlation id of the delete queued for an unknown endpoint is this + its id (a fold sees
+the report, not its envelope)."""
 
 
 def apply_deployment(session: Session, report: DeploymentStatusUpdated) -> bool:
@@ -38,10 +54,14 @@ def apply_deployment(session: Session, report: DeploymentStatusUpdated) -> bool:
     * any other phase while Deleting: the resource still exists; the deployment view is
       updated and the status stays Deleting.
 
-    A report about an unknown (or already removed) endpoint changes nothing.
+    A report about an unknown (or already removed) endpoint changes no row; when it shows the
+    endpoint's object (see :func:`answer_unknown_endpoint`) the object's delete is queued.
     """
     endpoint = repository.serving_endpoint(session, report.entity_id, for_update=True)
-    if endpoint is None or endpoint.seq >= report.seq:
+    if endpoint is None:
+        answer_unknown_endpoint(session, report)
+        return False
+    if endpoint.seq >= report.seq:
         return False
     details = report.details
     if report.phase == Phase.DELETED and endpoint.status in DELETE_STATES:
@@ -63,6 +83,51 @@ def apply_deployment(session: Session, report: DeploymentStatusUpdated) -> bool:
     elif report.phase == Phase.FAILED:
         endpoint.status = DELETE_FAILED
         endpoint.reason = report.reason or "the serving worker could not delete the deployment"
+    return True
+
+
+def answer_unknown_endpoint(session: Session, report: DeploymentStatusUpdated) -> bool:
+    """Queue ``DeploymentDeleted`` for an endpoint the gateway does not hold whose report
+    shows its object: an InferenceService (or Deployment, or manifest file) nobody tracks, e.g.
+    re-created by a request replayed after the endpoint was deleted and its row removed, or
+    one this gateway never created. True when the delete was queued.
+
+    In the fold's transaction (the outbox), so at most once per report: a redelivered report
+    is in ``processed_events`` and is not folded again. Only a report that carries the
+    object's manifest with a phase other than ``Deleted`` shows one: the worker's answer to a
+    delete still waiting for finalizers (``Pending``) and a refused request (``Failed``) carry
+    none, so a delete is never answered with another delete. The event names the object as
+    the report does (``name``, and the environment of the ``llm-ops-<env>`` namespace); the
+    serving worker leaves alone an object that another endpoint holds under the name.
+    """
+    details = report.details
+    if report.phase == Phase.DELETED or not details.manifest or not details.name:
+        return False
+    environment = _ENVIRONMENT_OF_NAMESPACE.get(details.namespace or "")
+    if environment is None:
+        _log.warning(
+            "stray_endpoint_left",
+            endpoint_id=report.entity_id,
+            namespace=details.namespace,
+            why="not the namespace of an environment",
+        )
+        return False
+    try:
+        payload = DeploymentDeleted(
+            endpoint_id=report.entity_id, name=details.name, environment=environment
+        )
+    except ValidationError as exc:  # not an id or a name the platform makes: not its object
+        _log.warning("stray_endpoint_left", endpoint_id=report.entity_id, why=brief(exc))
+        return False
+    publish(session, payload, f"{STRAY_CORRELATION_PREFIX}{report.entity_id}")
+    _log.warning(
+        "stray_endpoint_delete_queued",
+        endpoint_id=report.entity_id,
+        name=details.name,
+        namespace=details.namespace,
+        phase=report.phase.value,
+        seq=report.seq,
+    )
     return True
 
 

@@ -40,7 +40,9 @@ class DeploymentRequested(_EndpointEvent):
 
     The InferenceService is named ``name``, so a redelivered request updates the same resource.
     With a canary rollout the new version takes ``spec.rollout.traffic_split.new`` percent of the
-    traffic until a DeploymentPromoted or DeploymentRolledBack event.
+    traffic until a DeploymentPromoted or DeploymentRolledBack event. Every endpoint has its own
+    ``endpoint_id`` (a re-created one gets a new id): serving applies nothing for an endpoint
+    whose DeploymentDeleted it handled, and reports it ``Deleted`` again.
     """
 
     event_type: ClassVar[str] = "llmops.serving.deployment.requested.v1"
@@ -76,6 +78,9 @@ class DeploymentDeleted(_EndpointEvent):
     The past tense is the gateway's view: the endpoint no longer exists for clients. The
     InferenceService is removed by the serving worker afterwards, which reports a status event
     with phase ``Deleted`` once it is gone; until then the endpoint's status is not ``Deleted``.
+    The worker keeps the endpoint id as deleted (a tombstone) and applies no later event for it.
+    The gateway also sends it, unasked, for an endpoint it does not hold whose object a status
+    report shows (``name`` and ``environment`` then come from that report).
     """
 
     event_type: ClassVar[str] = "llmops.serving.deployment.deleted.v1"
