@@ -3,17 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import threading
+import time
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 import redis as redis_sync
 import sqlalchemy as sa
+from prometheus_client import CollectorRegistry
 from sqlalchemy.orm import Session
 
+from llmops_cli.embedded_redis import EmbeddedRedis
 from llmops_shared.events import Stream, decode_event
 from llmops_shared.streams import EVENT_FIELD
-from llmops_shared.streams.outbox import OutboxRelay, add_to_outbox, outbox_table
+from llmops_shared.streams.outbox import (
+    OutboxRelay,
+    ReplicationShortfall,
+    add_to_outbox,
+    outbox_table,
+)
 
 from support.streams import cancel_event
 
@@ -185,3 +197,182 @@ async def test_the_run_loop_purges_published_rows_past_their_retention(
     with db.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(db.outbox)).scalar_one() == 0
     assert redis_client.xlen(f"{namespace}{Stream.TRAINING}") == 1  # published before purged
+
+
+class Replicated:
+    """A private primary and one replica (two ``redis-server`` processes)."""
+
+    def __init__(self, primary: EmbeddedRedis, replica: EmbeddedRedis) -> None:
+        self.primary_server = primary
+        self.replica_server = replica
+        self.primary = redis_sync.Redis.from_url(primary.url)
+        self.replica = redis_sync.Redis.from_url(replica.url)
+        self._replica_pid = int(self.replica.info("server")["process_id"])
+
+    def online_replicas(self) -> int:
+        info = self.primary.info("replication")
+        return sum(
+            1
+            for key, value in info.items()
+            if key.startswith("slave") and isinstance(value, dict)
+            and value.get("state") == "online"
+        )  # fmt: skip
+
+    def wait_for(self, replicas: int, timeout_s: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.online_replicas() != replicas:
+            assert time.monotonic() < deadline, f"the primary never had {replicas} replica(s)"
+            time.sleep(0.02)
+
+    def wait_until_streaming(self, timeout_s: float = 10.0) -> None:
+        """Until the replica acknowledges a write: the primary lists it online before it has
+        finished loading the first sync, and a replica frozen then reads nothing after SIGCONT
+        for a while."""
+        deadline = time.monotonic() + timeout_s
+        with self.primary.pipeline(transaction=False) as pipe:
+            while True:
+                pipe.set("replication-check", "1")
+                pipe.wait(1, 100)
+                if pipe.execute()[-1] == 1:
+                    return
+                assert time.monotonic() < deadline, "the replica never acknowledged a write"
+
+    @contextlib.contextmanager
+    def replica_frozen(self) -> Iterator[None]:
+        """SIGSTOP the replica: still online for the primary (until repl-timeout, 60 s), but it
+        reads and acknowledges nothing; SIGCONT on the way out, whatever happened."""
+        os.kill(self._replica_pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(self._replica_pid, signal.SIGCONT)
+
+
+@pytest.fixture
+def replicated() -> Iterator[Replicated]:
+    with EmbeddedRedis() as primary, EmbeddedRedis() as replica:
+        pair = Replicated(primary, replica)
+        pair.primary.config_set("repl-diskless-sync-delay", 0)  # the full sync at once, not in 5 s
+        pair.replica.replicaof("127.0.0.1", primary.port)
+        pair.wait_for(1)
+        pair.wait_until_streaming()
+        yield pair
+        pair.primary.close()
+        pair.replica.close()
+
+
+def test_rows_stay_unpublished_until_a_replica_has_their_events(
+    db: Db, replicated: Replicated, namespace: str
+) -> None:
+    """Issue 19, gap 7: a row marked published must survive a failover to the replica.
+
+    Before the relay waited for replicas this failed: the rows were marked published at once.
+    """
+    sent = [submit(db, f"job-{i}") for i in range(3)]
+    stream = f"{namespace}{Stream.TRAINING}"
+    relay = OutboxRelay(
+        db.engine, db.outbox, replicated.primary, namespace=namespace, wait_timeout_ms=300
+    )  # min_replicas "auto": the one replica the primary reports online
+    with replicated.replica_frozen():
+        started = time.monotonic()
+        with pytest.raises(ReplicationShortfall) as shortfall:
+            relay.relay_once()
+        assert time.monotonic() - started < 2  # bounded by the WAIT timeout
+        assert (shortfall.value.acknowledged, shortfall.value.required) == (0, 1)
+        assert shortfall.value.events == 3
+        assert relay.pending_count() == 3, "marked published while no replica has the events"
+        with pytest.raises(ReplicationShortfall):
+            relay.relay_all()  # a shortfall stops the pass: nothing is marked
+        assert relay.pending_count() == 3
+    assert relay.relay_all() == 3  # the replica is back: sent again, and now confirmed
+    assert relay.pending_count() == 0
+    on_replica = stream_ids(replicated.replica, stream)
+    assert set(on_replica) == set(sent)  # a failover now would keep every event
+    # the unconfirmed passes did reach the primary: duplicates, which consumers skip by event id
+    assert len(on_replica) == 9
+    assert stream_ids(replicated.primary, stream) == on_replica
+
+
+def test_a_single_redis_is_not_waited_on(db: Db, namespace: str) -> None:
+    """auto with no replica: no WAIT, published at once; a fixed minimum holds the rows."""
+    sent = submit(db, "job-1")
+    with EmbeddedRedis() as server:
+        client = redis_sync.Redis.from_url(server.url)
+        strict = OutboxRelay(
+            db.engine, db.outbox, client, namespace=namespace, min_replicas=1, wait_timeout_ms=50
+        )
+        with pytest.raises(ReplicationShortfall):
+            strict.relay_once()  # availability falls back to the configured minimum
+        assert strict.pending_count() == 1
+        auto = OutboxRelay(db.engine, db.outbox, client, namespace=namespace)
+        assert auto.relay_all() == 1
+        assert client.info("commandstats").get("cmdstat_wait", {}).get("calls") == 1  # strict's
+        assert stream_ids(client, f"{namespace}{Stream.TRAINING}") == [sent, sent]
+        client.close()
+
+
+def test_auto_stops_waiting_for_a_replica_that_is_gone(
+    db: Db, replicated: Replicated, namespace: str
+) -> None:
+    submit(db, "job-1")
+    relay = OutboxRelay(db.engine, db.outbox, replicated.primary, namespace=namespace)
+    replicated.replica_server.stop()
+    replicated.wait_for(0)
+    assert relay.relay_all() == 1  # auto: no replica online, nothing to wait for
+    fixed = OutboxRelay(
+        db.engine, db.outbox, replicated.primary, namespace=namespace, min_replicas=1,
+        wait_timeout_ms=50,
+    )  # fmt: skip
+    submit(db, "job-2")
+    with pytest.raises(ReplicationShortfall):
+        fixed.relay_once()
+    assert fixed.pending_count() == 1
+
+
+async def test_the_run_loop_counts_shortfalls_and_publishes_once_the_replica_is_back(
+    db: Db, replicated: Replicated, namespace: str
+) -> None:
+    registry = CollectorRegistry()
+    relay = OutboxRelay(
+        db.engine, db.outbox, replicated.primary, namespace=namespace, poll_interval_s=0.05,
+        wait_timeout_ms=100, registry=registry,
+    )  # fmt: skip
+    stop = asyncio.Event()
+    with replicated.replica_frozen():
+        await asyncio.to_thread(submit, db, "job-1")
+        task = asyncio.create_task(relay.run(stop))
+        for _ in range(100):
+            if registry.get_sample_value("llmops_outbox_replication_shortfalls_total"):
+                break
+            await asyncio.sleep(0.02)
+        assert registry.get_sample_value("llmops_outbox_replication_shortfalls_total") == 1
+        assert registry.get_sample_value("llmops_outbox_replicas_required") == 1
+        assert await asyncio.to_thread(relay.pending_count) == 1
+    for _ in range(200):  # backing off (0.1 s, then 0.2 s, ...), then confirmed
+        if await asyncio.to_thread(relay.pending_count) == 0:
+            break
+        await asyncio.sleep(0.02)
+    stop.set()
+    await asyncio.wait_for(task, timeout=5)
+    assert relay.pending_count() == 0
+
+
+def test_auto_without_the_info_permission_publishes_as_before(db: Db, namespace: str) -> None:
+    """A Redis user that may not run INFO (an ACL): auto cannot count replicas, so it waits for
+    none (logged once) rather than stop publishing."""
+    sent = submit(db, "job-1")
+    with EmbeddedRedis() as server:
+        admin = redis_sync.Redis.from_url(server.url)
+        admin.acl_setuser(
+            "relay", enabled=True, nopass=True, keys=["*"], commands=["+xadd", "+ping"]
+        )
+        client = redis_sync.Redis(port=server.port, username="relay", password="")
+        relay = OutboxRelay(db.engine, db.outbox, client, namespace=namespace)
+        assert relay.relay_all() == 1
+        submit(db, "job-2")
+        assert relay.relay_all() == 1
+        denied = [e for e in admin.acl_log() if e["object"] == "info"]
+        assert len(denied) == 1  # asked once, not at every batch
+        assert stream_ids(admin, f"{namespace}{Stream.TRAINING}")[0] == sent
+        client.close()
+        admin.close()

@@ -253,6 +253,9 @@ async def _start(
         poll_interval_s=settings.relay_poll_interval_s,
         namespace=settings.stream_namespace,
         maxlen=settings.stream_maxlen,
+        min_replicas=settings.relay_min_replicas,
+        wait_timeout_ms=settings.relay_wait_timeout_ms,
+        registry=state.registry,
     )
     relay = asyncio.create_task(state.relay.run(stop), name="outbox-relay")
 

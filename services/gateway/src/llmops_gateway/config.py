@@ -101,6 +101,18 @@ class GatewaySettings(ServiceSettings):
         default=0.5, gt=0, description="How often the outbox relay looks for unpublished rows."
     )
     relay_batch_size: int = Field(default=500, ge=1)
+    relay_min_replicas: Annotated[int, Field(ge=0)] | Literal["auto"] = Field(
+        default="auto",
+        description="Redis replicas that must acknowledge (WAIT) a batch of outbox events before "
+        "its rows are marked published; auto: the replicas the primary reports online (none on "
+        "a single Redis: no wait).",
+    )
+    relay_wait_timeout_ms: int = Field(
+        default=1000,
+        ge=1,
+        description="How long a batch waits for its replicas; short of them, the rows stay "
+        "unpublished and are sent again.",
+    )
     model_registry_enabled: bool = Field(
         default=True,
         description="Import catalog models through the registry worker (Hugging Face Hub); "

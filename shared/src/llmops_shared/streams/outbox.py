@@ -8,6 +8,14 @@ Delivery is at least once: if the relay crashes after XADD but before its UPDATE
 is published again with the same event id and consumers skip the copy. On PostgreSQL rows are
 claimed with ``FOR UPDATE SKIP LOCKED``, so several gateway replicas can each run a relay; SQLite
 ignores the clause and expects a single relay.
+
+Redis replication is asynchronous, so an XADD the primary acknowledged can vanish in a failover.
+When Redis has replicas the relay therefore ends each batch with ``WAIT`` (on the connection that
+sent the XADDs) and marks the rows published only when ``min_replicas`` replicas acknowledged
+them; otherwise it raises :class:`ReplicationShortfall`, the rows stay unpublished and the next
+pass sends them again (a duplicate entry with the same event id, which consumers skip).
+``min_replicas="auto"`` waits for every replica the primary reports online (``INFO
+replication``), none on a single Redis, where nothing changes.
 """
 
 from __future__ import annotations
@@ -15,8 +23,11 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 import redis
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from redis.exceptions import NoPermissionError
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -43,6 +54,57 @@ from llmops_shared.streams.errors import describe
 from llmops_shared.streams.publisher import EVENT_FIELD, TRANSIENT_REDIS_ERRORS, stream_key
 
 _ID_TYPE = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+
+MinReplicas = int | Literal["auto"]
+"""How many replicas must acknowledge a batch before its rows are marked published: a number,
+or ``"auto"``: the replicas the primary reports online when the batch is sent (0 without any)."""
+
+
+class ReplicationShortfall(redis.RedisError):
+    """Fewer replicas than required acknowledged a batch within the WAIT timeout.
+
+    The batch is on the primary (consumers may already read it) but its rows stay unpublished:
+    the next pass sends them again.
+    """
+
+    def __init__(self, *, acknowledged: int, required: int, events: int) -> None:
+        super().__init__(
+            f"{acknowledged} of {required} required replica(s) acknowledged {events} event(s); "
+            "the rows stay unpublished and are sent again"
+        )
+        self.acknowledged = acknowledged
+        self.required = required
+        self.events = events
+
+
+def online_replicas(info: dict[str, Any]) -> int:
+    """The replicas an ``INFO replication`` reply (as redis-py parses it) lists as online.
+
+    A replica still in its initial sync (``wait_bgsave``, ``send_bulk``) acknowledges nothing yet,
+    so it is not counted; a hung one is, until the primary drops it (``repl-timeout``).
+    """
+    return sum(
+        1
+        for key, value in info.items()
+        if key.startswith("slave") and isinstance(value, dict) and value.get("state") == "online"
+    )
+
+
+class RelayMetrics:
+    """The relay's families on a registry the service owns."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.shortfalls = Counter(
+            "llmops_outbox_replication_shortfalls",
+            "Outbox batches left unpublished because fewer replicas than required acknowledged "
+            "them in time (sent again on the next pass)",
+            registry=registry,
+        )
+        self.required = Gauge(
+            "llmops_outbox_replicas_required",
+            "Replicas that must acknowledge an outbox batch (the last batch's; auto: online ones)",
+            registry=registry,
+        )
 
 
 def outbox_table(metadata: MetaData, name: str = "outbox") -> Table:
@@ -95,7 +157,14 @@ class OutboxRelay:
         maxlen: int = 1_000_000,
         keep_published_for: timedelta = timedelta(days=7),
         purge_every: timedelta = timedelta(minutes=10),
+        min_replicas: MinReplicas = "auto",
+        wait_timeout_ms: int = 1000,
+        registry: CollectorRegistry | None = None,
     ) -> None:
+        if min_replicas != "auto" and min_replicas < 0:
+            raise ValueError(f"min_replicas must be >= 0 or 'auto', not {min_replicas}")
+        if wait_timeout_ms < 1:  # WAIT with 0 blocks for ever
+            raise ValueError(f"wait_timeout_ms must be >= 1, not {wait_timeout_ms}")
         self._engine = engine
         self._namespace = namespace
         self._table = table
@@ -108,6 +177,10 @@ class OutboxRelay:
         self._last_purge = float("-inf")
         self._wakeup = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._min_replicas: MinReplicas = min_replicas
+        self._wait_timeout_ms = wait_timeout_ms
+        self._replicas_unknown = False  # auto, and INFO refused (an ACL): wait for none
+        self._metrics = RelayMetrics(registry) if registry is not None else None
         self._log = get_logger(__name__)
 
     def wake(self) -> None:
@@ -116,7 +189,11 @@ class OutboxRelay:
             self._loop.call_soon_threadsafe(self._wakeup.set)
 
     def relay_once(self) -> int:
-        """Publish one batch of unpublished rows; returns how many were published."""
+        """Publish one batch of unpublished rows; returns how many were published.
+
+        Raises :class:`ReplicationShortfall` (the rows stay unpublished) when fewer replicas than
+        required acknowledged the batch within ``wait_timeout_ms``.
+        """
         table = self._table
         with self._engine.begin() as conn:
             rows = conn.execute(
@@ -128,6 +205,9 @@ class OutboxRelay:
             ).all()
             if not rows:
                 return 0
+            required = self._required_replicas()
+            # one connection for the XADDs and the WAIT: WAIT counts the replicas that have
+            # this connection's writes
             with self._redis.pipeline(transaction=False) as pipe:
                 for row in rows:
                     pipe.xadd(
@@ -136,13 +216,42 @@ class OutboxRelay:
                         maxlen=self._maxlen,
                         approximate=True,
                     )
-                pipe.execute()
+                if required:
+                    pipe.wait(required, self._wait_timeout_ms)
+                replies = pipe.execute()
+            if required and (acknowledged := int(replies[-1])) < required:
+                # leaving the block rolls back: the rows stay unpublished (and unlocked)
+                raise ReplicationShortfall(
+                    acknowledged=acknowledged, required=required, events=len(rows)
+                )
             conn.execute(
                 update(table)
                 .where(table.c.position.in_([row.position for row in rows]))
                 .values(published_at=datetime.now(UTC))
             )
         return len(rows)
+
+    def _required_replicas(self) -> int:
+        """How many replicas must acknowledge the batch about to be sent."""
+        required = self._min_replicas
+        if required == "auto":
+            required = 0
+            if not self._replicas_unknown:
+                try:
+                    required = online_replicas(self._redis.info("replication"))
+                except NoPermissionError as exc:  # the user lacks INFO: as before, no WAIT
+                    self._replicas_unknown = True
+                    self._log.warning(
+                        "outbox_relay_replicas_unknown",
+                        alert=True,
+                        error=describe(exc),
+                        hint="grant the relay's Redis user +info and +wait, or set "
+                        "RELAY_MIN_REPLICAS; until then batches are marked published without "
+                        "waiting for replicas",
+                    )
+        if self._metrics is not None:
+            self._metrics.required.set(required)
+        return required
 
     def relay_all(self) -> int:
         """Publish until nothing is left; returns the total."""
@@ -182,6 +291,20 @@ class OutboxRelay:
                     if purged:
                         self._log.info("outbox_purged", rows=purged)
                 backoff_s = self._poll_interval_s
+            except ReplicationShortfall as exc:
+                if self._metrics is not None:
+                    self._metrics.shortfalls.inc()
+                self._log.warning(
+                    "outbox_replication_shortfall",
+                    acknowledged=exc.acknowledged,
+                    required=exc.required,
+                    events=exc.events,
+                    wait_timeout_ms=self._wait_timeout_ms,
+                )
+                backoff_s = min(backoff_s * 2, 5.0)
+                # not woken by new requests: each pass sends the batch again (duplicates)
+                await _first_of(stop, timeout_s=backoff_s)
+                continue
             except TRANSIENT_REDIS_ERRORS as exc:
                 self._log.warning("outbox_relay_redis_unavailable", error=describe(exc))
                 backoff_s = min(backoff_s * 2, 5.0)

@@ -140,6 +140,8 @@ class ScriptContext:
                 client,
                 namespace=self.settings.stream_namespace,
                 maxlen=self.settings.stream_maxlen,
+                min_replicas=self.settings.relay_min_replicas,
+                wait_timeout_ms=self.settings.relay_wait_timeout_ms,
             )
             return relay.relay_all()
         except RedisError as exc:
