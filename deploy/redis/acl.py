@@ -15,6 +15,10 @@ stream but not append to it, and append to ``llmops.status`` but not read it:
 * publisher: XADD to ``llmops.status`` (tracking also ``llmops.models``; the gateway every stream);
 * tracking: the model-version poller state ``tracking:model-versions:*`` and the webhook delivery
   ids ``tracking:mlflow-webhook:delivery:*``;
+* workflow: its pipeline ledger ``llmops:workflow:*`` (one record per job, updated in an
+  optimistic transaction: WATCH, GET, MULTI, SET/DEL and SADD/SREM of the watched set, EXEC;
+  UNWATCH when nothing changes);
+* serving: the tombstones of deleted endpoints ``llmops:serving:tombstones:*`` (GET, SET);
 * gateway: besides the above, the integrations report (XINFO GROUPS of every stream, XLEN of
   every ``.dlq``, every worker's heartbeat) and dead-letter listing and replay (XREVRANGE of the
   ``.dlq`` streams; EVAL of the replay script: XRANGE, XADD, XDEL, and the replay marker
@@ -195,8 +199,28 @@ def service_grants(service: str, namespace: str) -> list[Grant]:
                 "webhook delivery ids",
             ),
         ]
+    if service == "serving":
+        grants.append(
+            Grant(
+                ("+get", "+set"),
+                (f"{ns}llmops:serving:tombstones:*",),
+                "deleted endpoints (llmops_serving.tombstones)",
+            )
+        )
+    if service == "workflow":
+        grants += [
+            Grant(("+unwatch",), (), "keyless"),
+            Grant(
+                ("+watch", "+get", "+mget", "+set", "+del", "+sadd", "+srem", "+smembers"),
+                (f"{ns}llmops:workflow:*",),
+                "the pipeline ledger (records and the watched set)",
+            ),
+        ]
     if service == "gateway":
         grants += inspection_grants(namespace)
+        grants.append(
+            Grant(("+info", "+wait"), (), "outbox relay: online replicas and WAIT for them")
+        )
     return grants
 
 

@@ -6,6 +6,7 @@ replay run end to end under their users without a single ACL denial."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import secrets
@@ -27,6 +28,7 @@ from redis.exceptions import NoPermissionError
 
 from deploy.helpers import DEPLOY, SERVICES
 from llmops_cli.embedded_redis import find_redis_server_binary, free_port
+from llmops_serving.tombstones import RedisTombstones
 from llmops_shared.events import (
     DatasetVersionRequested,
     Event,
@@ -258,6 +260,49 @@ async def test_tracking_state_keys_under_its_user(server: AclServer) -> None:
     finally:
         await tracking.aclose()
     assert server.denials() == []
+
+
+async def test_serving_tombstones_under_its_user(server: AclServer) -> None:
+    """The serving worker's tombstones (llmops_serving.tombstones), in each namespace."""
+    for user, namespace in (("serving", ""), ("stg-serving", "stg:")):
+        serving = async_redis(server.url(user))
+        try:
+            tombstones = RedisTombstones(serving, namespace=namespace, retention_s=60)
+            assert await tombstones.buried("endpoint-1") is None
+            await tombstones.bury("endpoint-1", event_id="event-1")
+            assert await tombstones.buried("endpoint-1") == "event-1"
+            assert _denied(functools.partial(server.client(user).set, "llmops:serving:x", "x"))
+        finally:
+            await serving.aclose()
+    assert server.admin.ttl("stg:llmops:serving:tombstones:endpoint-1") > 0
+    assert {d["object"] for d in server.denials()} == {"llmops:serving:x"}  # only the probes
+
+
+async def test_workflow_pipeline_ledger_under_its_user(server: AclServer) -> None:
+    """The workflow worker's pipeline ledger (llmops_workflow.adapters.ledger), in each
+    namespace: every command its optimistic transactions send, and nothing else."""
+    from llmops_workflow.adapters.ledger import RedisLedger
+    from llmops_workflow.ledger import Transitions
+
+    for user, namespace in (("workflow", ""), ("stg-workflow", "stg:")):
+        workflow = async_redis(server.url(user))
+        try:
+            ledger = RedisLedger(workflow, namespace=namespace, ttl_s=60)
+            of = Transitions("job-1", "llm-ops-dev", "argo")
+            await ledger.update("job-1", of.claim)
+            await ledger.update("job-1", of.claim)  # unchanged: UNWATCH
+            await ledger.update("job-1", of.applied(True))
+            assert [r.job_id for r in await ledger.watched()] == ["job-1"]
+            await ledger.update("job-2", Transitions("job-2", "ns", "argo").claim)
+            assert await ledger.update("job-2", Transitions.release) is None
+            assert (await ledger.get("job-1")) is not None
+            probe = server.client(user)
+            assert _denied(lambda p=probe: p.set("llmops:serving:other", "x"))  # nothing else
+            probe.close()
+        finally:
+            await workflow.aclose()
+    assert server.admin.ttl("stg:llmops:workflow:pipeline:job-1") > 0
+    assert {d["object"] for d in server.denials()} == {"llmops:serving:other"}
 
 
 @pytest.fixture
