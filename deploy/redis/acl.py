@@ -199,6 +199,15 @@ def service_grants(service: str, namespace: str) -> list[Grant]:
                 "webhook delivery ids",
             ),
         ]
+    if service == "tracking":
+        grants.append(
+            Grant(
+                ("+set", "+get", "+del", "+pexpire", "+evalsha"),
+                (f"{ns}tracking:run-lock:*",),
+                "per-job run locks (llmops_tracking.adapters.redis_locks; EVALSHA's scripts "
+                "run GET, PEXPIRE and DEL)",
+            )
+        )
     if service == "serving":
         grants.append(
             Grant(

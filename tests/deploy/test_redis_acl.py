@@ -262,6 +262,24 @@ async def test_tracking_state_keys_under_its_user(server: AclServer) -> None:
     assert server.denials() == []
 
 
+async def test_tracking_run_locks_under_its_user(server: AclServer) -> None:
+    """The tracking worker's per-job run locks (llmops_tracking.adapters.redis_locks): taken,
+    renewed and released (scripts whose inner GET/PEXPIRE/DEL the ACL checks too)."""
+    from llmops_tracking.adapters.redis_locks import RedisRunLocks, run_lock_key
+
+    for user, namespace in (("tracking", ""), ("stg-tracking", "stg:")):
+        tracking = async_redis(server.url(user))
+        try:
+            locks = RedisRunLocks(tracking, namespace=namespace, ttl_s=5)
+            async with locks.hold("job-1") as lease:
+                assert server.admin.exists(run_lock_key(namespace, "job-1"))
+                await locks.renew(lease)  # type: ignore[arg-type]
+            assert not server.admin.exists(run_lock_key(namespace, "job-1"))  # released
+        finally:
+            await tracking.aclose()
+    assert server.denials() == []
+
+
 async def test_serving_tombstones_under_its_user(server: AclServer) -> None:
     """The serving worker's tombstones (llmops_serving.tombstones), in each namespace."""
     for user, namespace in (("serving", ""), ("stg-serving", "stg:")):

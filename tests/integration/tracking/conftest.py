@@ -10,9 +10,11 @@ from __future__ import annotations
 import uuid
 
 import pytest
+import redis.asyncio as aioredis
 from mlflow.tracking import MlflowClient
 
 from llmops_tracking.adapters.mlflow import MlflowTracking, mlflow_client
+from llmops_tracking.adapters.redis_locks import RedisRunLocks
 from llmops_tracking.ports import TrackingPorts
 
 from support.mlflow_server import MlflowServer
@@ -37,8 +39,14 @@ def template() -> str:
 
 
 @pytest.fixture
-def ports(mlflow_backend: MlflowTracking, template: str) -> TrackingPorts:
-    """Handler ports on the real MLflow server, environment ``dev``."""
+def locks(redis: aioredis.Redis) -> RedisRunLocks:
+    """The per-job run locks on the real Redis, in a namespace no other test uses."""
+    return RedisRunLocks(redis, namespace=f"test-{uuid.uuid4().hex[:8]}:")
+
+
+@pytest.fixture
+def ports(mlflow_backend: MlflowTracking, locks: RedisRunLocks, template: str) -> TrackingPorts:
+    """Handler ports on the real MLflow server and Redis, environment ``dev``."""
     return TrackingPorts(
-        backend=mlflow_backend, environment="dev", experiment_name_template=template
+        backend=mlflow_backend, locks=locks, environment="dev", experiment_name_template=template
     )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import redis.asyncio as aioredis
 
 from llmops_shared.events import ExperimentRunStatusUpdated, decode_event, encode_event
 from llmops_tracking.adapters.builtin import BuiltinTracking
-from llmops_tracking.app import build_backend, build_handler
+from llmops_tracking.app import build_backend, build_handler, build_locks
 from llmops_tracking.config import TrackingSettings
 
 from integration.tracking.helpers import (
@@ -36,12 +37,14 @@ def status_of(outputs: object) -> ExperimentRunStatusUpdated:
     return decode_event(encode_event(envelope)).payload_as(ExperimentRunStatusUpdated)
 
 
-async def test_disabled_tracking_reports_builtin_runs_without_calling_mlflow() -> None:
+async def test_disabled_tracking_reports_builtin_runs_without_calling_mlflow(
+    redis: aioredis.Redis,
+) -> None:
     # An unreachable MLflow proves it: any MLflow call would raise TrackingUnavailable.
     config = settings(experiment_tracking_enabled=False, mlflow_tracking_uri=unreachable_uri())
     backend = build_backend(config)
     assert isinstance(backend, BuiltinTracking)
-    handler = build_handler(config, backend)
+    handler = build_handler(config, backend, build_locks(config, redis))
     job_id = new_job_id()
 
     running = status_of(await handler(received(submitted(job_id, model_id="m-1"))))

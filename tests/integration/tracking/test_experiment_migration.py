@@ -25,6 +25,7 @@ from llmops_shared.events import (
     new_event,
 )
 from llmops_tracking.adapters.builtin import BuiltinTracking
+from llmops_tracking.adapters.redis_locks import RedisRunLocks
 from llmops_tracking.handlers import handle_training_event
 from llmops_tracking.ports import TrackingPorts
 from llmops_workflow.handlers import handle_training_event as workflow_handler
@@ -43,9 +44,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def builtin_ports(template: str) -> TrackingPorts:
+def builtin_ports(locks: RedisRunLocks, template: str) -> TrackingPorts:
     return TrackingPorts(
-        backend=BuiltinTracking(), environment="dev", experiment_name_template=template
+        backend=BuiltinTracking(), locks=locks, environment="dev", experiment_name_template=template
     )
 
 

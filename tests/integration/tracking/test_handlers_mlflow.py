@@ -17,6 +17,7 @@ from llmops_shared.events import (
 )
 from llmops_shared.streams import DependencyUnavailableError, NonRetryableError
 from llmops_tracking.adapters.mlflow import MlflowTracking, mlflow_client
+from llmops_tracking.adapters.redis_locks import RedisRunLocks
 from llmops_tracking.handlers import handle_training_event
 from llmops_tracking.ports import TrackingPorts, TrackingRejected, TrackingUnavailable
 
@@ -201,9 +202,13 @@ async def test_a_changed_spec_for_the_same_job_is_rejected(
     assert run.data.params["hyperparams.lr"] == "0.0001"
 
 
-async def test_unreachable_mlflow_is_a_dependency_outage_and_fails_fast(template: str) -> None:
+async def test_unreachable_mlflow_is_a_dependency_outage_and_fails_fast(
+    locks: RedisRunLocks, template: str
+) -> None:
     backend = MlflowTracking(mlflow_client(unreachable_uri(), max_retries=0, timeout_s=5))
-    ports = TrackingPorts(backend=backend, environment="dev", experiment_name_template=template)
+    ports = TrackingPorts(
+        backend=backend, locks=locks, environment="dev", experiment_name_template=template
+    )
 
     started = time.monotonic()
     with pytest.raises(TrackingUnavailable, match="unavailable while tracking job") as caught:
@@ -219,12 +224,16 @@ async def test_ping_passes_against_a_live_server(mlflow_backend: MlflowTracking)
     await mlflow_backend.ping()
 
 
-async def test_run_url_uses_the_ui_url_when_set(mlflow_server: MlflowServer, template: str) -> None:
+async def test_run_url_uses_the_ui_url_when_set(
+    mlflow_server: MlflowServer, locks: RedisRunLocks, template: str
+) -> None:
     backend = MlflowTracking(
         mlflow_client(mlflow_server.url, max_retries=0, timeout_s=10),
         ui_url="https://mlflow.example.com",
     )
-    ports = TrackingPorts(backend=backend, environment="stg", experiment_name_template=template)
+    ports = TrackingPorts(
+        backend=backend, locks=locks, environment="stg", experiment_name_template=template
+    )
 
     status = only_status(await handle_training_event(received(submitted()), ports))
 

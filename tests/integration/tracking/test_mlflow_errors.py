@@ -22,6 +22,7 @@ from llmops_tracking.handlers import handle_training_event
 from llmops_tracking.ports import TrackingPorts, TrackingRejected, TrackingUnavailable
 
 from integration.tracking.helpers import received, submitted
+from support.fakes.tracking import FakeRunLocks
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +91,10 @@ def ports_for(
     servers.append(server)
     backend = MlflowTracking(mlflow_client(server.url, max_retries=0, timeout_s=5))
     return TrackingPorts(
-        backend=backend, environment="dev", experiment_name_template="x/{job_type}"
+        backend=backend,
+        locks=FakeRunLocks(),
+        environment="dev",
+        experiment_name_template="x/{job_type}",
     )
 
 

@@ -3,6 +3,7 @@ and what the one status report says (the MLflow adapter has its own tests agains
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import uuid
 from collections.abc import Sequence
@@ -26,16 +27,19 @@ from llmops_shared.events import (
     new_event,
 )
 from llmops_shared.specs.examples import SEED_TRAIN_JOB_SPEC
-from llmops_shared.streams import DependencyUnavailableError, NonRetryableError
+from llmops_shared.streams import DependencyUnavailableError, NonRetryableError, is_retryable
 from llmops_tracking.handlers import handle_training_event
 from llmops_tracking.ports import (
+    RunLeaseLost,
+    RunLockBusy,
+    RunLockUnavailable,
     RunStatus,
     TrackingPorts,
     TrackingRejected,
     TrackingUnavailable,
 )
 
-from support.fakes.tracking import FakeTracking
+from support.fakes.tracking import FakeRunLocks, FakeTracking
 
 pytestmark = pytest.mark.unit
 
@@ -99,13 +103,26 @@ def only_report(outputs: Sequence[Envelope]) -> ExperimentRunStatusUpdated:
 
 
 @pytest.fixture
-def backend() -> FakeTracking:
-    return FakeTracking(backend_name="mlflow")
+def journal() -> list[str]:
+    """What the backend and the locks did, in order (shared by both fakes)."""
+    return []
 
 
 @pytest.fixture
-def ports(backend: FakeTracking) -> TrackingPorts:
-    return TrackingPorts(backend=backend, environment="dev", experiment_name_template=TEMPLATE)
+def backend(journal: list[str]) -> FakeTracking:
+    return FakeTracking(backend_name="mlflow", journal=journal)
+
+
+@pytest.fixture
+def locks(journal: list[str]) -> FakeRunLocks:
+    return FakeRunLocks(journal=journal)
+
+
+@pytest.fixture
+def ports(backend: FakeTracking, locks: FakeRunLocks) -> TrackingPorts:
+    return TrackingPorts(
+        backend=backend, locks=locks, environment="dev", experiment_name_template=TEMPLATE
+    )
 
 
 # ------------------------------------------------------------------------------ submitted
@@ -191,7 +208,9 @@ async def test_the_report_phase_follows_the_runs_status(
 
 async def test_a_backend_note_becomes_the_reports_reason() -> None:
     backend = FakeTracking(backend_name="builtin", ui_url=None, note="records live elsewhere")
-    ports = TrackingPorts(backend=backend, environment="dev", experiment_name_template=TEMPLATE)
+    ports = TrackingPorts(
+        backend=backend, locks=FakeRunLocks(), environment="dev", experiment_name_template=TEMPLATE
+    )
 
     report = only_report(await handle_training_event(submitted(new_id()), ports))
     assert report.reason == "records live elsewhere"
@@ -411,3 +430,113 @@ async def test_a_migration_while_the_backend_is_down_stays_pending(
     backend.fail = TrackingUnavailable("mlflow answered 503")
     with pytest.raises(DependencyUnavailableError):
         await handle_training_event(migration(new_id(), "FINISHED"), ports)
+
+
+# ------------------------------------------------------------------------------ the job's lock
+
+
+async def test_every_handler_touches_the_run_only_under_the_jobs_lock(
+    journal: list[str], ports: TrackingPorts
+) -> None:
+    job_id = new_id()
+    await handle_training_event(submitted(job_id), ports)
+    await handle_training_event(migration(job_id, "RUNNING"), ports)
+    await handle_training_event(cancelled(job_id), ports)
+
+    assert journal == [
+        f"lock {job_id}",
+        f"ensure_run {job_id}",
+        f"create {job_id}",
+        f"unlock {job_id}",
+        f"lock {job_id}",
+        f"migrate_run {job_id}",
+        f"unlock {job_id}",
+        f"lock {job_id}",
+        f"cancel_run {job_id}",
+        f"unlock {job_id}",
+    ]
+
+
+async def test_two_events_of_one_job_at_once_are_handled_one_after_the_other(
+    backend: FakeTracking, journal: list[str], ports: TrackingPorts
+) -> None:
+    """A submission and its migration at the same time (two replicas share the locks): the
+    second waits for the first, finds its run and reuses it."""
+    job_id = new_id()
+    first, second = await asyncio.gather(
+        handle_training_event(submitted(job_id), ports),
+        handle_training_event(migration(job_id, "RUNNING"), ports),
+    )
+
+    assert only_report(first).entity_id == only_report(second).entity_id
+    assert len(backend.runs) == 1
+    assert journal.count(f"create {job_id}") == 1
+    assert [entry.split()[0] for entry in journal] == [
+        "lock",
+        "ensure_run",
+        "create",
+        "unlock",
+        "lock",
+        "migrate_run",
+        "unlock",
+    ]
+
+
+async def test_other_jobs_do_not_wait_for_a_jobs_lock(
+    backend: FakeTracking, locks: FakeRunLocks, ports: TrackingPorts
+) -> None:
+    locks.busy.add("someone-elses-job")
+    report = only_report(await handle_training_event(submitted(new_id()), ports))
+    assert report.phase is Phase.RUNNING
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        lambda job_id: submitted(job_id),
+        lambda job_id: migration(job_id, "FINISHED"),
+        lambda job_id: cancelled(job_id),
+    ],
+    ids=["submitted", "migration", "cancelled"],
+)
+async def test_a_lock_held_too_long_elsewhere_is_retried_later(
+    backend: FakeTracking, locks: FakeRunLocks, ports: TrackingPorts, event: Any
+) -> None:
+    """Another replica holds the job's lock longer than we wait: an ordinary retryable failure
+    (counted: a lock that never frees ends in the dead letters), nothing touched, no report
+    (a migration is not answered failed: the move may well succeed on the retry)."""
+    job_id = new_id()
+    locks.busy.add(job_id)
+
+    with pytest.raises(RunLockBusy) as caught:
+        await handle_training_event(event(job_id), ports)
+
+    assert is_retryable(caught.value)
+    assert not isinstance(caught.value, DependencyUnavailableError | NonRetryableError)
+    assert backend.runs == {}
+    assert (backend.requests, backend.migrations, backend.cancels) == ([], [], [])
+
+
+async def test_a_lease_lost_before_the_create_creates_nothing_and_is_retried(
+    backend: FakeTracking, locks: FakeRunLocks, ports: TrackingPorts
+) -> None:
+    job_id = new_id()
+    locks.lose.add(job_id)
+
+    with pytest.raises(RunLeaseLost) as caught:
+        await handle_training_event(submitted(job_id), ports)
+    assert is_retryable(caught.value)
+    assert backend.runs == {}
+
+    locks.lose.clear()  # the retry, once the lock is ours again
+    report = only_report(await handle_training_event(submitted(job_id), ports))
+    assert report.entity_id == backend.runs[job_id].run_id
+
+
+async def test_locks_out_of_reach_keep_the_event_pending(
+    backend: FakeTracking, locks: FakeRunLocks, ports: TrackingPorts
+) -> None:
+    locks.fail = RunLockUnavailable("cannot take the run lock: Redis is down")
+    with pytest.raises(DependencyUnavailableError):
+        await handle_training_event(submitted(new_id()), ports)
+    assert backend.requests == []

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
+import redis.asyncio as aioredis
 from starlette.types import ASGIApp
 
 from llmops_shared.events import Stream
@@ -21,10 +22,11 @@ from llmops_shared.streams.connection import redact_url
 from llmops_shared.streams.publisher import Publisher
 from llmops_shared.worker import Background, Subscription, WorkerContext, run_worker, service_main
 from llmops_tracking.adapters.builtin import BuiltinTracking
+from llmops_tracking.adapters.redis_locks import RedisRunLocks
 from llmops_tracking.config import TrackingSettings
 from llmops_tracking.handlers import handle_training_event
 from llmops_tracking.poller import ModelVersionPoller
-from llmops_tracking.ports import TrackingBackend, TrackingPorts
+from llmops_tracking.ports import RunLocks, TrackingBackend, TrackingPorts
 from llmops_tracking.webhook_app import build_webhook_app
 from llmops_tracking.webhook_registration import register_webhook
 from llmops_tracking.webhooks import WebhookReceiver
@@ -62,7 +64,16 @@ def build_backend(settings: TrackingSettings, client: Any = None) -> TrackingBac
     # imported here: the built-in backend must not pay for (or need) importing mlflow
     from llmops_tracking.adapters.mlflow import MlflowTracking
 
-    return MlflowTracking(client or build_client(settings), ui_url=settings.mlflow_ui_url)
+    return MlflowTracking(
+        client or build_client(settings),
+        ui_url=settings.mlflow_ui_url,
+        create_margin_s=settings.mlflow_call_budget_s,
+    )
+
+
+def build_locks(settings: TrackingSettings, redis: aioredis.Redis) -> RunLocks:
+    """The per-job run locks every replica shares, on the worker's Redis client."""
+    return RedisRunLocks(redis, namespace=settings.stream_namespace, ttl_s=settings.run_lock_ttl)
 
 
 @dataclass
@@ -150,10 +161,11 @@ def build_model_version_events(
     return ModelVersionEvents(settings, MlflowModelRegistry(client))
 
 
-def build_handler(settings: TrackingSettings, backend: TrackingBackend) -> Handler:
+def build_handler(settings: TrackingSettings, backend: TrackingBackend, locks: RunLocks) -> Handler:
     """The ``llmops.training`` handler with its ports bound."""
     ports = TrackingPorts(
         backend=backend,
+        locks=locks,
         environment=settings.environment,
         experiment_name_template=settings.experiment_name_template,
     )
@@ -190,9 +202,14 @@ async def serve(settings: TrackingSettings, *, stop: asyncio.Event | None = None
                 reason="MLFLOW_WEBHOOK_URL is set but MLFLOW_WEBHOOK_SECRET is not; only the "
                 "poller publishes model versions",
             )
+
+    def subscriptions(context: WorkerContext[TrackingSettings]) -> list[Subscription]:
+        locks = build_locks(settings, context.redis)
+        return [Subscription(Stream.TRAINING, build_handler(settings, backend, locks))]
+
     await run_worker(
         settings,
-        [Subscription(Stream.TRAINING, build_handler(settings, backend))],
+        subscriptions,
         readiness=readiness,
         stop=stop,
         background=events.background(),

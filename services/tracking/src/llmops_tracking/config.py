@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar, Final, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from llmops_shared.config import OptionalSecret, ServiceSettings, checked_template
 
@@ -19,6 +19,27 @@ SUPPORTED_SYSTEMS: Final = ("mlflow",)
 
 TEMPLATE_FIELDS: Final = frozenset({"environment", "job_type", "model_family"})
 """Placeholders ``EXPERIMENT_NAME_TEMPLATE`` may use."""
+
+DEFAULT_RUN_LOCK_TTL_S: Final = 30.0
+"""``RUN_LOCK_TTL_S`` when unset (unless MLflow calls may take longer than half of it)."""
+
+MLFLOW_BACKOFF_FACTOR_S: Final = 2.0
+MLFLOW_BACKOFF_JITTER_S: Final = 1.0
+MLFLOW_BACKOFF_MAX_S: Final = 120.0
+"""MLflow's defaults between two client retries (``MLFLOW_HTTP_REQUEST_BACKOFF_*``)."""
+
+
+def mlflow_call_budget_s(timeout_s: float, max_retries: int) -> float:
+    """The longest one MLflow client call may take: every attempt timing out, plus MLflow's
+    default backoff between attempts (factor 2, jitter up to 1 s, at most 120 s each)."""
+    backoff = sum(
+        min(
+            MLFLOW_BACKOFF_FACTOR_S * 2.0 ** (attempt - 1) + MLFLOW_BACKOFF_JITTER_S,
+            MLFLOW_BACKOFF_MAX_S,
+        )
+        for attempt in range(1, max_retries + 1)
+    )
+    return timeout_s * (max_retries + 1) + backoff
 
 
 class TrackingSettings(ServiceSettings):
@@ -59,6 +80,15 @@ class TrackingSettings(ServiceSettings):
     )
     mlflow_http_request_timeout: int = Field(
         default=10, ge=1, description="Seconds per MLflow request (MLflow's default is 120)."
+    )
+    run_lock_ttl_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="TTL of a job's run lock in Redis (renewed every third of it while held): "
+        "how long the lock of a replica that died holding it blocks the job, and how long a "
+        "replica waits for a held one. Unset: 30 s, or twice the longest MLflow call when "
+        "that is more; when set, more than 1.5 times that call (MLFLOW_HTTP_REQUEST_TIMEOUT, "
+        "retries and backoff).",
     )
 
     # ------------------------------------------------------------ model-version events
@@ -101,6 +131,40 @@ class TrackingSettings(ServiceSettings):
         description="The poller re-reads versions created up to this long before its watermark "
         "(skipping those already published), so a version committed late is not missed.",
     )
+
+    @property
+    def mlflow_call_budget_s(self) -> float:
+        """The longest one MLflow client call may take with these settings."""
+        return mlflow_call_budget_s(
+            self.mlflow_http_request_timeout, self.mlflow_http_request_max_retries
+        )
+
+    @property
+    def run_lock_ttl(self) -> float:
+        """``RUN_LOCK_TTL_S``, or its default for these MLflow settings."""
+        if self.run_lock_ttl_s is not None:
+            return self.run_lock_ttl_s
+        return max(DEFAULT_RUN_LOCK_TTL_S, 2 * self.mlflow_call_budget_s)
+
+    @model_validator(mode="after")
+    def _lock_outlasts_a_call(self) -> TrackingSettings:
+        """A create is sent only while the job's lease has a whole MLflow call left, and a
+        healthy lease always has two thirds of its TTL left; below that no run is ever made."""
+        budget = self.mlflow_call_budget_s
+        if self.run_lock_ttl_s is not None and self.run_lock_ttl_s * 2 / 3 <= budget:
+            raise ValueError(
+                f"RUN_LOCK_TTL_S={self.run_lock_ttl_s:g} is too short for MLflow calls of up to "
+                f"{budget:g}s (MLFLOW_HTTP_REQUEST_TIMEOUT={self.mlflow_http_request_timeout}, "
+                f"MLFLOW_HTTP_REQUEST_MAX_RETRIES={self.mlflow_http_request_max_retries}): "
+                f"set it above {budget * 1.5:g}"
+            )
+        return self
+
+    @field_validator("run_lock_ttl_s", mode="before")
+    @classmethod
+    def _ttl_unset(cls, value: object) -> object:
+        """An empty ``RUN_LOCK_TTL_S=`` line means unset (the default)."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("mlflow_webhook_url")
     @classmethod

@@ -7,6 +7,11 @@ Plain async functions ``(event, ports) -> status events``; ``app.py`` binds ``po
 ``details`` (:class:`~llmops_shared.events.payloads.details.ExperimentRunDetails`, built by
 :func:`~llmops_tracking.mapping.run_details`) the gateway folds into its run record (see
 docs/tracking.md).
+
+Every handler touches the job's run only while holding the job's lock (``ports.locks``), which
+every replica of the worker shares: two events about one job (a redelivery claimed by a second
+replica, a job's submission and its migration) are handled one after the other, so the second
+finds the run the first made instead of creating another.
 """
 
 from __future__ import annotations
@@ -38,7 +43,8 @@ async def handle_submitted(
         environment=ports.environment,
         experiment_name_template=ports.experiment_name_template,
     )
-    run = await ports.backend.ensure_run(request)
+    async with ports.locks.hold(job.job_id) as lease:
+        run = await ports.backend.ensure_run(request, lease)
     _log.info(
         "run_tracked",
         job_id=job.job_id,
@@ -57,7 +63,8 @@ async def handle_cancelled(
 
     A run that had already finished or failed keeps its status, and the report says so.
     """
-    run = await ports.backend.cancel_run(cancel.job_id, cancel.reason)
+    async with ports.locks.hold(cancel.job_id):
+        run = await ports.backend.cancel_run(cancel.job_id, cancel.reason)
     if run is None:
         _log.warning(
             "cancel_without_run",

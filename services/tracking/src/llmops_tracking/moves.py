@@ -86,7 +86,8 @@ async def handle_move(
         experiment_name_template=ports.experiment_name_template,
     )
     try:
-        run = await ports.backend.migrate_run(request, status)
+        async with ports.locks.hold(move.job_id) as lease:
+            run = await ports.backend.migrate_run(request, status, lease)
     except TrackingRejected as exc:
         _log.warning(
             "run_move_failed",

@@ -9,6 +9,7 @@ the handlers never see an MLflow exception and the runtime knows whether to wait
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -22,6 +23,20 @@ class TrackingUnavailable(DependencyUnavailableError):
 
 class TrackingRejected(NonRetryableError):
     """The tracking system refused the request (4xx); retrying the same event cannot help."""
+
+
+class RunLockBusy(Exception):
+    """Another replica held the job's run lock for longer than we wait (a plain retryable
+    error: the event is retried, and after ``max_deliveries`` dead-lettered)."""
+
+
+class RunLeaseLost(Exception):
+    """Our hold on the job's run lock expired or was taken over before we created anything
+    (retryable: the retry searches again and finds the run the new holder made)."""
+
+
+class RunLockUnavailable(DependencyUnavailableError):
+    """The store of the run locks (Redis) cannot be reached: wait and retry the event."""
 
 
 class RunStatus(StrEnum):
@@ -77,12 +92,40 @@ class TrackedRun:
     note: str | None = None
 
 
+class RunLease(Protocol):
+    """A hold on one job's run lock, valid until its lease runs out (renewed while held)."""
+
+    @property
+    def job_id(self) -> str: ...
+
+    def check(self, margin_s: float = 0.0) -> None:
+        """Raise :class:`RunLeaseLost` unless the lock is still ours for at least ``margin_s``
+        more seconds. Cheap and synchronous (no I/O): safe to call from a worker thread right
+        before a create, with ``margin_s`` the longest that create may take."""
+        ...
+
+
+class RunLocks(Protocol):
+    """One lock per job, shared by every replica of the worker: whoever finds-or-creates,
+    changes or cancels a job's run holds it, so two replicas never both miss the run and both
+    create one (docs/tracking.md, "Two events for one job, two replicas")."""
+
+    def hold(self, job_id: str) -> AbstractAsyncContextManager[RunLease]:
+        """Wait for the job's lock and hold it for the block; raises :class:`RunLockBusy`
+        when another holder keeps it too long, :class:`RunLockUnavailable` when the store is
+        down. Released at the end of the block whatever happens in it."""
+        ...
+
+
 class TrackingBackend(Protocol):
     """Creates, finds and stops the run of a training job.
 
     Implementations must be idempotent per ``job_id``: ``ensure_run`` twice for one job returns
     the same run, and ``cancel_run`` on an already stopped run reports it without changing it.
-    Failures are raised as :class:`TrackingUnavailable` or :class:`TrackingRejected`.
+    Across replicas this holds because callers hold the job's :class:`RunLocks` lock and pass
+    its ``lease``: a backend that creates a run checks the lease right before creating it.
+    Failures are raised as :class:`TrackingUnavailable` or :class:`TrackingRejected` (and
+    :class:`RunLeaseLost` from ``lease.check``).
     """
 
     @property
@@ -90,7 +133,7 @@ class TrackingBackend(Protocol):
         """Short backend name reported in status details (``mlflow``, ``builtin``)."""
         ...
 
-    async def ensure_run(self, request: RunRequest) -> TrackedRun:
+    async def ensure_run(self, request: RunRequest, lease: RunLease) -> TrackedRun:
         """The job's run, created (with its experiment, params and tags) if it does not exist."""
         ...
 
@@ -98,7 +141,9 @@ class TrackingBackend(Protocol):
         """Stop the job's run as killed (unless it already ended); ``None`` if it has none."""
         ...
 
-    async def migrate_run(self, request: RunRequest, status: RunStatus) -> TrackedRun:
+    async def migrate_run(
+        self, request: RunRequest, status: RunStatus, lease: RunLease
+    ) -> TrackedRun:
         """Move a built-in run record here: the job's run, created or reused as by
         ``ensure_run``, with ``request``'s params and tags, ended as ``status`` when that is
         terminal and the run has not ended yet. A backend that cannot hold runs (the built-in
@@ -112,8 +157,10 @@ class TrackingBackend(Protocol):
 
 @dataclass(frozen=True)
 class TrackingPorts:
-    """What the handlers are bound to in ``app.py``: the backend and how to name things."""
+    """What the handlers are bound to in ``app.py``: the backend, the per-job locks shared
+    with the other replicas, and how to name things."""
 
     backend: TrackingBackend
+    locks: RunLocks
     environment: str
     experiment_name_template: str

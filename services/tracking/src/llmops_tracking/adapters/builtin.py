@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from llmops_tracking.ports import RunRequest, RunStatus, TrackedRun, TrackingRejected
+from llmops_tracking.ports import RunLease, RunRequest, RunStatus, TrackedRun, TrackingRejected
 
 EXPERIMENT_ID: Final = "builtin"
 NOTE: Final = (
@@ -34,7 +34,8 @@ class BuiltinTracking:
     def name(self) -> str:
         return "builtin"
 
-    async def ensure_run(self, request: RunRequest) -> TrackedRun:
+    async def ensure_run(self, request: RunRequest, lease: RunLease) -> TrackedRun:
+        """The record's run id is the job's, so there is nothing to create (nor to fence)."""
         return TrackedRun(
             run_id=builtin_run_id(request.job_id),
             experiment_id=EXPERIMENT_ID,
@@ -62,7 +63,9 @@ class BuiltinTracking:
             note=NOTE,
         )
 
-    async def migrate_run(self, request: RunRequest, status: RunStatus) -> TrackedRun:
+    async def migrate_run(
+        self, request: RunRequest, status: RunStatus, lease: RunLease
+    ) -> TrackedRun:
         """Refused: a run can only move to a tracking system, and this worker runs none."""
         raise TrackingRejected(MIGRATION_REFUSED)
 

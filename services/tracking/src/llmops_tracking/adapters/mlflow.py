@@ -5,6 +5,14 @@ Idempotency comes from MLflow itself, not from local state: a job's run is the r
 written in the same ``create_run`` call, so a redelivered event (or a worker that died after
 ``create_run``) finds the run instead of making a second one.
 
+MLflow has no unique constraint on a tag, so search-then-create is only safe under the job's
+run lock, which the handlers hold (:class:`~llmops_tracking.ports.RunLocks`) and whose lease
+this adapter is given. Two fences cover a lock that ran out while held: ``create_run`` is only
+sent while the lease has at least ``create_margin_s`` left (the longest the call may take), and
+after creating, the run is looked up again: if another active run of the job exists, the
+oldest one stays and ours, if it is not the oldest, is tagged ``llmops.duplicate_of`` and
+deleted (a soft delete MLflow can undo), and the oldest is used instead.
+
 MLflow's client is synchronous; calls run in a worker thread so the consumer's event loop (and
 its health server) keeps answering. Failures are translated for the consumer runtime:
 
@@ -37,6 +45,7 @@ from llmops_shared.streams.connection import redact_url
 from llmops_tracking.adapters.mlflow_errors import message, translate, unavailable_message
 from llmops_tracking.mapping import CANCEL_REASON_TAG, JOB_ID_TAG, TAG_PREFIX
 from llmops_tracking.ports import (
+    RunLease,
     RunRequest,
     RunStatus,
     TrackedRun,
@@ -46,6 +55,8 @@ from llmops_tracking.ports import (
 
 MANAGED_TAG: Final = "llmops.managed"
 """Experiment tag marking experiments this worker writes to; cancels search only those."""
+DUPLICATE_OF_TAG: Final = "llmops.duplicate_of"
+"""Set, before deleting it, on a run found to duplicate an older run of its job."""
 
 _PAGE_SIZE: Final = 100  # MLflow's limit of params per log_batch, and a sane search page
 T = TypeVar("T")
@@ -86,8 +97,14 @@ def run_url(base_url: str | None, experiment_id: str, run_id: str) -> str | None
 class MlflowTracking:
     """A :class:`~llmops_tracking.ports.TrackingBackend` on an MLflow tracking server."""
 
-    def __init__(self, client: MlflowClient, *, ui_url: str | None = None) -> None:
+    def __init__(
+        self, client: MlflowClient, *, ui_url: str | None = None, create_margin_s: float = 10.0
+    ) -> None:
+        """``create_margin_s``: the longest one ``create_run`` call may take (the client's
+        timeout, retries and backoff); a run is only created while the job's lease has that
+        much left, so it exists before any other replica can hold the lock."""
         self._client = client
+        self._create_margin_s = create_margin_s
         self._uri = str(client.tracking_uri)
         self._ui_url = ui_url or self._uri
         self._log = get_logger(__name__).bind(mlflow=redact_url(self._uri))
@@ -98,15 +115,21 @@ class MlflowTracking:
 
     # ------------------------------------------------------------------ port
 
-    async def ensure_run(self, request: RunRequest) -> TrackedRun:
-        return await self._call(f"tracking job {request.job_id}", self._ensure_run, request)
+    async def ensure_run(self, request: RunRequest, lease: RunLease) -> TrackedRun:
+        return await self._call(f"tracking job {request.job_id}", self._ensure_run, request, lease)
 
     async def cancel_run(self, job_id: str, reason: str) -> TrackedRun | None:
         return await self._call(f"cancelling job {job_id}", self._cancel_run, job_id, reason)
 
-    async def migrate_run(self, request: RunRequest, status: RunStatus) -> TrackedRun:
+    async def migrate_run(
+        self, request: RunRequest, status: RunStatus, lease: RunLease
+    ) -> TrackedRun:
         return await self._call(
-            f"migrating the run of job {request.job_id}", self._migrate_run, request, status
+            f"migrating the run of job {request.job_id}",
+            self._migrate_run,
+            request,
+            status,
+            lease,
         )
 
     async def ping(self) -> None:
@@ -115,15 +138,17 @@ class MlflowTracking:
 
     # ------------------------------------------------------------------ blocking parts
 
-    def _ensure_run(self, request: RunRequest) -> TrackedRun:
-        run = self._run_for(request)
+    def _ensure_run(self, request: RunRequest, lease: RunLease) -> TrackedRun:
+        run = self._run_for(request, lease)
         return self._tracked(run, request.experiment_name, params=request.params, tags=request.tags)
 
-    def _run_for(self, request: RunRequest) -> Run:
-        """The job's run in its experiment, found by the job id tag or created; params logged."""
+    def _run_for(self, request: RunRequest, lease: RunLease) -> Run:
+        """The job's run in its experiment, found by the job id tag or created (under the
+        job's lease, then fenced: :meth:`_settle`); params logged."""
         experiment_id = self._ensure_experiment(request.experiment_name)
         run = self._find_run([experiment_id], request.job_id)
         if run is None:
+            lease.check(self._create_margin_s)
             run = self._client.create_run(
                 experiment_id,
                 start_time=request.start_time_ms,
@@ -131,18 +156,19 @@ class MlflowTracking:
                 tags=dict(request.tags),
             )
             self._log.info("mlflow_run_created", job_id=request.job_id, run_id=run.info.run_id)
+            run = self._settle(experiment_id, request.job_id, run)
         else:
             self._log.info("mlflow_run_reused", job_id=request.job_id, run_id=run.info.run_id)
         self._log_params(run, request.params)
         return run
 
-    def _migrate_run(self, request: RunRequest, status: RunStatus) -> TrackedRun:
+    def _migrate_run(self, request: RunRequest, status: RunStatus, lease: RunLease) -> TrackedRun:
         """Create or reuse the run, add the recorded tags it lacks, end it like the record.
 
         A run that already ended keeps its own status (a redelivery, or a job cancelled in
         MLflow meanwhile): MLflow's end is the newer fact.
         """
-        run = self._run_for(request)
+        run = self._run_for(request, lease)
         run_id = run.info.run_id
         tags = [RunTag(k, v) for k, v in request.tags.items() if run.data.tags.get(k) != v]
         for start in range(0, len(tags), _PAGE_SIZE):
@@ -186,21 +212,55 @@ class MlflowTracking:
 
     def _find_run(self, experiment_ids: list[str], job_id: str) -> Run | None:
         """The oldest active run tagged with the job (there should be exactly one)."""
-        runs = self._client.search_runs(
-            experiment_ids,
-            filter_string=f"tags.`{JOB_ID_TAG}` = '{_literal(job_id)}'",
-            run_view_type=ViewType.ACTIVE_ONLY,
-            max_results=2,
-            order_by=["attributes.start_time ASC"],
-        )
+        runs = self._job_runs(experiment_ids, job_id, max_results=2)
         if len(runs) > 1:
             self._log.warning(
                 "mlflow_duplicate_runs",
                 job_id=job_id,
                 run_ids=[r.info.run_id for r in runs],
-                note="using the oldest; the others were not made by this worker's handlers",
+                note="using the oldest",
             )
         return runs[0] if runs else None
+
+    def _job_runs(self, experiment_ids: list[str], job_id: str, *, max_results: int) -> list[Run]:
+        """The job's active runs, oldest first (start time, then run id, as MLflow's SQL
+        store orders ties; sorted here too so that every replica agrees on the oldest)."""
+        runs = self._client.search_runs(
+            experiment_ids,
+            filter_string=f"tags.`{JOB_ID_TAG}` = '{_literal(job_id)}'",
+            run_view_type=ViewType.ACTIVE_ONLY,
+            max_results=max_results,
+            order_by=["attributes.start_time ASC"],
+        )
+        return sorted(runs, key=lambda r: (r.info.start_time or 0, r.info.run_id))
+
+    def _settle(self, experiment_id: str, job_id: str, created: Run) -> Run:
+        """The fence after a create: the job's run is the oldest active one. Another one can
+        only exist if a lock ran out while held (a replica stalled past its TTL); then ours,
+        unless it is the oldest, is marked and deleted, and the oldest is used. A replica
+        only ever deletes the run it just made, never one another replica may be using."""
+        runs = self._job_runs([experiment_id], job_id, max_results=_PAGE_SIZE)
+        ours = created.info.run_id
+        if all(r.info.run_id == ours for r in runs):
+            return created
+        oldest = runs[0]
+        run_ids = [r.info.run_id for r in runs]
+        if oldest.info.run_id == ours or ours not in run_ids:
+            # ours is the oldest (another replica's newer run is deleted by that replica), or
+            # was already deleted by someone: keep to the oldest
+            self._log.warning("mlflow_duplicate_runs", job_id=job_id, run_ids=run_ids)
+            return oldest
+        self._client.set_tag(ours, DUPLICATE_OF_TAG, oldest.info.run_id)
+        self._client.delete_run(ours)
+        self._log.warning(
+            "mlflow_duplicate_run_deleted",
+            job_id=job_id,
+            run_id=ours,
+            kept=oldest.info.run_id,
+            note="another replica created the job's run while this one did (its lock had "
+            "run out); this replica's run was deleted and the oldest is used",
+        )
+        return oldest
 
     def _log_params(self, run: Run, params: Mapping[str, str]) -> None:
         """Log the params the run lacks; MLflow refuses (400) to change a logged value."""
