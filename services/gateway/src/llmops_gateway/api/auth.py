@@ -17,6 +17,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from llmops_gateway.api.deps import State
+from llmops_gateway.api.schemas.common import UNAVAILABLE, ErrorMessage, Responses
 from llmops_gateway.security.access import Access, Caller, Refusal
 from llmops_gateway.security.authn import Unauthenticated
 from llmops_gateway.security.oidc import IssuerUnavailable
@@ -31,11 +32,13 @@ _bearer = HTTPBearer(
     "OIDC access token from the configured issuer.",
 )
 
-Responses = dict[int | str, dict[str, Any]]
-
 AUTH_RESPONSES: Responses = {
-    401: {"description": "Missing or invalid credential"},
-    403: {"description": "The credential lacks the role in the environment (both named)"},
+    401: {"model": ErrorMessage, "description": "Missing or invalid credential"},
+    403: {
+        "model": ErrorMessage,
+        "description": "The credential lacks the role in the environment (both named)",
+    },
+    503: UNAVAILABLE,  # the OIDC issuer (here), the database or Redis (the route)
 }
 
 
@@ -87,8 +90,8 @@ def _caller_of(access: Access) -> Callable[..., Caller]:
 
 
 def guarded(access: Access, responses: Responses | None = None) -> dict[str, Any]:
-    """The route decorator's arguments for ``access``: the check, the documented 401/403 (and
-    ``responses``, the route's own) and the rule in the OpenAPI document."""
+    """The route decorator's arguments for ``access``: the check, the documented 401/403/503
+    (and ``responses``, the route's own) and the rule in the OpenAPI document."""
     return {
         "dependencies": [Depends(_caller_of(access))],
         "responses": {**AUTH_RESPONSES, **(responses or {})},

@@ -8,7 +8,7 @@ transactions); nothing in ``api/`` opens a session or imports the repository or 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Final
 
 from fastapi import Depends, Query, Request
 
@@ -49,10 +49,14 @@ def get_health_probes(state: State) -> HealthProbes:
 
 Probes = Annotated[HealthProbes, Depends(get_health_probes)]
 
+MAX_OFFSET: Final = 1_000_000_000
+"""The largest ``?offset=``: every database takes it (an unbounded one overflowed SQLite's
+64-bit INTEGER into a 500), and no list is that long."""
+
 Limit = Annotated[int, Query(ge=1, le=500)]
 """A page's size (``?limit=``)."""
-Offset = Annotated[int, Query(ge=0)]
-"""How many items come before the page (``?offset=``)."""
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
+"""How many items come before the page (``?offset=``, 0 to :data:`MAX_OFFSET`)."""
 
 
 def get_paging(limit: Limit = 50, offset: Offset = 0) -> Paging:

@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import DataError, OperationalError
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from llmops_gateway.domain.errors import (
     CatalogRuleError,
@@ -96,8 +100,33 @@ async def _value_does_not_fit(_: Request, exc: Exception) -> JSONResponse:
     )  # fmt: skip
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's own answer, except that a 405 lists in ``Allow`` every method of the path the
+    request names, not only those of the first route that matched it (a collection's list and
+    create are two routes). The path is the most specific template that matches, as in OpenAPI
+    (``/catalog/models/import`` rather than ``/catalog/models/{model_id}``)."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+        matched = [
+            route
+            for route in iter_route_contexts(request.app.router.routes)
+            if route.matches(request.scope)[0] is not Match.NONE and route.methods
+        ]
+        if matched:
+            fewest = min(str(route.path).count("{") for route in matched)
+            allowed = {
+                method
+                for route in matched
+                if str(route.path).count("{") == fewest
+                for method in route.methods or ()
+            }
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
+    return await http_exception_handler(request, exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the mappings on ``app``."""
+    app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_failed)
     app.add_exception_handler(NotFoundError, _not_found)
     app.add_exception_handler(AccessDenied, _forbidden)

@@ -10,19 +10,30 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from llmops_gateway.api.auth import guarded
 from llmops_gateway.api.deps import State
-from llmops_gateway.api.schemas.common import API_PREFIX
+from llmops_gateway.api.routes import api_router
+from llmops_gateway.api.schemas.common import Responses
 from llmops_gateway.security.access import VIEW_ANY
 from llmops_shared.health import ReadinessCheck, run_checks
 
-router = APIRouter(prefix=API_PREFIX, tags=["health"])
+router = api_router("", tag="health")
 
 
-@router.get("/health", summary="Service, database and Redis summary", **guarded(VIEW_ANY))
+_DEGRADED: Responses = {
+    503: {
+        "description": "Degraded: the same summary, with status 'degraded' and the failed "
+        "check (or, when the OIDC issuer does not answer, {detail})"
+    },
+}
+
+
+@router.get(
+    "/health", summary="Service, database and Redis summary", **guarded(VIEW_ANY, _DEGRADED)
+)
 async def health(request: Request, state: State) -> JSONResponse:
     checks: dict[str, ReadinessCheck] = request.app.state.readiness
     results = await run_checks(checks)

@@ -5,19 +5,19 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
+from fastapi import Query
 
 from llmops_gateway.api.auth import guarded
 from llmops_gateway.api.deps import Pagination, State
+from llmops_gateway.api.routes import api_router
 from llmops_gateway.api.schemas.audit import AuditPage, AuditRecordOut
-from llmops_gateway.api.schemas.common import API_PREFIX
+from llmops_gateway.api.schemas.common import DateTimeText
 from llmops_gateway.domain.audit import AuditFilter, list_audit
 from llmops_gateway.security.access import Access, Scope
 from llmops_gateway.security.roles import Role
 from llmops_shared.config import Environment
 
-router = APIRouter(prefix=f"{API_PREFIX}/audit", tags=["security"])
+router = api_router("/audit", tag="security")
 
 Text = Annotated[str | None, Query(max_length=256)]
 
@@ -34,8 +34,8 @@ def audit_log(
     entity_id: Annotated[str | None, Query(alias="entityId", max_length=256)] = None,
     environment: Environment | None = None,
     outcome: Literal["succeeded", "failed", "refused"] | None = None,
-    since: Annotated[AwareDatetime | None, Query(description="From this time on")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="Before this time")] = None,
+    since: Annotated[DateTimeText | None, Query(description="From this time on")] = None,
+    until: Annotated[DateTimeText | None, Query(description="Before this time")] = None,
 ) -> AuditPage:
     where = AuditFilter(
         actor=actor,

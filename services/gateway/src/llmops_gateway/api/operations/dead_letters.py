@@ -11,18 +11,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import Path, Query, status
 
 from llmops_gateway.api.auth import CurrentCaller, guarded
 from llmops_gateway.api.deps import DeadLetters
-from llmops_gateway.api.schemas.common import API_PREFIX, error_responses
+from llmops_gateway.api.routes import api_router
+from llmops_gateway.api.schemas.common import error_responses
 from llmops_gateway.api.schemas.dead_letters import DeadLetterList, DeadLetterOut, ReplayOut
 from llmops_gateway.operations.dead_letters import list_dead_letters, replay_dead_letter
 from llmops_gateway.security.access import VIEW_ANY, Access, Scope
 from llmops_gateway.security.roles import Role
 from llmops_shared.events import Stream
 
-router = APIRouter(prefix=f"{API_PREFIX}/events/dlq", tags=["events"])
+router = api_router("/events/dlq", tag="events")
 
 
 @router.get(

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import Path, Query
 
 from llmops_gateway.api.auth import CurrentCaller, guarded
 from llmops_gateway.api.deps import CorrelationId, State
-from llmops_gateway.api.schemas.common import API_PREFIX
+from llmops_gateway.api.routes import api_router
+from llmops_gateway.api.schemas.common import error_responses
 from llmops_gateway.api.schemas.integration_configs import (
     IntegrationConfigChange,
     IntegrationConfigChanged,
@@ -28,7 +29,7 @@ from llmops_gateway.security.roles import Role
 from llmops_shared.config import Environment
 from llmops_shared.events import IntegrationArea
 
-router = APIRouter(prefix=f"{API_PREFIX}/integrations/configs", tags=["integrations"])
+router = api_router("/integrations/configs", tag="integrations")
 
 
 @router.get(
@@ -52,7 +53,10 @@ def get_configs(
     "/{environment}/{area}",
     response_model=IntegrationConfigChanged,
     summary="Change an integration flag (workers switch backend without a redeploy)",
-    **guarded(Access(Role.ADMIN, Scope.PATH)),
+    **guarded(
+        Access(Role.ADMIN, Scope.PATH),
+        error_responses(conflict="Concurrent changes of the area kept winning: retry", auth=False),
+    ),
 )
 def put_config(
     state: State,

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from llmops_gateway.api.auth import guarded
 from llmops_gateway.api.deps import Probes, State
-from llmops_gateway.api.schemas.common import API_PREFIX, Responses
+from llmops_gateway.api.routes import api_router
+from llmops_gateway.api.schemas.common import ErrorMessage, Responses
 from llmops_gateway.api.schemas.integrations import IntegrationsHealth
 from llmops_gateway.operations.integrations_health import integrations_health
 from llmops_gateway.security.access import VIEW_ANY
 
-router = APIRouter(prefix=API_PREFIX, tags=["health"])
+router = api_router("", tag="health")
 
 _RESPONSES: Responses = {
-    503: {"model": IntegrationsHealth, "description": "Redis unavailable (status: unavailable)"},
+    503: {
+        "model": IntegrationsHealth | ErrorMessage,
+        "description": "Redis unavailable (status: unavailable); {detail} when the OIDC issuer "
+        "does not answer",
+    },
 }
 
 

@@ -6,17 +6,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, status
+from fastapi import Path, status
 
 from llmops_gateway.api.auth import CurrentCaller, guarded
 from llmops_gateway.api.deps import State
-from llmops_gateway.api.schemas.common import API_PREFIX, error_responses
+from llmops_gateway.api.routes import api_router
+from llmops_gateway.api.schemas.common import error_responses
 from llmops_gateway.api.schemas.keys import KeyCreated, KeyList, KeyOut, KeyRequest
 from llmops_gateway.domain.keys import create_key, list_keys, revoke_key
 from llmops_gateway.security.access import Access, Scope
 from llmops_gateway.security.roles import Role
 
-router = APIRouter(prefix=f"{API_PREFIX}/keys", tags=["security"])
+router = api_router("/keys", tag="security")
 
 MANAGE_KEYS = Access(Role.ADMIN, Scope.ALL)
 

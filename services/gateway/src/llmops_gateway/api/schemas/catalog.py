@@ -66,7 +66,9 @@ class ModelImportRequest(CamelModel):
         description="Catalog name (what specs' base_model_ref use); default: the repo id.",
     )
     download: bool = Field(
-        default=False, description="Also download a snapshot of the files to the model store."
+        default=False,
+        strict=True,  # true or false, not 0, 1 or "yes"
+        description="Also download a snapshot of the files to the model store.",
     )
     family: str | None = Field(
         default=None,

@@ -37,7 +37,7 @@ class IntegrationConfigList(Items[IntegrationConfigOut]):
 class IntegrationConfigChange(CamelModel):
     """``PUT /integrations/configs/{environment}/{area}``."""
 
-    enabled: bool
+    enabled: bool = Field(strict=True)  # true or false, not 0, 1 or "yes"
     system: str | None = None
     changed_by: str | None = Field(
         default=None,

@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
-from llmops_gateway.api.schemas.common import CamelModel, Items
+from llmops_gateway.api.schemas.common import CamelModel, DateTimeText, Items
 from llmops_gateway.db.models import ApiKey
 from llmops_gateway.security.roles import Role, parse_grants
 
@@ -39,7 +39,7 @@ class KeyRequest(CamelModel):
 
     name: KeyName = Field(description="Who or what uses the key; the audit log records it.")
     roles: Grants
-    expires_at: AwareDatetime | None = Field(default=None, description="Unset: never expires.")
+    expires_at: DateTimeText | None = Field(default=None, description="Unset: never expires.")
 
     def grants(self) -> dict[str, Role]:
         return parse_grants(f"{scope}:{role}" for scope, role in self.roles.items())
