@@ -192,17 +192,7 @@ class LineageEmitter:
         attempts = row.attempts + 1
         delay_s = retry_delay_s(attempts, initial_s=self._retry_initial_s)
         error = describe(exc)
-        with self._sessions.begin() as session:
-            session.execute(
-                update(OpenLineageOutbox)
-                .where(OpenLineageOutbox.id == row.id)
-                .values(
-                    attempts=OpenLineageOutbox.attempts + 1,
-                    next_attempt_at=self._clock() + timedelta(seconds=delay_s),
-                    last_error=error[:LAST_ERROR_LENGTH],
-                )
-            )
-        self._metrics.failed.labels(row.event_type).inc()
+        self._count_failure(row, error, next_attempt_at=self._clock() + timedelta(seconds=delay_s))
         self._log.warning(
             "openlineage_emit_failed",
             job_id=row.job_id,
@@ -216,17 +206,7 @@ class LineageEmitter:
 
     def _give_up(self, row: OpenLineageOutbox, exc: Exception) -> None:
         error = describe(exc)
-        with self._sessions.begin() as session:
-            session.execute(
-                update(OpenLineageOutbox)
-                .where(OpenLineageOutbox.id == row.id)
-                .values(
-                    attempts=OpenLineageOutbox.attempts + 1,
-                    given_up_at=self._clock(),
-                    last_error=error[:LAST_ERROR_LENGTH],
-                )
-            )
-        self._metrics.failed.labels(row.event_type).inc()
+        self._count_failure(row, error, given_up_at=self._clock())
         self._log.error(
             "openlineage_event_given_up",
             job_id=row.job_id,
@@ -234,6 +214,21 @@ class LineageEmitter:
             attempts=row.attempts + 1,
             error=error,
         )
+
+    def _count_failure(self, row: OpenLineageOutbox, error: str, **values: datetime) -> None:
+        """One more failed attempt of ``row``, its error kept, and ``values`` (when to try
+        again, or that it was given up)."""
+        with self._sessions.begin() as session:
+            session.execute(
+                update(OpenLineageOutbox)
+                .where(OpenLineageOutbox.id == row.id)
+                .values(
+                    attempts=OpenLineageOutbox.attempts + 1,
+                    last_error=error[:LAST_ERROR_LENGTH],
+                    **values,
+                )
+            )
+        self._metrics.failed.labels(row.event_type).inc()
 
     def _due(self, now: datetime) -> Select[OpenLineageOutbox]:
         """Unsent rows whose time has come, with no unsent earlier row of their job, and (for a
