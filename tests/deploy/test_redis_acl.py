@@ -345,7 +345,7 @@ async def test_a_real_worker_and_the_gateway_run_without_an_acl_denial(
         dvc_repos_dir=tmp_path / "repos",
         dvc_remote_url=str(tmp_path / "remote"),
         health_port=0,
-        heartbeat_interval_s=0.2,
+        heartbeat_interval_s=1.0,  # a 3 s expiry: a busy CI machine delays beats
         consumer=FAST_CONSUMER,
     )
     received: list[Event] = []
@@ -363,7 +363,7 @@ async def test_a_real_worker_and_the_gateway_run_without_an_acl_denial(
         metrics=StreamMetrics(CollectorRegistry()),
     )
     beat = Heartbeat(
-        gateway_redis, namespace="", service="gateway", consumer="gateway-test", interval_s=0.2
+        gateway_redis, namespace="", service="gateway", consumer="gateway-test", interval_s=1.0
     )
     stop = asyncio.Event()
     worker = asyncio.create_task(serve_versioning(settings, stop=stop))
