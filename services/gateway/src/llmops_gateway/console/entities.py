@@ -93,11 +93,12 @@ def lineage_context(
         return {"lineage": None, "lineage_nodes": []}
     graph = drawn(whole)
 
-    def href(node: Node) -> str | None:
-        links = tool_links(state.settings, node)
-        return console_href(node) or next(iter(links.values()), None)
+    links = {node.key: tool_links(state.settings, node) for node in graph.nodes}
 
-    nodes = [(node, tool_links(state.settings, node)) for node in graph.nodes]
+    def href(node: Node) -> str | None:
+        return console_href(node) or next(iter(links[node.key].values()), None)
+
+    nodes = [(node, links[node.key]) for node in graph.nodes]
     return {
         "lineage": lineage_svg(graph, href),
         "lineage_nodes": nodes,
@@ -109,8 +110,10 @@ def lineage_context(
 # ------------------------------------------------------------------------- training jobs
 
 
-def _job_context(state: GatewayState, caller: Caller, job_id: str) -> dict[str, Any]:
-    found = browse.job_page(state.sessions, job_id)
+def _job_context(
+    state: GatewayState, caller: Caller, job_id: str, *, with_timeline: bool = True
+) -> dict[str, Any]:
+    found = browse.job_page(state.sessions, job_id, with_timeline=with_timeline)
     if found is None:
         raise NotFoundError(f"no training job {job_id!r}")
     pipeline = found.pipeline
@@ -147,7 +150,9 @@ async def job(request: Request, state: State, caller: JobViewer, job_id: Id) -> 
 
 @router.get("/jobs/{job_id}/panels")
 async def job_panels(request: Request, state: State, caller: JobViewer, job_id: Id) -> Response:
-    context = await asyncio.to_thread(_job_context, state, caller, job_id)
+    context = await asyncio.to_thread(
+        functools.partial(_job_context, state, caller, job_id, with_timeline=False)
+    )
     return page(request, "_job_panels.html", caller, **context)
 
 

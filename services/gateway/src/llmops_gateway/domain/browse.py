@@ -195,8 +195,11 @@ def job_subject(
     return Subject(frozenset(pairs))
 
 
-def job_page(sessions: SessionFactory, job_id: str) -> JobPage | None:
-    """Everything a job's page shows but its lineage; None for an unknown job."""
+def job_page(
+    sessions: SessionFactory, job_id: str, *, with_timeline: bool = True
+) -> JobPage | None:
+    """Everything a job's page shows but its lineage; None for an unknown job. The live
+    page's panel refresh (after each report) needs no ``timeline``: it is left empty."""
     with sessions() as session:
         job = session.get(TrainingJob, job_id)
         if job is None:
@@ -212,7 +215,7 @@ def job_page(sessions: SessionFactory, job_id: str) -> JobPage | None:
         )
         dataset = session.get(CatalogDataset, version.dataset_id) if version else None
         subject = job_subject(job_id, pipeline, run)
-        timeline = history(session, subject)
+        timeline = history(session, subject) if with_timeline else []
     return JobPage(job, pipeline, run, version, dataset, subject, timeline)
 
 
